@@ -1,0 +1,87 @@
+/**
+ * The balance layer: picks an endpoint for each attempt from the discovery set and accounts for
+ * the load it puts there (in-flight, peak-EWMA latency, failures as the classifier sees them).
+ * It sits below retry so that every resend picks again, and above the per-attempt layers so the
+ * attempt timeout and span know their endpoint.
+ */
+import type { Classifier } from "../core/classifier.js";
+import { isFailure } from "../core/classifier.js";
+import type { Clock } from "../core/clock.js";
+import type { Endpoint, EndpointSet } from "../core/endpoint.js";
+import { NoEndpointsError } from "../core/errors.js";
+import type { ClientEventHub } from "../core/events.js";
+import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
+import type { LoadTracker } from "./load.js";
+import type { Picker } from "./picker.js";
+
+export interface BalanceLayerContext {
+  readonly service: string;
+  readonly endpoints: EndpointSet;
+  readonly picker: Picker;
+  readonly load: LoadTracker;
+  readonly clock: Clock;
+  readonly classifier: Classifier;
+  readonly events: ClientEventHub;
+}
+
+export function balanceLayer(context: BalanceLayerContext): Layer {
+  const { endpoints, picker, load, clock, classifier, events, service } = context;
+
+  const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
+    endpoint.inflight--;
+    const outcome = classifier(req, res, error);
+    const now = clock.now();
+    const rtt = now - start;
+    const failed = isFailure(outcome);
+    // A caller's abort says nothing about the endpoint's speed: keep it out of the estimate.
+    if (res !== undefined || outcome !== "ignorable") load.observe(endpoint, rtt, failed, now);
+    endpoint.requests++;
+    if (failed) {
+      endpoint.failures++;
+      endpoint.consecutiveFailures++;
+    } else if (outcome === "success") endpoint.consecutiveFailures = 0;
+    if (events.attemptEnd.active) {
+      events.attemptEnd.emit({
+        service,
+        method: req.method,
+        path: req.path,
+        endpoint: endpoint.url,
+        attempt: req.attempt,
+        status: res?.status,
+        error,
+        outcome,
+        durationMs: rtt,
+      });
+    }
+  };
+
+  return (next) => (req) => {
+    const ready = endpoints.ready;
+    if (ready.length === 0) return Promise.reject(new NoEndpointsError(service, { attempts: req.attempt }));
+    const endpoint = picker.pick(ready, req);
+    endpoint.inflight++;
+    req.call.attempts++;
+    req.call.lastEndpoint = endpoint.url;
+    if (events.attemptStart.active) {
+      events.attemptStart.emit({ service, method: req.method, path: req.path, endpoint: endpoint.url, attempt: req.attempt });
+    }
+    const start = clock.now();
+    let pending: Promise<MeshResponse>;
+    try {
+      pending = next({ ...req, endpoint });
+    } catch (error) {
+      finish(req, endpoint, start, undefined, error);
+      return Promise.reject(error);
+    }
+    return pending.then(
+      (res) => {
+        finish(req, endpoint, start, res, undefined);
+        return res;
+      },
+      (error: unknown) => {
+        finish(req, endpoint, start, undefined, error);
+        throw error;
+      },
+    );
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * `p2cEwma()` — the default balancer: power of two choices over peak-EWMA cost (Finagle's
+ * `p2cPeakEwma`, Linkerd's default). Two distinct endpoints are drawn at random and the cheaper
+ * one wins, cost = EWMA(rtt) × (in-flight + 1) / weight. Random draws avoid the herd that
+ * "always pick the least loaded" makes when every client sees the same numbers; comparing two
+ * is O(1) whatever the number of endpoints.
+ */
+import type { Endpoint } from "../core/endpoint.js";
+import { peakEwmaCost } from "./peak-ewma.js";
+import type { Balancer, Picker, PickerContext } from "./picker.js";
+
+export interface P2cEwmaOptions {
+  /** EWMA time constant, ms. Default 10 000 (Finagle, Linkerd). */
+  readonly decayMs?: number;
+}
+
+export interface P2cEwmaBalancer extends Balancer {
+  readonly decayMs: number;
+}
+
+/**
+ * Power of two choices over peak-EWMA latency × outstanding requests.
+ * @example createClient({ service: "catalog", discovery, balancer: p2cEwma() })
+ */
+export function p2cEwma(options: P2cEwmaOptions = {}): P2cEwmaBalancer {
+  const decayMs = options.decayMs ?? 10_000;
+  if (!(decayMs > 0) || !Number.isFinite(decayMs)) {
+    throw new RangeError(`p2cEwma: decayMs must be a positive finite number of milliseconds, got ${String(decayMs)}`);
+  }
+  return {
+    name: "p2cEwma",
+    decayMs,
+    create: (context) => new P2cEwmaPicker(context),
+  };
+}
+
+class P2cEwmaPicker implements Picker {
+  readonly #context: PickerContext;
+  constructor(context: PickerContext) {
+    this.#context = context;
+  }
+
+  pick(ready: readonly Endpoint[]): Endpoint {
+    const n = ready.length;
+    if (n === 1) return ready[0] as Endpoint;
+    const { random, clock, load } = this.#context;
+    const i = Math.floor(random() * n);
+    let j = Math.floor(random() * (n - 1));
+    if (j >= i) j++;
+    const a = ready[i] as Endpoint;
+    const b = ready[j] as Endpoint;
+    const now = clock.now();
+    const costA = peakEwmaCost(load.latencyMs(a, now), a.inflight, a.weight);
+    const costB = peakEwmaCost(load.latencyMs(b, now), b.inflight, b.weight);
+    return costB < costA ? b : a;
+  }
+}

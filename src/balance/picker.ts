@@ -1,0 +1,24 @@
+/**
+ * What a balancer is: a description (`p2cEwma()`, `roundRobin()`) that makes one picker per
+ * client, because pickers keep state (a cursor, a ring) that clients must not share.
+ */
+import type { Clock, Random } from "../core/clock.js";
+import type { Endpoint } from "../core/endpoint.js";
+import type { MeshRequest } from "../core/types.js";
+import type { LoadTracker } from "./load.js";
+
+export interface PickerContext {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly load: LoadTracker;
+}
+
+export interface Picker {
+  /** Chooses among `ready` (never empty when called). */
+  pick(ready: readonly Endpoint[], req: MeshRequest): Endpoint;
+}
+
+export interface Balancer {
+  readonly name: string;
+  create(context: PickerContext): Picker;
+}

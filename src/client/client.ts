@@ -1,0 +1,327 @@
+/**
+ * A client: one service, its policies, its stack. `request()` is the fast path; `fetch()` gives
+ * WHATWG semantics over the same stack.
+ */
+import { balanceLayer } from "../balance/layer.js";
+import { LoadTracker, DEFAULT_LOAD_OPTIONS } from "../balance/load.js";
+import type { Picker } from "../balance/picker.js";
+import { Cancellation, linkSignal } from "../core/cancel.js";
+import { isIdempotentRequest } from "../core/classifier.js";
+import { attemptLayer, deadlineLayer } from "../core/deadline.js";
+import type { ResolverSnapshot } from "../core/discovery.js";
+import { EndpointSet, type EndpointHealth } from "../core/endpoint.js";
+import { ClientClosedError } from "../core/errors.js";
+import { ClientEventHub, type ClientEvents } from "../core/events.js";
+import { Stack, middlewareLayer } from "../core/stack.js";
+import type { Transport } from "../core/transport.js";
+import { CallState, type CallTimeout, type Disposer, type HeaderMap, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
+import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
+import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
+import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
+import { CallCounters, observeLayer } from "./observe.js";
+import type { ClientConfig, TimeoutOptions } from "./options.js";
+import { checkMs, fail, isPlainObject, checkKeys } from "./validate.js";
+
+/** What `client.request()` takes. */
+export interface MeshRequestInit {
+  /** Default `"GET"`. */
+  readonly method?: string;
+  /** Path and query, starting with `/`. */
+  readonly path: string;
+  readonly headers?: HeadersInput;
+  readonly body?: BodyInit | null;
+  readonly signal?: AbortSignal | null;
+  /** Marks a non-idempotent method as safe to resend (as an `Idempotency-Key` header does). */
+  readonly idempotent?: boolean;
+  /** Per-call timeouts, overriding the client's. */
+  readonly timeout?: TimeoutOptions;
+}
+
+/** `client.fetch()`'s init: WHATWG `RequestInit` plus weft's per-call options. */
+export interface MeshFetchInit extends Omit<RequestInit, "body" | "headers"> {
+  readonly body?: BodyInit | null;
+  readonly headers?: HeadersInput;
+  readonly idempotent?: boolean;
+  readonly timeout?: TimeoutOptions;
+}
+
+export interface EndpointSnapshot {
+  readonly url: string;
+  readonly state: EndpointHealth;
+  /** Peak-EWMA latency estimate, ms (null before the first answer). */
+  readonly ewmaMs: number | null;
+  readonly inflight: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly consecutiveFailures: number;
+  readonly weight: number;
+  readonly zone: string | null;
+}
+
+export interface ClientSnapshot {
+  readonly service: string;
+  readonly balancer: string;
+  readonly transport: string;
+  readonly closed: boolean;
+  readonly endpoints: readonly EndpointSnapshot[];
+  readonly counters: Readonly<CallCounters>;
+  readonly discovery: ResolverSnapshot;
+}
+
+/** What the mesh lends a client: shared transport and resolver. */
+export interface ClientParts {
+  readonly transport: Transport;
+  readonly resolver: { subscribe: (l: (endpoints: readonly import("../core/endpoint.js").EndpointInfo[]) => void) => Disposer; snapshot(): ResolverSnapshot };
+  readonly onClose: (client: Client) => Promise<void>;
+  readonly warn: (message: string) => void;
+}
+
+export class Client {
+  readonly service: string;
+  readonly config: ClientConfig;
+  /** The layers in request order, as built (after `options.stack` edits). */
+  readonly stack: Stack;
+  readonly #events = new ClientEventHub();
+  readonly #endpoints = new EndpointSet();
+  readonly #counters = new CallCounters();
+  readonly #parts: ClientParts;
+  readonly #service: Service;
+  readonly #unsubscribe: Disposer;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: ClientConfig, parts: ClientParts) {
+    this.service = config.service;
+    this.config = config;
+    this.#parts = parts;
+    const { clock, random, classifier, service } = config;
+    const events = this.#events;
+    const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: (config.balancer as { decayMs?: number }).decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
+    const picker: Picker = config.balancer.create({ clock, random, load });
+
+    // The default stack, in request order (first = outermost). Each entry says why it sits there.
+    let stack = new Stack([
+      // Outermost: counts and reports each call exactly as the caller sees it.
+      { role: "observe", layer: observeLayer(service, this.#counters, classifier, clock, events) },
+      // The logical span covers the deadline and every attempt, so attempt spans are its children.
+      ...(config.tracing ? [{ role: "trace", layer: callSpanLayer() }] : []),
+      // The total deadline sits above balance (and, later, retry and queueing) so it bounds all of them.
+      { role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) },
+      // Balance picks per attempt: below the call-level layers so a resend can pick another endpoint.
+      { role: "balance", layer: balanceLayer({ service, endpoints: this.#endpoints, picker, load, clock, classifier, events }) },
+      // User middleware runs once per attempt and sees the endpoint picked for it.
+      ...config.use.map((m) => ({ role: "use", layer: middlewareLayer(m) })),
+      // Per-try timeout: below balance so a timed-out attempt counts against its endpoint's load.
+      { role: "attempt", layer: attemptLayer({ clock, events, attemptMs: config.attemptMs }) },
+      // Innermost: the attempt span measures wire time only, and its traceparent is injected last
+      // so no middleware can overwrite it.
+      ...(config.tracing ? [{ role: "attempt-trace", layer: attemptSpanLayer() }] : []),
+    ]);
+    if (config.stack !== undefined) {
+      const edited = config.stack(stack);
+      if (!(edited instanceof Stack)) fail("stack", edited, "the stack function to return a Stack (use stack.insertAfter/insertBefore/replace/remove)");
+      stack = edited;
+    }
+    this.stack = stack;
+    const transport = parts.transport;
+    this.#service = stack.build((req) => transport.send(req));
+
+    this.#unsubscribe = parts.resolver.subscribe((infos) => this.#onEndpoints(infos));
+  }
+
+  /** Typed events; each `onX(listener)` returns a disposer. */
+  get events(): ClientEvents {
+    return this.#events.api;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The fast path: returns the response as soon as its headers arrive; read the body with
+   * `text()`, `json()`, `arrayBuffer()` or the `body` stream. An HTTP error status is a response,
+   * not a throw.
+   * @example const r = await client.request({ path: "/v1/items/42" }); const item = await r.json();
+   */
+  request(init: MeshRequestInit): Promise<MeshResponse> {
+    return this.#dispatch(init, new CallState());
+  }
+
+  #dispatch(init: MeshRequestInit, call: CallState): Promise<MeshResponse> {
+    if (this.#closed) return Promise.reject(new ClientClosedError(this.service));
+    if (typeof init !== "object" || init === null) return Promise.reject(new TypeError("request: expected { method?, path, headers?, body?, signal? }"));
+    let encoded: EncodedBody | Promise<EncodedBody>;
+    try {
+      encoded = encodeBody(init.body);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (encoded instanceof Promise) return encoded.then((e) => this.#send(init, e, call));
+    return this.#send(init, encoded, call);
+  }
+
+  /**
+   * WHATWG fetch over the mesh: `input` is a path (`"/v1/items"`), a URL (its path and query are
+   * used; the origin comes from discovery) or a `Request`. Resolves with a real `Response` whose
+   * body streams.
+   * @example const res = await client.fetch("/v1/items/42", { signal }); await res.json();
+   */
+  async fetch(input: string | URL | Request, init: MeshFetchInit = {}): Promise<Response> {
+    let method = init.method;
+    let headers: HeadersInput | undefined = init.headers;
+    let body: BodyInit | null | undefined = init.body;
+    let signal = init.signal;
+    let path: string;
+    if (input instanceof Request) {
+      path = pathOf(new URL(input.url));
+      method ??= input.method;
+      headers ??= input.headers;
+      // A Request's body is read once here so that it can be sent again on a retry.
+      if (body === undefined && input.body !== null) body = new Uint8Array(await input.arrayBuffer());
+      signal ??= input.signal;
+    } else if (input instanceof URL) path = pathOf(input);
+    else if (typeof input === "string") path = input.startsWith("/") ? input : pathOf(parseUrl(input));
+    else throw new TypeError(`fetch: input must be a path, a URL or a Request, got ${typeof input}`);
+    const call = new CallState();
+    const res = await this.#dispatch({ method, path, headers, body, signal, idempotent: init.idempotent, timeout: init.timeout }, call);
+    return toResponse(res, call.lastEndpoint === "" ? "" : call.lastEndpoint + path);
+  }
+
+  /** Plain JSON: endpoints (url, state, EWMA, in-flight) and counters. */
+  snapshot(): ClientSnapshot {
+    return {
+      service: this.service,
+      balancer: this.config.balancer.name,
+      transport: this.#parts.transport.name,
+      closed: this.#closed,
+      endpoints: this.#endpoints.all.map((e) => ({
+        url: e.url,
+        state: e.state,
+        ewmaMs: Number.isNaN(e.ewmaMs) ? null : round(e.ewmaMs),
+        inflight: e.inflight,
+        requests: e.requests,
+        failures: e.failures,
+        consecutiveFailures: e.consecutiveFailures,
+        weight: e.weight,
+        zone: e.zone ?? null,
+      })),
+      counters: { ...this.#counters },
+      discovery: this.#parts.resolver.snapshot(),
+    };
+  }
+
+  /** Stops new calls, lets in-flight ones finish, and releases what the client holds. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    this.#unsubscribe();
+    await this.#parts.onClose(this);
+    this.#events.clear();
+  }
+
+  #send(init: MeshRequestInit, encoded: EncodedBody, call: CallState): Promise<MeshResponse> {
+    const { method: methodInit, path, headers: headersInit, signal, idempotent: idempotentInit, timeout: timeoutInit } = init;
+    if (typeof path !== "string" || path.charCodeAt(0) !== 47 /* "/" */) {
+      return Promise.reject(new TypeError(`request: path must be a string starting with "/", got ${JSON.stringify(path)}`));
+    }
+    const method = methodInit === undefined ? "GET" : methodInit.toUpperCase();
+    let headers: HeaderMap = headersInit === undefined ? EMPTY_HEADERS : normalizeHeaders(headersInit);
+    if (encoded.contentType !== undefined && headers["content-type"] === undefined) {
+      headers = { ...headers, "content-type": encoded.contentType };
+    }
+    let timeout: CallTimeout | null = null;
+    if (timeoutInit !== undefined) {
+      try {
+        timeout = checkCallTimeout(timeoutInit);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const cancel = new Cancellation();
+    const unlink = signal === undefined || signal === null ? null : linkSignal(signal, cancel);
+    const req: MeshRequest = {
+      method,
+      path,
+      headers,
+      body: encoded.body,
+      idempotent: idempotentInit ?? isIdempotentRequest(method, headers),
+      cancel,
+      deadline: Infinity,
+      attempt: 0,
+      endpoint: null,
+      service: this.service,
+      attrs: NO_ATTRS,
+      timeout,
+      call,
+    };
+    const pending = this.#service(req);
+    if (unlink === null) return pending;
+    // The caller's signal governs the body too (fetch semantics): unlink when the body ends.
+    return pending.then(
+      (res) => {
+        if (res.onBodyEnd !== undefined) res.onBodyEnd(unlink);
+        else unlink();
+        return res;
+      },
+      (error: unknown) => {
+        unlink();
+        throw error;
+      },
+    );
+  }
+
+  #onEndpoints(infos: readonly import("../core/endpoint.js").EndpointInfo[]): void {
+    const { added, removed } = this.#endpoints.update(infos, this.config.clock.now());
+    if (added.length === 0 && removed.length === 0) return;
+    // A removed endpoint drains: no new picks; the transport closes its pool gracefully, so
+    // attempts in flight there finish.
+    for (const endpoint of removed) this.#parts.transport.release?.(endpoint.origin).catch((error: unknown) => this.#parts.warn(`releasing ${endpoint.origin}: ${String(error)}`));
+    if (this.#events.endpointsChanged.active) {
+      this.#events.endpointsChanged.emit({
+        service: this.service,
+        endpoints: this.#endpoints.all.map((e) => e.url),
+        added: added.map((e) => e.url),
+        removed: removed.map((e) => e.url),
+      });
+    }
+  }
+
+}
+
+const NO_ATTRS = Object.freeze({});
+
+function checkCallTimeout(timeout: unknown): CallTimeout {
+  if (!isPlainObject(timeout)) fail("timeout", timeout, "{ attemptMs?, totalMs? }");
+  checkKeys(timeout, ["attemptMs", "totalMs"], "timeout");
+  const attemptMs = checkMs("timeout.attemptMs", timeout.attemptMs, true);
+  const totalMs = checkMs("timeout.totalMs", timeout.totalMs, true);
+  return { attemptMs, totalMs };
+}
+
+function parseUrl(input: string): URL {
+  try {
+    return new URL(input);
+  } catch {
+    throw new TypeError(`fetch: "${input}" is neither a path starting with "/" nor an absolute URL`);
+  }
+}
+
+function pathOf(url: URL): string {
+  return url.pathname + url.search;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** A WHATWG `Response` over a mesh response; the body streams through without copying. */
+function toResponse(res: MeshResponse, url: string): Response {
+  const response = new Response(res.body, { status: res.status, headers: headerPairs(res.headers) });
+  if (url !== "") Object.defineProperty(response, "url", { value: url });
+  return response;
+}

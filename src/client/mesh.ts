@@ -1,0 +1,169 @@
+/**
+ * A mesh groups clients: shared defaults, shared resolvers (one per discovery source), shared
+ * transports (one connection pool per endpoint origin, whichever client uses it), one `close()`.
+ * `createClient()` is a client in a mesh of its own.
+ */
+import type { Discovery, Resolver, ResolverSnapshot } from "../core/discovery.js";
+import type { EndpointInfo } from "../core/endpoint.js";
+import { InvalidOptionsError } from "../core/errors.js";
+import type { Transport, TransportFactory } from "../core/transport.js";
+import type { Disposer } from "../core/types.js";
+import { Client, type ClientSnapshot } from "./client.js";
+import { checkDefaults, mergeOptions, normalizeOptions, type ClientDefaults, type ClientOptions } from "./options.js";
+import { checkKeys, fail, isPlainObject } from "./validate.js";
+
+export interface MeshOptions {
+  /** Options every client of the mesh starts from; a client's own options win. */
+  readonly defaults?: ClientDefaults;
+  /** Receives warnings (rejected discovery input, failing sources). Default: `process.emitWarning`. */
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface MeshSnapshot {
+  readonly clients: readonly ClientSnapshot[];
+}
+
+interface SharedResolver {
+  readonly resolver: Resolver;
+  users: number;
+}
+
+export class Mesh {
+  readonly #defaults: ClientDefaults;
+  readonly #warn: (message: string) => void;
+  readonly #clients = new Map<string, Client>();
+  readonly #transports = new Map<TransportFactory, Transport>();
+  readonly #resolvers = new Map<string, SharedResolver>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #sharedClosing: Promise<void> | undefined;
+  /** Set by `createClient`: the mesh exists for one client and closes with it. */
+  #standalone = false;
+
+  constructor(options: MeshOptions = {}) {
+    if (!isPlainObject(options)) fail("createMesh options", options, "{ defaults?, onWarning? }");
+    checkKeys(options, ["defaults", "onWarning"], "");
+    if (options.onWarning !== undefined && typeof options.onWarning !== "function") fail("onWarning", options.onWarning, "a function (message) => void");
+    this.#defaults = checkDefaults(options.defaults);
+    this.#warn = (options.onWarning as ((message: string) => void) | undefined) ?? ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" }));
+  }
+
+  /** The clients of this mesh, by service name. */
+  get clients(): ReadonlyMap<string, Client> {
+    return this.#clients;
+  }
+
+  /**
+   * Makes a client for `service`, starting from the mesh defaults.
+   * @example const catalog = mesh.client("catalog", { discovery: staticDiscovery(urls) });
+   */
+  client(service: string, options: Partial<Omit<ClientOptions, "service">> = {}): Client {
+    if (this.#closed) throw new InvalidOptionsError("service", `mesh is closed: cannot create a client for "${service}"`);
+    if (!isPlainObject(options)) fail("options", options, "an object of client options");
+    if (this.#clients.has(service)) {
+      throw new InvalidOptionsError("service", `invalid option service: got ${JSON.stringify(service)}; a client for this service already exists in the mesh`);
+    }
+    const config = normalizeOptions({ ...mergeOptions(this.#defaults, options), service });
+    const transport = this.#transportFor(config.transport);
+    const shared = this.#resolverFor(config.discovery, config.clock);
+    shared.users++;
+    let released = false;
+    const client = new Client(config, {
+      transport,
+      resolver: {
+        subscribe: (listener: (endpoints: readonly EndpointInfo[]) => void): Disposer => shared.resolver.subscribe(listener),
+        snapshot: (): ResolverSnapshot => shared.resolver.snapshot(),
+      },
+      warn: this.#warn,
+      onClose: async (closing) => {
+        if (released) return;
+        released = true;
+        this.#clients.delete(closing.service);
+        shared.users--;
+        if (shared.users === 0) {
+          this.#resolvers.delete(config.discovery.key);
+          await shared.resolver.close();
+        }
+        if (this.#standalone) {
+          this.#closed = true;
+          await this.#closeShared();
+        }
+      },
+    });
+    this.#clients.set(service, client);
+    return client;
+  }
+
+  snapshot(): MeshSnapshot {
+    return { clients: [...this.#clients.values()].map((c) => c.snapshot()) };
+  }
+
+  /** Closes every client, resolver and transport; in-flight calls finish first. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#clients.values()].map((c) => c.close()));
+    await this.#closeShared();
+  }
+
+  #closeShared(): Promise<void> {
+    this.#sharedClosing ??= (async () => {
+      const resolvers = [...this.#resolvers.values()];
+      this.#resolvers.clear();
+      await Promise.all(resolvers.map((r) => r.resolver.close()));
+      const transports = [...this.#transports.values()];
+      this.#transports.clear();
+      await Promise.all(transports.map((t) => t.close()));
+    })();
+    return this.#sharedClosing;
+  }
+
+  /** @internal Used by `createClient`: the mesh closes with its only client. */
+  static standalone(): Mesh {
+    const mesh = new Mesh();
+    mesh.#standalone = true;
+    return mesh;
+  }
+
+  #transportFor(factory: TransportFactory): Transport {
+    let transport = this.#transports.get(factory);
+    if (transport === undefined) {
+      transport = factory.create();
+      this.#transports.set(factory, transport);
+    }
+    return transport;
+  }
+
+  #resolverFor(discovery: Discovery, clock: import("../core/clock.js").Clock): SharedResolver {
+    let shared = this.#resolvers.get(discovery.key);
+    if (shared === undefined) {
+      shared = { resolver: discovery.create({ clock, warn: this.#warn }), users: 0 };
+      this.#resolvers.set(discovery.key, shared);
+    }
+    return shared;
+  }
+}
+
+/**
+ * Groups clients with shared defaults, resolvers and connection pools.
+ * @example const mesh = createMesh({ defaults: { timeout: { totalMs: 2000 } } });
+ */
+export function createMesh(options: MeshOptions = {}): Mesh {
+  return new Mesh(options);
+}
+
+/**
+ * A client in a mesh of its own: closing the client closes its mesh.
+ * @example const catalog = createClient({ service: "catalog", discovery: staticDiscovery(["http://127.0.0.1:8081"]) });
+ */
+export function createClient(options: ClientOptions): Client {
+  if (!isPlainObject(options)) fail("options", options, "an object with at least { service, discovery }");
+  // Validate everything (service included) before the mesh makes anything.
+  normalizeOptions(options);
+  const { service, ...rest } = options;
+  return Mesh.standalone().client(service, rest);
+}

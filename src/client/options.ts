@@ -1,0 +1,169 @@
+/**
+ * Client options: one `DEFAULTS`, normalized once into a frozen config. The caller's object is
+ * never written to (opossum writes into the options you pass: weft does not).
+ */
+import { p2cEwma } from "../balance/p2c-ewma.js";
+import type { Balancer } from "../balance/picker.js";
+import type { Classifier } from "../core/classifier.js";
+import { defaultClassifier } from "../core/classifier.js";
+import type { Clock, Random } from "../core/clock.js";
+import { systemClock, systemRandom } from "../core/clock.js";
+import type { Discovery } from "../core/discovery.js";
+import type { Stack } from "../core/stack.js";
+import type { TransportFactory } from "../core/transport.js";
+import type { Middleware } from "../core/types.js";
+import { undiciTransport } from "../transport/undici.js";
+import { checkKeys, checkMs, fail, isPlainObject } from "./validate.js";
+
+export interface TimeoutOptions {
+  /** Bound on one attempt (until response headers), ms. Default: none (the total deadline bounds it). */
+  readonly attemptMs?: number | false;
+  /** Bound on the whole call, ms. Default 15 000 (Envoy's route timeout). */
+  readonly totalMs?: number | false;
+}
+
+export interface ClientOptions {
+  /** The logical service name: in spans, events, snapshots and errors. */
+  readonly service: string;
+  /** Where endpoints come from, e.g. `staticDiscovery([...])`. */
+  readonly discovery: Discovery;
+  /** Default `p2cEwma()`. */
+  readonly balancer?: Balancer;
+  /** Default `undiciTransport()`. */
+  readonly transport?: TransportFactory;
+  /** Default `{ totalMs: 15_000 }`; `false` turns both off. */
+  readonly timeout?: TimeoutOptions | false;
+  /** Decides success / retryable / failure / ignorable. Default: see `defaultClassifier`. */
+  readonly classifier?: Classifier;
+  /** Plain middleware run for every attempt, just above the attempt layer, in this order. */
+  readonly use?: readonly Middleware[];
+  /** Tracing through `@opentelemetry/api` when an SDK is registered. Default true. */
+  readonly tracing?: boolean;
+  /** Edits the default stack: `stack => stack.insertAfter("balance", { role, layer })`. */
+  readonly stack?: (stack: Stack) => Stack;
+  /** Injected time. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Injected randomness in [0, 1). Default `Math.random`. */
+  readonly random?: Random;
+}
+
+/** Options shared by the clients of a mesh (everything but the service name). */
+export type ClientDefaults = Partial<Omit<ClientOptions, "service">>;
+
+export interface ClientConfig {
+  readonly service: string;
+  readonly discovery: Discovery;
+  readonly balancer: Balancer;
+  readonly transport: TransportFactory;
+  /** ms; Infinity when off. */
+  readonly attemptMs: number;
+  /** ms; Infinity when off. */
+  readonly totalMs: number;
+  readonly classifier: Classifier;
+  readonly use: readonly Middleware[];
+  readonly tracing: boolean;
+  readonly stack: ((stack: Stack) => Stack) | undefined;
+  readonly clock: Clock;
+  readonly random: Random;
+}
+
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+
+/** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
+const LATER: Readonly<Record<string, string>> = {
+  retry: "retries and retry budgets are not implemented yet",
+  breaker: "per-endpoint circuit breakers are not implemented yet",
+  hedge: "hedging is not implemented yet",
+  concurrency: "concurrency limits are not implemented yet",
+  rateLimit: "client-side rate limiting is not implemented yet",
+  fallback: "fallbacks are not implemented yet",
+  healthCheck: "active health checks are not implemented yet",
+};
+
+export const DEFAULTS = Object.freeze({
+  timeout: Object.freeze({ attemptMs: false as const, totalMs: 15_000 }),
+  tracing: true,
+});
+
+/** Checks the options a mesh's clients share (no `service`). */
+export function checkDefaults(defaults: unknown): ClientDefaults {
+  if (defaults === undefined) return {};
+  if (!isPlainObject(defaults)) fail("defaults", defaults, "an object of client options");
+  checkKeys(defaults, KEYS.filter((k) => k !== "service"), "defaults", LATER);
+  checkParts(defaults, "defaults.");
+  return defaults as ClientDefaults;
+}
+
+/** Merges mesh defaults under a client's options: objects one level deep, `use` concatenated. */
+export function mergeOptions(defaults: ClientDefaults, options: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...defaults, ...options };
+  const t1 = defaults.timeout;
+  const t2 = options.timeout;
+  if (isPlainObject(t1) && isPlainObject(t2)) merged.timeout = { ...t1, ...t2 };
+  if (Array.isArray(defaults.use) && Array.isArray(options.use)) merged.use = [...defaults.use, ...(options.use as unknown[])];
+  return merged;
+}
+
+export function normalizeOptions(options: unknown): ClientConfig {
+  if (!isPlainObject(options)) fail("options", options, "an object with at least { service, discovery }");
+  checkKeys(options, KEYS, "", LATER);
+  const service = options.service;
+  if (typeof service !== "string" || service.trim() === "") fail("service", service, "a non-empty string naming the service");
+  if (options.discovery === undefined) fail("discovery", undefined, "a discovery source, e.g. staticDiscovery([\"http://127.0.0.1:8080\"])");
+  checkParts(options, "");
+  const timeout = options.timeout as TimeoutOptions | false | undefined;
+  const attemptMs = timeout === false ? false : (timeout?.attemptMs ?? DEFAULTS.timeout.attemptMs);
+  const totalMs = timeout === false ? false : (timeout?.totalMs ?? DEFAULTS.timeout.totalMs);
+  return Object.freeze({
+    service,
+    discovery: options.discovery as Discovery,
+    balancer: (options.balancer as Balancer | undefined) ?? p2cEwma(),
+    transport: (options.transport as TransportFactory | undefined) ?? undiciTransport(),
+    attemptMs: attemptMs === false ? Infinity : attemptMs,
+    totalMs: totalMs === false ? Infinity : totalMs,
+    classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
+    use: Object.freeze([...((options.use as Middleware[] | undefined) ?? [])]),
+    tracing: (options.tracing as boolean | undefined) ?? DEFAULTS.tracing,
+    stack: options.stack as ((stack: Stack) => Stack) | undefined,
+    clock: (options.clock as Clock | undefined) ?? systemClock,
+    random: (options.random as Random | undefined) ?? systemRandom,
+  });
+}
+
+/** Type checks of each option present in `o` (shared by client options and mesh defaults). */
+function checkParts(o: Record<string, unknown>, prefix: string): void {
+  const at = (key: string): string => prefix + key;
+  if (o.discovery !== undefined && !hasFunction(o.discovery, "create")) {
+    fail(at("discovery"), o.discovery, "a discovery source such as staticDiscovery([...]), dnsDiscovery({...})");
+  }
+  if (o.balancer !== undefined && !hasFunction(o.balancer, "create")) fail(at("balancer"), o.balancer, "a balancer such as p2cEwma() or roundRobin()");
+  if (o.transport !== undefined && !hasFunction(o.transport, "create")) {
+    fail(at("transport"), o.transport, "a transport such as undiciTransport(), fetchTransport() or gotTransport(got)");
+  }
+  if (o.timeout !== undefined && o.timeout !== false) {
+    if (!isPlainObject(o.timeout)) fail(at("timeout"), o.timeout, "{ attemptMs?, totalMs? } or false");
+    checkKeys(o.timeout, ["attemptMs", "totalMs"], at("timeout"));
+    const attemptMs = checkMs(at("timeout.attemptMs"), o.timeout.attemptMs, true);
+    const totalMs = checkMs(at("timeout.totalMs"), o.timeout.totalMs, true);
+    if (typeof attemptMs === "number" && typeof totalMs === "number" && attemptMs > totalMs) {
+      fail(at("timeout.attemptMs"), attemptMs, `at most timeout.totalMs (${totalMs})`);
+    }
+  }
+  if (o.classifier !== undefined && typeof o.classifier !== "function") fail(at("classifier"), o.classifier, "a function (req, res, error) => outcome");
+  if (o.use !== undefined) {
+    if (!Array.isArray(o.use)) fail(at("use"), o.use, "an array of middleware functions (req, next) => Promise<response>");
+    o.use.forEach((m, i) => {
+      if (typeof m !== "function") fail(at(`use[${i}]`), m, "a middleware function (req, next) => Promise<response>");
+    });
+  }
+  if (o.tracing !== undefined && typeof o.tracing !== "boolean") fail(at("tracing"), o.tracing, "true or false");
+  if (o.stack !== undefined && typeof o.stack !== "function") fail(at("stack"), o.stack, "a function (stack) => stack");
+  if (o.clock !== undefined && !(hasFunction(o.clock, "now") && hasFunction(o.clock, "setTimer") && hasFunction(o.clock, "wallNow"))) {
+    fail(at("clock"), o.clock, "a Clock { now(), wallNow(), setTimer(fn, ms) }, e.g. fakeClock() from weft/testing");
+  }
+  if (o.random !== undefined && typeof o.random !== "function") fail(at("random"), o.random, "a function returning numbers in [0, 1)");
+}
+
+function hasFunction(value: unknown, name: string): boolean {
+  return typeof value === "object" && value !== null && typeof (value as Record<string, unknown>)[name] === "function";
+}

@@ -1,0 +1,86 @@
+/**
+ * One classifier (Finagle's ResponseClassifier) decides what an outcome means, and retry, the
+ * breaker, outlier detection, the balancer's load and the metrics all use its answer, so they
+ * never disagree about whether a call failed.
+ *
+ * - `success`: the endpoint did its job.
+ * - `retryable`: a failure that is safe to send again (see the rules below).
+ * - `failure`: a failure that must not be resent; it counts against the endpoint.
+ * - `ignorable`: says nothing about the endpoint (a 404, a caller's abort).
+ */
+import { AttemptTimeoutError, TotalTimeoutError, isWeftError } from "./errors.js";
+import type { HeaderMap, MeshRequest, MeshResponse } from "./types.js";
+
+export type Outcome = "success" | "retryable" | "failure" | "ignorable";
+
+export type Classifier = (req: MeshRequest, res: MeshResponse | undefined, error: unknown) => Outcome;
+
+/** RFC 9110 §9.2.2 idempotent methods. */
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/** True for idempotent methods and for requests carrying an `Idempotency-Key` header. */
+export function isIdempotentRequest(method: string, headers: HeaderMap): boolean {
+  return IDEMPOTENT_METHODS.has(method) || headers["idempotency-key"] !== undefined;
+}
+
+/**
+ * Error codes that mean the request never left this process: the connection was refused or could
+ * not be made, the name did not resolve, the pool was closed. Resending is safe for any method
+ * (Finagle's requeue). A reset *after* a connection was made is not in this list: the server may
+ * have read the request.
+ */
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_DESTROYED",
+  "UND_ERR_CLOSED",
+  "ERR_SOCKET_CONNECTION_TIMEOUT",
+]);
+
+/** True when `error` (or an error in its `cause` chain) shows the request was never written. */
+export function neverReachedServer(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && NOT_SENT_CODES.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The default rules:
+ * - a failure before the request was written is retryable for any method;
+ * - 502/503/504, an attempt timeout and any other transport error are retryable only for
+ *   idempotent requests, failures otherwise;
+ * - 429 is retryable (its `Retry-After` is honoured by the retry layer);
+ * - other 5xx are failures; other 4xx are ignorable (they never count against an endpoint);
+ * - a caller's abort is ignorable; running out of the total deadline is a failure.
+ */
+export const defaultClassifier: Classifier = (req, res, error) => {
+  if (res !== undefined) {
+    const status = res.status;
+    if (status < 400) return "success";
+    if (status === 429) return "retryable";
+    if (status === 502 || status === 503 || status === 504) return req.idempotent ? "retryable" : "failure";
+    if (status >= 500) return "failure";
+    return "ignorable";
+  }
+  if (error instanceof TotalTimeoutError) return "failure";
+  if (error instanceof AttemptTimeoutError) return req.idempotent ? "retryable" : "failure";
+  if (req.cancel !== null && req.cancel.aborted && req.cancel.reason === error && !isWeftError(error)) {
+    return "ignorable";
+  }
+  if (neverReachedServer(error)) return "retryable";
+  return req.idempotent ? "retryable" : "failure";
+};
+
+/** True for the outcomes that count against an endpoint's health and load. */
+export function isFailure(outcome: Outcome): boolean {
+  return outcome === "failure" || outcome === "retryable";
+}

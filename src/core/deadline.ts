@@ -1,0 +1,120 @@
+/**
+ * Deadlines. The total deadline bounds the whole call (every attempt and, as later layers land,
+ * backoff, Retry-After waits and queueing); the per-attempt timeout bounds one try. Both are
+ * entries in the shared deadline wheel that abort a `Cancellation`, so there is no timer and no
+ * AbortController per call. A deadline bounds the time until the response headers arrive; the
+ * body is then the caller's to read (and to cancel through its own signal).
+ *
+ * The promise returned settles at the deadline even if the layer below ignores cancellation; a
+ * response that arrives after that is dumped so its connection is not leaked.
+ */
+import type { Clock } from "./clock.js";
+import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
+import type { ClientEventHub } from "./events.js";
+import type { Layer, MeshRequest, MeshResponse, Service } from "./types.js";
+import { wheelFor } from "./wheel.js";
+import type { DeadlineWheel } from "./wheel.js";
+
+export interface DeadlineContext {
+  readonly clock: Clock;
+  readonly events: ClientEventHub;
+  /** Client default, ms; `Infinity` when off. */
+  readonly totalMs: number;
+}
+
+export interface AttemptContext {
+  readonly clock: Clock;
+  readonly events: ClientEventHub;
+  /** Client default, ms; `Infinity` when off. */
+  readonly attemptMs: number;
+}
+
+/** Resolves a per-call override against the client default (`false` turns it off). */
+function effectiveMs(override: number | false | undefined, fallback: number): number {
+  if (override === undefined) return fallback;
+  return override === false ? Infinity : override;
+}
+
+export function deadlineLayer(context: DeadlineContext): Layer {
+  const { clock, events } = context;
+  const wheel = wheelFor(clock);
+  return (next) => (req) => {
+    const totalMs = effectiveMs(req.timeout?.totalMs, context.totalMs);
+    if (totalMs === Infinity || req.cancel === null) return next(req);
+    const cancel = req.cancel;
+    const deadline = Math.min(req.deadline, clock.now() + totalMs);
+    return raceDeadline(next, { ...req, deadline }, wheel, deadline, () => {
+      const error = new TotalTimeoutError(totalMs, { attempts: req.attempt + 1 });
+      if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "total", timeoutMs: totalMs });
+      cancel.abort(error);
+      return error;
+    });
+  };
+}
+
+export function attemptLayer(context: AttemptContext): Layer {
+  const { clock, events } = context;
+  const wheel = wheelFor(clock);
+  return (next) => (req) => {
+    const attemptMs = effectiveMs(req.timeout?.attemptMs, context.attemptMs);
+    // When the total deadline comes first, it is the one that fires (and names itself).
+    if (attemptMs === Infinity || req.cancel === null || clock.now() + attemptMs >= req.deadline) return next(req);
+    const cancel = req.cancel.child();
+    const at = clock.now() + attemptMs;
+    const settle = raceDeadline(next, { ...req, cancel }, wheel, at, () => {
+      const error = new AttemptTimeoutError(attemptMs, { attempts: req.attempt + 1 });
+      if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "attempt", timeoutMs: attemptMs });
+      cancel.abort(error);
+      return error;
+    });
+    return settle.then(
+      (res) => {
+        cancel.release();
+        return res;
+      },
+      (error: unknown) => {
+        cancel.release();
+        throw error;
+      },
+    );
+  };
+}
+
+/** Calls `next(req)` and settles with it, or with `onDeadline()`'s error at `at`, whichever is first. */
+function raceDeadline(next: Service, req: MeshRequest, wheel: DeadlineWheel, at: number, onDeadline: () => Error): Promise<MeshResponse> {
+  return new Promise<MeshResponse>((resolve, reject) => {
+    let settled = false;
+    const entry = wheel.schedule(at, () => {
+      if (settled) return;
+      settled = true;
+      reject(onDeadline());
+    });
+    let pending: Promise<MeshResponse>;
+    try {
+      pending = next(req);
+    } catch (error) {
+      settled = true;
+      entry.cancel();
+      reject(error);
+      return;
+    }
+    pending.then(
+      (res) => {
+        entry.cancel();
+        if (settled) {
+          // Too late: the caller already has its timeout. Free the connection.
+          res.dump().catch(() => {});
+          return;
+        }
+        settled = true;
+        resolve(res);
+      },
+      (error: unknown) => {
+        entry.cancel();
+        if (settled) return;
+        settled = true;
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * Errors weft owns. Each has a stable `code`, the `cause` underneath and the number of attempts
+ * made. `isWeftError()` works across copies of the package (the brand is a `Symbol.for`, as undici
+ * brands its errors). Errors weft does not own — a caller's abort reason, a transport's socket
+ * error on the last attempt — pass through unchanged.
+ */
+const BRAND = Symbol.for("weft.error");
+
+export const ErrorCodes = Object.freeze({
+  INVALID_OPTIONS: "WEFT_ERR_INVALID_OPTIONS",
+  NO_ENDPOINTS: "WEFT_ERR_NO_ENDPOINTS",
+  ATTEMPT_TIMEOUT: "WEFT_ERR_ATTEMPT_TIMEOUT",
+  TOTAL_TIMEOUT: "WEFT_ERR_TOTAL_TIMEOUT",
+  BREAKER_OPEN: "WEFT_ERR_BREAKER_OPEN",
+  BUDGET_EXHAUSTED: "WEFT_ERR_BUDGET_EXHAUSTED",
+  ATTEMPTS: "WEFT_ERR_ATTEMPTS",
+  CONCURRENCY_LIMIT: "WEFT_ERR_CONCURRENCY_LIMIT",
+  CLIENT_CLOSED: "WEFT_ERR_CLIENT_CLOSED",
+  BODY_USED: "WEFT_ERR_BODY_USED",
+});
+
+export type WeftErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface WeftErrorOptions {
+  cause?: unknown;
+  /** Attempts made before the error (0 when the call never reached a transport). */
+  attempts?: number;
+}
+
+export class WeftError extends Error {
+  readonly code: WeftErrorCode;
+  readonly attempts: number;
+
+  constructor(code: WeftErrorCode, message: string, options: WeftErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.attempts = options.attempts ?? 0;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+
+  /** The same error with the attempt count the outer layers know; used once, when the call ends. */
+  withAttempts(attempts: number): this {
+    if (attempts === this.attempts) return this;
+    (this as { attempts: number }).attempts = attempts;
+    return this;
+  }
+}
+
+/** True for any weft error, including one thrown by another copy of the package. */
+export function isWeftError(value: unknown): value is WeftError {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+export class InvalidOptionsError extends WeftError {
+  /** The option's path, e.g. `timeout.attemptMs`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(ErrorCodes.INVALID_OPTIONS, message);
+    this.option = option;
+  }
+}
+
+export class NoEndpointsError extends WeftError {
+  constructor(service: string, options?: WeftErrorOptions) {
+    super(ErrorCodes.NO_ENDPOINTS, `no endpoints available for service "${service}"`, options);
+  }
+}
+
+export class AttemptTimeoutError extends WeftError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, options?: WeftErrorOptions) {
+    super(ErrorCodes.ATTEMPT_TIMEOUT, `attempt timed out after ${timeoutMs} ms`, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class TotalTimeoutError extends WeftError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, options?: WeftErrorOptions) {
+    super(ErrorCodes.TOTAL_TIMEOUT, `call exceeded its total deadline of ${timeoutMs} ms`, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class ClientClosedError extends WeftError {
+  constructor(service: string) {
+    super(ErrorCodes.CLIENT_CLOSED, `client for service "${service}" is closed`);
+  }
+}
+
+export class BodyUsedError extends WeftError {
+  constructor() {
+    super(ErrorCodes.BODY_USED, "response body has already been read");
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Typed events (cockatiel's `Event<T>`): `client.events.onAttemptEnd(listener)` returns a disposer.
+ * Emitters expose `active` so a layer builds an event object only when someone listens — nothing
+ * is computed for an event nobody listens to. A listener that throws never breaks a call: its
+ * error becomes a process warning.
+ */
+import type { Disposer } from "./types.js";
+import type { Outcome } from "./classifier.js";
+
+export type Listener<T> = (event: T) => void;
+
+export class Emitter<T> {
+  #listeners: Listener<T>[] = [];
+
+  /** True when at least one listener is subscribed. Check before building an event. */
+  get active(): boolean {
+    return this.#listeners.length > 0;
+  }
+
+  on(listener: Listener<T>): Disposer {
+    // Copy-on-write: an emit in progress keeps iterating the list it started with.
+    this.#listeners = [...this.#listeners, listener];
+    let disposed = false;
+    return () => {
+      if (disposed) return;
+      disposed = true;
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(event: T): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        process.emitWarning(`weft: an event listener threw: ${String(error)}`, { code: "WEFT_LISTENER_ERROR" });
+      }
+    }
+  }
+
+  clear(): void {
+    this.#listeners = [];
+  }
+}
+
+interface CallInfo {
+  readonly service: string;
+  readonly method: string;
+  readonly path: string;
+}
+
+export interface AttemptStartEvent extends CallInfo {
+  /** Endpoint URL (origin) this attempt goes to. */
+  readonly endpoint: string;
+  /** 0 for the first attempt. */
+  readonly attempt: number;
+}
+
+export interface AttemptEndEvent extends AttemptStartEvent {
+  readonly status: number | undefined;
+  readonly error: unknown;
+  readonly outcome: Outcome;
+  readonly durationMs: number;
+}
+
+export interface CallEndEvent extends CallInfo {
+  readonly status: number | undefined;
+  readonly error: unknown;
+  readonly outcome: Outcome;
+  readonly durationMs: number;
+  readonly attempts: number;
+}
+
+export interface TimeoutEvent extends CallInfo {
+  readonly kind: "attempt" | "total";
+  readonly timeoutMs: number;
+}
+
+export interface EndpointsChangedEvent {
+  readonly service: string;
+  readonly endpoints: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
+/** The emitters a client owns; layers receive this hub. */
+export class ClientEventHub {
+  readonly attemptStart = new Emitter<AttemptStartEvent>();
+  readonly attemptEnd = new Emitter<AttemptEndEvent>();
+  readonly callEnd = new Emitter<CallEndEvent>();
+  readonly timeout = new Emitter<TimeoutEvent>();
+  readonly endpointsChanged = new Emitter<EndpointsChangedEvent>();
+
+  /** The subscription surface users see as `client.events`. */
+  readonly api: ClientEvents = Object.freeze({
+    onAttemptStart: (l: Listener<AttemptStartEvent>) => this.attemptStart.on(l),
+    onAttemptEnd: (l: Listener<AttemptEndEvent>) => this.attemptEnd.on(l),
+    onCallEnd: (l: Listener<CallEndEvent>) => this.callEnd.on(l),
+    onTimeout: (l: Listener<TimeoutEvent>) => this.timeout.on(l),
+    onEndpointsChanged: (l: Listener<EndpointsChangedEvent>) => this.endpointsChanged.on(l),
+  });
+
+  clear(): void {
+    this.attemptStart.clear();
+    this.attemptEnd.clear();
+    this.callEnd.clear();
+    this.timeout.clear();
+    this.endpointsChanged.clear();
+  }
+}
+
+/** `client.events`: each method subscribes a listener and returns its disposer. */
+export interface ClientEvents {
+  /** An attempt is about to go to an endpoint. */
+  onAttemptStart(listener: Listener<AttemptStartEvent>): Disposer;
+  /** An attempt ended, with the classifier's verdict. */
+  onAttemptEnd(listener: Listener<AttemptEndEvent>): Disposer;
+  /** A call (all its attempts) ended. */
+  onCallEnd(listener: Listener<CallEndEvent>): Disposer;
+  /** An attempt or a whole call ran out of time. */
+  onTimeout(listener: Listener<TimeoutEvent>): Disposer;
+  /** Discovery changed the endpoint set. */
+  onEndpointsChanged(listener: Listener<EndpointsChangedEvent>): Disposer;
+}

@@ -1,0 +1,150 @@
+/**
+ * The shared deadline timer. Every deadline in the process (total and per-try timeouts, backoff
+ * ends) goes into one structure per clock, served by a single unref'd timer armed for the
+ * earliest deadline — not one `setTimeout` per call (~1 µs each, FACTS.md) and never an
+ * `AbortSignal.timeout` (~13 µs, and collectable before it fires on Node 20).
+ *
+ * Deadlines are grouped into 1 ms buckets; a min-heap of bucket ticks finds the next one to fire.
+ * Cancelling removes the entry from its bucket in O(1), so finished calls leave nothing behind;
+ * with nothing scheduled no timer is armed and the process may exit.
+ */
+import type { Clock, TimerHandle } from "./clock.js";
+
+export interface Scheduled {
+  /** Removes the deadline; harmless after it fired. */
+  cancel(): void;
+}
+
+class Entry implements Scheduled {
+  constructor(
+    readonly wheel: DeadlineWheel,
+    readonly tick: number,
+    public fire: (() => void) | null,
+  ) {}
+  cancel(): void {
+    if (this.fire === null) return;
+    this.fire = null;
+    this.wheel.remove(this);
+  }
+}
+
+export class DeadlineWheel {
+  readonly #clock: Clock;
+  readonly #buckets = new Map<number, Set<Entry>>();
+  readonly #heap: number[] = [];
+  #armedTick = Infinity;
+  #timer: TimerHandle | null = null;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Number of pending deadlines (for tests and snapshots). */
+  get size(): number {
+    let n = 0;
+    for (const bucket of this.#buckets.values()) n += bucket.size;
+    return n;
+  }
+
+  /** Calls `fire` once at (or just after) the absolute time `at` on this wheel's clock. */
+  schedule(at: number, fire: () => void): Scheduled {
+    const tick = Math.ceil(at);
+    const entry = new Entry(this, tick, fire);
+    let bucket = this.#buckets.get(tick);
+    if (bucket === undefined) {
+      bucket = new Set();
+      this.#buckets.set(tick, bucket);
+      heapPush(this.#heap, tick);
+    }
+    bucket.add(entry);
+    if (tick < this.#armedTick) this.#arm(tick);
+    return entry;
+  }
+
+  remove(entry: Entry): void {
+    const bucket = this.#buckets.get(entry.tick);
+    if (bucket === undefined) return;
+    bucket.delete(entry);
+    if (bucket.size === 0) {
+      this.#buckets.delete(entry.tick);
+      // The heap keeps the tick; it is skipped when reached. Disarm when nothing is left.
+      if (this.#buckets.size === 0) this.#disarm();
+    }
+  }
+
+  #arm(tick: number): void {
+    this.#timer?.cancel();
+    this.#armedTick = tick;
+    this.#timer = this.#clock.setTimer(() => this.#onTimer(), tick - this.#clock.now());
+  }
+
+  #disarm(): void {
+    this.#timer?.cancel();
+    this.#timer = null;
+    this.#armedTick = Infinity;
+    this.#heap.length = 0;
+  }
+
+  #onTimer(): void {
+    this.#timer = null;
+    this.#armedTick = Infinity;
+    const now = this.#clock.now();
+    const heap = this.#heap;
+    while (heap.length > 0 && (heap[0] as number) <= now) {
+      const tick = heapPop(heap);
+      const bucket = this.#buckets.get(tick);
+      if (bucket === undefined) continue;
+      this.#buckets.delete(tick);
+      for (const entry of bucket) {
+        const fire = entry.fire;
+        entry.fire = null;
+        if (fire !== null) fire();
+      }
+    }
+    while (heap.length > 0 && !this.#buckets.has(heap[0] as number)) heapPop(heap);
+    if (heap.length > 0) this.#arm(heap[0] as number);
+  }
+}
+
+const wheels = new WeakMap<Clock, DeadlineWheel>();
+
+/** The one wheel for a clock (the system clock's is shared by every client in the process). */
+export function wheelFor(clock: Clock): DeadlineWheel {
+  let wheel = wheels.get(clock);
+  if (wheel === undefined) {
+    wheel = new DeadlineWheel(clock);
+    wheels.set(clock, wheel);
+  }
+  return wheel;
+}
+
+function heapPush(heap: number[], value: number): void {
+  let i = heap.push(value) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if ((heap[parent] as number) <= value) break;
+    heap[i] = heap[parent] as number;
+    i = parent;
+  }
+  heap[i] = value;
+}
+
+function heapPop(heap: number[]): number {
+  const top = heap[0] as number;
+  const last = heap.pop() as number;
+  if (heap.length > 0) {
+    let i = 0;
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const child = r < n && (heap[r] as number) < (heap[l] as number) ? r : l;
+      if ((heap[child] as number) >= last) break;
+      heap[i] = heap[child] as number;
+      i = child;
+    }
+    heap[i] = last;
+  }
+  return top;
+}

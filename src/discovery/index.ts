@@ -1,0 +1,1 @@
+export { staticDiscovery, validateEndpoint } from "./static.js";

@@ -1,0 +1,72 @@
+/**
+ * `staticDiscovery(urls)` — a fixed list of endpoints. The URLs are checked when the factory is
+ * called, so a typo fails at construction, not on the first request.
+ */
+import type { Discovery, Resolver, ResolverSnapshot } from "../core/discovery.js";
+import type { EndpointInfo } from "../core/endpoint.js";
+import { InvalidOptionsError } from "../core/errors.js";
+import type { Disposer } from "../core/types.js";
+
+/**
+ * @param urls `http://host:port` (or `https://…`) strings, or endpoint objects with a weight/zone.
+ * @example staticDiscovery(["http://127.0.0.1:8081", "http://127.0.0.1:8082"])
+ */
+export function staticDiscovery(urls: readonly (string | EndpointInfo)[]): Discovery {
+  if (!Array.isArray(urls) || urls.length === 0) {
+    throw new InvalidOptionsError("discovery", `staticDiscovery: expected a non-empty array of endpoint URLs, got ${describe(urls)}`);
+  }
+  const endpoints = urls.map((entry, i) => validateEndpoint(entry, `staticDiscovery[${i}]`));
+  const frozen = Object.freeze(endpoints);
+  return {
+    key: `static:${frozen.map((e) => e.url).join(",")}`,
+    create: (): Resolver => new StaticResolver(frozen),
+  };
+}
+
+class StaticResolver implements Resolver {
+  readonly #endpoints: readonly EndpointInfo[];
+  constructor(endpoints: readonly EndpointInfo[]) {
+    this.#endpoints = endpoints;
+  }
+  subscribe(listener: (endpoints: readonly EndpointInfo[]) => void): Disposer {
+    listener(this.#endpoints);
+    return () => {};
+  }
+  snapshot(): ResolverSnapshot {
+    return { source: "static", endpoints: this.#endpoints, updatedAt: 0, stale: false, lastError: undefined };
+  }
+  async close(): Promise<void> {}
+}
+
+/** Checks one endpoint description: an absolute http(s) URL, optional positive weight. */
+export function validateEndpoint(entry: string | EndpointInfo, where: string): EndpointInfo {
+  const info: EndpointInfo = typeof entry === "string" ? { url: entry } : entry;
+  if (typeof info !== "object" || info === null || typeof info.url !== "string") {
+    throw new InvalidOptionsError("discovery", `${where}: expected a URL string or { url, weight?, zone? }, got ${describe(entry)}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(info.url);
+  } catch {
+    throw new InvalidOptionsError("discovery", `${where}: "${info.url}" is not an absolute URL; expected e.g. "http://127.0.0.1:8080"`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new InvalidOptionsError("discovery", `${where}: "${info.url}" has protocol ${parsed.protocol}; allowed: http:, https:`);
+  }
+  if (parsed.search !== "" || parsed.hash !== "" || parsed.username !== "") {
+    throw new InvalidOptionsError("discovery", `${where}: "${info.url}" must not carry a query, fragment or credentials`);
+  }
+  if (info.weight !== undefined && !(typeof info.weight === "number" && info.weight > 0 && Number.isFinite(info.weight))) {
+    throw new InvalidOptionsError("discovery", `${where}: weight must be a positive number, got ${describe(info.weight)}`);
+  }
+  return info;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

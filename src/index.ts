@@ -1,0 +1,47 @@
+/** weft — a service mesh inside the Node.js process. Re-exports only. */
+export { createClient, createMesh, Mesh, Client, DEFAULTS } from "./client/index.js";
+export type {
+  ClientOptions,
+  ClientDefaults,
+  TimeoutOptions,
+  MeshOptions,
+  MeshSnapshot,
+  MeshRequestInit,
+  MeshFetchInit,
+  ClientSnapshot,
+  EndpointSnapshot,
+  BodyInit,
+  HeadersInput,
+} from "./client/index.js";
+export { staticDiscovery } from "./discovery/index.js";
+export { p2cEwma, roundRobin } from "./balance/index.js";
+export type { Balancer, Picker, PickerContext, P2cEwmaOptions } from "./balance/index.js";
+export { undiciTransport, fetchTransport, gotTransport } from "./transport/index.js";
+export type { UndiciTransportOptions, FetchTransportOptions } from "./transport/index.js";
+export {
+  WeftError,
+  isWeftError,
+  ErrorCodes,
+  InvalidOptionsError,
+  NoEndpointsError,
+  AttemptTimeoutError,
+  TotalTimeoutError,
+  ClientClosedError,
+  BodyUsedError,
+} from "./core/errors.js";
+export type { WeftErrorCode } from "./core/errors.js";
+export { defaultClassifier, isIdempotentRequest, neverReachedServer } from "./core/classifier.js";
+export type { Classifier, Outcome } from "./core/classifier.js";
+export { Stack, middlewareLayer } from "./core/stack.js";
+export type { StackEntry } from "./core/stack.js";
+export { Cancellation } from "./core/cancel.js";
+export { BufferedResponse } from "./core/response.js";
+export { deriveRequest, withHeaders, withAttr, isReplayable } from "./core/request.js";
+export { systemClock, seededRandom } from "./core/clock.js";
+export type { Clock, Random, TimerHandle } from "./core/clock.js";
+export type { Endpoint, EndpointInfo, EndpointHealth } from "./core/endpoint.js";
+export type { Discovery, Resolver, ResolverSnapshot, ResolverContext } from "./core/discovery.js";
+export type { Transport, TransportFactory } from "./core/transport.js";
+export type { ClientEvents, AttemptStartEvent, AttemptEndEvent, CallEndEvent, TimeoutEvent, EndpointsChangedEvent } from "./core/events.js";
+export type { MeshRequest, MeshResponse, MeshBody, Service, Layer, Middleware, Disposer, HeaderMap, ResponseHeaderMap, CallTimeout } from "./core/types.js";
+export { CallState } from "./core/types.js";

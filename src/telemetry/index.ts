@@ -1,0 +1,1 @@
+export { callSpanLayer, attemptSpanLayer, tracingEnabled, errorType } from "./tracing.js";

@@ -1,0 +1,15 @@
+/** Request-body helpers shared by the transports. */
+import { Readable } from "node:stream";
+import type { MeshBody } from "../core/types.js";
+
+/** The body as Node.js transports take it: a string, bytes or a stream read once. */
+export function nodeBody(body: MeshBody | null): string | Uint8Array | Readable | AsyncIterable<Uint8Array> | null {
+  if (body === null || typeof body === "string" || body instanceof Uint8Array) return body;
+  const stream = body.stream;
+  return stream instanceof ReadableStream ? Readable.fromWeb(stream as import("node:stream/web").ReadableStream<Uint8Array>) : stream;
+}
+
+/** Flattens a header map for APIs that take `Record<string, string | string[]>`. */
+export function mutableHeaders(headers: Readonly<Record<string, string | readonly string[]>>): Record<string, string | string[]> {
+  return headers as Record<string, string | string[]>;
+}

@@ -1,0 +1,65 @@
+/**
+ * `gotTransport(gotInstance)` — send through a user's own got instance, keeping its hooks
+ * (auth, logging, custom agents). weft forces `retry.limit: 0` and `throwHttpErrors: false`:
+ * retries belong to weft's budgeted retry layer (two retry layers multiply attempts), and an
+ * HTTP error status is a response for weft's classifier to judge. Responses are buffered
+ * (`responseType: "buffer"`).
+ */
+import type { Got } from "got";
+import { Readable } from "node:stream";
+import { BufferedResponse } from "../core/response.js";
+import type { Transport, TransportFactory } from "../core/transport.js";
+import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
+
+/** @example import got from "got"; createClient({ service, discovery, transport: gotTransport(got.extend({ hooks })) }) */
+export function gotTransport(instance: Got): TransportFactory {
+  if (typeof instance !== "function" || typeof (instance as { extend?: unknown }).extend !== "function") {
+    throw new TypeError("gotTransport: expected a got instance (the default export of 'got' or got.extend(…))");
+  }
+  return { name: "got", create: () => new GotTransport(instance) };
+}
+
+class GotTransport implements Transport {
+  readonly name = "got";
+  readonly #got: Got;
+
+  constructor(instance: Got) {
+    this.#got = instance.extend({ retry: { limit: 0 }, throwHttpErrors: false, responseType: "buffer" });
+  }
+
+  async send(req: MeshRequest): Promise<MeshResponse> {
+    const endpoint = req.endpoint;
+    if (endpoint === null) throw new Error("got transport: request has no endpoint (is the balance layer missing?)");
+    const cancel = req.cancel;
+    let signal: AbortSignal | undefined;
+    if (cancel !== null) {
+      cancel.throwIfAborted();
+      const controller = new AbortController();
+      cancel.addEventListener("abort", () => controller.abort(cancel.reason));
+      signal = controller.signal;
+    }
+    const body = req.body;
+    let gotBody: string | Buffer | Readable | undefined;
+    if (typeof body === "string") gotBody = body;
+    else if (body instanceof Uint8Array) gotBody = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    else if (body !== null) {
+      gotBody = body.stream instanceof ReadableStream ? Readable.fromWeb(body.stream as import("node:stream/web").ReadableStream<Uint8Array>) : Readable.from(body.stream);
+    }
+    try {
+      const res = await this.#got(endpoint.url + req.path, {
+        method: req.method as "GET",
+        headers: req.headers as Record<string, string | string[]>,
+        body: gotBody,
+        signal,
+        responseType: "buffer",
+        allowGetBody: gotBody !== undefined,
+      });
+      return new BufferedResponse(res.statusCode, new Uint8Array(res.body), res.headers as ResponseHeaderMap);
+    } catch (error) {
+      if (cancel !== null && cancel.aborted) throw cancel.reason;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,5 @@
+export { undiciTransport } from "./undici.js";
+export type { UndiciTransportOptions } from "./undici.js";
+export { fetchTransport } from "./fetch.js";
+export type { FetchTransportOptions } from "./fetch.js";
+export { gotTransport } from "./got.js";
