@@ -1,6 +1,6 @@
 /**
  * `gotTransport(gotInstance)` — send through a user's own got instance, keeping its hooks
- * (auth, logging, custom agents). weft forces `retry.limit: 0` and `throwHttpErrors: false`:
+ * (auth, logging, custom agents). weft forces `retry.limit: 0` (and a `calculateDelay` of 0) and `throwHttpErrors: false`:
  * retries belong to weft's budgeted retry layer (two retry layers multiply attempts), and an
  * HTTP error status is a response for weft's classifier to judge. Responses are buffered
  * (`responseType: "buffer"`).
@@ -24,7 +24,8 @@ class GotTransport implements Transport {
   readonly #got: Got;
 
   constructor(instance: Got) {
-    this.#got = instance.extend({ retry: { limit: 0 }, throwHttpErrors: false, responseType: "buffer" });
+    // calculateDelay too: a user's calculateDelay that returns a delay would retry past limit 0.
+    this.#got = instance.extend({ retry: { limit: 0, calculateDelay: () => 0 }, throwHttpErrors: false, responseType: "buffer" });
   }
 
   async send(req: MeshRequest): Promise<MeshResponse> {
@@ -48,7 +49,8 @@ class GotTransport implements Transport {
     try {
       const res = await this.#got(endpoint.url + req.path, {
         method: req.method as "GET",
-        headers: req.headers as Record<string, string | string[]>,
+        // A copy: got's hooks may write into the headers object.
+        headers: { ...(req.headers as Record<string, string | string[]>) },
         body: gotBody,
         signal,
         responseType: "buffer",

@@ -23,6 +23,11 @@ export interface UndiciTransportOptions {
   readonly keepAliveTimeoutMs?: number;
   /** TCP connect timeout, ms. Default 10 000. weft's attempt timeout usually ends a call first. */
   readonly connectTimeoutMs?: number;
+  /**
+   * On `close()`, how long requests in flight (and response bodies nobody reads) may take to
+   * finish before their connections are destroyed, ms. Default 5 000.
+   */
+  readonly closeGraceMs?: number;
   /** Extra options for each `Pool` (TLS `connect` options, `allowH2`, …). */
   readonly pool?: Omit<Pool.Options, "connections" | "pipelining" | "keepAliveTimeout">;
 }
@@ -32,7 +37,7 @@ export interface UndiciTransportOptions {
  * @example createClient({ service: "catalog", discovery, transport: undiciTransport({ connections: 128 }) })
  */
 export function undiciTransport(options: UndiciTransportOptions = {}): TransportFactory {
-  for (const key of ["connections", "pipelining", "keepAliveTimeoutMs", "connectTimeoutMs"] as const) {
+  for (const key of ["connections", "pipelining", "keepAliveTimeoutMs", "connectTimeoutMs", "closeGraceMs"] as const) {
     const value = options[key];
     if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
       throw new RangeError(`undiciTransport: ${key} must be a positive integer, got ${String(value)}`);
@@ -45,9 +50,11 @@ class UndiciTransport implements Transport {
   readonly name = "undici";
   readonly #pools = new Map<string, Pool>();
   readonly #options: Pool.Options;
+  readonly #closeGraceMs: number;
   #closed = false;
 
   constructor(options: UndiciTransportOptions) {
+    this.#closeGraceMs = options.closeGraceMs ?? 5_000;
     this.#options = {
       ...options.pool,
       connections: options.connections ?? 64,
@@ -82,15 +89,25 @@ class UndiciTransport implements Transport {
     const pool = this.#pools.get(origin);
     if (pool === undefined) return;
     this.#pools.delete(origin);
-    await pool.close();
+    await this.#closeGracefully(pool);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    // Graceful first (in-flight requests finish), then destroy whatever is still open.
-    await Promise.all(pools.map((pool) => pool.close().catch(() => pool.destroy())));
+    await Promise.all(pools.map((pool) => this.#closeGracefully(pool)));
+  }
+
+  /** Graceful first (in-flight requests finish), then destroy whatever is still open at the grace limit. */
+  async #closeGracefully(pool: Pool): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), this.#closeGraceMs);
+    });
+    const result = await Promise.race([pool.close().then(() => "closed" as const, () => "late" as const), grace]);
+    clearTimeout(timer);
+    if (result === "late") await pool.destroy().catch(() => {});
   }
 }
 
