@@ -5,8 +5,9 @@
  * `AbortSignal.timeout` (~13 µs, and collectable before it fires on Node 20).
  *
  * Deadlines are grouped into 1 ms buckets; a min-heap of bucket ticks finds the next one to fire.
- * Cancelling removes the entry from its bucket in O(1), so finished calls leave nothing behind;
- * with nothing scheduled no timer is armed and the process may exit.
+ * Cancelling removes the entry from its bucket in O(1), so finished calls leave nothing behind.
+ * The timer is unref'd: it never keeps a process alive, and once it fires with nothing left to do
+ * it is not re-armed.
  */
 import type { Clock, TimerHandle } from "./clock.js";
 
@@ -65,24 +66,15 @@ export class DeadlineWheel {
     const bucket = this.#buckets.get(entry.tick);
     if (bucket === undefined) return;
     bucket.delete(entry);
-    if (bucket.size === 0) {
-      this.#buckets.delete(entry.tick);
-      // The heap keeps the tick; it is skipped when reached. Disarm when nothing is left.
-      if (this.#buckets.size === 0) this.#disarm();
-    }
+    // The heap keeps the tick and the timer stays armed: both are skipped when reached. Clearing
+    // and re-arming the timer whenever the wheel empties would cost a timer per sequential call.
+    if (bucket.size === 0) this.#buckets.delete(entry.tick);
   }
 
   #arm(tick: number): void {
     this.#timer?.cancel();
     this.#armedTick = tick;
     this.#timer = this.#clock.setTimer(() => this.#onTimer(), tick - this.#clock.now());
-  }
-
-  #disarm(): void {
-    this.#timer?.cancel();
-    this.#timer = null;
-    this.#armedTick = Infinity;
-    this.#heap.length = 0;
   }
 
   #onTimer(): void {
