@@ -8,7 +8,7 @@ import type { Classifier } from "../core/classifier.js";
 import { isFailure } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
 import type { Endpoint, EndpointSet } from "../core/endpoint.js";
-import { NoEndpointsError } from "../core/errors.js";
+import { BreakerOpenError, NoEndpointsError } from "../core/errors.js";
 import type { ClientEventHub } from "../core/events.js";
 import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
 import type { LoadTracker } from "./load.js";
@@ -22,6 +22,16 @@ export interface BalanceLayerContext {
   readonly clock: Clock;
   readonly classifier: Classifier;
   readonly events: ClientEventHub;
+}
+
+/**
+ * Why nothing can be picked: every endpoint's breaker is open (fail fast, do not queue), or there
+ * are no endpoints at all (or none that is not ejected or draining).
+ */
+function noneReady(service: string, endpoints: EndpointSet, attempts: number): Error {
+  const all = endpoints.all;
+  if (all.length > 0 && all.some((e) => e.breaker === "open")) return new BreakerOpenError(service, { attempts });
+  return new NoEndpointsError(service, { attempts });
 }
 
 export function balanceLayer(context: BalanceLayerContext): Layer {
@@ -57,7 +67,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
 
   return (next) => (req) => {
     const ready = endpoints.ready;
-    if (ready.length === 0) return Promise.reject(new NoEndpointsError(service, { attempts: req.attempt }));
+    if (ready.length === 0) return Promise.reject(noneReady(service, endpoints, req.call.attempts));
     const endpoint = picker.pick(ready, req);
     endpoint.inflight++;
     req.call.attempts++;

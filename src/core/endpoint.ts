@@ -5,6 +5,9 @@
  */
 export type EndpointHealth = "healthy" | "ejected" | "probing" | "draining";
 
+/** The per-endpoint circuit breaker's state (`closed` when breakers are off). */
+export type BreakerState = "closed" | "open" | "halfOpen";
+
 /** What discovery publishes for one endpoint. */
 export interface EndpointInfo {
   /** `http://host:port` (an optional base path is kept and prefixed to every request path). */
@@ -29,6 +32,8 @@ export class Endpoint {
   metadata: Readonly<Record<string, string>>;
 
   state: EndpointHealth = "healthy";
+  /** Written by the breaker layer; an open breaker takes the endpoint out of `ready`. */
+  breaker: BreakerState = "closed";
   /** Attempts sent and not yet answered. */
   inflight = 0;
   /** Load estimate in ms (peak EWMA); `NaN` until the first response. Written by the balancer. */
@@ -57,7 +62,7 @@ export class Endpoint {
 
   /** True when new requests may be sent here. */
   get available(): boolean {
-    return this.state === "healthy" || this.state === "probing";
+    return (this.state === "healthy" || this.state === "probing") && this.breaker !== "open";
   }
 }
 

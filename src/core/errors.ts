@@ -15,6 +15,7 @@ export const ErrorCodes = Object.freeze({
   BUDGET_EXHAUSTED: "WEFT_ERR_BUDGET_EXHAUSTED",
   ATTEMPTS: "WEFT_ERR_ATTEMPTS",
   CONCURRENCY_LIMIT: "WEFT_ERR_CONCURRENCY_LIMIT",
+  RATE_LIMITED: "WEFT_ERR_RATE_LIMITED",
   CLIENT_CLOSED: "WEFT_ERR_CLIENT_CLOSED",
   BODY_USED: "WEFT_ERR_BODY_USED",
 });
@@ -95,5 +96,37 @@ export class ClientClosedError extends WeftError {
 export class BodyUsedError extends WeftError {
   constructor() {
     super(ErrorCodes.BODY_USED, "response body has already been read");
+  }
+}
+
+export class BreakerOpenError extends WeftError {
+  constructor(service: string, options?: WeftErrorOptions) {
+    super(ErrorCodes.BREAKER_OPEN, `every endpoint of service "${service}" has its circuit breaker open`, options);
+  }
+}
+
+/** Retries stopped because the retry budget had no token left; `cause` is the last failure. */
+export class BudgetExhaustedError extends WeftError {
+  constructor(service: string, options?: WeftErrorOptions) {
+    super(ErrorCodes.BUDGET_EXHAUSTED, `retry budget of service "${service}" is exhausted`, options);
+  }
+}
+
+/** Every allowed attempt failed with an error; `cause` is the last one. */
+export class AttemptsExhaustedError extends WeftError {
+  constructor(service: string, options?: WeftErrorOptions) {
+    super(ErrorCodes.ATTEMPTS, `all ${options?.attempts ?? 0} attempts to service "${service}" failed`, options);
+  }
+}
+
+export class ConcurrencyLimitError extends WeftError {
+  constructor(service: string, reason: string, options?: WeftErrorOptions) {
+    super(ErrorCodes.CONCURRENCY_LIMIT, `concurrency limit of service "${service}" reached: ${reason}`, options);
+  }
+}
+
+export class RateLimitedError extends WeftError {
+  constructor(service: string, options?: WeftErrorOptions) {
+    super(ErrorCodes.RATE_LIMITED, `client-side rate limit of service "${service}" reached`, options);
   }
 }

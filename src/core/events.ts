@@ -83,6 +83,41 @@ export interface EndpointsChangedEvent {
   readonly removed: readonly string[];
 }
 
+export interface RetryEvent extends CallInfo {
+  /** The attempt about to be sent (1 for the first resend). */
+  readonly attempt: number;
+  /** Why: the status (`"503"`) or error code (`"ECONNREFUSED"`) of the attempt that failed. */
+  readonly reason: string;
+  /** Backoff (or Retry-After) wait before the resend, ms. */
+  readonly delayMs: number;
+}
+
+export interface HedgeEvent extends CallInfo {
+  /** The attempt number of the hedge. */
+  readonly attempt: number;
+  /** How long the call had been outstanding when the hedge was sent, ms. */
+  readonly afterMs: number;
+}
+
+export interface BudgetExhaustedEvent extends CallInfo {
+  readonly attempts: number;
+  /** What was refused: a retry or a hedge. */
+  readonly kind: "retry" | "hedge";
+}
+
+export interface BreakerStateEvent {
+  readonly service: string;
+  readonly endpoint: string;
+  readonly from: import("./endpoint.js").BreakerState;
+  readonly to: import("./endpoint.js").BreakerState;
+}
+
+export interface LimitEvent extends CallInfo {
+  /** Which limit turned the call away. */
+  readonly kind: "concurrency" | "rate";
+  readonly reason: string;
+}
+
 /** The emitters a client owns; layers receive this hub. */
 export class ClientEventHub {
   readonly attemptStart = new Emitter<AttemptStartEvent>();
@@ -90,6 +125,11 @@ export class ClientEventHub {
   readonly callEnd = new Emitter<CallEndEvent>();
   readonly timeout = new Emitter<TimeoutEvent>();
   readonly endpointsChanged = new Emitter<EndpointsChangedEvent>();
+  readonly retry = new Emitter<RetryEvent>();
+  readonly hedge = new Emitter<HedgeEvent>();
+  readonly budgetExhausted = new Emitter<BudgetExhaustedEvent>();
+  readonly breakerStateChange = new Emitter<BreakerStateEvent>();
+  readonly limited = new Emitter<LimitEvent>();
 
   /** The subscription surface users see as `client.events`. */
   readonly api: ClientEvents = Object.freeze({
@@ -98,9 +138,19 @@ export class ClientEventHub {
     onCallEnd: (l: Listener<CallEndEvent>) => this.callEnd.on(l),
     onTimeout: (l: Listener<TimeoutEvent>) => this.timeout.on(l),
     onEndpointsChanged: (l: Listener<EndpointsChangedEvent>) => this.endpointsChanged.on(l),
+    onRetry: (l: Listener<RetryEvent>) => this.retry.on(l),
+    onHedge: (l: Listener<HedgeEvent>) => this.hedge.on(l),
+    onBudgetExhausted: (l: Listener<BudgetExhaustedEvent>) => this.budgetExhausted.on(l),
+    onBreakerStateChange: (l: Listener<BreakerStateEvent>) => this.breakerStateChange.on(l),
+    onLimited: (l: Listener<LimitEvent>) => this.limited.on(l),
   });
 
   clear(): void {
+    this.retry.clear();
+    this.hedge.clear();
+    this.budgetExhausted.clear();
+    this.breakerStateChange.clear();
+    this.limited.clear();
     this.attemptStart.clear();
     this.attemptEnd.clear();
     this.callEnd.clear();
@@ -121,4 +171,14 @@ export interface ClientEvents {
   onTimeout(listener: Listener<TimeoutEvent>): Disposer;
   /** Discovery changed the endpoint set. */
   onEndpointsChanged(listener: Listener<EndpointsChangedEvent>): Disposer;
+  /** A failed attempt is about to be sent again. */
+  onRetry(listener: Listener<RetryEvent>): Disposer;
+  /** A hedge (a budgeted early resend) was sent. */
+  onHedge(listener: Listener<HedgeEvent>): Disposer;
+  /** The retry budget refused a retry or a hedge. */
+  onBudgetExhausted(listener: Listener<BudgetExhaustedEvent>): Disposer;
+  /** An endpoint's circuit breaker changed state. */
+  onBreakerStateChange(listener: Listener<BreakerStateEvent>): Disposer;
+  /** A concurrency or rate limit turned a call away. */
+  onLimited(listener: Listener<LimitEvent>): Disposer;
 }
