@@ -24,6 +24,7 @@ const mesh = createMesh({ defaults: { timeout: { attemptMs: 300, totalMs: 1000 }
 const catalog = mesh.client("catalog", { discovery: staticDiscovery(replicas.map((r) => r.url)) });
 
 catalog.events.onAttemptEnd((e) => console.log(`  attempt → ${e.endpoint} ${e.status ?? e.outcome} in ${e.durationMs.toFixed(1)} ms`));
+catalog.events.onRetry((e) => console.log(`  retry #${e.attempt} after ${e.reason}, waiting ${e.delayMs.toFixed(1)} ms`));
 
 // The fast path: status, headers and a body to read once.
 const r = await catalog.request({ path: "/v1/items/42" });
@@ -33,11 +34,12 @@ console.log("request:", r.status, await r.json());
 const res = await catalog.fetch("/v1/items/43", { method: "PUT", body: JSON.stringify({ name: "lamp" }), headers: { "content-type": "application/json" } });
 console.log("fetch:", res.status, await res.json());
 
-// Deadlines end a call with a stable error code.
+// Each attempt has 300 ms; a timed-out GET is retried (another replica first) within the budget,
+// and when attempts run out the error says so, with the last failure as its cause.
 try {
   await catalog.request({ path: "/slow" });
 } catch (error) {
-  if (isWeftError(error)) console.log("slow call:", error.code, `after ${error.attempts} attempt(s)`);
+  if (isWeftError(error)) console.log("slow call:", error.code, `after ${error.attempts} attempt(s), last: ${(error.cause as { code?: string }).code}`);
   else throw error;
 }
 

@@ -34,11 +34,18 @@ function noneReady(service: string, endpoints: EndpointSet, attempts: number): E
   return new NoEndpointsError(service, { attempts });
 }
 
+/** `ready` without the endpoints already tried, or all of `ready` when every one was tried. */
+function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly Endpoint[] {
+  const fresh = ready.filter((e) => !tried.includes(e.url));
+  return fresh.length > 0 ? fresh : ready;
+}
+
 export function balanceLayer(context: BalanceLayerContext): Layer {
   const { endpoints, picker, load, clock, classifier, events, service } = context;
 
   const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
     endpoint.inflight--;
+    endpoint.pendingStartSum = endpoint.inflight === 0 ? 0 : endpoint.pendingStartSum - start;
     const outcome = classifier(req, res, error);
     const now = clock.now();
     const rtt = now - start;
@@ -68,14 +75,18 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
   return (next) => (req) => {
     const ready = endpoints.ready;
     if (ready.length === 0) return Promise.reject(noneReady(service, endpoints, req.call.attempts));
-    const endpoint = picker.pick(ready, req);
+    const call = req.call;
+    // A resend (retry or hedge) prefers an endpoint this call has not tried yet.
+    const endpoint = picker.pick(call.tried.length > 0 ? untried(ready, call.tried) : ready, req);
     endpoint.inflight++;
-    req.call.attempts++;
-    req.call.lastEndpoint = endpoint.url;
+    call.attempts++;
+    call.lastEndpoint = endpoint.url;
+    call.tried.push(endpoint.url);
     if (events.attemptStart.active) {
       events.attemptStart.emit({ service, method: req.method, path: req.path, endpoint: endpoint.url, attempt: req.attempt });
     }
     const start = clock.now();
+    endpoint.pendingStartSum += start;
     let pending: Promise<MeshResponse>;
     try {
       pending = next({ ...req, endpoint });

@@ -1,11 +1,17 @@
 /**
  * The load each endpoint carries, updated by the balance layer after every attempt and read by
- * pickers: in-flight count and the peak-EWMA latency estimate, plus the client-wide estimate that
- * stands in for endpoints without history. A classified failure is recorded as at least
- * `failurePenalty ×` the client-wide estimate, so a replica that fails fast does not look like the
- * fastest one (the classifier feeds the balancer's load).
+ * pickers: in-flight count and the peak-EWMA latency estimate, plus the client-wide latency (the
+ * median of recent successful attempts) that stands in for endpoints without history. A
+ * classified failure is recorded as at least `failurePenalty ×` the client-wide latency, so a
+ * replica that fails fast does not look like the fastest one (the classifier feeds the
+ * balancer's load).
+ *
+ * An endpoint's latency is also at least the mean age of its attempts still in flight: a replica
+ * that has stopped answering is seen as slow while its requests wait, not only once they end
+ * (peak-EWMA alone learns of a stall only when the first stalled response finally arrives).
  */
 import type { Endpoint } from "../core/endpoint.js";
+import { LatencyWindow } from "../core/latency.js";
 import { observePeakEwma, readPeakEwma } from "./peak-ewma.js";
 
 export interface LoadOptions {
@@ -21,9 +27,8 @@ export const DEFAULT_LOAD_OPTIONS: LoadOptions = Object.freeze({ decayMs: 10_000
 
 export class LoadTracker {
   readonly options: LoadOptions;
-  /** Client-wide latency estimate (ms): a running mean of the last ~256 successful latencies. */
-  globalMs = Number.NaN;
-  #samples = 0;
+  /** Recent successful latencies; their median is the client-wide latency. */
+  readonly #recent = new LatencyWindow(10_000);
 
   constructor(options: LoadOptions = DEFAULT_LOAD_OPTIONS) {
     this.options = options;
@@ -32,23 +37,24 @@ export class LoadTracker {
   /** Records one answered attempt. */
   observe(endpoint: Endpoint, rttMs: number, failed: boolean, nowMs: number): void {
     const { decayMs } = this.options;
-    const sample = failed ? Math.max(rttMs, this.options.failurePenalty * this.baselineMs()) : rttMs;
+    const sample = failed ? Math.max(rttMs, this.options.failurePenalty * this.baselineMs(nowMs)) : rttMs;
     endpoint.ewmaMs = observePeakEwma(endpoint.ewmaMs, endpoint.ewmaStamp, sample, nowMs, decayMs);
     endpoint.ewmaStamp = nowMs;
-    if (!failed) {
-      // A mean over samples, not time: it must not be dominated by whichever answer came first.
-      if (this.#samples < 256) this.#samples++;
-      const g = this.globalMs;
-      this.globalMs = Number.isNaN(g) ? rttMs : g + (rttMs - g) / this.#samples;
-    }
+    // A median, not a mean: one very slow replica must not make every other one look fast.
+    if (!failed) this.#recent.record(rttMs, nowMs);
   }
 
   /** The latency to assume for an endpoint at `nowMs`. */
   latencyMs(endpoint: Endpoint, nowMs: number): number {
-    return readPeakEwma(endpoint.ewmaMs, endpoint.ewmaStamp, nowMs, this.options.decayMs, this.baselineMs());
+    const estimate = readPeakEwma(endpoint.ewmaMs, endpoint.ewmaStamp, nowMs, this.options.decayMs, this.baselineMs(nowMs));
+    if (endpoint.inflight === 0) return estimate;
+    const pendingAgeMs = nowMs - endpoint.pendingStartSum / endpoint.inflight;
+    return pendingAgeMs > estimate ? pendingAgeMs : estimate;
   }
 
-  baselineMs(): number {
-    return Number.isNaN(this.globalMs) ? this.options.defaultRttMs : this.globalMs;
+  /** The client-wide latency: median of recent successes, or `defaultRttMs` before any. */
+  baselineMs(nowMs: number): number {
+    const median = this.#recent.percentile(50, nowMs);
+    return Number.isNaN(median) ? this.options.defaultRttMs : median;
   }
 }

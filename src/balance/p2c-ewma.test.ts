@@ -52,7 +52,9 @@ describe("p2cEwma", () => {
     old.inflight = 0;
     // Equal cost with nothing in flight: the new one is picked…
     fresh.inflight = 0;
-    expect(load.latencyMs(fresh, clock.now())).toBeCloseTo(10, 6);
+    // The client-wide latency comes from a log histogram with 5 % buckets.
+    expect(load.latencyMs(fresh, clock.now())).toBeGreaterThan(9.5);
+    expect(load.latencyMs(fresh, clock.now())).toBeLessThan(10.6);
     // …but once it has more queued than the old one, the old one wins.
     fresh.inflight = 3;
     expect(picker.pick(eps, req)).toBe(old);
@@ -74,6 +76,18 @@ describe("p2cEwma", () => {
     const before = load.latencyMs(b, clock.now());
     clock.advance(60_000);
     expect(load.latencyMs(b, clock.now())).toBeLessThan(before / 10);
+  });
+
+  it("sees a stalled endpoint as slow while its requests are still waiting", () => {
+    const { picker, eps, load, clock } = setup(2);
+    const [stalled, healthy] = eps as [Endpoint, Endpoint];
+    for (const e of eps) for (let i = 0; i < 20; i++) load.observe(e, 5, false, clock.now());
+    // Two requests sent to the stalled endpoint 500 ms ago have not come back.
+    stalled.inflight = 2;
+    stalled.pendingStartSum = 2 * clock.now();
+    clock.advance(500);
+    expect(load.latencyMs(stalled, clock.now())).toBeGreaterThanOrEqual(500);
+    for (let i = 0; i < 50; i++) expect(picker.pick(eps, req)).toBe(healthy);
   });
 
   it("rejects a bad decay", () => {

@@ -20,5 +20,7 @@ export interface Picker {
 
 export interface Balancer {
   readonly name: string;
+  /** Time constant of the load estimate this balancer wants, ms (default 10 000). */
+  readonly decayMs?: number;
   create(context: PickerContext): Picker;
 }

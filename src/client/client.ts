@@ -16,6 +16,9 @@ import { Stack, middlewareLayer } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
 import { CallState, type CallTimeout, type Disposer, type HeaderMap, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
 import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
+import { RetryBudget } from "../retry/budget.js";
+import { LatencyWindow } from "../core/latency.js";
+import { retryLayer } from "../retry/layer.js";
 import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
 import { CallCounters, observeLayer } from "./observe.js";
@@ -65,6 +68,8 @@ export interface ClientSnapshot {
   readonly closed: boolean;
   readonly endpoints: readonly EndpointSnapshot[];
   readonly counters: Readonly<CallCounters>;
+  /** Retry tokens available now (null when there is no budget). */
+  readonly retryBudget: number | null;
   readonly discovery: ResolverSnapshot;
 }
 
@@ -86,6 +91,8 @@ export class Client {
   readonly #counters = new CallCounters();
   readonly #parts: ClientParts;
   readonly #service: Service;
+  readonly #budget: RetryBudget | null;
+  readonly #latency = new LatencyWindow();
   readonly #unsubscribe: Disposer;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -96,7 +103,8 @@ export class Client {
     this.#parts = parts;
     const { clock, random, classifier, service } = config;
     const events = this.#events;
-    const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: (config.balancer as { decayMs?: number }).decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
+    this.#budget = config.budget === false || (config.retry === false && config.hedge === false) ? null : new RetryBudget(config.budget);
+    const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
     const picker: Picker = config.balancer.create({ clock, random, load });
 
     // The default stack, in request order (first = outermost). Each entry says why it sits there.
@@ -107,12 +115,17 @@ export class Client {
       ...(config.tracing ? [{ role: "trace", layer: callSpanLayer() }] : []),
       // The total deadline sits above balance (and, later, retry and queueing) so it bounds all of them.
       { role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) },
+      // Retry and hedging below the deadline (no wait outlives it) and above balance (each resend
+      // picks again, preferring an endpoint the call has not tried).
+      ...(config.retry !== false || config.hedge !== false
+        ? [{ role: "retry", layer: retryLayer({ service, retry: config.retry, hedge: config.hedge, budget: this.#budget, latency: this.#latency, classifier, clock, random, events }) }]
+        : []),
       // Balance picks per attempt: below the call-level layers so a resend can pick another endpoint.
       { role: "balance", layer: balanceLayer({ service, endpoints: this.#endpoints, picker, load, clock, classifier, events }) },
       // User middleware runs once per attempt and sees the endpoint picked for it.
       ...config.use.map((m) => ({ role: "use", layer: middlewareLayer(m) })),
       // Per-try timeout: below balance so a timed-out attempt counts against its endpoint's load.
-      { role: "attempt", layer: attemptLayer({ clock, events, attemptMs: config.attemptMs }) },
+      { role: "attempt", layer: attemptLayer({ clock, events, attemptMs: config.attemptMs, header: config.deadlineHeader }) },
       // Innermost: the attempt span measures wire time only, and its traceparent is injected last
       // so no middleware can overwrite it.
       ...(config.tracing ? [{ role: "attempt-trace", layer: attemptSpanLayer() }] : []),
@@ -207,6 +220,7 @@ export class Client {
         zone: e.zone ?? null,
       })),
       counters: { ...this.#counters },
+      retryBudget: this.#budget === null ? null : round(this.#budget.balance(this.config.clock.now())),
       discovery: this.#parts.resolver.snapshot(),
     };
   }

@@ -38,8 +38,8 @@ describe("createClient options", () => {
   });
 
   it("says a policy from a later version is not available rather than ignoring it", () => {
-    const error = invalid(() => createClient({ service: "s", discovery, transport, retry: { maxAttempts: 3 } } as never));
-    expect(error.message).toMatch(/option retry is not available in this version of weft/);
+    const error = invalid(() => createClient({ service: "s", discovery, transport, healthCheck: { path: "/health" } } as never));
+    expect(error.message).toMatch(/option healthCheck is not available in this version of weft/);
   });
 
   it("requires a service name and a discovery source", () => {
@@ -52,6 +52,12 @@ describe("createClient options", () => {
     expect(invalid(() => createClient({ service: "s", discovery, use: [42] } as never)).option).toBe("use[0]");
     expect(invalid(() => createClient({ service: "s", discovery, timeout: { attemptMs: 500, totalMs: 100 } })).message).toMatch(/at most timeout.totalMs \(100\)/);
     expect(invalid(() => createClient({ service: "s", discovery, tracing: "yes" } as never)).option).toBe("tracing");
+    expect(invalid(() => createClient({ service: "s", discovery, retry: { maxAttempts: 0 } })).option).toBe("retry.maxAttempts");
+    expect(invalid(() => createClient({ service: "s", discovery, retry: { budget: { ratio: -1 } } })).option).toBe("retry.budget.ratio");
+    expect(invalid(() => createClient({ service: "s", discovery, retry: { backof: {} } as never })).message).toMatch(/did you mean retry.backoff/);
+    expect(invalid(() => createClient({ service: "s", discovery, hedge: { maxHedges: 2 } })).message).toMatch(/expected delayMs or percentile/);
+    expect(invalid(() => createClient({ service: "s", discovery, hedge: { percentile: 100 } })).option).toBe("hedge.percentile");
+    expect(invalid(() => createClient({ service: "s", discovery, timeout: { header: "bad header" } })).option).toBe("timeout.header");
   });
 
   it("rejects bad endpoint URLs when discovery is built", () => {

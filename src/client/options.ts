@@ -13,13 +13,19 @@ import type { Stack } from "../core/stack.js";
 import type { TransportFactory } from "../core/transport.js";
 import type { Middleware } from "../core/types.js";
 import { undiciTransport } from "../transport/undici.js";
-import { checkKeys, checkMs, fail, isPlainObject } from "./validate.js";
+import type { RetryBudgetConfig } from "../retry/budget.js";
+import type { HedgeConfig } from "../retry/layer.js";
+import { normalizeHedgeOptions, normalizeRetryOptions, type HedgeOptions, type RetryOptions } from "../retry/options.js";
+import type { RetryConfig } from "../retry/policy.js";
+import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 
 export interface TimeoutOptions {
   /** Bound on one attempt (until response headers), ms. Default: none (the total deadline bounds it). */
   readonly attemptMs?: number | false;
   /** Bound on the whole call, ms. Default 15 000 (Envoy's route timeout). */
   readonly totalMs?: number | false;
+  /** Header carrying each attempt's remaining time (ms) to the server. Default `"x-weft-timeout-ms"`; `false`: not sent. */
+  readonly header?: string | false;
 }
 
 export interface ClientOptions {
@@ -33,6 +39,14 @@ export interface ClientOptions {
   readonly transport?: TransportFactory;
   /** Default `{ totalMs: 15_000 }`; `false` turns both off. */
   readonly timeout?: TimeoutOptions | false;
+  /**
+   * Resends what the classifier calls retryable, within a budget. Default
+   * `{ maxAttempts: 3, backoff: { baseMs: 25, maxMs: 1000 }, budget: { ratio: 0.2, minPerSecond: 10, ttlMs: 10_000 } }`;
+   * `false`: one attempt per call.
+   */
+  readonly retry?: RetryOptions | false;
+  /** Backup requests for idempotent calls: `{ delayMs }` or `{ percentile: 95 }`, `maxHedges: 1`. Off unless set. */
+  readonly hedge?: HedgeOptions | false;
   /** Decides success / retryable / failure / ignorable. Default: see `defaultClassifier`. */
   readonly classifier?: Classifier;
   /** Plain middleware run for every attempt, just above the attempt layer, in this order. */
@@ -59,6 +73,10 @@ export interface ClientConfig {
   readonly attemptMs: number;
   /** ms; Infinity when off. */
   readonly totalMs: number;
+  readonly deadlineHeader: string | false;
+  readonly retry: RetryConfig | false;
+  readonly budget: RetryBudgetConfig | false;
+  readonly hedge: HedgeConfig | false;
   readonly classifier: Classifier;
   readonly use: readonly Middleware[];
   readonly tracing: boolean;
@@ -67,13 +85,11 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
-  retry: "retries and retry budgets are not implemented yet",
   breaker: "per-endpoint circuit breakers are not implemented yet",
-  hedge: "hedging is not implemented yet",
   concurrency: "concurrency limits are not implemented yet",
   rateLimit: "client-side rate limiting is not implemented yet",
   fallback: "fallbacks are not implemented yet",
@@ -81,7 +97,7 @@ const LATER: Readonly<Record<string, string>> = {
 };
 
 export const DEFAULTS = Object.freeze({
-  timeout: Object.freeze({ attemptMs: false as const, totalMs: 15_000 }),
+  timeout: Object.freeze({ attemptMs: false as const, totalMs: 15_000, header: "x-weft-timeout-ms" }),
   tracing: true,
 });
 
@@ -114,6 +130,9 @@ export function normalizeOptions(options: unknown): ClientConfig {
   const timeout = options.timeout as TimeoutOptions | false | undefined;
   const attemptMs = timeout === false ? false : (timeout?.attemptMs ?? DEFAULTS.timeout.attemptMs);
   const totalMs = timeout === false ? false : (timeout?.totalMs ?? DEFAULTS.timeout.totalMs);
+  const deadlineHeader = timeout === false ? false : (timeout?.header ?? DEFAULTS.timeout.header);
+  const { retry, budget } = normalizeRetryOptions(options.retry);
+  const hedge = normalizeHedgeOptions(options.hedge);
   return Object.freeze({
     service,
     discovery: options.discovery as Discovery,
@@ -121,6 +140,10 @@ export function normalizeOptions(options: unknown): ClientConfig {
     transport: (options.transport as TransportFactory | undefined) ?? undiciTransport(),
     attemptMs: attemptMs === false ? Infinity : attemptMs,
     totalMs: totalMs === false ? Infinity : totalMs,
+    deadlineHeader: deadlineHeader === false ? false : deadlineHeader.toLowerCase(),
+    retry,
+    budget,
+    hedge,
     classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
     use: Object.freeze([...((options.use as Middleware[] | undefined) ?? [])]),
     tracing: (options.tracing as boolean | undefined) ?? DEFAULTS.tracing,
@@ -142,13 +165,19 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   }
   if (o.timeout !== undefined && o.timeout !== false) {
     if (!isPlainObject(o.timeout)) fail(at("timeout"), o.timeout, "{ attemptMs?, totalMs? } or false");
-    checkKeys(o.timeout, ["attemptMs", "totalMs"], at("timeout"));
+    checkKeys(o.timeout, ["attemptMs", "totalMs", "header"], at("timeout"));
+    const header = o.timeout.header;
+    if (header !== undefined && header !== false && !(typeof header === "string" && /^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header))) {
+      fail(at("timeout.header"), header, "an HTTP header name (e.g. \"x-weft-timeout-ms\") or false");
+    }
     const attemptMs = checkMs(at("timeout.attemptMs"), o.timeout.attemptMs, true);
     const totalMs = checkMs(at("timeout.totalMs"), o.timeout.totalMs, true);
     if (typeof attemptMs === "number" && typeof totalMs === "number" && attemptMs > totalMs) {
       fail(at("timeout.attemptMs"), attemptMs, `at most timeout.totalMs (${totalMs})`);
     }
   }
+  if (o.retry !== undefined) normalizeRetryOptions(o.retry);
+  if (o.hedge !== undefined) normalizeHedgeOptions(o.hedge);
   if (o.classifier !== undefined && typeof o.classifier !== "function") fail(at("classifier"), o.classifier, "a function (req, res, error) => outcome");
   if (o.use !== undefined) {
     if (!Array.isArray(o.use)) fail(at("use"), o.use, "an array of middleware functions (req, next) => Promise<response>");

@@ -8,7 +8,7 @@
  * - `failure`: a failure that must not be resent; it counts against the endpoint.
  * - `ignorable`: says nothing about the endpoint (a 404, a caller's abort).
  */
-import { AttemptTimeoutError, TotalTimeoutError, isWeftError } from "./errors.js";
+import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
 import type { HeaderMap, MeshRequest, MeshResponse } from "./types.js";
 
 export type Outcome = "success" | "retryable" | "failure" | "ignorable";
@@ -73,9 +73,8 @@ export const defaultClassifier: Classifier = (req, res, error) => {
   }
   if (error instanceof TotalTimeoutError) return "failure";
   if (error instanceof AttemptTimeoutError) return req.idempotent ? "retryable" : "failure";
-  if (req.cancel !== null && req.cancel.aborted && req.cancel.reason === error && !isWeftError(error)) {
-    return "ignorable";
-  }
+  // Aborted from above for a reason that is not a timeout: the caller's abort, a hedge that lost.
+  if (req.cancel !== null && req.cancel.aborted && req.cancel.reason === error) return "ignorable";
   if (neverReachedServer(error)) return "retryable";
   return req.idempotent ? "retryable" : "failure";
 };

@@ -27,6 +27,11 @@ export interface AttemptContext {
   readonly events: ClientEventHub;
   /** Client default, ms; `Infinity` when off. */
   readonly attemptMs: number;
+  /**
+   * Header that carries the attempt's remaining time (ms) to the server, so it can stop work
+   * nobody will wait for (gRPC's `grpc-timeout`, Finagle's deadline propagation); `false`: none.
+   */
+  readonly header: string | false;
 }
 
 /** Resolves a per-call override against the client default (`false` turns it off). */
@@ -53,14 +58,16 @@ export function deadlineLayer(context: DeadlineContext): Layer {
 }
 
 export function attemptLayer(context: AttemptContext): Layer {
-  const { clock, events } = context;
+  const { clock, events, header } = context;
   const wheel = wheelFor(clock);
-  return (next) => (req) => {
-    const attemptMs = effectiveMs(req.timeout?.attemptMs, context.attemptMs);
+  return (next) => (input) => {
+    const attemptMs = effectiveMs(input.timeout?.attemptMs, context.attemptMs);
+    const now = clock.now();
+    const at = Math.min(now + attemptMs, input.deadline);
+    const req = header !== false && at !== Infinity ? { ...input, headers: { ...input.headers, [header]: String(Math.max(0, Math.floor(at - now))) } } : input;
     // When the total deadline comes first, it is the one that fires (and names itself).
-    if (attemptMs === Infinity || req.cancel === null || clock.now() + attemptMs >= req.deadline) return next(req);
+    if (attemptMs === Infinity || req.cancel === null || now + attemptMs >= req.deadline) return next(req);
     const cancel = req.cancel.child();
-    const at = clock.now() + attemptMs;
     const settle = raceDeadline(next, { ...req, cancel }, wheel, at, () => {
       const error = new AttemptTimeoutError(attemptMs, { attempts: req.attempt + 1 });
       if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "attempt", timeoutMs: attemptMs });

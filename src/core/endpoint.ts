@@ -36,6 +36,8 @@ export class Endpoint {
   breaker: BreakerState = "closed";
   /** Attempts sent and not yet answered. */
   inflight = 0;
+  /** Sum of the start times of the attempts in flight: their mean age is `now - sum / inflight`. */
+  pendingStartSum = 0;
   /** Load estimate in ms (peak EWMA); `NaN` until the first response. Written by the balancer. */
   ewmaMs = Number.NaN;
   /** Clock time of the last EWMA update. */

@@ -26,6 +26,8 @@ export interface WeftErrorOptions {
   cause?: unknown;
   /** Attempts made before the error (0 when the call never reached a transport). */
   attempts?: number;
+  /** Replaces the default message. */
+  message?: string;
 }
 
 export class WeftError extends Error {
@@ -33,7 +35,7 @@ export class WeftError extends Error {
   readonly attempts: number;
 
   constructor(code: WeftErrorCode, message: string, options: WeftErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(options.message ?? message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.attempts = options.attempts ?? 0;
     Object.defineProperty(this, BRAND, { value: true });
@@ -129,4 +131,19 @@ export class RateLimitedError extends WeftError {
   constructor(service: string, options?: WeftErrorOptions) {
     super(ErrorCodes.RATE_LIMITED, `client-side rate limit of service "${service}" reached`, options);
   }
+}
+
+/**
+ * A short, stable name for an error: its `code` (`WEFT_ERR_ATTEMPT_TIMEOUT`, `ECONNREFUSED`), a
+ * code in its cause, or its class name. Used for `error.type` on spans and for event reasons.
+ */
+export function errorCode(error: unknown): string {
+  if (typeof error === "object" && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    const causeCode = (error as { cause?: { code?: unknown } }).cause?.code;
+    if (typeof causeCode === "string") return causeCode;
+    if (error instanceof Error) return error.name;
+  }
+  return "_OTHER";
 }

@@ -65,6 +65,8 @@ export class CallState {
   attempts = 0;
   /** URL of the last endpoint tried ('' before the first attempt). */
   lastEndpoint = "";
+  /** URLs of the endpoints tried so far, so a resend can prefer another one. */
+  readonly tried: string[] = [];
 }
 
 export interface CallTimeout {

@@ -20,6 +20,7 @@ import {
   type Span,
   type Tracer,
 } from "@opentelemetry/api";
+import { errorCode } from "../core/errors.js";
 import { withAttr } from "../core/request.js";
 import type { Layer, MeshResponse } from "../core/types.js";
 
@@ -121,16 +122,7 @@ function endWithError(span: Span, error: unknown): void {
 }
 
 /** `error.type`: the stable code when there is one (`WEFT_ERR_ATTEMPT_TIMEOUT`, `ECONNREFUSED`), else the class name. */
-export function errorType(error: unknown): string {
-  if (typeof error === "object" && error !== null) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    const causeCode = ((error as { cause?: { code?: unknown } }).cause)?.code;
-    if (typeof causeCode === "string") return causeCode;
-    if (error instanceof Error) return error.name;
-  }
-  return "_OTHER";
-}
+export const errorType = errorCode;
 
 function pathOf(path: string): string {
   const q = path.indexOf("?");

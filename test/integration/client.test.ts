@@ -87,17 +87,25 @@ describe("client.request", () => {
     expect(slow.received.length - before).toBeLessThan(5);
   });
 
-  it("passes a connection error through with its code", async () => {
+  it("passes a connection error through with its code when retries are off", async () => {
     const port = await refusedPort();
-    const error = (await client([`http://127.0.0.1:${port}`]).request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
+    const error = (await client([`http://127.0.0.1:${port}`], { retry: false }).request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
     expect(error.code).toBe("ECONNREFUSED");
+  });
+
+  it("says which limit ran out when every attempt failed, with the last error as its cause", async () => {
+    const port = await refusedPort();
+    const error = (await client([`http://127.0.0.1:${port}`]).request({ path: "/" }).catch((e: unknown) => e)) as WeftError;
+    expect(error.code).toBe(ErrorCodes.ATTEMPTS);
+    expect(error.attempts).toBe(3);
+    expect((error.cause as { code?: string }).code).toBe("ECONNREFUSED");
   });
 
   it("times out a slow attempt and the server sees the connection go", async () => {
     const s = await server(() => {
       /* never answers */
     });
-    const c = client([s.url], { timeout: { attemptMs: 100, totalMs: 5000 } });
+    const c = client([s.url], { timeout: { attemptMs: 100, totalMs: 5000 }, retry: false });
     const error = (await c.request({ path: "/" }).catch((e: unknown) => e)) as WeftError;
     expect(error.code).toBe(ErrorCodes.ATTEMPT_TIMEOUT);
     await expect.poll(() => s.aborted).toBe(1);
@@ -129,7 +137,7 @@ describe("client.request", () => {
     await (await c.request({ path: "/" })).text();
     expect(seen).toEqual([s.url]);
     expect(s.received[0]?.headers.authorization).toBe("Bearer t");
-    expect(c.stack.roles).toEqual(["observe", "trace", "deadline", "balance", "use", "attempt", "attempt-trace"]);
+    expect(c.stack.roles).toEqual(["observe", "trace", "deadline", "retry", "balance", "use", "attempt", "attempt-trace"]);
   });
 
   it("lets options.stack insert a layer by role", async () => {

@@ -16,7 +16,8 @@ async function server(handler?: Parameters<typeof startServer>[0]): Promise<Test
 }
 
 function client(url: string, transport: TransportFactory, timeout?: { attemptMs?: number; totalMs?: number }) {
-  const c = createClient({ service: "t", discovery: staticDiscovery([url]), transport, ...(timeout ? { timeout } : {}) });
+  // Retries off: these tests are about what one attempt through each transport does.
+  const c = createClient({ service: "t", discovery: staticDiscovery([url]), transport, retry: false, ...(timeout ? { timeout } : {}) });
   cleanup.push(() => c.close());
   return c;
 }

@@ -1,0 +1,11 @@
+export { retryLayer, HedgeLostError } from "./layer.js";
+export type { HedgeConfig, RetryLayerContext } from "./layer.js";
+export { RetryBudget, DEFAULT_BUDGET } from "./budget.js";
+export type { RetryBudgetConfig } from "./budget.js";
+export { backoffMs, DEFAULT_BACKOFF } from "./backoff.js";
+export type { BackoffConfig } from "./backoff.js";
+export { parseRetryAfter } from "./retry-after.js";
+export { decideRetry } from "./policy.js";
+export type { RetryConfig, RetryDecision } from "./policy.js";
+export { normalizeRetryOptions, normalizeHedgeOptions, RETRY_DEFAULTS } from "./options.js";
+export type { RetryOptions, HedgeOptions, RetryPolicyConfig } from "./options.js";

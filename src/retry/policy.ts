@@ -1,0 +1,64 @@
+/**
+ * The decision after an attempt the classifier called `retryable`: send again (after how long),
+ * or stop — and with what. Shared by the sequential and the hedged paths of the retry layer.
+ *
+ * Order of the checks: attempts left → the wait (Retry-After, else backoff) fits before the
+ * deadline → a token from the budget (taken last, so a call that stops for another reason does
+ * not spend one).
+ */
+import type { Clock, Random } from "../core/clock.js";
+import { AttemptsExhaustedError, BudgetExhaustedError, TotalTimeoutError } from "../core/errors.js";
+import { isReplayable } from "../core/request.js";
+import type { MeshRequest, MeshResponse } from "../core/types.js";
+import { backoffMs, type BackoffConfig } from "./backoff.js";
+import type { RetryBudget } from "./budget.js";
+import { parseRetryAfter } from "./retry-after.js";
+
+export interface RetryConfig {
+  /** Attempts per call, the first included. Default 3. */
+  readonly maxAttempts: number;
+  readonly backoff: BackoffConfig;
+  /** Longest `Retry-After` honoured, ms; a longer one ends the call with its response. Default 30 000. */
+  readonly retryAfterMaxMs: number;
+}
+
+export type RetryDecision =
+  | { readonly retry: true; readonly delayMs: number }
+  | { readonly retry: false; readonly error: unknown; readonly limit: "attempts" | "budget" | "deadline" | "body" };
+
+export interface PolicyContext {
+  readonly service: string;
+  readonly config: RetryConfig;
+  readonly budget: RetryBudget | null;
+  readonly clock: Clock;
+  readonly random: Random;
+}
+
+/**
+ * Decides whether the call goes on after a retryable failure. `attemptsMade` counts the attempts
+ * sent so far. When it stops, `error` is what to throw if there is no response to return.
+ */
+export function decideRetry(ctx: PolicyContext, req: MeshRequest, attemptsMade: number, res: MeshResponse | undefined, error: unknown): RetryDecision {
+  const { config, clock } = ctx;
+  if (attemptsMade >= config.maxAttempts) {
+    return { retry: false, limit: "attempts", error: new AttemptsExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }) };
+  }
+  // A stream body can be sent once; strings and bytes can be sent again.
+  if (!isReplayable(req)) return { retry: false, limit: "body", error };
+  let delayMs: number | undefined;
+  if (res !== undefined && (res.status === 429 || res.status === 503)) {
+    delayMs = parseRetryAfter(res.headers["retry-after"], clock.wallNow());
+    // A server asking for more than we are willing to wait gets its answer back at once.
+    if (delayMs !== undefined && delayMs > config.retryAfterMaxMs) return { retry: false, limit: "deadline", error };
+  }
+  delayMs ??= backoffMs(config.backoff, attemptsMade, ctx.random());
+  const leftMs = req.deadline - clock.now();
+  if (delayMs >= leftMs) {
+    const message = `no time left for a retry: waiting ${Math.round(delayMs)} ms would pass the deadline (${Math.max(0, Math.round(leftMs))} ms left)`;
+    return { retry: false, limit: "deadline", error: new TotalTimeoutError(Math.round(leftMs), { cause: error, attempts: attemptsMade, message }) };
+  }
+  if (ctx.budget !== null && !ctx.budget.tryWithdraw(clock.now())) {
+    return { retry: false, limit: "budget", error: new BudgetExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }) };
+  }
+  return { retry: true, delayMs };
+}

@@ -1,0 +1,25 @@
+/**
+ * A wait on the shared deadline wheel that ends early, with the abort reason, when the call's
+ * cancellation fires — so no backoff or Retry-After wait outlives the call's deadline or the
+ * caller's interest.
+ */
+import type { Cancellation } from "../core/cancel.js";
+import type { DeadlineWheel } from "../core/wheel.js";
+
+export function sleep(wheel: DeadlineWheel, at: number, cancel: Cancellation | null): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (cancel?.aborted) {
+      reject(cancel.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      entry.cancel();
+      reject(cancel?.reason);
+    };
+    const entry = wheel.schedule(at, () => {
+      cancel?.removeEventListener("abort", onAbort);
+      resolve();
+    });
+    cancel?.addEventListener("abort", onAbort);
+  });
+}
