@@ -19,6 +19,8 @@ import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
 import { RetryBudget } from "../retry/budget.js";
 import { LatencyWindow } from "../core/latency.js";
 import { retryLayer } from "../retry/layer.js";
+import { fallbackLayer } from "../limit/fallback.js";
+import { coalesceLayer } from "../limit/coalesce.js";
 import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
 import { CallCounters, observeLayer } from "./observe.js";
@@ -109,10 +111,16 @@ export class Client {
 
     // The default stack, in request order (first = outermost). Each entry says why it sits there.
     let stack = new Stack([
-      // Outermost: counts and reports each call exactly as the caller sees it.
+      // Outermost: the fallback answers only once everything below has given up, and the
+      // counters below it still see the real outcome.
+      ...(config.fallback !== undefined ? [{ role: "fallback", layer: fallbackLayer(config.fallback) }] : []),
+      // Counts and reports each call exactly as the caller sees it.
       { role: "observe", layer: observeLayer(service, this.#counters, classifier, clock, events) },
       // The logical span covers the deadline and every attempt, so attempt spans are its children.
       ...(config.tracing ? [{ role: "trace", layer: callSpanLayer() }] : []),
+      // Coalescing sits above the deadline and the limits: a GET that joins one in flight takes
+      // no slot, no token and no attempt of its own.
+      ...(config.coalesce !== false ? [{ role: "coalesce", layer: coalesceLayer(config.coalesce === true ? undefined : config.coalesce) }] : []),
       // The total deadline sits above balance (and, later, retry and queueing) so it bounds all of them.
       { role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) },
       // Retry and hedging below the deadline (no wait outlives it) and above balance (each resend
@@ -258,6 +266,8 @@ export class Client {
     }
     const cancel = new Cancellation();
     const unlink = signal === undefined || signal === null ? null : linkSignal(signal, cancel);
+    // An already-aborted signal ends the call before it starts, as fetch does.
+    if (cancel.aborted) return Promise.reject(cancel.reason);
     const req: MeshRequest = {
       method,
       path,

@@ -17,6 +17,8 @@ import type { RetryBudgetConfig } from "../retry/budget.js";
 import type { HedgeConfig } from "../retry/layer.js";
 import { normalizeHedgeOptions, normalizeRetryOptions, type HedgeOptions, type RetryOptions } from "../retry/options.js";
 import type { RetryConfig } from "../retry/policy.js";
+import type { Fallback } from "../limit/fallback.js";
+import type { CoalesceKey } from "../limit/coalesce.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 
 export interface TimeoutOptions {
@@ -47,6 +49,13 @@ export interface ClientOptions {
   readonly retry?: RetryOptions | false;
   /** Backup requests for idempotent calls: `{ delayMs }` or `{ percentile: 95 }`, `maxHedges: 1`. Off unless set. */
   readonly hedge?: HedgeOptions | false;
+  /** Answers a call that failed with an error (not an HTTP error status): `(req, error) => response`. */
+  readonly fallback?: Fallback;
+  /**
+   * Identical GETs in flight at once share one request (`true`), or those with the same
+   * `key(req)`. Off by default. Shared responses are buffered, not streamed.
+   */
+  readonly coalesce?: boolean | { readonly key: CoalesceKey };
   /** Decides success / retryable / failure / ignorable. Default: see `defaultClassifier`. */
   readonly classifier?: Classifier;
   /** Plain middleware run for every attempt, just above the attempt layer, in this order. */
@@ -77,6 +86,9 @@ export interface ClientConfig {
   readonly retry: RetryConfig | false;
   readonly budget: RetryBudgetConfig | false;
   readonly hedge: HedgeConfig | false;
+  readonly fallback: Fallback | undefined;
+  /** The coalescing key, or false when off. */
+  readonly coalesce: CoalesceKey | true | false;
   readonly classifier: Classifier;
   readonly use: readonly Middleware[];
   readonly tracing: boolean;
@@ -85,14 +97,13 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
   breaker: "per-endpoint circuit breakers are not implemented yet",
   concurrency: "concurrency limits are not implemented yet",
   rateLimit: "client-side rate limiting is not implemented yet",
-  fallback: "fallbacks are not implemented yet",
   healthCheck: "active health checks are not implemented yet",
 };
 
@@ -144,6 +155,8 @@ export function normalizeOptions(options: unknown): ClientConfig {
     retry,
     budget,
     hedge,
+    fallback: options.fallback as Fallback | undefined,
+    coalesce: options.coalesce === undefined || options.coalesce === false ? false : options.coalesce === true ? true : (options.coalesce as { key: CoalesceKey }).key,
     classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
     use: Object.freeze([...((options.use as Middleware[] | undefined) ?? [])]),
     tracing: (options.tracing as boolean | undefined) ?? DEFAULTS.tracing,
@@ -178,6 +191,11 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   }
   if (o.retry !== undefined) normalizeRetryOptions(o.retry);
   if (o.hedge !== undefined) normalizeHedgeOptions(o.hedge);
+  if (o.fallback !== undefined && typeof o.fallback !== "function") fail(at("fallback"), o.fallback, "a function (req, error) => response");
+  if (o.coalesce !== undefined && typeof o.coalesce !== "boolean") {
+    if (!isPlainObject(o.coalesce) || typeof o.coalesce.key !== "function") fail(at("coalesce"), o.coalesce, "true, false or { key: (req) => string }");
+    checkKeys(o.coalesce, ["key"], at("coalesce"));
+  }
   if (o.classifier !== undefined && typeof o.classifier !== "function") fail(at("classifier"), o.classifier, "a function (req, res, error) => outcome");
   if (o.use !== undefined) {
     if (!Array.isArray(o.use)) fail(at("use"), o.use, "an array of middleware functions (req, next) => Promise<response>");
