@@ -28,7 +28,16 @@ export {
   TotalTimeoutError,
   ClientClosedError,
   BodyUsedError,
+  BreakerOpenError,
+  BudgetExhaustedError,
+  AttemptsExhaustedError,
+  ConcurrencyLimitError,
+  RateLimitedError,
+  errorCode,
 } from "./core/errors.js";
+export { HedgeLostError } from "./retry/index.js";
+export type { RetryOptions, HedgeOptions, RetryBudgetConfig, BackoffConfig } from "./retry/index.js";
+export type { ConcurrencyOptions, RateLimitOptions, Fallback, FallbackReply, CoalesceKey } from "./limit/index.js";
 export type { WeftErrorCode } from "./core/errors.js";
 export { defaultClassifier, isIdempotentRequest, neverReachedServer } from "./core/classifier.js";
 export type { Classifier, Outcome } from "./core/classifier.js";
@@ -42,6 +51,18 @@ export type { Clock, Random, TimerHandle } from "./core/clock.js";
 export type { Endpoint, EndpointInfo, EndpointHealth } from "./core/endpoint.js";
 export type { Discovery, Resolver, ResolverSnapshot, ResolverContext } from "./core/discovery.js";
 export type { Transport, TransportFactory } from "./core/transport.js";
-export type { ClientEvents, AttemptStartEvent, AttemptEndEvent, CallEndEvent, TimeoutEvent, EndpointsChangedEvent } from "./core/events.js";
+export type {
+  ClientEvents,
+  AttemptStartEvent,
+  AttemptEndEvent,
+  CallEndEvent,
+  TimeoutEvent,
+  EndpointsChangedEvent,
+  RetryEvent,
+  HedgeEvent,
+  BudgetExhaustedEvent,
+  BreakerStateEvent,
+  LimitEvent,
+} from "./core/events.js";
 export type { MeshRequest, MeshResponse, MeshBody, Service, Layer, Middleware, Disposer, HeaderMap, ResponseHeaderMap, CallTimeout } from "./core/types.js";
 export { CallState } from "./core/types.js";

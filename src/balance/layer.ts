@@ -46,6 +46,8 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
   const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
     endpoint.inflight--;
     endpoint.pendingStartSum = endpoint.inflight === 0 ? 0 : endpoint.pendingStartSum - start;
+    // A breaker that refused the attempt sent nothing: no latency, no failure to record.
+    if (error instanceof BreakerOpenError) return;
     const outcome = classifier(req, res, error);
     const now = clock.now();
     const rtt = now - start;

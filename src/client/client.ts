@@ -9,7 +9,7 @@ import { Cancellation, linkSignal } from "../core/cancel.js";
 import { isIdempotentRequest } from "../core/classifier.js";
 import { attemptLayer, deadlineLayer } from "../core/deadline.js";
 import type { ResolverSnapshot } from "../core/discovery.js";
-import { EndpointSet, type EndpointHealth } from "../core/endpoint.js";
+import { EndpointSet, type BreakerState, type EndpointHealth } from "../core/endpoint.js";
 import { ClientClosedError } from "../core/errors.js";
 import { ClientEventHub, type ClientEvents } from "../core/events.js";
 import { Stack, middlewareLayer } from "../core/stack.js";
@@ -21,6 +21,9 @@ import { LatencyWindow } from "../core/latency.js";
 import { retryLayer } from "../retry/layer.js";
 import { fallbackLayer } from "../limit/fallback.js";
 import { coalesceLayer } from "../limit/coalesce.js";
+import { concurrencyLayer, type ConcurrencyLimiter, type ConcurrencySnapshot } from "../limit/bulkhead.js";
+import { rateLimitLayer, type RateLimiter, type RateLimitSnapshot } from "../limit/rate-limit.js";
+import { breakerLayer, type BreakerLayer } from "../health/breaker.js";
 import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
 import { CallCounters, observeLayer } from "./observe.js";
@@ -59,6 +62,7 @@ export interface EndpointSnapshot {
   readonly requests: number;
   readonly failures: number;
   readonly consecutiveFailures: number;
+  readonly breaker: BreakerState;
   readonly weight: number;
   readonly zone: string | null;
 }
@@ -72,6 +76,7 @@ export interface ClientSnapshot {
   readonly counters: Readonly<CallCounters>;
   /** Retry tokens available now (null when there is no budget). */
   readonly retryBudget: number | null;
+  readonly limits: { readonly concurrency: ConcurrencySnapshot | null; readonly rateLimit: RateLimitSnapshot | null };
   readonly discovery: ResolverSnapshot;
 }
 
@@ -94,6 +99,9 @@ export class Client {
   readonly #parts: ClientParts;
   readonly #service: Service;
   readonly #budget: RetryBudget | null;
+  readonly #concurrency: ConcurrencyLimiter | null;
+  readonly #breakers: BreakerLayer | null;
+  readonly #rateLimit: RateLimiter | null;
   readonly #latency = new LatencyWindow();
   readonly #unsubscribe: Disposer;
   #closed = false;
@@ -105,6 +113,22 @@ export class Client {
     this.#parts = parts;
     const { clock, random, classifier, service } = config;
     const events = this.#events;
+    this.#breakers =
+      config.breaker === false
+        ? null
+        : breakerLayer({
+            service,
+            config: config.breaker,
+            classifier,
+            clock,
+            onStateChange: (endpoint, from, to) => {
+              endpoint.breaker = to;
+              this.#endpoints.refresh();
+              if (events.breakerStateChange.active) events.breakerStateChange.emit({ service, endpoint: endpoint.url, from, to });
+            },
+          });
+    this.#concurrency = config.concurrency === false ? null : concurrencyLayer({ service, config: config.concurrency, clock, classifier, events });
+    this.#rateLimit = config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
     this.#budget = config.budget === false || (config.retry === false && config.hedge === false) ? null : new RetryBudget(config.budget);
     const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
     const picker: Picker = config.balancer.create({ clock, random, load });
@@ -123,6 +147,12 @@ export class Client {
       ...(config.coalesce !== false ? [{ role: "coalesce", layer: coalesceLayer(config.coalesce === true ? undefined : config.coalesce) }] : []),
       // The total deadline sits above balance (and, later, retry and queueing) so it bounds all of them.
       { role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) },
+      // The rate limit below the deadline (a token wait ends at it), above concurrency (a call
+      // waiting for a token holds no slot) and above retry (it counts calls; the budget bounds retries).
+      ...(this.#rateLimit !== null ? [{ role: "rate-limit", layer: this.#rateLimit.layer }] : []),
+      // The bulkhead below the deadline (queueing ends at it) and above retry and balance, so a
+      // call holds one slot across all its attempts.
+      ...(this.#concurrency !== null ? [{ role: "concurrency", layer: this.#concurrency.layer }] : []),
       // Retry and hedging below the deadline (no wait outlives it) and above balance (each resend
       // picks again, preferring an endpoint the call has not tried).
       ...(config.retry !== false || config.hedge !== false
@@ -130,6 +160,9 @@ export class Client {
         : []),
       // Balance picks per attempt: below the call-level layers so a resend can pick another endpoint.
       { role: "balance", layer: balanceLayer({ service, endpoints: this.#endpoints, picker, load, clock, classifier, events }) },
+      // One breaker per endpoint: below balance (it needs the endpoint picked) and above attempt,
+      // so a per-try timeout counts as a failure of that endpoint.
+      ...(this.#breakers !== null ? [{ role: "breaker", layer: this.#breakers.layer }] : []),
       // User middleware runs once per attempt and sees the endpoint picked for it.
       ...config.use.map((m) => ({ role: "use", layer: middlewareLayer(m) })),
       // Per-try timeout: below balance so a timed-out attempt counts against its endpoint's load.
@@ -224,11 +257,13 @@ export class Client {
         requests: e.requests,
         failures: e.failures,
         consecutiveFailures: e.consecutiveFailures,
+        breaker: e.breaker,
         weight: e.weight,
         zone: e.zone ?? null,
       })),
       counters: { ...this.#counters },
       retryBudget: this.#budget === null ? null : round(this.#budget.balance(this.config.clock.now())),
+      limits: { concurrency: this.#concurrency?.snapshot() ?? null, rateLimit: this.#rateLimit?.snapshot() ?? null },
       discovery: this.#parts.resolver.snapshot(),
     };
   }
@@ -242,6 +277,7 @@ export class Client {
   async #close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe();
+    this.#breakers?.close();
     await this.#parts.onClose(this);
     this.#events.clear();
   }
@@ -304,6 +340,7 @@ export class Client {
     if (added.length === 0 && removed.length === 0) return;
     // A removed endpoint drains: no new picks; the transport closes its pool gracefully, so
     // attempts in flight there finish.
+    for (const endpoint of removed) this.#breakers?.forget(endpoint);
     for (const endpoint of removed) this.#parts.transport.release?.(endpoint.origin).catch((error: unknown) => this.#parts.warn(`releasing ${endpoint.origin}: ${String(error)}`));
     if (this.#events.endpointsChanged.active) {
       this.#events.endpointsChanged.emit({

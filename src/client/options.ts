@@ -18,6 +18,9 @@ import type { HedgeConfig } from "../retry/layer.js";
 import { normalizeHedgeOptions, normalizeRetryOptions, type HedgeOptions, type RetryOptions } from "../retry/options.js";
 import type { RetryConfig } from "../retry/policy.js";
 import type { Fallback } from "../limit/fallback.js";
+import { normalizeConcurrencyOptions, normalizeRateLimitOptions } from "../limit/options.js";
+import { normalizeBreakerOptions, type BreakerConfig, type BreakerOptions } from "../health/breaker-options.js";
+import type { ConcurrencyConfig, ConcurrencyOptions, RateLimitConfig, RateLimitOptions } from "../limit/options.js";
 import type { CoalesceKey } from "../limit/coalesce.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 
@@ -49,6 +52,18 @@ export interface ClientOptions {
   readonly retry?: RetryOptions | false;
   /** Backup requests for idempotent calls: `{ delayMs }` or `{ percentile: 95 }`, `maxHedges: 1`. Off unless set. */
   readonly hedge?: HedgeOptions | false;
+  /**
+   * One circuit breaker per endpoint. Default `{ errorThresholdPercentage: 50, resetTimeoutMs: 5000,
+   * volumeThreshold: 10, rollingWindowMs: 10_000, halfOpenProbes: 1 }`; `false`: none.
+   */
+  readonly breaker?: BreakerOptions | false;
+  /**
+   * A bulkhead: `{ limit: 256, queue: 512 }` when set; `{ adaptive: true }` for a Gradient2
+   * adaptive limit. Queued calls wait at most until their deadline. Off unless set.
+   */
+  readonly concurrency?: ConcurrencyOptions | false;
+  /** A client-side token bucket: `{ perSecond, burst? }`. Off unless set. */
+  readonly rateLimit?: RateLimitOptions | false;
   /** Answers a call that failed with an error (not an HTTP error status): `(req, error) => response`. */
   readonly fallback?: Fallback;
   /**
@@ -86,6 +101,9 @@ export interface ClientConfig {
   readonly retry: RetryConfig | false;
   readonly budget: RetryBudgetConfig | false;
   readonly hedge: HedgeConfig | false;
+  readonly breaker: BreakerConfig | false;
+  readonly concurrency: ConcurrencyConfig | false;
+  readonly rateLimit: RateLimitConfig | false;
   readonly fallback: Fallback | undefined;
   /** The coalescing key, or false when off. */
   readonly coalesce: CoalesceKey | true | false;
@@ -97,13 +115,10 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
-  breaker: "per-endpoint circuit breakers are not implemented yet",
-  concurrency: "concurrency limits are not implemented yet",
-  rateLimit: "client-side rate limiting is not implemented yet",
   healthCheck: "active health checks are not implemented yet",
 };
 
@@ -127,6 +142,11 @@ export function mergeOptions(defaults: ClientDefaults, options: Record<string, u
   const t1 = defaults.timeout;
   const t2 = options.timeout;
   if (isPlainObject(t1) && isPlainObject(t2)) merged.timeout = { ...t1, ...t2 };
+  for (const key of ["retry", "breaker"] as const) {
+    const a = defaults[key];
+    const b = options[key];
+    if (isPlainObject(a) && isPlainObject(b)) merged[key] = { ...a, ...b };
+  }
   if (Array.isArray(defaults.use) && Array.isArray(options.use)) merged.use = [...defaults.use, ...(options.use as unknown[])];
   return merged;
 }
@@ -155,6 +175,9 @@ export function normalizeOptions(options: unknown): ClientConfig {
     retry,
     budget,
     hedge,
+    breaker: normalizeBreakerOptions(options.breaker),
+    concurrency: normalizeConcurrencyOptions(options.concurrency),
+    rateLimit: normalizeRateLimitOptions(options.rateLimit),
     fallback: options.fallback as Fallback | undefined,
     coalesce: options.coalesce === undefined || options.coalesce === false ? false : options.coalesce === true ? true : (options.coalesce as { key: CoalesceKey }).key,
     classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
@@ -191,6 +214,9 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   }
   if (o.retry !== undefined) normalizeRetryOptions(o.retry);
   if (o.hedge !== undefined) normalizeHedgeOptions(o.hedge);
+  if (o.breaker !== undefined) normalizeBreakerOptions(o.breaker, at("breaker"));
+  if (o.concurrency !== undefined) normalizeConcurrencyOptions(o.concurrency, at("concurrency"));
+  if (o.rateLimit !== undefined) normalizeRateLimitOptions(o.rateLimit, at("rateLimit"));
   if (o.fallback !== undefined && typeof o.fallback !== "function") fail(at("fallback"), o.fallback, "a function (req, error) => response");
   if (o.coalesce !== undefined && typeof o.coalesce !== "boolean") {
     if (!isPlainObject(o.coalesce) || typeof o.coalesce.key !== "function") fail(at("coalesce"), o.coalesce, "true, false or { key: (req) => string }");

@@ -40,6 +40,8 @@ const NOT_SENT_CODES = new Set([
   "UND_ERR_DESTROYED",
   "UND_ERR_CLOSED",
   "ERR_SOCKET_CONNECTION_TIMEOUT",
+  // An endpoint's breaker refused the attempt before anything was sent.
+  "WEFT_ERR_BREAKER_OPEN",
 ]);
 
 /** True when `error` (or an error in its `cause` chain) shows the request was never written. */

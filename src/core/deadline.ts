@@ -6,7 +6,9 @@
  * body is then the caller's to read (and to cancel through its own signal).
  *
  * The promise returned settles at the deadline even if the layer below ignores cancellation; a
- * response that arrives after that is dumped so its connection is not leaked.
+ * response that arrives after that is dumped so its connection is not leaked. Layers below learn
+ * of the deadline through the aborted cancellation and may answer with a more precise error
+ * (a call still queued for a concurrency slot fails with `WEFT_ERR_CONCURRENCY_LIMIT`).
  */
 import type { Clock } from "./clock.js";
 import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
@@ -93,8 +95,15 @@ function raceDeadline(next: Service, req: MeshRequest, wheel: DeadlineWheel, at:
     let settled = false;
     const entry = wheel.schedule(at, () => {
       if (settled) return;
-      settled = true;
-      reject(onDeadline());
+      const error = onDeadline();
+      // The layers below were just aborted with `error`; give them one turn to settle first, so
+      // a more precise error (a queued call's WEFT_ERR_CONCURRENCY_LIMIT) reaches the caller.
+      // A service that ignores cancellation is cut off regardless.
+      setImmediate(() => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      });
     });
     let pending: Promise<MeshResponse>;
     try {

@@ -102,8 +102,17 @@ export class BodyUsedError extends WeftError {
 }
 
 export class BreakerOpenError extends WeftError {
-  constructor(service: string, options?: WeftErrorOptions) {
-    super(ErrorCodes.BREAKER_OPEN, `every endpoint of service "${service}" has its circuit breaker open`, options);
+  /** The endpoint whose breaker refused the attempt; undefined when every endpoint's is open. */
+  readonly endpoint: string | undefined;
+  constructor(service: string, options?: WeftErrorOptions & { endpoint?: string }) {
+    super(
+      ErrorCodes.BREAKER_OPEN,
+      options?.endpoint === undefined
+        ? `every endpoint of service "${service}" has its circuit breaker open`
+        : `the circuit breaker of ${options.endpoint} (service "${service}") is open`,
+      options,
+    );
+    this.endpoint = options?.endpoint;
   }
 }
 

@@ -137,7 +137,7 @@ describe("client.request", () => {
     await (await c.request({ path: "/" })).text();
     expect(seen).toEqual([s.url]);
     expect(s.received[0]?.headers.authorization).toBe("Bearer t");
-    expect(c.stack.roles).toEqual(["observe", "trace", "deadline", "retry", "balance", "use", "attempt", "attempt-trace"]);
+    expect(c.stack.roles).toEqual(["observe", "trace", "deadline", "retry", "balance", "breaker", "use", "attempt", "attempt-trace"]);
   });
 
   it("lets options.stack insert a layer by role", async () => {

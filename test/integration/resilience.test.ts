@@ -125,7 +125,8 @@ describe("a total outage", () => {
       res.statusCode = 503;
       res.end();
     });
-    const c = client([s.url], { retry: { maxAttempts: 3, backoff: { baseMs: 0, maxMs: 0 } } });
+    // Breakers off: this measures the budget alone (with breakers, even fewer attempts go out).
+    const c = client([s.url], { retry: { maxAttempts: 3, backoff: { baseMs: 0, maxMs: 0 } }, breaker: false });
     const calls = 600;
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -139,6 +140,37 @@ describe("a total outage", () => {
     const bound = calls * 1.2 + 100;
     expect(s.received.length).toBeLessThanOrEqual(bound);
     expect(s.received.length).toBeGreaterThan(calls);
+  });
+});
+
+describe("per-endpoint breakers", () => {
+  it("open on a failing replica, fail fast when every endpoint is open, and report it", async () => {
+    const s = await server((_req, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    const c = client([s.url], { retry: false, breaker: { volumeThreshold: 5, resetTimeoutMs: 60_000 } });
+    const changes: string[] = [];
+    c.events.onBreakerStateChange((e) => changes.push(`${e.from}->${e.to}`));
+    for (let i = 0; i < 5; i++) await (await c.request({ path: "/" })).text();
+    expect(changes).toEqual(["closed->open"]);
+    expect(c.snapshot().endpoints[0]?.breaker).toBe("open");
+    const error = (await c.request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
+    expect(error.code).toBe("WEFT_ERR_BREAKER_OPEN");
+    expect(s.received).toHaveLength(5);
+  });
+
+  it("with the balancer's failure penalty, keep a failing replica's share small", async () => {
+    const bad = await server((_req, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    const good = await server();
+    const c = client([bad.url, good.url], { retry: false, breaker: { volumeThreshold: 3, resetTimeoutMs: 60_000 } });
+    for (let i = 0; i < 60; i++) await (await c.request({ path: "/" })).text();
+    // Either the load penalty or the breaker (after 3 failures) keeps it out of the rotation.
+    expect(bad.received.length).toBeLessThanOrEqual(10);
+    expect(good.received.length).toBeGreaterThanOrEqual(50);
   });
 });
 

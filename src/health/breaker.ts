@@ -1,0 +1,314 @@
+/**
+ * Per-endpoint circuit breakers. Netflix's Hystrix gave a client a breaker per dependency: when
+ * the share of failing calls in a rolling window passes a threshold the breaker opens, calls fail
+ * fast for a sleep window, then one trial call decides whether it closes again. opossum is that
+ * model in Node.js, and weft uses it — but one breaker per *endpoint*, not per service: a service
+ * with one bad replica out of ten has a 10 % failure rate, which should eject that replica, not
+ * trip the whole service. An open breaker is reported through `onStateChange`, which takes the
+ * endpoint out of the balancer's ready list (the client wires it), so traffic flows to the others.
+ *
+ * The layer sits between `balance` (which sets `req.endpoint`) and `attempt`, so a per-try timeout
+ * counts as a failure of the endpoint it happened on.
+ *
+ * How opossum is used, and why:
+ * - **What counts is the classifier's verdict.** The call runs outside opossum; when it settles,
+ *   the verdict is reported by firing the breaker with an action that fails at once for a failure
+ *   (`failure`/`retryable`, a 503 response included — the caller still gets the response) and
+ *   succeeds for a success. An `ignorable` outcome (a 404, the caller's abort) is not reported at
+ *   all: opossum has no "neither" — its `errorFilter` records a filtered error as a *success*,
+ *   and every `fire` counts in the volume — so reporting after the fact is the only way to keep
+ *   ignorable outcomes out of both counts. A failure is reported synchronously (the action
+ *   throws), so a breaker that opens has opened before the caller sees the response.
+ * - **Time is weft's clock.** opossum's `timeout` is off (`timeout: false`: weft times attempts
+ *   itself, and opossum's would cost a timer per call). opossum moves open → half-open with a real
+ *   `setTimeout`; weft does it on the injected clock instead: an instance that opens is shut down
+ *   at once (which clears that timer), the deadline wheel schedules the end of the sleep window,
+ *   and a fresh instance is then made in opossum's own half-open state (its documented `state`
+ *   option) — whose first reported outcome closes or re-opens it. A breaker that closes therefore
+ *   starts with a fresh window holding only its probes, as Hystrix resets its metrics on close,
+ *   so the failures that opened it cannot re-open it at once.
+ * - **Half-open admits `halfOpenProbes` calls in flight.** opossum alone lets exactly one `fire`
+ *   through while half-open (`pendingClose`) and rejects the rest; since calls run outside opossum,
+ *   weft counts the probes in flight itself. The first probe that succeeds or fails decides; an
+ *   ignorable one frees its slot. A call beyond the bound, or one that reaches an open breaker (a
+ *   race with the balancer's ready list), fails fast with `BreakerOpenError`.
+ * - **No timer per breaker.** Every breaker of a layer slides its window on a shared
+ *   `rotateBucketController`, all driven by one timer (`rotation.ts`); snapshots are off.
+ * - **Bounded memory.** Breakers live in an `lru-cache` of `maxEndpoints`; eviction shuts the
+ *   breaker down, and an evicted breaker that was not closed is reported closed, so its endpoint
+ *   is not stranded out of the ready list with nothing left to re-test it.
+ */
+import { LRUCache } from "lru-cache";
+import CircuitBreaker from "opossum";
+import type { Classifier } from "../core/classifier.js";
+import { isFailure } from "../core/classifier.js";
+import type { Clock } from "../core/clock.js";
+import type { BreakerState, Endpoint } from "../core/endpoint.js";
+import { BreakerOpenError } from "../core/errors.js";
+import type { Layer, MeshRequest, MeshResponse, Service } from "../core/types.js";
+import { wheelFor, type Scheduled } from "../core/wheel.js";
+import type { BreakerConfig } from "./breaker-options.js";
+import { BucketRotation } from "./rotation.js";
+
+export interface BreakerLayerContext {
+  readonly service: string;
+  readonly config: BreakerConfig;
+  readonly classifier: Classifier;
+  readonly clock: Clock;
+  /**
+   * Called on every transition (closed→open, open→halfOpen, halfOpen→closed, halfOpen→open, and
+   * open/halfOpen→closed when the breaker is evicted), after the layer's own state has changed.
+   * The client sets `endpoint.breaker` here and emits `breakerStateChange`. A throw becomes a
+   * process warning; it never breaks a call.
+   */
+  onStateChange(endpoint: Endpoint, from: BreakerState, to: BreakerState): void;
+}
+
+export interface EndpointBreakerSnapshot {
+  readonly url: string;
+  readonly state: BreakerState;
+  /** Successes plus failures reported in the rolling window (of the window that opened it, when open). */
+  readonly windowCalls: number;
+  readonly windowFailures: number;
+  /** Probe calls in flight (half-open only). */
+  readonly probesInFlight: number;
+}
+
+export interface BreakerSnapshot {
+  /** Endpoints with a breaker (at most `maxEndpoints`). */
+  readonly tracked: number;
+  readonly open: number;
+  readonly halfOpen: number;
+  readonly endpoints: readonly EndpointBreakerSnapshot[];
+}
+
+export interface BreakerLayer {
+  /** The layer, for the stack between `balance` and `attempt`. */
+  readonly layer: Layer;
+  /** The endpoint's breaker state (`closed` for an endpoint without one). */
+  stateOf(endpoint: Endpoint): BreakerState;
+  /** Drops the endpoint's breaker (discovery removed it). No transition is reported. */
+  forget(endpoint: Endpoint): void;
+  /** Plain JSON for the client's snapshot and the admin page. */
+  snapshot(): BreakerSnapshot;
+  /** Shuts every breaker down and stops the shared timer; later calls pass straight through. */
+  close(): void;
+}
+
+/** What a breaker is fired with: whether the call it reports failed. */
+type Opossum = CircuitBreaker<[failed: boolean], void>;
+
+/** opossum's options as we pass them; `state` is documented (README, "Breaker State Initialization") but missing from @types/opossum 8. */
+type OpossumOptions = CircuitBreaker.Options<[failed: boolean]> & { state?: { closed: boolean; halfOpen: boolean } };
+
+/** The largest delay `setTimeout` takes; opossum's own reset timer is never meant to fire. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const HALF_OPEN: OpossumOptions["state"] = Object.freeze({ closed: false, halfOpen: true });
+
+/** The action every breaker fires: fails at once (synchronously) for a failure. */
+const REPORTED_FAILURE = new Error("weft: classified failure");
+const RESOLVED: Promise<void> = Promise.resolve();
+const report = (failed: boolean): Promise<void> => {
+  if (failed) throw REPORTED_FAILURE;
+  return RESOLVED;
+};
+const ignore = (): void => {};
+
+class BreakerEntry {
+  state: BreakerState = "closed";
+  /** The current opossum instance; replaced when the breaker goes half-open. */
+  breaker: Opossum;
+  /** Probe calls in flight while half-open. */
+  probes = 0;
+  /** The end of the sleep window, while open. */
+  reset: Scheduled | null = null;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    make: (entry: BreakerEntry) => Opossum,
+  ) {
+    this.breaker = make(this);
+  }
+}
+
+/**
+ * Per-endpoint circuit breakers as a layer, with the handles the client needs.
+ * @example
+ * const breakers = breakerLayer({ service, config, classifier, clock,
+ *   onStateChange: (endpoint, from, to) => { endpoint.breaker = to; endpoints.refresh(); } });
+ * // in the stack, between balance and attempt: { role: "breaker", layer: breakers.layer }
+ * // when the client closes: breakers.close()
+ */
+export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
+  const { service, config, classifier, clock, onStateChange } = context;
+  const { halfOpenProbes, resetTimeoutMs } = config;
+  const wheel = wheelFor(clock);
+  const rotation = new BucketRotation(clock, config.rollingWindowMs, config.rollingBuckets);
+  let closed = false;
+
+  const notify = (endpoint: Endpoint, from: BreakerState, to: BreakerState): void => {
+    try {
+      onStateChange(endpoint, from, to);
+    } catch (error) {
+      process.emitWarning(`weft: a breaker onStateChange callback threw: ${String(error)}`, { code: "WEFT_LISTENER_ERROR" });
+    }
+  };
+
+  const makeBreaker = (entry: BreakerEntry, halfOpen: boolean): Opossum => {
+    // A fresh options object per instance: opossum writes its defaults into the one it is given.
+    const options: OpossumOptions = {
+      timeout: false, // weft times attempts (the attempt layer below); opossum's would be a timer per call
+      resetTimeout: MAX_TIMER_MS, // weft ends the sleep window on its clock; see onOpen
+      errorThresholdPercentage: config.errorThresholdPercentage,
+      volumeThreshold: config.volumeThreshold,
+      rollingCountTimeout: config.rollingWindowMs,
+      rollingCountBuckets: config.rollingBuckets,
+      rollingPercentilesEnabled: false, // no latency arrays sorted on every failure; weft measures latency itself
+      enableSnapshots: false, // no snapshot interval per breaker
+      rotateBucketController: rotation.controller(), // no bucket interval per breaker; arms the shared timer
+      name: entry.endpoint.url, // (opossum would otherwise generate a UUID per instance)
+      group: service,
+    };
+    if (halfOpen) options.state = HALF_OPEN;
+    const breaker: Opossum = new CircuitBreaker(report, options);
+    breaker.on("open", () => onOpen(entry, breaker));
+    breaker.on("close", () => onClose(entry, breaker));
+    return breaker;
+  };
+  const makeClosed = (entry: BreakerEntry): Opossum => makeBreaker(entry, false);
+
+  // closed → open (the window passed the threshold) or halfOpen → open (a probe failed).
+  const onOpen = (entry: BreakerEntry, breaker: Opossum): void => {
+    if (entry.breaker !== breaker || entry.state === "open") return;
+    const from = entry.state;
+    entry.state = "open";
+    entry.probes = 0;
+    // opossum has just armed its own reset timer: shutting the instance down clears it and stops
+    // its window (kept for the snapshot). weft ends the sleep window on the injected clock.
+    breaker.shutdown();
+    entry.reset = wheel.schedule(clock.now() + resetTimeoutMs, () => toHalfOpen(entry));
+    notify(entry.endpoint, from, "open");
+  };
+
+  // open → halfOpen, at the end of the sleep window: a fresh instance in opossum's half-open state.
+  const toHalfOpen = (entry: BreakerEntry): void => {
+    entry.reset = null;
+    if (closed || entry.state !== "open") return;
+    entry.breaker = makeBreaker(entry, true);
+    entry.state = "halfOpen";
+    entry.probes = 0;
+    notify(entry.endpoint, "open", "halfOpen");
+  };
+
+  // halfOpen → closed: opossum closes a half-open breaker on its first reported success.
+  const onClose = (entry: BreakerEntry, breaker: Opossum): void => {
+    if (entry.breaker !== breaker || entry.state === "closed") return;
+    const from = entry.state;
+    entry.state = "closed";
+    entry.probes = 0;
+    notify(entry.endpoint, from, "closed");
+  };
+
+  const cache = new LRUCache<Endpoint, BreakerEntry>({
+    max: config.maxEndpoints,
+    // After removal, so the cache is consistent if onStateChange reads it.
+    disposeAfter: (entry, endpoint, reason) => {
+      entry.reset?.cancel();
+      entry.reset = null;
+      entry.breaker.shutdown();
+      const from = entry.state;
+      entry.state = "closed";
+      if (reason === "evict" && from !== "closed" && !closed) notify(endpoint, from, "closed");
+    },
+  });
+
+  /**
+   * Reports a settled call to the instance that admitted it — only while that instance still
+   * counts: closed, or half-open and not yet decided (opossum's `pendingClose`). Outcomes of calls
+   * that outlived their instance (it opened, was evicted, or another probe decided) are dropped.
+   */
+  const settle = (req: MeshRequest, entry: BreakerEntry, breaker: Opossum, res: MeshResponse | undefined, error: unknown): void => {
+    if (entry.breaker === breaker && entry.state === "halfOpen") entry.probes--;
+    const outcome = classifier(req, res, error);
+    if (outcome === "ignorable") return;
+    if (!(breaker.closed || (breaker.halfOpen && breaker.pendingClose))) return;
+    if (isFailure(outcome)) breaker.fire(true).catch(ignore);
+    else if (breaker.closed) {
+      // A success while closed only moves opossum's counters, which it keeps by listening to its
+      // own "fire" and "success" events: emitting them counts it the same as fire() would, without
+      // fire()'s promise and bookkeeping (~0.5 µs of the hot path). Failures and half-open probes
+      // still go through fire(), so opossum decides every state change itself.
+      breaker.emit("fire");
+      breaker.emit("success", undefined, 0);
+    } else void breaker.fire(false);
+  };
+
+  const rejectOpen = (req: MeshRequest): Promise<never> => Promise.reject(new BreakerOpenError(service, { attempts: req.call.attempts, endpoint: req.endpoint?.url }));
+
+  const layer: Layer = (next: Service): Service => (req) => {
+    const endpoint = req.endpoint;
+    // Above balance (no endpoint) or after close(): nothing to guard.
+    if (endpoint === null || closed) return next(req);
+    let entry = cache.get(endpoint);
+    if (entry === undefined) {
+      entry = new BreakerEntry(endpoint, makeClosed);
+      cache.set(endpoint, entry);
+    }
+    if (entry.state !== "closed") {
+      if (entry.state === "open" || entry.probes >= halfOpenProbes) return rejectOpen(req);
+      entry.probes++;
+    }
+    const admitted = entry;
+    const breaker = entry.breaker;
+    let pending: Promise<MeshResponse>;
+    try {
+      pending = next(req);
+    } catch (error) {
+      settle(req, admitted, breaker, undefined, error);
+      return Promise.reject(error);
+    }
+    return pending.then(
+      (res) => {
+        settle(req, admitted, breaker, res, undefined);
+        return res;
+      },
+      (error: unknown) => {
+        settle(req, admitted, breaker, undefined, error);
+        throw error;
+      },
+    );
+  };
+
+  return {
+    layer,
+    stateOf: (endpoint) => cache.peek(endpoint)?.state ?? "closed",
+    forget: (endpoint) => {
+      cache.delete(endpoint);
+    },
+    snapshot(): BreakerSnapshot {
+      let open = 0;
+      let halfOpen = 0;
+      const endpoints: EndpointBreakerSnapshot[] = [];
+      for (const entry of cache.values()) {
+        if (entry.state === "open") open++;
+        else if (entry.state === "halfOpen") halfOpen++;
+        const stats = entry.breaker.stats;
+        endpoints.push({
+          url: entry.endpoint.url,
+          state: entry.state,
+          windowCalls: stats.successes + stats.failures,
+          windowFailures: stats.failures,
+          probesInFlight: entry.state === "halfOpen" ? entry.probes : 0,
+        });
+      }
+      return { tracked: cache.size, open, halfOpen, endpoints };
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      rotation.stop();
+      cache.clear();
+    },
+  };
+}
