@@ -1,0 +1,44 @@
+/**
+ * The upstream for the loopback throughput bench, run as a child process so that the server's
+ * work does not share an event loop with the client being measured (on a 2-core machine client
+ * and server then each get a core, as two services would).
+ *
+ * A plain `node:http` server on 127.0.0.1, port 0, keep-alive, answering every request with a
+ * 2-byte body. It prints `PORT <n>` on stdout once listening, and exits when its stdin closes
+ * (the parent ended, however it ended) or on SIGTERM — so it cannot outlive the bench.
+ *
+ * Run alone: `npx tsx bench/server.ts` (prints the port; Ctrl-D or Ctrl-C stops it).
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+const BODY = Buffer.from("ok");
+const HEADERS = { "content-type": "text/plain", "content-length": String(BODY.length) };
+
+const server = http.createServer((req, res) => {
+  // Drain any request body, then answer; GETs without a body go straight to `end`.
+  req.resume();
+  res.writeHead(200, HEADERS);
+  res.end(BODY);
+});
+// Longer than any bench row, so no connection is closed (and re-opened) in the middle of a row.
+server.keepAliveTimeout = 60_000;
+server.headersTimeout = 65_000;
+server.maxRequestsPerSocket = 0;
+
+server.listen(0, "127.0.0.1", () => {
+  process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`);
+});
+
+function stop(): void {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+  // Whatever still holds the loop, do not outlive the parent by more than a moment.
+  setTimeout(() => process.exit(0), 500).unref();
+}
+
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+process.stdin.on("end", stop);
+process.stdin.on("close", stop);
+process.stdin.resume();
