@@ -4,8 +4,8 @@
  * earliest deadline — not one `setTimeout` per call (~1 µs each, FACTS.md) and never an
  * `AbortSignal.timeout` (~13 µs, and collectable before it fires on Node 20).
  *
- * Deadlines are grouped into 1 ms buckets; a min-heap of bucket ticks finds the next one to fire.
- * Cancelling removes the entry from its bucket in O(1), so finished calls leave nothing behind.
+ * Deadlines are grouped into 1 ms buckets (intrusive linked lists); a min-heap of bucket ticks finds
+ * the next one to fire. Cancelling unlinks the entry in O(1), so finished calls leave nothing behind.
  * The timer is unref'd: it never keeps a process alive, and once it fires with nothing left to do
  * it is not re-armed.
  */
@@ -17,9 +17,12 @@ export interface Scheduled {
 }
 
 class Entry implements Scheduled {
+  // Intrusive list links: removing an entry from its bucket is two pointer writes, no hashing.
+  prev: Entry | null = null;
+  next: Entry | null = null;
   constructor(
     readonly wheel: DeadlineWheel,
-    readonly tick: number,
+    readonly bucket: Bucket,
     public fire: (() => void) | null,
   ) {}
   cancel(): void {
@@ -29,12 +32,20 @@ class Entry implements Scheduled {
   }
 }
 
+/** The deadlines due in one millisecond: a doubly linked list of entries. */
+class Bucket {
+  head: Entry | null = null;
+  size = 0;
+  constructor(readonly tick: number) {}
+}
+
 export class DeadlineWheel {
   readonly #clock: Clock;
-  readonly #buckets = new Map<number, Set<Entry>>();
+  readonly #buckets = new Map<number, Bucket>();
   readonly #heap: number[] = [];
   #armedTick = Infinity;
   #timer: TimerHandle | null = null;
+  #size = 0;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -42,33 +53,42 @@ export class DeadlineWheel {
 
   /** Number of pending deadlines (for tests and snapshots). */
   get size(): number {
-    let n = 0;
-    for (const bucket of this.#buckets.values()) n += bucket.size;
-    return n;
+    return this.#size;
   }
 
   /** Calls `fire` once at (or just after) the absolute time `at` on this wheel's clock. */
   schedule(at: number, fire: () => void): Scheduled {
     const tick = Math.ceil(at);
-    const entry = new Entry(this, tick, fire);
     let bucket = this.#buckets.get(tick);
     if (bucket === undefined) {
-      bucket = new Set();
+      bucket = new Bucket(tick);
       this.#buckets.set(tick, bucket);
       heapPush(this.#heap, tick);
     }
-    bucket.add(entry);
+    const entry = new Entry(this, bucket, fire);
+    const head = bucket.head;
+    entry.next = head;
+    if (head !== null) head.prev = entry;
+    bucket.head = entry;
+    bucket.size++;
+    this.#size++;
     if (tick < this.#armedTick) this.#arm(tick);
     return entry;
   }
 
   remove(entry: Entry): void {
-    const bucket = this.#buckets.get(entry.tick);
-    if (bucket === undefined) return;
-    bucket.delete(entry);
+    const bucket = entry.bucket;
+    if (entry.prev !== null) entry.prev.next = entry.next;
+    else if (bucket.head === entry) bucket.head = entry.next;
+    else return; // already fired
+    if (entry.next !== null) entry.next.prev = entry.prev;
+    entry.prev = null;
+    entry.next = null;
+    bucket.size--;
+    this.#size--;
     // The heap keeps the tick and the timer stays armed: both are skipped when reached. Clearing
     // and re-arming the timer whenever the wheel empties would cost a timer per sequential call.
-    if (bucket.size === 0) this.#buckets.delete(entry.tick);
+    if (bucket.size === 0 && this.#buckets.get(bucket.tick) === bucket) this.#buckets.delete(bucket.tick);
   }
 
   #arm(tick: number): void {
@@ -87,11 +107,19 @@ export class DeadlineWheel {
       const bucket = this.#buckets.get(tick);
       if (bucket === undefined) continue;
       this.#buckets.delete(tick);
-      for (const entry of bucket) {
+      let entry = bucket.head;
+      bucket.head = null;
+      while (entry !== null) {
+        const following = entry.next;
+        entry.prev = null;
+        entry.next = null;
         const fire = entry.fire;
         entry.fire = null;
+        this.#size--;
         if (fire !== null) fire();
+        entry = following;
       }
+      bucket.size = 0;
     }
     while (heap.length > 0 && !this.#buckets.has(heap[0] as number)) heapPop(heap);
     if (heap.length > 0) this.#arm(heap[0] as number);

@@ -75,14 +75,29 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
     if (outcome === "success" && hedge !== false) latency.record(clock.now() - startedAt, clock.now());
   };
 
-  /** One attempt after another: the common path, with no timer unless a retry waits. */
-  const sequential = async (next: Service, req: MeshRequest): Promise<MeshResponse> => {
-    for (let attempt = 0; ; attempt++) {
-      const tryReq = attempt === 0 ? req : { ...req, attempt };
+  /**
+   * After a retryable failure of attempt `attempt`: decide, wait, resend — until an outcome that
+   * is not retryable or a limit. Only calls that failed get here.
+   */
+  const retrying = async (next: Service, req: MeshRequest, attempt: number, firstRes: MeshResponse | undefined, firstError: unknown): Promise<MeshResponse> => {
+    let res = firstRes;
+    let error = firstError;
+    for (;;) {
+      const decision = decideRetry(policy, req, attempt + 1, res, error);
+      if (!decision.retry) {
+        if (decision.limit === "budget") reportBudget(req, "retry");
+        if (res !== undefined) return res;
+        throw decision.error;
+      }
+      res?.dump().catch(() => {});
+      reportRetry(req, attempt + 1, res, error, decision.delayMs);
+      if (decision.delayMs > 0) await sleep(wheel, clock.now() + decision.delayMs, req.cancel);
+      attempt++;
+      const tryReq = { ...req, attempt };
       const startedAt = clock.now();
-      let res: MeshResponse | undefined;
-      let error: unknown;
       let failed = false;
+      res = undefined;
+      error = undefined;
       try {
         res = await next(tryReq);
       } catch (e) {
@@ -95,16 +110,27 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
         if (failed) throw error;
         return res as MeshResponse;
       }
-      const decision = decideRetry(policy, req, attempt + 1, res, error);
-      if (!decision.retry) {
-        if (decision.limit === "budget") reportBudget(req, "retry");
-        if (res !== undefined) return res;
-        throw decision.error;
-      }
-      res?.dump().catch(() => {});
-      reportRetry(req, attempt + 1, res, error, decision.delayMs);
-      if (decision.delayMs > 0) await sleep(wheel, clock.now() + decision.delayMs, req.cancel);
     }
+  };
+
+  /**
+   * One attempt after another: the common path. The first attempt is a plain `.then` (no async
+   * frame, no timer); only a retryable failure enters the retry loop.
+   */
+  const sequential = (next: Service, req: MeshRequest): Promise<MeshResponse> => {
+    const startedAt = hedge !== false ? clock.now() : 0;
+    return next(req).then(
+      (res) => {
+        const outcome = classifier(req, res, undefined);
+        if (hedge !== false) record(outcome, startedAt);
+        return outcome === "retryable" ? retrying(next, req, 0, res, undefined) : res;
+      },
+      (error: unknown) => {
+        const outcome = classifier(req, undefined, error);
+        if (outcome !== "retryable") throw error;
+        return retrying(next, req, 0, undefined, error);
+      },
+    );
   };
 
   const hedgeDelayMs = (): number => {
