@@ -31,7 +31,9 @@ export async function plainFetchPhase(replicas: readonly Replica[], options: Pha
 
 export async function weftPhase(replicas: readonly Replica[], options: PhaseOptions): Promise<Column> {
   const name = "weft";
-  const client = createClient({ service: "demo", discovery: staticDiscovery(replicas.map((r) => r.url)) });
+  // Defaults, plus hedging: idempotent GETs still outstanding at the p95 of recent latencies get a
+  // backup request to another replica, drawn from the retry budget.
+  const client = createClient({ service: "demo", discovery: staticDiscovery(replicas.map((r) => r.url)), hedge: { percentile: 95 } });
   try {
     const send: Send = async () => {
       const res = await client.request({ path: PATH });

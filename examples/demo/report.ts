@@ -25,7 +25,7 @@ export function header(requests: number, concurrency: number): string {
     "    flaky    like healthy, but 30 % of answers are a fast 503",
     `  workload: ${requests} GET requests, ${concurrency} in flight, each body read to the end`,
     "    plain fetch: round-robin over the 3 URLs (what a naive client does)",
-    "    weft:        createClient({ discovery: staticDiscovery(urls) }), default p2c peak-EWMA balancer",
+    "    weft:        createClient({ discovery: staticDiscovery(urls), hedge: { percentile: 95 } }): defaults (p2c peak-EWMA,\n                 retries within a budget, per-endpoint breakers) plus hedging at the p95 latency",
   ].join("\n");
 }
 
@@ -57,11 +57,13 @@ export function table(columns: readonly Column[]): string {
 export function verdict(baseline: Column, weft: Column): string {
   const sBase = successShare(baseline.result);
   const sWeft = successShare(weft.result);
-  const pBase = percentile(baseline.result.latenciesMs, 99);
-  const pWeft = percentile(weft.result.latenciesMs, 99);
   const success = compare(sWeft - sBase > 0.005, sBase - sWeft > 0.005, `${pct(sWeft)} vs ${pct(sBase)}`);
-  const p99 = compare(pWeft < pBase * 0.9, pWeft > pBase * 1.1, `${ms(pWeft)} vs ${ms(pBase)}${pWeft < pBase * 0.5 ? `, ${(pBase / pWeft).toFixed(0)}× lower` : ""}`);
-  return `verdict: weft vs plain fetch — success: ${success}; p99: ${p99}.`;
+  const tail = (p: number): string => {
+    const base = percentile(baseline.result.latenciesMs, p);
+    const mine = percentile(weft.result.latenciesMs, p);
+    return compare(mine < base * 0.9, mine > base * 1.1, `${ms(mine)} vs ${ms(base)}${mine < base * 0.5 ? `, ${(base / mine).toFixed(0)}× lower` : ""}`);
+  };
+  return `verdict: weft vs plain fetch — success: ${success}; p99: ${tail(99)}; p99.9: ${tail(99.9)}.`;
 }
 
 function compare(ahead: boolean, behind: boolean, numbers: string): string {

@@ -233,6 +233,26 @@ describe("hedging", () => {
     expect(client.snapshot().endpoints.reduce((n, e) => n + e.failures, 0)).toBe(0);
   });
 
+  it("resends at once when the hedge fails retryably while the first attempt is still out", async () => {
+    const { handler } = hangingFirst();
+    let n = 0;
+    const { client, seen, clock } = setup(
+      (req, count) => {
+        n = count;
+        // 1st hangs, 2nd (the hedge) answers 503, 3rd answers 200.
+        if (count === 2) return { status: 503 };
+        return handler(req, count);
+      },
+      { hedge: { delayMs: 50 }, retry: { backoff: { baseMs: 0, maxMs: 0 } } },
+    );
+    const call = client.request({ path: "/" });
+    await clock.advanceAsync(60);
+    const res = await call;
+    expect(res.status).toBe(200);
+    expect(n).toBe(3);
+    expect(new Set(seen.map((r) => r.endpoint?.url)).size).toBe(3);
+  });
+
   it("never hedges a non-idempotent request", async () => {
     const { handler } = hangingFirst();
     const { client, seen, clock } = setup(handler, { hedge: { delayMs: 50 }, timeout: { totalMs: 500 } });

@@ -49,6 +49,8 @@ export interface RetryLayerContext {
 
 /** Samples needed before the percentile, rather than `delayMs`, sets the hedge delay. */
 const MIN_PERCENTILE_SAMPLES = 50;
+/** How often a call sent before the percentile is known checks whether it is known yet, ms. */
+const WARMUP_RECHECK_MS = 10;
 const SINGLE_ATTEMPT: RetryConfig = Object.freeze({ maxAttempts: 1, backoff: { baseMs: 0, maxMs: 0 }, retryAfterMaxMs: 0 });
 
 /** The reason a losing hedge is cancelled with; the classifier calls it ignorable. */
@@ -151,6 +153,7 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
       let hedges = 0;
       let timer: Scheduled | null = null;
       let last: { res: MeshResponse | undefined; error: unknown; failed: boolean } | null = null;
+      let retryPending = false;
 
       const finish = (res: MeshResponse | undefined, error: unknown, failed: boolean): void => {
         done = true;
@@ -163,6 +166,7 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
       };
 
       const launch = (): void => {
+        launchedAt = clock.now();
         const cancel = req.cancel !== null ? req.cancel.child() : new Cancellation();
         running.add(cancel);
         const attemptReq: MeshRequest = { ...req, attempt: sent++, cancel };
@@ -180,23 +184,31 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
           // A failed attempt: another one in flight may still answer well.
           if (last?.res !== undefined && last.res !== res) last.res.dump().catch(() => {});
           last = { res, error, failed };
-          if (running.size > 0) return;
-          if (outcome === "failure") return finish(res, error, failed);
+          // Others in flight (or a resend already scheduled) may still answer well: a plain
+          // failure waits for them; a retryable one also sends a resend now if the policy allows,
+          // so a hedge that hit a failing replica does not leave the call waiting on a slow one.
+          const othersOut = running.size > 0;
+          if (retryPending) return;
+          if (outcome === "failure") return othersOut ? undefined : finish(res, error, failed);
           const decision = decideRetry(policy, req, sent, res, error);
           if (!decision.retry) {
+            if (othersOut) return;
             if (decision.limit === "budget") reportBudget(req, "retry");
             return res !== undefined ? finish(res, undefined, false) : finish(undefined, decision.error, true);
           }
           res?.dump().catch(() => {});
           last = null;
           reportRetry(req, sent, res, error, decision.delayMs);
+          retryPending = true;
           sleep(wheel, clock.now() + decision.delayMs, req.cancel).then(
             () => {
+              retryPending = false;
               if (done) return;
               launch();
               armHedge();
             },
             (reason: unknown) => {
+              retryPending = false;
               if (!done) finish(undefined, reason, true);
             },
           );
@@ -227,12 +239,22 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
         armHedge();
       };
 
+      // The hedge is due when the latest attempt has been out for the hedge delay. While a
+      // percentile-only hedge has too few samples to know its delay, look again shortly, so calls
+      // sent during warm-up are hedged as soon as the delay is known.
+      let launchedAt = clock.now();
       const armHedge = (): void => {
         if (hedges >= config.maxHedges) return;
-        const at = clock.now() + hedgeDelayMs();
+        const delayMs = hedgeDelayMs();
+        const now = clock.now();
+        const at = delayMs === Infinity ? (config.percentile !== undefined ? now + WARMUP_RECHECK_MS : Infinity) : Math.max(now, launchedAt + delayMs);
         if (!(at < req.deadline)) return;
         timer?.cancel();
-        timer = wheel.schedule(at, onHedgeTimer);
+        timer = wheel.schedule(at, delayMs === Infinity ? onWarmupRecheck : onHedgeTimer);
+      };
+      const onWarmupRecheck = (): void => {
+        timer = null;
+        if (!done && running.size > 0) armHedge();
       };
 
       launch();
