@@ -13,7 +13,7 @@ const endpoints = (n: number) => Array.from({ length: n }, (_, i) => new Endpoin
 function setup(n: number) {
   const clock = fakeClock();
   const load = new LoadTracker();
-  const picker = p2cEwma().create({ clock, random: seededRandom(7), load });
+  const picker = p2cEwma().create({ clock, random: seededRandom(7), load, weightOf: (e) => e.weight });
   return { clock, load, picker, eps: endpoints(n) };
 }
 
@@ -97,7 +97,7 @@ describe("p2cEwma", () => {
 
 describe("roundRobin", () => {
   it("visits each endpoint in turn", () => {
-    const picker = roundRobin().create({ clock: fakeClock(), random: seededRandom(1), load: new LoadTracker() });
+    const picker = roundRobin().create({ clock: fakeClock(), random: seededRandom(1), load: new LoadTracker(), weightOf: (e) => e.weight });
     const eps = endpoints(3);
     expect(Array.from({ length: 6 }, () => picker.pick(eps, req).port)).toEqual([8000, 8001, 8002, 8000, 8001, 8002]);
   });

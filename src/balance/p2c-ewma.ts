@@ -50,8 +50,9 @@ class P2cEwmaPicker implements Picker {
     const a = ready[i] as Endpoint;
     const b = ready[j] as Endpoint;
     const now = clock.now();
-    const costA = peakEwmaCost(load.latencyMs(a, now), a.inflight, a.weight);
-    const costB = peakEwmaCost(load.latencyMs(b, now), b.inflight, b.weight);
+    const { weightOf } = this.#context;
+    const costA = peakEwmaCost(load.latencyMs(a, now), a.inflight, weightOf(a, now));
+    const costB = peakEwmaCost(load.latencyMs(b, now), b.inflight, weightOf(b, now));
     return costB < costA ? b : a;
   }
 }

@@ -11,6 +11,11 @@ export interface PickerContext {
   readonly clock: Clock;
   readonly random: Random;
   readonly load: LoadTracker;
+  /**
+   * The endpoint's weight now: its discovery weight times its slow-start ramp (a new or returning
+   * endpoint starts at a small share). Pickers that can respect weights read this, not `weight`.
+   */
+  readonly weightOf: (endpoint: Endpoint, nowMs: number) => number;
 }
 
 export interface Picker {

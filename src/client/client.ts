@@ -131,7 +131,7 @@ export class Client {
     this.#rateLimit = config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
     this.#budget = config.budget === false || (config.retry === false && config.hedge === false) ? null : new RetryBudget(config.budget);
     const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
-    const picker: Picker = config.balancer.create({ clock, random, load });
+    const picker: Picker = config.balancer.create({ clock, random, load, weightOf: (endpoint) => endpoint.weight });
 
     // The default stack, in request order (first = outermost). Each entry says why it sits there.
     let stack = new Stack([

@@ -34,6 +34,14 @@ export class Endpoint {
   state: EndpointHealth = "healthy";
   /** Written by the breaker layer; an open breaker takes the endpoint out of `ready`. */
   breaker: BreakerState = "closed";
+  /** Written by active health checks: false after `unhealthyThreshold` failed checks. */
+  activeHealthy = true;
+  /** Clock time the endpoint last became available (joined, or returned from ejection): slow start ramps from here. */
+  readySince: number;
+  /** Times outlier detection has ejected it (the ejection time grows with it). */
+  ejections = 0;
+  /** While ejected: the clock time it returns. */
+  ejectedUntil = 0;
   /** Attempts sent and not yet answered. */
   inflight = 0;
   /** Sum of the start times of the attempts in flight: their mean age is `now - sum / inflight`. */
@@ -60,11 +68,12 @@ export class Endpoint {
     this.zone = info.zone;
     this.metadata = info.metadata ?? {};
     this.addedAt = now;
+    this.readySince = now;
   }
 
   /** True when new requests may be sent here. */
   get available(): boolean {
-    return (this.state === "healthy" || this.state === "probing") && this.breaker !== "open";
+    return (this.state === "healthy" || this.state === "probing") && this.breaker !== "open" && this.activeHealthy;
   }
 }
 
@@ -76,8 +85,20 @@ export class EndpointSet {
   #byUrl = new Map<string, Endpoint>();
   #all: Endpoint[] = [];
   #ready: Endpoint[] = [];
+  #panic = false;
   /** Bumped on every change, so pickers can rebuild derived structures (rings, tables) lazily. */
   version = 0;
+  /**
+   * Envoy's panic threshold: when fewer than this share (0–1) of the endpoints are available,
+   * balance across all of them (except those draining) rather than melting the survivors.
+   * Default 0.5; 0 turns panic mode off.
+   */
+  panicThreshold = 0.5;
+
+  /** True while fewer than `panicThreshold` of the endpoints are available and all are used. */
+  get panic(): boolean {
+    return this.#panic;
+  }
 
   get all(): readonly Endpoint[] {
     return this.#all;
@@ -127,7 +148,10 @@ export class EndpointSet {
 
   /** Rebuilds `ready` after a state change. */
   refresh(): void {
-    this.#ready = this.#all.filter((e) => e.available);
+    const available = this.#all.filter((e) => e.available);
+    const candidates = this.#all.filter((e) => e.state !== "draining");
+    this.#panic = candidates.length > 0 && available.length < this.panicThreshold * candidates.length;
+    this.#ready = this.#panic ? candidates : available;
     this.version++;
   }
 }
