@@ -2,24 +2,15 @@
  * The client against real HTTP servers on loopback: the fast path, fetch semantics, bodies,
  * cancellation, events, and closing.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient, ErrorCodes, isReplayable, staticDiscovery, type BodyInit, type Client, type MeshRequest, type WeftError } from "weft";
-import { refusedPort, startServer, type TestServer } from "../helpers/server.js";
+import { defer, scoped, server } from "../helpers/scope.js";
+import { refusedPort } from "../helpers/server.js";
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()?.();
-});
-
-async function server(handler?: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const s = await startServer(handler);
-  cleanup.push(() => s.close());
-  return s;
-}
 
 function client(urls: string[], options: Partial<Parameters<typeof createClient>[0]> = {}): Client {
   const c = createClient({ service: "test", discovery: staticDiscovery(urls), ...options });
-  cleanup.push(() => c.close());
+  scoped(c);
   return c;
 }
 

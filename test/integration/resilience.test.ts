@@ -2,32 +2,23 @@
  * Resilience against real servers on loopback: replicas killed mid-run, POSTs that must not be
  * sent twice, Retry-After, a total outage under the retry budget, and hedges that get cancelled.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient, staticDiscovery, type Client, type ClientOptions } from "weft";
 import { startReplica, type Replica } from "../helpers/replicas.js";
-import { refusedPort, startServer, type TestServer } from "../helpers/server.js";
+import { defer, scoped, server } from "../helpers/scope.js";
+import { refusedPort } from "../helpers/server.js";
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()?.();
-});
-
-async function server(handler?: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const s = await startServer(handler);
-  cleanup.push(() => s.close());
-  return s;
-}
 
 function client(urls: string[], options: Partial<ClientOptions> = {}): Client {
   const c = createClient({ service: "resilience", discovery: staticDiscovery(urls), ...options });
-  cleanup.push(() => c.close());
+  scoped(c);
   return c;
 }
 
 describe("a replica killed in the middle of the traffic", () => {
   it("costs zero failed calls out of 2,000 GETs", async () => {
     const replicas: Replica[] = await Promise.all([startReplica(), startReplica(), startReplica()]);
-    cleanup.push(() => Promise.all(replicas.map((r) => r.stop())).then(() => {}));
+    defer(() => Promise.all(replicas.map((r) => r.stop())));
     const c = client(
       replicas.map((r) => r.url),
       { timeout: { attemptMs: 1000, totalMs: 5000 } },

@@ -1,24 +1,14 @@
 /** The fetch and got transports against real servers, and what weft forces on a user's got. */
 import got from "got";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient, ErrorCodes, fetchTransport, gotTransport, staticDiscovery, type TransportFactory, type WeftError } from "weft";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { scoped, server } from "../helpers/scope.js";
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()?.();
-});
-
-async function server(handler?: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const s = await startServer(handler);
-  cleanup.push(() => s.close());
-  return s;
-}
 
 function client(url: string, transport: TransportFactory, timeout?: { attemptMs?: number; totalMs?: number }) {
   // Retries off: these tests are about what one attempt through each transport does.
   const c = createClient({ service: "t", discovery: staticDiscovery([url]), transport, retry: false, ...(timeout ? { timeout } : {}) });
-  cleanup.push(() => c.close());
+  scoped(c);
   return c;
 }
 
