@@ -5,7 +5,7 @@
  * attempt timeout and span know their endpoint.
  */
 import type { Classifier } from "../core/classifier.js";
-import { isFailure } from "../core/classifier.js";
+import { isFailure, type Outcome } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
 import type { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { BreakerOpenError, NoEndpointsError } from "../core/errors.js";
@@ -22,6 +22,8 @@ export interface BalanceLayerContext {
   readonly clock: Clock;
   readonly classifier: Classifier;
   readonly events: ClientEventHub;
+  /** Receives every classified attempt outcome (outlier detection listens here). */
+  readonly observeOutcome?: (endpoint: Endpoint, outcome: Outcome) => void;
 }
 
 /**
@@ -41,7 +43,7 @@ function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly
 }
 
 export function balanceLayer(context: BalanceLayerContext): Layer {
-  const { endpoints, picker, load, clock, classifier, events, service } = context;
+  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome } = context;
 
   const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
     endpoint.inflight--;
@@ -49,6 +51,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     // A breaker that refused the attempt sent nothing: no latency, no failure to record.
     if (error instanceof BreakerOpenError) return;
     const outcome = classifier(req, res, error);
+    if (observeOutcome !== undefined) observeOutcome(endpoint, outcome);
     const now = clock.now();
     const rtt = now - start;
     const failed = isFailure(outcome);

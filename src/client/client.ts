@@ -24,6 +24,10 @@ import { coalesceLayer } from "../limit/coalesce.js";
 import { concurrencyLayer, type ConcurrencyLimiter, type ConcurrencySnapshot } from "../limit/bulkhead.js";
 import { rateLimitLayer, type RateLimiter, type RateLimitSnapshot } from "../limit/rate-limit.js";
 import { breakerLayer, type BreakerLayer } from "../health/breaker.js";
+import { OutlierDetector, type OutlierSnapshot } from "../health/outlier.js";
+import { HealthChecker, type HealthCheckProbe, type HealthCheckSnapshot } from "../health/health-check.js";
+import { rampStart, slowStartWeigher } from "../health/slow-start.js";
+import type { Endpoint } from "../core/endpoint.js";
 import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
 import { CallCounters, observeLayer } from "./observe.js";
@@ -63,7 +67,15 @@ export interface EndpointSnapshot {
   readonly failures: number;
   readonly consecutiveFailures: number;
   readonly breaker: BreakerState;
+  /** False while active health checks fail. */
+  readonly activeHealthy: boolean;
+  /** Times outlier detection ejected it. */
+  readonly ejections: number;
+  /** While ejected: ms until it returns; otherwise null. */
+  readonly ejectedForMs: number | null;
   readonly weight: number;
+  /** The weight pickers use now: discovery weight × slow-start ramp. */
+  readonly effectiveWeight: number;
   readonly zone: string | null;
 }
 
@@ -77,6 +89,10 @@ export interface ClientSnapshot {
   /** Retry tokens available now (null when there is no budget). */
   readonly retryBudget: number | null;
   readonly limits: { readonly concurrency: ConcurrencySnapshot | null; readonly rateLimit: RateLimitSnapshot | null };
+  /** True while fewer than the panic threshold of endpoints are available and all are used. */
+  readonly panic: boolean;
+  readonly outlier: OutlierSnapshot | null;
+  readonly healthCheck: HealthCheckSnapshot | null;
   readonly discovery: ResolverSnapshot;
 }
 
@@ -101,6 +117,9 @@ export class Client {
   readonly #budget: RetryBudget | null;
   readonly #concurrency: ConcurrencyLimiter | null;
   readonly #breakers: BreakerLayer | null;
+  readonly #outlier: OutlierDetector | null;
+  readonly #healthCheck: HealthChecker | null;
+  readonly #weightOf: (endpoint: Endpoint, nowMs: number) => number;
   readonly #rateLimit: RateLimiter | null;
   readonly #latency = new LatencyWindow();
   readonly #unsubscribe: Disposer;
@@ -131,7 +150,37 @@ export class Client {
     this.#rateLimit = config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
     this.#budget = config.budget === false || (config.retry === false && config.hedge === false) ? null : new RetryBudget(config.budget);
     const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
-    const picker: Picker = config.balancer.create({ clock, random, load, weightOf: (endpoint) => endpoint.weight });
+    this.#endpoints.panicThreshold = config.panicThreshold;
+    // An endpoint's weight now: its discovery weight times its slow-start ramp.
+    this.#weightOf = slowStartWeigher(config.slowStart);
+    const picker: Picker = config.balancer.create({ clock, random, load, weightOf: this.#weightOf });
+    const healthEvent = (endpoint: Endpoint, kind: "ejected" | "returned" | "unhealthy" | "healthy", reason?: "consecutive" | "successRate", untilMs?: number): void => {
+      this.#endpoints.refresh();
+      if (events.endpointHealth.active) {
+        events.endpointHealth.emit({ service, endpoint: endpoint.url, kind, reason, ejectionMs: untilMs === undefined ? undefined : untilMs - clock.now() });
+      }
+    };
+    this.#outlier =
+      config.outlier === false
+        ? null
+        : new OutlierDetector(config.outlier, clock, {
+            onEject: (endpoint, reason, untilMs) => healthEvent(endpoint, "ejected", reason, untilMs),
+            onReturn: (endpoint) => healthEvent(endpoint, "returned"),
+          });
+    this.#healthCheck =
+      config.healthCheck === false
+        ? null
+        : new HealthChecker(config.healthCheck, {
+            clock,
+            random,
+            send: (endpoint, probe) => this.#probe(endpoint, probe),
+            onChange: (endpoint, healthy) => {
+              // A passing check also ends an outlier ejection (Envoy's default).
+              if (healthy) this.#outlier?.uneject(endpoint);
+              healthEvent(endpoint, healthy ? "healthy" : "unhealthy");
+            },
+          });
+    const outlier = this.#outlier;
 
     // The default stack, in request order (first = outermost). Each entry says why it sits there.
     let stack = new Stack([
@@ -159,7 +208,19 @@ export class Client {
         ? [{ role: "retry", layer: retryLayer({ service, retry: config.retry, hedge: config.hedge, budget: this.#budget, latency: this.#latency, classifier, clock, random, events }) }]
         : []),
       // Balance picks per attempt: below the call-level layers so a resend can pick another endpoint.
-      { role: "balance", layer: balanceLayer({ service, endpoints: this.#endpoints, picker, load, clock, classifier, events }) },
+      {
+        role: "balance",
+        layer: balanceLayer({
+          service,
+          endpoints: this.#endpoints,
+          picker,
+          load,
+          clock,
+          classifier,
+          events,
+          observeOutcome: outlier === null ? undefined : (endpoint, outcome) => outlier.observe(endpoint, outcome),
+        }),
+      },
       // One breaker per endpoint: below balance (it needs the endpoint picked) and above attempt,
       // so a per-try timeout counts as a failure of that endpoint.
       ...(this.#breakers !== null ? [{ role: "breaker", layer: this.#breakers.layer }] : []),
@@ -244,6 +305,7 @@ export class Client {
 
   /** Plain JSON: endpoints (url, state, EWMA, in-flight) and counters. */
   snapshot(): ClientSnapshot {
+    const now = this.config.clock.now();
     return {
       service: this.service,
       balancer: this.config.balancer.name,
@@ -258,12 +320,19 @@ export class Client {
         failures: e.failures,
         consecutiveFailures: e.consecutiveFailures,
         breaker: e.breaker,
+        activeHealthy: e.activeHealthy,
+        ejections: e.ejections,
+        ejectedForMs: e.state === "ejected" ? Math.max(0, round(e.ejectedUntil - now)) : null,
         weight: e.weight,
+        effectiveWeight: round(this.#weightOf(e, now)),
         zone: e.zone ?? null,
       })),
       counters: { ...this.#counters },
       retryBudget: this.#budget === null ? null : round(this.#budget.balance(this.config.clock.now())),
       limits: { concurrency: this.#concurrency?.snapshot() ?? null, rateLimit: this.#rateLimit?.snapshot() ?? null },
+      panic: this.#endpoints.panic,
+      outlier: this.#outlier?.snapshot() ?? null,
+      healthCheck: this.#healthCheck?.snapshot() ?? null,
       discovery: this.#parts.resolver.snapshot(),
     };
   }
@@ -278,6 +347,8 @@ export class Client {
     this.#closed = true;
     this.#unsubscribe();
     this.#breakers?.close();
+    this.#outlier?.close();
+    this.#healthCheck?.close();
     await this.#parts.onClose(this);
     this.#events.clear();
   }
@@ -335,9 +406,36 @@ export class Client {
     );
   }
 
+  /** One health check: straight to the transport, outside the stack (no retries, breakers or counters). */
+  async #probe(endpoint: Endpoint, probe: HealthCheckProbe): Promise<number> {
+    const res = await this.#parts.transport.send({
+      method: probe.method,
+      path: probe.path,
+      headers: EMPTY_HEADERS,
+      body: null,
+      idempotent: true,
+      cancel: probe.cancel,
+      deadline: Infinity,
+      attempt: 0,
+      endpoint,
+      service: this.service,
+      attrs: NO_ATTRS,
+      timeout: null,
+      call: new CallState(),
+    });
+    await res.dump();
+    return res.status;
+  }
+
   #onEndpoints(infos: readonly import("../core/endpoint.js").EndpointInfo[]): void {
-    const { added, removed } = this.#endpoints.update(infos, this.config.clock.now());
+    const now = this.config.clock.now();
+    const { added, removed } = this.#endpoints.update(infos, now);
     if (added.length === 0 && removed.length === 0) return;
+    // Endpoints that join while others serve ramp up (slow start); the first set does not.
+    const from = rampStart(now, added, this.#endpoints.all);
+    for (const endpoint of added) endpoint.readySince = from;
+    this.#outlier?.setEndpoints(this.#endpoints.all);
+    this.#healthCheck?.setEndpoints(this.#endpoints.all);
     // A removed endpoint drains: no new picks; the transport closes its pool gracefully, so
     // attempts in flight there finish.
     for (const endpoint of removed) this.#breakers?.forget(endpoint);

@@ -38,8 +38,8 @@ describe("createClient options", () => {
   });
 
   it("says a policy from a later version is not available rather than ignoring it", () => {
-    const error = invalid(() => createClient({ service: "s", discovery, transport, healthCheck: { path: "/health" } } as never));
-    expect(error.message).toMatch(/option healthCheck is not available in this version of weft/);
+    const error = invalid(() => createClient({ service: "s", discovery, transport, routes: [] } as never));
+    expect(error.message).toMatch(/option routes is not available in this version of weft/);
   });
 
   it("requires a service name and a discovery source", () => {

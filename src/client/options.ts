@@ -20,6 +20,9 @@ import type { RetryConfig } from "../retry/policy.js";
 import type { Fallback } from "../limit/fallback.js";
 import { normalizeConcurrencyOptions, normalizeRateLimitOptions } from "../limit/options.js";
 import { normalizeBreakerOptions, type BreakerConfig, type BreakerOptions } from "../health/breaker-options.js";
+import { normalizeOutlierOptions, type OutlierConfig, type OutlierOptions } from "../health/outlier-options.js";
+import { normalizeSlowStartOptions, type SlowStartConfig, type SlowStartOptions } from "../health/slow-start.js";
+import { normalizeHealthCheckOptions, type HealthCheckConfig, type HealthCheckOptions } from "../health/health-check-options.js";
 import type { ConcurrencyConfig, ConcurrencyOptions, RateLimitConfig, RateLimitOptions } from "../limit/options.js";
 import type { CoalesceKey } from "../limit/coalesce.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
@@ -57,6 +60,20 @@ export interface ClientOptions {
    * volumeThreshold: 10, rollingWindowMs: 10_000, halfOpenProbes: 1 }`; `false`: none.
    */
   readonly breaker?: BreakerOptions | false;
+  /**
+   * Envoy's outlier detection: eject after 5 consecutive failures or a success rate 1.9 σ below
+   * the others; 30 s × times ejected (max 300 s); at most 10 % ejected. `false`: off.
+   */
+  readonly outlier?: OutlierOptions | false;
+  /** A new or returning endpoint ramps from 10 % to its full share over 30 s. `false`: off. */
+  readonly slowStart?: SlowStartOptions | false;
+  /** Active health checks: `{ path, intervalMs: 10_000, timeoutMs: 1000, healthyThreshold: 2, unhealthyThreshold: 3 }`. Off unless set. */
+  readonly healthCheck?: HealthCheckOptions | false;
+  /**
+   * Envoy's panic threshold, percent: with fewer endpoints available than this, balance across
+   * all of them rather than melting the survivors. Default 50; 0 turns it off.
+   */
+  readonly panicThresholdPercent?: number;
   /**
    * A bulkhead: `{ limit: 256, queue: 512 }` when set; `{ adaptive: true }` for a Gradient2
    * adaptive limit. Queued calls wait at most until their deadline. Off unless set.
@@ -102,6 +119,11 @@ export interface ClientConfig {
   readonly budget: RetryBudgetConfig | false;
   readonly hedge: HedgeConfig | false;
   readonly breaker: BreakerConfig | false;
+  readonly outlier: OutlierConfig | false;
+  readonly slowStart: SlowStartConfig | false;
+  readonly healthCheck: HealthCheckConfig | false;
+  /** 0–1. */
+  readonly panicThreshold: number;
   readonly concurrency: ConcurrencyConfig | false;
   readonly rateLimit: RateLimitConfig | false;
   readonly fallback: Fallback | undefined;
@@ -115,11 +137,11 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
-  healthCheck: "active health checks are not implemented yet",
+  routes: "routing, traffic splitting and mirroring are not implemented yet",
 };
 
 export const DEFAULTS = Object.freeze({
@@ -142,7 +164,7 @@ export function mergeOptions(defaults: ClientDefaults, options: Record<string, u
   const t1 = defaults.timeout;
   const t2 = options.timeout;
   if (isPlainObject(t1) && isPlainObject(t2)) merged.timeout = { ...t1, ...t2 };
-  for (const key of ["retry", "breaker"] as const) {
+  for (const key of ["retry", "breaker", "outlier", "slowStart", "healthCheck"] as const) {
     const a = defaults[key];
     const b = options[key];
     if (isPlainObject(a) && isPlainObject(b)) merged[key] = { ...a, ...b };
@@ -176,6 +198,10 @@ export function normalizeOptions(options: unknown): ClientConfig {
     budget,
     hedge,
     breaker: normalizeBreakerOptions(options.breaker),
+    outlier: normalizeOutlierOptions(options.outlier),
+    slowStart: normalizeSlowStartOptions(options.slowStart),
+    healthCheck: normalizeHealthCheckOptions(options.healthCheck),
+    panicThreshold: ((options.panicThresholdPercent as number | undefined) ?? 50) / 100,
     concurrency: normalizeConcurrencyOptions(options.concurrency),
     rateLimit: normalizeRateLimitOptions(options.rateLimit),
     fallback: options.fallback as Fallback | undefined,
@@ -215,6 +241,11 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   if (o.retry !== undefined) normalizeRetryOptions(o.retry);
   if (o.hedge !== undefined) normalizeHedgeOptions(o.hedge);
   if (o.breaker !== undefined) normalizeBreakerOptions(o.breaker, at("breaker"));
+  if (o.outlier !== undefined) normalizeOutlierOptions(o.outlier, at("outlier"));
+  if (o.slowStart !== undefined) normalizeSlowStartOptions(o.slowStart, at("slowStart"));
+  if (o.healthCheck !== undefined) normalizeHealthCheckOptions(o.healthCheck, at("healthCheck"));
+  const panic = o.panicThresholdPercent;
+  if (panic !== undefined && !(typeof panic === "number" && panic >= 0 && panic <= 100)) fail(at("panicThresholdPercent"), panic, "a percentage from 0 (off) to 100");
   if (o.concurrency !== undefined) normalizeConcurrencyOptions(o.concurrency, at("concurrency"));
   if (o.rateLimit !== undefined) normalizeRateLimitOptions(o.rateLimit, at("rateLimit"));
   if (o.fallback !== undefined && typeof o.fallback !== "function") fail(at("fallback"), o.fallback, "a function (req, error) => response");

@@ -118,6 +118,20 @@ export interface LimitEvent extends CallInfo {
   readonly reason: string;
 }
 
+export interface EndpointHealthEvent {
+  readonly service: string;
+  readonly endpoint: string;
+  /**
+   * `ejected`/`returned`: outlier detection took the endpoint out or let it back;
+   * `unhealthy`/`healthy`: active health checks changed their verdict.
+   */
+  readonly kind: "ejected" | "returned" | "unhealthy" | "healthy";
+  /** For `ejected`: the rule that ejected it. */
+  readonly reason?: "consecutive" | "successRate";
+  /** For `ejected`: how long it stays out, ms. */
+  readonly ejectionMs?: number;
+}
+
 /** The emitters a client owns; layers receive this hub. */
 export class ClientEventHub {
   readonly attemptStart = new Emitter<AttemptStartEvent>();
@@ -130,6 +144,7 @@ export class ClientEventHub {
   readonly budgetExhausted = new Emitter<BudgetExhaustedEvent>();
   readonly breakerStateChange = new Emitter<BreakerStateEvent>();
   readonly limited = new Emitter<LimitEvent>();
+  readonly endpointHealth = new Emitter<EndpointHealthEvent>();
 
   /** The subscription surface users see as `client.events`. */
   readonly api: ClientEvents = Object.freeze({
@@ -143,6 +158,7 @@ export class ClientEventHub {
     onBudgetExhausted: (l: Listener<BudgetExhaustedEvent>) => this.budgetExhausted.on(l),
     onBreakerStateChange: (l: Listener<BreakerStateEvent>) => this.breakerStateChange.on(l),
     onLimited: (l: Listener<LimitEvent>) => this.limited.on(l),
+    onEndpointHealth: (l: Listener<EndpointHealthEvent>) => this.endpointHealth.on(l),
   });
 
   clear(): void {
@@ -151,6 +167,7 @@ export class ClientEventHub {
     this.budgetExhausted.clear();
     this.breakerStateChange.clear();
     this.limited.clear();
+    this.endpointHealth.clear();
     this.attemptStart.clear();
     this.attemptEnd.clear();
     this.callEnd.clear();
@@ -181,4 +198,6 @@ export interface ClientEvents {
   onBreakerStateChange(listener: Listener<BreakerStateEvent>): Disposer;
   /** A concurrency or rate limit turned a call away. */
   onLimited(listener: Listener<LimitEvent>): Disposer;
+  /** Outlier detection ejected or returned an endpoint, or health checks changed their verdict. */
+  onEndpointHealth(listener: Listener<EndpointHealthEvent>): Disposer;
 }
