@@ -90,7 +90,8 @@ export class EndpointSet {
   version = 0;
   /**
    * Envoy's panic threshold: when fewer than this share (0–1) of the endpoints are available,
-   * balance across all of them (except those draining) rather than melting the survivors.
+   * balance across all of them (except those draining or with an open breaker) rather than
+   * melting the survivors.
    * Default 0.5; 0 turns panic mode off.
    */
   panicThreshold = 0.5;
@@ -149,7 +150,9 @@ export class EndpointSet {
   /** Rebuilds `ready` after a state change. */
   refresh(): void {
     const available = this.#all.filter((e) => e.available);
-    const candidates = this.#all.filter((e) => e.state !== "draining");
+    // Panic overrides ejection and failing health checks, not an open breaker: a breaker is the
+    // last guard, and when every one is open the call fails fast instead.
+    const candidates = this.#all.filter((e) => e.state !== "draining" && e.breaker !== "open");
     this.#panic = candidates.length > 0 && available.length < this.panicThreshold * candidates.length;
     this.#ready = this.#panic ? candidates : available;
     this.version++;

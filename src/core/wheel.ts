@@ -100,9 +100,12 @@ export class DeadlineWheel {
   #onTimer(): void {
     this.#timer = null;
     this.#armedTick = Infinity;
-    const now = this.#clock.now();
+    // Node's timers fire on whole milliseconds of the loop's cached time, often a fraction of a
+    // millisecond before `performance.now()` reaches the tick; re-arming for that remainder would
+    // round up to one more millisecond. A bucket within 1 ms of now is due (1 ms resolution).
+    const now = this.#clock.now() + 1;
     const heap = this.#heap;
-    while (heap.length > 0 && (heap[0] as number) <= now) {
+    while (heap.length > 0 && (heap[0] as number) < now) {
       const tick = heapPop(heap);
       const bucket = this.#buckets.get(tick);
       if (bucket === undefined) continue;

@@ -7,7 +7,7 @@
  * not spend one).
  */
 import type { Clock, Random } from "../core/clock.js";
-import { AttemptsExhaustedError, BudgetExhaustedError, TotalTimeoutError } from "../core/errors.js";
+import { AttemptsExhaustedError, BreakerOpenError, BudgetExhaustedError, NoEndpointsError, TotalTimeoutError } from "../core/errors.js";
 import { isReplayable } from "../core/request.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { backoffMs, type BackoffConfig } from "./backoff.js";
@@ -24,7 +24,7 @@ export interface RetryConfig {
 
 export type RetryDecision =
   | { readonly retry: true; readonly delayMs: number }
-  | { readonly retry: false; readonly error: unknown; readonly limit: "attempts" | "budget" | "deadline" | "body" };
+  | { readonly retry: false; readonly error: unknown; readonly limit: "attempts" | "budget" | "deadline" | "body" | "unavailable" };
 
 export interface PolicyContext {
   readonly service: string;
@@ -40,6 +40,10 @@ export interface PolicyContext {
  */
 export function decideRetry(ctx: PolicyContext, req: MeshRequest, attemptsMade: number, res: MeshResponse | undefined, error: unknown): RetryDecision {
   const { config, clock } = ctx;
+  // Nothing to send to — every breaker open, or no endpoints: a resend would find the same.
+  if ((error instanceof BreakerOpenError && error.endpoint === undefined) || error instanceof NoEndpointsError) {
+    return { retry: false, limit: "unavailable", error };
+  }
   if (attemptsMade >= config.maxAttempts) {
     return { retry: false, limit: "attempts", error: new AttemptsExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }) };
   }

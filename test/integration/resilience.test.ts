@@ -149,6 +149,13 @@ describe("per-endpoint breakers", () => {
     const error = (await c.request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
     expect(error.code).toBe("WEFT_ERR_BREAKER_OPEN");
     expect(s.received).toHaveLength(5);
+    // With retries on, it still fails at once: there is nothing to resend to, and no budget is spent.
+    const withRetries = scoped(createClient({ service: "open", discovery: staticDiscovery([s.url]), breaker: { volumeThreshold: 5, resetTimeoutMs: 60_000 }, outlier: false }));
+    for (let i = 0; i < 5; i++) await (await withRetries.request({ method: "POST", path: "/", body: "x" })).text();
+    const budgetBefore = withRetries.snapshot().retryBudget;
+    const fast = (await withRetries.request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
+    expect(fast.code).toBe("WEFT_ERR_BREAKER_OPEN");
+    expect(withRetries.snapshot().retryBudget).toBe(budgetBefore);
   });
 
   it("with the balancer's failure penalty, keep a failing replica's share small", async () => {
