@@ -10,6 +10,9 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
+export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail"] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number];
+
 export interface BenchSettings {
   /** `--quick`: short rows, for a smoke run (a few seconds). Figures are rougher. */
   readonly quick: boolean;
@@ -25,8 +28,14 @@ export interface BenchSettings {
   readonly overheadRounds: number;
   /** Overhead: target time of one measured round of one row, ms (`--round-ms=`, `BENCH_ROUND_MS`). */
   readonly roundMs: number;
-  /** `--only=overhead` or `--only=throughput`; both when absent. */
-  readonly only: "overhead" | "throughput" | undefined;
+  /** `--only=overhead|throughput|storm|tail`: run that part alone; every part when absent. */
+  readonly only: BenchPart | undefined;
+  /** Retry storm: calls offered per row (`--storm-calls=`, `BENCH_STORM_CALLS`). */
+  readonly stormCalls: number;
+  /** Tail at Scale: measured calls per row, over all rounds (`--tail-calls=`, `BENCH_TAIL_CALLS`). */
+  readonly tailCalls: number;
+  /** Tail at Scale: interleaved rounds per row (`--tail-rounds=`, `BENCH_TAIL_ROUNDS`). */
+  readonly tailRounds: number;
   /** `--layers`: also time the weft stack with one layer removed at a time. */
   readonly layers: boolean;
 }
@@ -48,7 +57,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     return value;
   };
   const only = flags.get("only");
-  if (only !== undefined && only !== "overhead" && only !== "throughput") throw new Error(`bench: --only must be overhead or throughput, got ${only}`);
+  if (only !== undefined && !(BENCH_PARTS as readonly string[]).includes(only)) throw new Error(`bench: --only must be one of ${BENCH_PARTS.join(", ")}, got ${only}`);
   return {
     quick,
     durationMs: num("duration", "BENCH_DURATION_MS", 3000, 1000),
@@ -57,7 +66,10 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     concurrency: Math.round(num("concurrency", "BENCH_CONCURRENCY", 32, 32)),
     overheadRounds: Math.round(num("overhead-rounds", "BENCH_OVERHEAD_ROUNDS", 9, 5)),
     roundMs: num("round-ms", "BENCH_ROUND_MS", 150, 50),
-    only,
+    only: only as BenchPart | undefined,
+    stormCalls: Math.round(num("storm-calls", "BENCH_STORM_CALLS", 2000, 500)),
+    tailCalls: Math.round(num("tail-calls", "BENCH_TAIL_CALLS", 10_000, 2000)),
+    tailRounds: Math.round(num("tail-rounds", "BENCH_TAIL_ROUNDS", 4, 2)),
     layers: flags.has("layers"),
   };
 }

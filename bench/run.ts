@@ -1,12 +1,14 @@
 /**
- * `npm run bench` — the whole suite in one run: in-memory overhead per call, then loopback
- * throughput and latency, then a summary that marks each target from DESIGN.md's "Hot path"
- * pass or fail. Ratios are computed within this run, because on a shared 2-core machine the
- * absolute numbers move between runs while the ratios mostly do not.
+ * `npm run bench` — the whole suite in one run: in-memory overhead per call, loopback throughput
+ * and latency, then the resilience benches (a retry storm against a dead service; the Tail at
+ * Scale with hedging), then a summary that marks each target — DESIGN.md's "Hot path" and
+ * docs/resilience.md's promises — pass or fail. Ratios are computed within this run, because on
+ * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
- * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~15 s), `--duration=ms`,
- * `--warmup=ms`, `--rounds=n`, `--concurrency=n`, `--only=overhead|throughput`, `--layers` (adds
- * the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench -- --quick`.
+ * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
+ * `--warmup=ms`, `--rounds=n`, `--concurrency=n`, `--only=overhead|throughput|storm|tail`,
+ * `--storm-calls=n`, `--tail-calls=n`, `--tail-rounds=n`, `--layers` (adds the per-layer cost
+ * breakdown of bench/layers.ts). Example: `npm run bench -- --quick`, `npm run bench -- --only=tail`.
  *
  * The exit code is 0 when every part ran, whatever the targets say: a miss is a finding to read,
  * not a crash.
@@ -16,6 +18,9 @@ import { fmt, machineLine, median, readSettings } from "./lib.js";
 import { runLayers } from "./layers.js";
 import { OVERHEAD_TARGET_US, printOverhead, runOverhead, type OverheadResult } from "./overhead.js";
 import { ROW, printThroughput, runThroughput, type ThroughputResult } from "./throughput.js";
+import { STORM_RATIO_TARGET, STORM_ROW, loadRatio, printStorm, runStorm, type StormResult } from "./storm.js";
+import { TAIL_CUT_TARGET, TAIL_EXTRA_TARGET, TAIL_ROW, printTail, runTail, type TailResult } from "./tail.js";
+import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
 const REQUEST_TARGET = 0.9;
@@ -28,12 +33,16 @@ console.log(`weft bench — ${machineLine()}`);
 console.log(
   settings.quick
     ? "quick mode: short rows, rough figures\n"
-    : `throughput: ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per row in ${settings.rounds} interleaved slices; overhead: median of ${settings.overheadRounds} rounds\n`,
+    : `throughput: ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per row in ${settings.rounds} interleaved slices; overhead: median of ${settings.overheadRounds} rounds; ` +
+        `storm: ${settings.stormCalls} calls per row; tail: ${settings.tailCalls} calls per row in ${settings.tailRounds} rounds\n`,
 );
 
+const wants = (part: BenchPart): boolean => settings.only === undefined || settings.only === part;
 let overhead: OverheadResult | undefined;
 let throughput: ThroughputResult | undefined;
-if (settings.only !== "throughput") {
+let storm: StormResult | undefined;
+let tail: TailResult | undefined;
+if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
   printOverhead(overhead);
@@ -44,10 +53,22 @@ if (settings.layers) {
   await runLayers(settings);
   console.log();
 }
-if (settings.only !== "overhead") {
+if (wants("throughput")) {
   console.log("## 2. Loopback throughput and latency (server in another process)\n");
   throughput = await runThroughput(settings);
   printThroughput(throughput);
+  console.log();
+}
+if (wants("storm")) {
+  console.log("## 3. Retry storm: a service that answers every request with 503\n");
+  storm = await runStorm(settings);
+  printStorm(storm);
+  console.log();
+}
+if (wants("tail")) {
+  console.log("## 4. The Tail at Scale: 1 % of replies 50× slower, with and without hedging\n");
+  tail = await runTail(settings);
+  printTail(tail);
   console.log();
 }
 
@@ -92,6 +113,52 @@ if (throughput !== undefined) {
   else {
     console.log(`[info] sidecar hop, undici.request via HAProxy vs direct: ${compare(ROW.haproxy, ROW.undici).text}`);
     console.log(`[info] weft.request vs undici.request via HAProxy: ${compare(ROW.weftRequest, ROW.haproxy).text}`);
+  }
+}
+if (storm !== undefined) {
+  const result = storm;
+  const budgetRow = result.rows.find((r) => r.name === STORM_ROW.weftBudget);
+  if (budgetRow !== undefined) {
+    const floor = budgetRow.floor ?? 0;
+    const allowed = budgetRow.calls * (1 + STORM_RATIO_TARGET) + floor;
+    const seen = budgetRow.serverRequests / budgetRow.calls;
+    console.log(
+      `[${mark(budgetRow.serverRequests <= allowed)}] retry storm, weft default retry (breaker off): the server saw ${seen.toFixed(2)}× the offered calls ` +
+        `(${fmt(budgetRow.serverRequests)} for ${fmt(budgetRow.calls)}); target ≤ ${(1 + STORM_RATIO_TARGET).toFixed(2)}× + the floor of ${fmt(floor)} = ${(allowed / budgetRow.calls).toFixed(2)}×`,
+    );
+    const naive = loadRatio(result, STORM_ROW.naive);
+    console.log(`[info] naive retries (undici, 3 attempts) ${naive.toFixed(2)}×, weft with budget: false ${loadRatio(result, STORM_ROW.weftNaive).toFixed(2)}× — naive / weft budget = ${(naive / seen).toFixed(2)}×`);
+    const full = result.rows.find((r) => r.name === STORM_ROW.weftDefaults);
+    if (full !== undefined) {
+      console.log(`[info] weft full defaults (budget + breakers): ${(full.serverRequests / full.calls).toFixed(2)}× (${fmt(full.serverRequests)} requests: the breaker opened; its refusals still spent ${fmt(full.retries ?? 0)} retry tokens)`);
+    }
+    const perSecond = budgetRow.calls * (1 + STORM_RATIO_TARGET) + (result.budget.minPerSecond * budgetRow.durationMs) / 1000;
+    console.log(
+      `[info] read as 1.2× + minPerSecond × run time (${fmt(budgetRow.durationMs)} ms → ${fmt((result.budget.minPerSecond * budgetRow.durationMs) / 1000, 1)}), the bound would be ${(perSecond / budgetRow.calls).toFixed(3)}×: ` +
+        `the budget's floor is a reserve of ${fmt((result.budget.minPerSecond * result.budget.ttlMs) / 1000)} that a burst shorter than ${result.budget.ttlMs / 1000} s spends at once`,
+    );
+  }
+}
+if (tail !== undefined) {
+  const result = tail;
+  const none = result.rows.find((r) => r.name === TAIL_ROW.none);
+  for (const name of [TAIL_ROW.p95, TAIL_ROW.fixed]) {
+    const row = result.rows.find((r) => r.name === name);
+    if (none === undefined || row === undefined) continue;
+    const cut = none.p999Ms / row.p999Ms;
+    const label = name === TAIL_ROW.fixed ? `hedge delayMs ${result.fixedDelayMs}` : "hedge p95";
+    console.log(
+      `[${mark(cut >= TAIL_CUT_TARGET && row.extra <= TAIL_EXTRA_TARGET)}] tail at scale, ${label}: p99.9 ${fmt(none.p999Ms, 1)} → ${fmt(row.p999Ms, 1)} ms = ${cut.toFixed(1)}× cut ` +
+        `for ${(row.extra * 100).toFixed(2)} % extra requests; target ≥ ${TAIL_CUT_TARGET}× for ≤ ${TAIL_EXTRA_TARGET * 100} %`,
+    );
+    console.log(`[info]   ${fmt(row.hedges)} hedges (${((row.hedges / row.calls) * 100).toFixed(1)} % of calls), sent after a median ${fmt(row.hedgeAfterMs, 2)} ms; ${fmt(row.refused)} refused by the budget`);
+  }
+  const floor = result.rows.find((r) => r.name === TAIL_ROW.floor);
+  if (none !== undefined && floor !== undefined) {
+    console.log(
+      `[info] warm calls' p95 ${fmt(result.baselineP95Ms, 2)} ms; the machine's own p99.9 with no slow replies: ${fmt(floor.p999Ms, 2)} ms ` +
+        `(${(none.p999Ms / floor.p999Ms).toFixed(1)}× below the no-hedge p99.9 — the scale of cut this machine allows; a hedged call is a delay plus a second reply, so it rarely beats it)`,
+    );
   }
 }
 const [load1] = loadavg();

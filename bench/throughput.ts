@@ -21,12 +21,12 @@
  *
  * Run alone: `npx tsx bench/throughput.ts [--quick] [--duration=ms] [--warmup=ms] [--rounds=n]`.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import got from "got";
 import { Agent, Pool, request } from "undici";
 import { createClient, staticDiscovery } from "weft";
+import { startChild } from "./child.js";
 import { HAPROXY_INSTALL, findHaproxy, startHaproxy } from "./haproxy.js";
 import { fmt, machineLine, percentile, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
 
@@ -76,41 +76,10 @@ export interface Tally {
   firstError?: unknown;
 }
 
-/** Starts bench/server.ts in a child process; resolves with its port and a stop function. */
+/** Starts bench/server.ts in a child process; resolves with its port and a stop function (by pid). */
 export async function startServer(): Promise<{ port: number; stop: () => Promise<void> }> {
-  const script = fileURLToPath(new URL("./server.ts", import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["pipe", "pipe", "inherit"] });
-  const pid = child.pid;
-  const kill = (): void => {
-    if (pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGKILL");
-  };
-  process.once("exit", kill);
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("bench server did not print its port within 15 s")), 15_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bench server exited early (code ${code})`));
-    });
-  });
-  const stop = async (): Promise<void> => {
-    const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
-    if (pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGTERM");
-    child.stdin?.end();
-    const timer = setTimeout(kill, 2_000);
-    await exited;
-    clearTimeout(timer);
-    process.removeListener("exit", kill);
-  };
-  return { port, stop };
+  const child = await startChild("./server.ts");
+  return { port: child.ports[0] as number, stop: () => child.stop() };
 }
 
 /** Keeps `concurrency` calls in flight for `ms`; `record` keeps counts and latencies. */

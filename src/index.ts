@@ -14,8 +14,21 @@ export type {
   HeadersInput,
 } from "./client/index.js";
 export { staticDiscovery } from "./discovery/index.js";
-export { p2cEwma, roundRobin } from "./balance/index.js";
-export type { Balancer, Picker, PickerContext, P2cEwmaOptions } from "./balance/index.js";
+export { p2cEwma, roundRobin, random, leastRequest, ringHash, maglev } from "./balance/index.js";
+export type {
+  Balancer,
+  Picker,
+  PickerContext,
+  P2cEwmaOptions,
+  RoundRobinOptions,
+  RandomOptions,
+  LeastRequestOptions,
+  RingHashOptions,
+  MaglevOptions,
+  HashKey,
+  ZoneAwareOptions,
+} from "./balance/index.js";
+export type { BreakerOptions, OutlierOptions, SlowStartOptions, HealthCheckOptions } from "./health/index.js";
 export { undiciTransport, fetchTransport, gotTransport } from "./transport/index.js";
 export type { UndiciTransportOptions, FetchTransportOptions } from "./transport/index.js";
 export {
@@ -63,6 +76,7 @@ export type {
   BudgetExhaustedEvent,
   BreakerStateEvent,
   LimitEvent,
+  EndpointHealthEvent,
 } from "./core/events.js";
 export type { MeshRequest, MeshResponse, MeshBody, Service, Layer, Middleware, Disposer, HeaderMap, ResponseHeaderMap, CallTimeout } from "./core/types.js";
 export { CallState } from "./core/types.js";

@@ -13,6 +13,7 @@ import type { ClientEventHub } from "../core/events.js";
 import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
 import type { LoadTracker } from "./load.js";
 import type { Picker } from "./picker.js";
+import { zoneCandidates, type ZoneAwareConfig } from "./zone.js";
 
 export interface BalanceLayerContext {
   readonly service: string;
@@ -24,6 +25,8 @@ export interface BalanceLayerContext {
   readonly events: ClientEventHub;
   /** Receives every classified attempt outcome (outlier detection listens here). */
   readonly observeOutcome?: (endpoint: Endpoint, outcome: Outcome) => void;
+  /** Locality-aware routing: prefer the caller's zone, spill over when it is unhealthy or saturated. */
+  readonly zoneAware?: ZoneAwareConfig;
 }
 
 /**
@@ -43,7 +46,7 @@ function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly
 }
 
 export function balanceLayer(context: BalanceLayerContext): Layer {
-  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome } = context;
+  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome, zoneAware } = context;
 
   const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
     endpoint.inflight--;
@@ -81,8 +84,15 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     const ready = endpoints.ready;
     if (ready.length === 0) return Promise.reject(noneReady(service, endpoints, req.call.attempts));
     const call = req.call;
-    // A resend (retry or hedge) prefers an endpoint this call has not tried yet.
-    const endpoint = picker.pick(call.tried.length > 0 ? untried(ready, call.tried) : ready, req);
+    const candidates = zoneAware === undefined ? ready : zoneCandidates(ready, endpoints.all, zoneAware.zone, zoneAware);
+    // A resend (retry or hedge) prefers an endpoint this call has not tried yet — in the zone
+    // first, then anywhere.
+    let pool = candidates;
+    if (call.tried.length > 0) {
+      pool = untried(candidates, call.tried);
+      if (pool === candidates && candidates !== ready) pool = untried(ready, call.tried);
+    }
+    const endpoint = picker.pick(pool, req);
     endpoint.inflight++;
     call.attempts++;
     call.lastEndpoint = endpoint.url;

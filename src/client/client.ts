@@ -219,6 +219,7 @@ export class Client {
           classifier,
           events,
           observeOutcome: outlier === null ? undefined : (endpoint, outcome) => outlier.observe(endpoint, outcome),
+          zoneAware: config.zoneAware,
         }),
       },
       // One breaker per endpoint: below balance (it needs the endpoint picked) and above attempt,

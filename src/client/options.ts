@@ -19,6 +19,7 @@ import { normalizeHedgeOptions, normalizeRetryOptions, type HedgeOptions, type R
 import type { RetryConfig } from "../retry/policy.js";
 import type { Fallback } from "../limit/fallback.js";
 import { normalizeConcurrencyOptions, normalizeRateLimitOptions } from "../limit/options.js";
+import { normalizeZoneOptions, type ZoneAwareConfig, type ZoneAwareOptions } from "../balance/zone.js";
 import { normalizeBreakerOptions, type BreakerConfig, type BreakerOptions } from "../health/breaker-options.js";
 import { normalizeOutlierOptions, type OutlierConfig, type OutlierOptions } from "../health/outlier-options.js";
 import { normalizeSlowStartOptions, type SlowStartConfig, type SlowStartOptions } from "../health/slow-start.js";
@@ -60,6 +61,11 @@ export interface ClientOptions {
    * volumeThreshold: 10, rollingWindowMs: 10_000, halfOpenProbes: 1 }`; `false`: none.
    */
   readonly breaker?: BreakerOptions | false;
+  /**
+   * Locality-aware routing (Envoy's): `{ zone }` prefers endpoints whose discovery zone is this
+   * one while at least 70 % of them are available and they are not saturated. Off unless set.
+   */
+  readonly zoneAware?: ZoneAwareOptions | false;
   /**
    * Envoy's outlier detection: eject after 5 consecutive failures or a success rate 1.9 σ below
    * the others; 30 s × times ejected (max 300 s); at most 10 % ejected. `false`: off.
@@ -119,6 +125,7 @@ export interface ClientConfig {
   readonly budget: RetryBudgetConfig | false;
   readonly hedge: HedgeConfig | false;
   readonly breaker: BreakerConfig | false;
+  readonly zoneAware: ZoneAwareConfig | undefined;
   readonly outlier: OutlierConfig | false;
   readonly slowStart: SlowStartConfig | false;
   readonly healthCheck: HealthCheckConfig | false;
@@ -137,7 +144,7 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
@@ -164,7 +171,7 @@ export function mergeOptions(defaults: ClientDefaults, options: Record<string, u
   const t1 = defaults.timeout;
   const t2 = options.timeout;
   if (isPlainObject(t1) && isPlainObject(t2)) merged.timeout = { ...t1, ...t2 };
-  for (const key of ["retry", "breaker", "outlier", "slowStart", "healthCheck"] as const) {
+  for (const key of ["retry", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck"] as const) {
     const a = defaults[key];
     const b = options[key];
     if (isPlainObject(a) && isPlainObject(b)) merged[key] = { ...a, ...b };
@@ -198,6 +205,7 @@ export function normalizeOptions(options: unknown): ClientConfig {
     budget,
     hedge,
     breaker: normalizeBreakerOptions(options.breaker),
+    zoneAware: normalizeZoneOptions(options.zoneAware),
     outlier: normalizeOutlierOptions(options.outlier),
     slowStart: normalizeSlowStartOptions(options.slowStart),
     healthCheck: normalizeHealthCheckOptions(options.healthCheck),
@@ -241,6 +249,7 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   if (o.retry !== undefined) normalizeRetryOptions(o.retry);
   if (o.hedge !== undefined) normalizeHedgeOptions(o.hedge);
   if (o.breaker !== undefined) normalizeBreakerOptions(o.breaker, at("breaker"));
+  if (o.zoneAware !== undefined) normalizeZoneOptions(o.zoneAware, at("zoneAware"));
   if (o.outlier !== undefined) normalizeOutlierOptions(o.outlier, at("outlier"));
   if (o.slowStart !== undefined) normalizeSlowStartOptions(o.slowStart, at("slowStart"));
   if (o.healthCheck !== undefined) normalizeHealthCheckOptions(o.healthCheck, at("healthCheck"));
