@@ -91,7 +91,7 @@ describe("p2cEwma", () => {
   });
 
   it("rejects a bad decay", () => {
-    expect(() => p2cEwma({ decayMs: 0 })).toThrow(/decayMs must be a positive/);
+    expect(() => p2cEwma({ decayMs: 0 })).toThrow(/invalid option balancer.decayMs: got 0; expected a positive number/);
   });
 });
 

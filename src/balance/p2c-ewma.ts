@@ -6,6 +6,7 @@
  * is O(1) whatever the number of endpoints.
  */
 import type { Endpoint } from "../core/endpoint.js";
+import { fail } from "../core/validate.js";
 import { peakEwmaCost } from "./peak-ewma.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 
@@ -24,9 +25,7 @@ export interface P2cEwmaBalancer extends Balancer {
  */
 export function p2cEwma(options: P2cEwmaOptions = {}): P2cEwmaBalancer {
   const decayMs = options.decayMs ?? 10_000;
-  if (!(decayMs > 0) || !Number.isFinite(decayMs)) {
-    throw new RangeError(`p2cEwma: decayMs must be a positive finite number of milliseconds, got ${String(decayMs)}`);
-  }
+  if (!(decayMs > 0) || !Number.isFinite(decayMs)) fail("balancer.decayMs", decayMs, "a positive number of milliseconds (default 10 000)");
   return {
     name: "p2cEwma",
     decayMs,

@@ -10,6 +10,7 @@
 import { Readable, finished } from "node:stream";
 import { Pool, type Dispatcher } from "undici";
 import { isNullBodyStatus } from "../core/response.js";
+import { fail } from "../core/validate.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { nodeBody } from "./body.js";
@@ -39,9 +40,7 @@ export interface UndiciTransportOptions {
 export function undiciTransport(options: UndiciTransportOptions = {}): TransportFactory {
   for (const key of ["connections", "pipelining", "keepAliveTimeoutMs", "connectTimeoutMs", "closeGraceMs"] as const) {
     const value = options[key];
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
-      throw new RangeError(`undiciTransport: ${key} must be a positive integer, got ${String(value)}`);
-    }
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) fail(`transport.${key}`, value, "a positive integer");
   }
   return { name: "undici", create: () => new UndiciTransport(options) };
 }
