@@ -44,13 +44,6 @@ export class WeftError extends Error {
   override get name(): string {
     return this.constructor.name;
   }
-
-  /** The same error with the attempt count the outer layers know; used once, when the call ends. */
-  withAttempts(attempts: number): this {
-    if (attempts === this.attempts) return this;
-    (this as { attempts: number }).attempts = attempts;
-    return this;
-  }
 }
 
 /** True for any weft error, including one thrown by another copy of the package. */

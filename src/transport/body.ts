@@ -8,8 +8,3 @@ export function nodeBody(body: MeshBody | null): string | Uint8Array | Readable 
   const stream = body.stream;
   return stream instanceof ReadableStream ? Readable.fromWeb(stream as import("node:stream/web").ReadableStream<Uint8Array>) : stream;
 }
-
-/** Flattens a header map for APIs that take `Record<string, string | string[]>`. */
-export function mutableHeaders(headers: Readonly<Record<string, string | readonly string[]>>): Record<string, string | string[]> {
-  return headers as Record<string, string | string[]>;
-}
