@@ -69,7 +69,7 @@ export async function startChild(script: string, args: readonly string[] = []): 
 export interface ReplicaStats {
   /** Requests that arrived (the stats requests themselves not counted). */
   readonly requests: readonly number[];
-  /** Of those, answered slowly (tail mode). */
+  /** Of those, answered slowly (tail mode: a slow draw; log-normal mode: while the replica's factor was above 1). */
   readonly slow: readonly number[];
   /** Of those, whose connection closed before the answer was written (a cancelled hedge, say). */
   readonly aborted: readonly number[];
@@ -94,6 +94,21 @@ export function readStats(port: number): Promise<ReplicaStats> {
     });
     req.on("error", reject);
     req.setTimeout(5_000, () => req.destroy(new Error("stats request timed out")));
+  });
+}
+
+/**
+ * Sets replica `replica`'s slow-down factor in a replicas.ts child in log-normal mode
+ * (`GET /__control?replica=&factor=` on a fresh connection); resolves once the child applied it.
+ */
+export function setSlowdown(port: number, replica: number, factor: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: `/__control?replica=${replica}&factor=${factor}`, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`replicas.ts refused /__control (status ${res.statusCode})`))));
+    });
+    req.on("error", reject);
+    req.setTimeout(5_000, () => req.destroy(new Error("control request timed out")));
   });
 }
 

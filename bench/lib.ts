@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
-export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail"] as const;
+export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory"] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface BenchSettings {
@@ -28,7 +28,7 @@ export interface BenchSettings {
   readonly overheadRounds: number;
   /** Overhead: target time of one measured round of one row, ms (`--round-ms=`, `BENCH_ROUND_MS`). */
   readonly roundMs: number;
-  /** `--only=overhead|throughput|storm|tail`: run that part alone; every part when absent. */
+  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory`: run that part alone; every part when absent. */
   readonly only: BenchPart | undefined;
   /** Retry storm: calls offered per row (`--storm-calls=`, `BENCH_STORM_CALLS`). */
   readonly stormCalls: number;
@@ -38,6 +38,14 @@ export interface BenchSettings {
   readonly tailRounds: number;
   /** `--layers`: also time the weft stack with one layer removed at a time. */
   readonly layers: boolean;
+  /** Beyond Round Robin: measured time per row, ms; one replica is slow for its middle third (`--lb-row-ms=`, `BENCH_LB_ROW_MS`). */
+  readonly lbRowMs: number;
+  /** Beyond Round Robin: unmeasured warm-up of each row's fresh client, ms (`--lb-warmup-ms=`, `BENCH_LB_WARMUP_MS`). */
+  readonly lbWarmupMs: number;
+  /** Pick cost: measured rounds per row, median reported (`--pick-rounds=`, `BENCH_PICK_ROUNDS`). */
+  readonly pickRounds: number;
+  /** Memory per endpoint: endpoints in the measured client (`--memory-endpoints=`, `BENCH_MEMORY_ENDPOINTS`). */
+  readonly memoryEndpoints: number;
 }
 
 /** Reads flags (`--name=value`, `--quick`) and `BENCH_*` environment variables. */
@@ -71,6 +79,10 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     tailCalls: Math.round(num("tail-calls", "BENCH_TAIL_CALLS", 10_000, 2000)),
     tailRounds: Math.round(num("tail-rounds", "BENCH_TAIL_ROUNDS", 4, 2)),
     layers: flags.has("layers"),
+    lbRowMs: num("lb-row-ms", "BENCH_LB_ROW_MS", 7000, 1500),
+    lbWarmupMs: num("lb-warmup-ms", "BENCH_LB_WARMUP_MS", 1000, 250),
+    pickRounds: Math.round(num("pick-rounds", "BENCH_PICK_ROUNDS", 7, 3)),
+    memoryEndpoints: Math.round(num("memory-endpoints", "BENCH_MEMORY_ENDPOINTS", 10_000, 10_000)),
   };
 }
 

@@ -1,14 +1,18 @@
 /**
  * `npm run bench` — the whole suite in one run: in-memory overhead per call, loopback throughput
  * and latency, then the resilience benches (a retry storm against a dead service; the Tail at
- * Scale with hedging), then a summary that marks each target — DESIGN.md's "Hot path" and
- * docs/resilience.md's promises — pass or fail. Ratios are computed within this run, because on
+ * Scale with hedging), then the load-balancing benches (Beyond Round Robin: one replica of 10
+ * turned slow; the cost of a pick and of a rebuild; memory per endpoint), then a summary that
+ * marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises and the balancing
+ * targets — pass or fail. Ratios are computed within this run, because on
  * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
- * `--warmup=ms`, `--rounds=n`, `--concurrency=n`, `--only=overhead|throughput|storm|tail`,
- * `--storm-calls=n`, `--tail-calls=n`, `--tail-rounds=n`, `--layers` (adds the per-layer cost
- * breakdown of bench/layers.ts). Example: `npm run bench -- --quick`, `npm run bench -- --only=tail`.
+ * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
+ * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
+ * --quick`, `npm run bench -- --only=tail`.
  *
  * The exit code is 0 when every part ran, whatever the targets say: a miss is a finding to read,
  * not a crash.
@@ -20,6 +24,9 @@ import { OVERHEAD_TARGET_US, printOverhead, runOverhead, type OverheadResult } f
 import { ROW, printThroughput, runThroughput, type ThroughputResult } from "./throughput.js";
 import { STORM_RATIO_TARGET, STORM_ROW, loadRatio, printStorm, runStorm, type StormResult } from "./storm.js";
 import { TAIL_CUT_TARGET, TAIL_EXTRA_TARGET, TAIL_ROW, printTail, runTail, type TailResult } from "./tail.js";
+import { LB_P99_TARGET, LB_ROW, printBalancers, runBalancers, type LbResult } from "./balancers.js";
+import { PICK_SIZES, printPick, runPick, type PickResult } from "./pick.js";
+import { MEMORY_ROW, MEMORY_TARGET_BYTES, memoryOf, printMemory, runMemory, type MemoryResult } from "./memory.js";
 import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
@@ -34,7 +41,8 @@ console.log(
   settings.quick
     ? "quick mode: short rows, rough figures\n"
     : `throughput: ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per row in ${settings.rounds} interleaved slices; overhead: median of ${settings.overheadRounds} rounds; ` +
-        `storm: ${settings.stormCalls} calls per row; tail: ${settings.tailCalls} calls per row in ${settings.tailRounds} rounds\n`,
+        `storm: ${settings.stormCalls} calls per row; tail: ${settings.tailCalls} calls per row in ${settings.tailRounds} rounds; ` +
+        `balancers: ${settings.lbWarmupMs} ms warm-up + ${settings.lbRowMs} ms per row; pick: median of ${settings.pickRounds} rounds; memory: ${settings.memoryEndpoints} endpoints\n`,
 );
 
 const wants = (part: BenchPart): boolean => settings.only === undefined || settings.only === part;
@@ -42,6 +50,9 @@ let overhead: OverheadResult | undefined;
 let throughput: ThroughputResult | undefined;
 let storm: StormResult | undefined;
 let tail: TailResult | undefined;
+let balancers: LbResult | undefined;
+let pick: PickResult | undefined;
+let memory: MemoryResult | undefined;
 if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
@@ -69,6 +80,24 @@ if (wants("tail")) {
   console.log("## 4. The Tail at Scale: 1 % of replies 50× slower, with and without hedging\n");
   tail = await runTail(settings);
   printTail(tail);
+  console.log();
+}
+if (wants("balancers")) {
+  console.log("## 5. Beyond Round Robin: one replica of 10 turned 20× slower for a third of the run\n");
+  balancers = await runBalancers(settings);
+  printBalancers(balancers);
+  console.log();
+}
+if (wants("pick")) {
+  console.log("## 6. Pick cost per balancer, in memory, and rebuild cost on a change\n");
+  pick = await runPick(settings);
+  printPick(pick);
+  console.log();
+}
+if (wants("memory")) {
+  console.log("## 7. Memory per endpoint (child processes with --expose-gc)\n");
+  memory = await runMemory(settings);
+  printMemory(memory);
   console.log();
 }
 
@@ -160,6 +189,52 @@ if (tail !== undefined) {
         `(${(none.p999Ms / floor.p999Ms).toFixed(1)}× below the no-hedge p99.9 — the scale of cut this machine allows; a hedged call is a delay plus a second reply, so it rarely beats it)`,
     );
   }
+}
+if (balancers !== undefined) {
+  const row = (name: string) => balancers!.rows.find((r) => r.name === name);
+  const healthy = row(LB_ROW.healthy);
+  const p2c = row(LB_ROW.p2c);
+  if (healthy !== undefined && p2c !== undefined) {
+    const x = p2c.p99Ms / healthy.p99Ms;
+    console.log(
+      `[${mark(x <= LB_P99_TARGET)}] beyond round robin, p2cEwma with a slow replica: p99 ${fmt(p2c.p99Ms, 2)} ms = ${x.toFixed(2)}× the all-healthy p99 (${fmt(healthy.p99Ms, 2)} ms); ` +
+        `target ≤ ${LB_P99_TARGET}× (p99.9 ${fmt(p2c.p999Ms, 2)} vs ${fmt(healthy.p999Ms, 2)} ms; success ${(p2c.success * 100).toFixed(2)} %; ${(p2c.slowShare * 100).toFixed(2)} % of the slow third's requests went to the slow replica)`,
+    );
+    const others = [LB_ROW.roundRobin, LB_ROW.leastRequest, LB_ROW.balancedPool].map(row).filter((r) => r !== undefined);
+    const ahead = others.every((r) => p2c.p99Ms < r.p99Ms);
+    console.log(
+      `[${mark(ahead)}] p2cEwma p99 ahead of the other balancers: ` +
+        others.map((r) => `${r.name.replace(/^weft /, "")} ${fmt(r.p99Ms, 2)} ms (${(r.p99Ms / healthy.p99Ms).toFixed(2)}×, p99.9 ${fmt(r.p999Ms, 1)}, success ${(r.success * 100).toFixed(2)} %)`).join("; "),
+    );
+    const full = row(LB_ROW.full);
+    if (full !== undefined) {
+      console.log(
+        `[info] weft full defaults (p2cEwma + retries, breakers, outlier detection, slow start): p99 ${fmt(full.p99Ms, 2)} ms (${(full.p99Ms / healthy.p99Ms).toFixed(2)}×), ` +
+          `p99.9 ${fmt(full.p999Ms, 2)} ms, success ${(full.success * 100).toFixed(2)} %, ${full.serverPerCall.toFixed(3)} server requests per call`,
+      );
+    }
+  }
+}
+if (pick !== undefined) {
+  const at = (name: string, size: number): number => pick!.rows.find((r) => r.name === name)?.ns[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
+  const rebuild = (name: string, size: number): number => pick!.rows.find((r) => r.name === name)?.rebuildMs?.[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
+  console.log(
+    `[info] pick cost at 10 / 10,000 endpoints, µs: p2cEwma ${fmt(at("p2cEwma()", 10) / 1000, 3)} / ${fmt(at("p2cEwma()", 10_000) / 1000, 3)}, ` +
+      `roundRobin ${fmt(at("roundRobin()", 10) / 1000, 3)} / ${fmt(at("roundRobin()", 10_000) / 1000, 3)}, ringHash ${fmt(at("ringHash({ key })", 10) / 1000, 3)} / ${fmt(at("ringHash({ key })", 10_000) / 1000, 3)}, ` +
+      `maglev ${fmt(at("maglev({ key })", 10) / 1000, 3)} / ${fmt(at("maglev({ key })", 10_000) / 1000, 3)}`,
+  );
+  console.log(
+    `[info] rebuild after one endpoint leaves, 10 / 1,000 / 10,000 endpoints, ms: ringHash ${[10, 1_000, 10_000].map((n) => fmt(rebuild("ringHash({ key })", n), 2)).join(" / ")}, ` +
+      `maglev ${[10, 1_000, 10_000].map((n) => fmt(rebuild("maglev({ key })", n), 2)).join(" / ")} (paid inside the first call after the change)`,
+  );
+}
+if (memory !== undefined) {
+  const perEndpoint = memoryOf(memory, MEMORY_ROW.defaults);
+  const breaker = perEndpoint - memoryOf(memory, MEMORY_ROW.noBreaker);
+  console.log(
+    `[${mark(perEndpoint <= MEMORY_TARGET_BYTES)}] memory per endpoint, defaults (breakers on), ${fmt(memory.endpoints)} endpoints: ${fmt(perEndpoint)} B = ${(perEndpoint / 1024).toFixed(2)} KB; target ≤ ${(MEMORY_TARGET_BYTES / 1024).toFixed(0)} KB ` +
+      `(breaker ${fmt(breaker)} B of it — the opossum instance ${fmt(memoryOf(memory, MEMORY_ROW.opossum))} B; without breakers ${fmt(memoryOf(memory, MEMORY_ROW.noBreaker))} B)`,
+  );
 }
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {

@@ -383,10 +383,24 @@ describe("breaker layer: open and half-open", () => {
 });
 
 describe("breaker layer: memory and timers", () => {
+  it("makes no opossum instance for an endpoint that has only succeeded, and seeds it with those successes on the first failure", async () => {
+    const t = setup({ volumeThreshold: 10, errorThresholdPercentage: 50 });
+    const a = endpoint();
+    for (let i = 0; i < 8; i++) await t.send(a);
+    expect(t.breakers.snapshot().endpoints[0]).toMatchObject({ windowCalls: 8, windowFailures: 0 });
+    // 8 successes then 3 failures: 27 % of 11 calls — under the threshold, so it stays closed.
+    t.answer(503);
+    for (let i = 0; i < 3; i++) await t.send(a);
+    expect(t.breakers.snapshot().endpoints[0]).toMatchObject({ windowCalls: 11, windowFailures: 3 });
+    expect(a.breaker).toBe("closed");
+  });
+
   it("keeps at most maxEndpoints breakers, shutting evicted ones down", async () => {
     const shutdown = vi.spyOn(CircuitBreaker.prototype, "shutdown");
-    const t = setup({ maxEndpoints: 2 });
+    const t = setup({ maxEndpoints: 2, volumeThreshold: 100 });
     const [a, b, c] = [endpoint(1), endpoint(2), endpoint(3)];
+    // A failure gives each endpoint an opossum instance (successes alone do not need one).
+    t.answer(503);
     await t.send(a);
     await t.send(b);
     expect(shutdown).not.toHaveBeenCalled();
@@ -435,7 +449,9 @@ describe("breaker layer: memory and timers", () => {
       expect(setInterval).toHaveBeenCalled();
       setInterval.mockClear();
 
-      const t = setup({}, fakeClock());
+      const t = setup({ volumeThreshold: 100 }, fakeClock());
+      // One failure each, so every endpoint gets an opossum instance.
+      t.answer(503);
       for (let i = 0; i < 1000; i++) await t.send(new Endpoint({ url: `http://10.1.${i >> 8}.${i & 255}:80` }, 0));
       expect(t.breakers.snapshot().tracked).toBe(1000);
       expect(setInterval).not.toHaveBeenCalled();
@@ -457,7 +473,8 @@ describe("breaker layer: memory and timers", () => {
       created.push(timer);
       return timer;
     }) as typeof globalThis.setTimeout);
-    const t = setup({}, systemClock);
+    const t = setup({ volumeThreshold: 100 }, systemClock);
+    t.answer(503);
     for (let i = 0; i < 1000; i++) await t.send(new Endpoint({ url: `http://10.2.${i >> 8}.${i & 255}:80` }, 0));
     expect(setInterval).not.toHaveBeenCalled();
     expect(created).toHaveLength(1);
@@ -496,7 +513,8 @@ describe("breaker layer: memory and timers", () => {
     const transitionsBefore = t.transitions.length;
 
     t.breakers.close();
-    expect(shutdown).toHaveBeenCalledTimes(3);
+    // a and b have instances; c only ever succeeded, so it never needed one.
+    expect(shutdown).toHaveBeenCalledTimes(2);
     expect(t.breakers.snapshot().tracked).toBe(0);
     expect(wheelFor(t.clock).size).toBe(0);
     t.clock.advance(60_000); // nothing left to fire: no transition, no re-armed timer

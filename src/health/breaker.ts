@@ -117,19 +117,21 @@ const ignore = (): void => {};
 
 class BreakerEntry {
   state: BreakerState = "closed";
-  /** The current opossum instance; replaced when the breaker goes half-open. */
-  breaker: Opossum;
+  /**
+   * The current opossum instance; replaced when the breaker goes half-open. `null` until the
+   * endpoint's first failure: an opossum instance weighs ~7 KB (its window, 15 listeners, its
+   * options), and an endpoint that never fails never needs one.
+   */
+  breaker: Opossum | null = null;
+  /** Successes counted while there is no instance, since `quietSince`; they seed the instance. */
+  quietSuccesses = 0;
+  quietSince = 0;
   /** Probe calls in flight while half-open. */
   probes = 0;
   /** The end of the sleep window, while open. */
   reset: Scheduled | null = null;
 
-  constructor(
-    readonly endpoint: Endpoint,
-    make: (entry: BreakerEntry) => Opossum,
-  ) {
-    this.breaker = make(this);
-  }
+  constructor(readonly endpoint: Endpoint) {}
 }
 
 /**
@@ -176,7 +178,17 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     breaker.on("close", () => onClose(entry, breaker));
     return breaker;
   };
-  const makeClosed = (entry: BreakerEntry): Opossum => makeBreaker(entry, false);
+  /** The first failure of an endpoint with no instance: make one, seeded with the window's successes. */
+  const makeSeeded = (entry: BreakerEntry): Opossum => {
+    const breaker = makeBreaker(entry, false);
+    for (let i = 0; i < entry.quietSuccesses; i++) {
+      breaker.emit("fire");
+      breaker.emit("success", undefined, 0);
+    }
+    entry.quietSuccesses = 0;
+    entry.breaker = breaker;
+    return breaker;
+  };
 
   // closed → open (the window passed the threshold) or halfOpen → open (a probe failed).
   const onOpen = (entry: BreakerEntry, breaker: Opossum): void => {
@@ -216,7 +228,7 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     disposeAfter: (entry, endpoint, reason) => {
       entry.reset?.cancel();
       entry.reset = null;
-      entry.breaker.shutdown();
+      entry.breaker?.shutdown();
       const from = entry.state;
       entry.state = "closed";
       if (reason === "evict" && from !== "closed" && !closed) notify(endpoint, from, "closed");
@@ -228,10 +240,29 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
    * counts: closed, or half-open and not yet decided (opossum's `pendingClose`). Outcomes of calls
    * that outlived their instance (it opened, was evicted, or another probe decided) are dropped.
    */
-  const settle = (req: MeshRequest, entry: BreakerEntry, breaker: Opossum, res: MeshResponse | undefined, error: unknown): void => {
-    if (entry.breaker === breaker && entry.state === "halfOpen") entry.probes--;
+  const settle = (req: MeshRequest, entry: BreakerEntry, admittedBy: Opossum | null, res: MeshResponse | undefined, error: unknown): void => {
+    if (entry.breaker === admittedBy && entry.state === "halfOpen") entry.probes--;
     const outcome = classifier(req, res, error);
     if (outcome === "ignorable") return;
+    let breaker = admittedBy;
+    if (breaker === null) {
+      // Admitted while closed with no instance: count a success quietly; a failure makes one
+      // (unless another failure already did, or the entry was evicted meanwhile).
+      if (entry.state !== "closed" || cache.peek(entry.endpoint) !== entry) return;
+      if (entry.breaker === null) {
+        if (!isFailure(outcome)) {
+          const now = clock.now();
+          if (now - entry.quietSince >= config.rollingWindowMs) {
+            entry.quietSince = now;
+            entry.quietSuccesses = 0;
+          }
+          entry.quietSuccesses++;
+          return;
+        }
+        makeSeeded(entry);
+      }
+      breaker = entry.breaker as Opossum;
+    }
     if (!(breaker.closed || (breaker.halfOpen && breaker.pendingClose))) return;
     if (isFailure(outcome)) breaker.fire(true).catch(ignore);
     else if (breaker.closed) {
@@ -252,7 +283,8 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     if (endpoint === null || closed) return next(req);
     let entry = cache.get(endpoint);
     if (entry === undefined) {
-      entry = new BreakerEntry(endpoint, makeClosed);
+      entry = new BreakerEntry(endpoint);
+      entry.quietSince = clock.now();
       cache.set(endpoint, entry);
     }
     if (entry.state !== "closed") {
@@ -293,12 +325,12 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
       for (const entry of cache.values()) {
         if (entry.state === "open") open++;
         else if (entry.state === "halfOpen") halfOpen++;
-        const stats = entry.breaker.stats;
+        const stats = entry.breaker?.stats;
         endpoints.push({
           url: entry.endpoint.url,
           state: entry.state,
-          windowCalls: stats.successes + stats.failures,
-          windowFailures: stats.failures,
+          windowCalls: stats === undefined ? entry.quietSuccesses : stats.successes + stats.failures,
+          windowFailures: stats?.failures ?? 0,
           probesInFlight: entry.state === "halfOpen" ? entry.probes : 0,
         });
       }
