@@ -159,7 +159,7 @@ if (storm !== undefined) {
     console.log(`[info] naive retries (undici, 3 attempts) ${naive.toFixed(2)}×, weft with budget: false ${loadRatio(result, STORM_ROW.weftNaive).toFixed(2)}× — naive / weft budget = ${(naive / seen).toFixed(2)}×`);
     const full = result.rows.find((r) => r.name === STORM_ROW.weftDefaults);
     if (full !== undefined) {
-      console.log(`[info] weft full defaults (budget + breakers): ${(full.serverRequests / full.calls).toFixed(2)}× (${fmt(full.serverRequests)} requests: the breaker opened; its refusals still spent ${fmt(full.retries ?? 0)} retry tokens)`);
+      console.log(`[info] weft full defaults (budget + breakers): ${(full.serverRequests / full.calls).toFixed(2)}× (${fmt(full.serverRequests)} requests reached the server, ${fmt(full.retries ?? 0)} of them retries, before the breaker opened; later calls failed fast with WEFT_ERR_BREAKER_OPEN)`);
     }
     const perSecond = budgetRow.calls * (1 + STORM_RATIO_TARGET) + (result.budget.minPerSecond * budgetRow.durationMs) / 1000;
     console.log(
