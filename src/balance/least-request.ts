@@ -18,6 +18,7 @@
 import type { Endpoint } from "../core/endpoint.js";
 import { fail } from "../core/validate.js";
 import { balancerOptions } from "./options.js";
+import { powerOfTwo } from "./p2c.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { usableWeight } from "./weights.js";
 
@@ -55,23 +56,17 @@ class LeastRequestPicker implements Picker {
   readonly #context: PickerContext;
   readonly #bias: number;
 
+  readonly #cost: (endpoint: Endpoint, nowMs: number) => number;
+
   constructor(context: PickerContext, bias: number) {
     this.#context = context;
     this.#bias = bias;
+    const { weightOf } = context;
+    this.#cost = (e, now) => leastRequestCost(e.inflight, weightOf(e, now), this.#bias);
   }
 
   pick(ready: readonly Endpoint[]): Endpoint {
-    const n = ready.length;
-    if (n === 1) return ready[0] as Endpoint;
-    const { random, clock, weightOf } = this.#context;
-    const i = Math.floor(random() * n);
-    let j = Math.floor(random() * (n - 1));
-    if (j >= i) j++;
-    const a = ready[i] as Endpoint;
-    const b = ready[j] as Endpoint;
-    const now = clock.now();
-    const costA = leastRequestCost(a.inflight, weightOf(a, now), this.#bias);
-    const costB = leastRequestCost(b.inflight, weightOf(b, now), this.#bias);
-    return costB < costA ? b : a;
+    if (ready.length === 1) return ready[0] as Endpoint;
+    return powerOfTwo(ready, this.#context.random, this.#context.clock.now(), this.#cost);
   }
 }

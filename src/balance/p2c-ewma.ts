@@ -7,6 +7,7 @@
  */
 import type { Endpoint } from "../core/endpoint.js";
 import { fail } from "../core/validate.js";
+import { powerOfTwo } from "./p2c.js";
 import { peakEwmaCost } from "./peak-ewma.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 
@@ -35,23 +36,16 @@ export function p2cEwma(options: P2cEwmaOptions = {}): P2cEwmaBalancer {
 
 class P2cEwmaPicker implements Picker {
   readonly #context: PickerContext;
+  readonly #cost: (endpoint: Endpoint, nowMs: number) => number;
+
   constructor(context: PickerContext) {
     this.#context = context;
+    const { load, weightOf } = context;
+    this.#cost = (e, now) => peakEwmaCost(load.latencyMs(e, now), e.inflight, weightOf(e, now));
   }
 
   pick(ready: readonly Endpoint[]): Endpoint {
-    const n = ready.length;
-    if (n === 1) return ready[0] as Endpoint;
-    const { random, clock, load } = this.#context;
-    const i = Math.floor(random() * n);
-    let j = Math.floor(random() * (n - 1));
-    if (j >= i) j++;
-    const a = ready[i] as Endpoint;
-    const b = ready[j] as Endpoint;
-    const now = clock.now();
-    const { weightOf } = this.#context;
-    const costA = peakEwmaCost(load.latencyMs(a, now), a.inflight, weightOf(a, now));
-    const costB = peakEwmaCost(load.latencyMs(b, now), b.inflight, weightOf(b, now));
-    return costB < costA ? b : a;
+    if (ready.length === 1) return ready[0] as Endpoint;
+    return powerOfTwo(ready, this.#context.random, this.#context.clock.now(), this.#cost);
   }
 }
