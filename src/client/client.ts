@@ -60,8 +60,13 @@ export interface MeshFetchInit extends Omit<RequestInit, "body" | "headers"> {
 export interface EndpointSnapshot {
   readonly url: string;
   readonly state: EndpointHealth;
-  /** Peak-EWMA latency estimate, ms (null before the first answer). */
+  /** Peak-EWMA latency estimate as last updated, ms (null before the first answer). */
   readonly ewmaMs: number | null;
+  /**
+   * The latency the balancer reads now, ms: the estimate decayed toward the client's median since
+   * its last update, and at least the mean age of the attempts in flight.
+   */
+  readonly latencyMs: number;
   readonly inflight: number;
   readonly requests: number;
   readonly failures: number;
@@ -120,6 +125,7 @@ export class Client {
   readonly #outlier: OutlierDetector | null;
   readonly #healthCheck: HealthChecker | null;
   readonly #weightOf: (endpoint: Endpoint, nowMs: number) => number;
+  readonly #load: LoadTracker;
   readonly #rateLimit: RateLimiter | null;
   readonly #latency = new LatencyWindow();
   readonly #unsubscribe: Disposer;
@@ -149,7 +155,7 @@ export class Client {
     this.#concurrency = config.concurrency === false ? null : concurrencyLayer({ service, config: config.concurrency, clock, classifier, events });
     this.#rateLimit = config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
     this.#budget = config.budget === false || (config.retry === false && config.hedge === false) ? null : new RetryBudget(config.budget);
-    const load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs });
+    const load = (this.#load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs }));
     this.#endpoints.panicThreshold = config.panicThreshold;
     // An endpoint's weight now: its discovery weight times its slow-start ramp.
     this.#weightOf = slowStartWeigher(config.slowStart);
@@ -316,6 +322,7 @@ export class Client {
         url: e.url,
         state: e.state,
         ewmaMs: Number.isNaN(e.ewmaMs) ? null : round(e.ewmaMs),
+        latencyMs: round(this.#load.latencyMs(e, now)),
         inflight: e.inflight,
         requests: e.requests,
         failures: e.failures,

@@ -31,6 +31,21 @@ describe("EndpointSet", () => {
     expect(set.panic).toBe(false);
   });
 
+  it("keeps the same ready array while its members do not change", () => {
+    const set = new EndpointSet();
+    set.update(urls(3), 0);
+    const before = set.ready;
+    const [a] = set.all;
+    if (a === undefined) throw new Error("missing");
+    a.breaker = "halfOpen";
+    set.refresh();
+    expect(set.ready).toBe(before);
+    a.breaker = "open";
+    set.refresh();
+    expect(set.ready).not.toBe(before);
+    expect(set.ready).toHaveLength(2);
+  });
+
   it("panics below the threshold: balances across every endpoint but the draining ones", () => {
     const set = new EndpointSet();
     set.update(urls(4), 0);

@@ -153,8 +153,22 @@ export class EndpointSet {
     // Panic overrides ejection and failing health checks, not an open breaker: a breaker is the
     // last guard, and when every one is open the call fails fast instead.
     const candidates = this.#all.filter((e) => e.state !== "draining" && e.breaker !== "open");
+    const wasPanic = this.#panic;
     this.#panic = candidates.length > 0 && available.length < this.panicThreshold * candidates.length;
-    this.#ready = this.#panic ? candidates : available;
-    this.version++;
+    const ready = this.#panic ? candidates : available;
+    // Keep the same array when the members did not change (a breaker going half-open): pickers
+    // and the zone split rebuild only when the ready array itself changes. Outside panic mode the
+    // members are exactly the available endpoints, so equal members mean equal health; in panic
+    // mode they do not, so a new array is made every time.
+    if (this.#panic || wasPanic || !sameMembers(ready, this.#ready)) {
+      this.#ready = ready;
+      this.version++;
+    }
   }
+}
+
+function sameMembers(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
