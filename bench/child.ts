@@ -116,3 +116,20 @@ export function setSlowdown(port: number, replica: number, factor: number): Prom
 export function total(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * In a server child: run `stop` on SIGTERM, SIGINT or when the parent's end of stdin closes (the
+ * parent died), and never outlive that by more than a moment.
+ */
+export function stopWithParent(stop: () => void): void {
+  const once = (): void => {
+    stop();
+    // Whatever still holds the loop (a slow reply's timer), do not outlive the parent for long.
+    setTimeout(() => process.exit(0), 500).unref();
+  };
+  process.on("SIGTERM", once);
+  process.on("SIGINT", once);
+  process.stdin.on("end", once);
+  process.stdin.on("close", once);
+  process.stdin.resume();
+}

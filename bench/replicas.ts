@@ -28,6 +28,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { stopWithParent } from "./child.js";
 
 const flags = new Map<string, string>();
 for (const arg of process.argv.slice(2)) {
@@ -146,12 +147,6 @@ function stop(): void {
       if (--open === 0) process.exit(0);
     });
   }
-  // Whatever still holds the loop (a slow reply's timer), do not outlive the parent by more than a moment.
-  setTimeout(() => process.exit(0), 500).unref();
 }
 
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-process.stdin.on("end", stop);
-process.stdin.on("close", stop);
-process.stdin.resume();
+stopWithParent(stop);

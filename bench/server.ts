@@ -11,6 +11,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { stopWithParent } from "./child.js";
 
 const BODY = Buffer.from("ok");
 const HEADERS = { "content-type": "text/plain", "content-length": String(BODY.length) };
@@ -30,15 +31,7 @@ server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`);
 });
 
-function stop(): void {
+stopWithParent(() => {
   server.closeAllConnections();
   server.close(() => process.exit(0));
-  // Whatever still holds the loop, do not outlive the parent by more than a moment.
-  setTimeout(() => process.exit(0), 500).unref();
-}
-
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-process.stdin.on("end", stop);
-process.stdin.on("close", stop);
-process.stdin.resume();
+});

@@ -58,7 +58,7 @@ export { Stack, middlewareLayer } from "./core/stack.js";
 export type { StackEntry } from "./core/stack.js";
 export { Cancellation } from "./core/cancel.js";
 export { BufferedResponse } from "./core/response.js";
-export { deriveRequest, withHeaders, withAttr, isReplayable } from "./core/request.js";
+export { newRequest, deriveRequest, withHeaders, withAttr, isReplayable } from "./core/request.js";
 export { systemClock, seededRandom } from "./core/clock.js";
 export type { Clock, Random, TimerHandle } from "./core/clock.js";
 export type { Endpoint, EndpointInfo, EndpointHealth } from "./core/endpoint.js";

@@ -1,46 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { endpoints, key, KEYS, mapping, moved, N, pickerOf, request, shares } from "../../test/helpers/consistent-hash.js";
 import { seededRandom } from "../core/clock.js";
 import { Endpoint } from "../core/endpoint.js";
-import { InvalidOptionsError } from "../core/errors.js";
-import type { MeshRequest } from "../core/types.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import { LoadTracker } from "./load.js";
+import { InvalidOptionsError } from "../core/errors.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { ringEntryCounts, ringHash, ringIndex, type RingHashOptions } from "./ring-hash.js";
 
-const N = 10;
-const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
-const request = (user: string | undefined, attempt = 0) => ({ attempt, headers: user === undefined ? {} : { "x-user": user } }) as unknown as MeshRequest;
-const key = (req: MeshRequest) => req.headers["x-user"] as string | undefined;
-const endpoints = (n: number, weight: (i: number) => number = () => 1) =>
-  Array.from({ length: n }, (_, i) => new Endpoint({ url: `http://10.0.0.${i + 1}:8080`, weight: weight(i) }, 0));
-
-function create(options: Partial<RingHashOptions> = {}, weightOf: PickerContext["weightOf"] = (e) => e.weight, balancer?: Balancer): Picker {
-  const b = balancer ?? ringHash({ key, ...options });
-  return b.create({ clock: fakeClock(), random: seededRandom(13), load: new LoadTracker(), weightOf });
-}
-
-const mapping = (picker: Picker, ready: readonly Endpoint[]) => KEYS.map((k) => picker.pick(ready, request(k)).url);
-
-/** Fraction of keys whose endpoint changed, and the same among keys that were not on `removed`. */
-function moved(before: string[], after: string[], removed?: string) {
-  let all = 0;
-  let stayed = 0;
-  let others = 0;
-  for (let i = 0; i < before.length; i++) {
-    if (before[i] !== after[i]) all++;
-    if (before[i] !== removed) {
-      others++;
-      if (before[i] !== after[i]) stayed++;
-    }
-  }
-  return { fraction: all / before.length, othersFraction: stayed / others };
-}
-
-function shares(urls: string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const url of urls) counts.set(url, (counts.get(url) ?? 0) + 1);
-  return counts;
+function create(options: Partial<RingHashOptions> = {}, weightOf?: PickerContext["weightOf"], balancer?: Balancer): Picker {
+  return pickerOf(balancer ?? ringHash({ key, ...options }), 13, weightOf);
 }
 
 describe("ringHash", () => {

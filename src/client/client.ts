@@ -12,6 +12,7 @@ import type { ResolverSnapshot } from "../core/discovery.js";
 import { EndpointSet, type BreakerState, type EndpointHealth } from "../core/endpoint.js";
 import { ClientClosedError } from "../core/errors.js";
 import { ClientEventHub, type ClientEvents } from "../core/events.js";
+import { newRequest } from "../core/request.js";
 import { Stack, middlewareLayer } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
 import { CallState, type CallTimeout, type Disposer, type HeaderMap, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
@@ -32,7 +33,7 @@ import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
 import { CallCounters, observeLayer } from "./observe.js";
 import type { ClientConfig, TimeoutOptions } from "./options.js";
-import { checkMs, fail, isPlainObject, checkKeys } from "./validate.js";
+import { checkMs, fail, isPlainObject, checkKeys } from "../core/validate.js";
 
 /** What `client.request()` takes. */
 export interface MeshRequestInit {
@@ -416,21 +417,9 @@ export class Client {
 
   /** One health check: straight to the transport, outside the stack (no retries, breakers or counters). */
   async #probe(endpoint: Endpoint, probe: HealthCheckProbe): Promise<number> {
-    const res = await this.#parts.transport.send({
-      method: probe.method,
-      path: probe.path,
-      headers: EMPTY_HEADERS,
-      body: null,
-      idempotent: true,
-      cancel: probe.cancel,
-      deadline: Infinity,
-      attempt: 0,
-      endpoint,
-      service: this.service,
-      attrs: NO_ATTRS,
-      timeout: null,
-      call: new CallState(),
-    });
+    const res = await this.#parts.transport.send(
+      newRequest({ method: probe.method, path: probe.path, cancel: probe.cancel, endpoint, service: this.service }),
+    );
     await res.dump();
     return res.status;
   }

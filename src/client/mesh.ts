@@ -10,7 +10,7 @@ import type { Transport, TransportFactory } from "../core/transport.js";
 import type { Disposer } from "../core/types.js";
 import { Client, type ClientSnapshot } from "./client.js";
 import { checkDefaults, mergeOptions, normalizeOptions, type ClientDefaults, type ClientOptions } from "./options.js";
-import { checkKeys, fail, isPlainObject } from "./validate.js";
+import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 
 export interface MeshOptions {
   /** Options every client of the mesh starts from; a client's own options win. */

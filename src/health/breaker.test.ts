@@ -5,8 +5,9 @@ import { defaultClassifier } from "../core/classifier.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { Endpoint, type BreakerState } from "../core/endpoint.js";
 import { BreakerOpenError, ErrorCodes } from "../core/errors.js";
+import { newRequest } from "../core/request.js";
 import { BufferedResponse } from "../core/response.js";
-import { CallState, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
+import { type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
 import { wheelFor } from "../core/wheel.js";
 import { fakeClock, type FakeClock } from "../testing/fake-clock.js";
 import { breakerLayer, type BreakerLayer } from "./breaker.js";
@@ -78,22 +79,7 @@ afterEach(() => {
 });
 
 function request(endpoint: Endpoint | null, init: Partial<MeshRequest> = {}): MeshRequest {
-  return {
-    method: "GET",
-    path: "/v1/items",
-    headers: {},
-    body: null,
-    idempotent: true,
-    cancel: null,
-    deadline: Infinity,
-    attempt: 0,
-    endpoint,
-    service: "catalog",
-    attrs: {},
-    timeout: null,
-    call: new CallState(),
-    ...init,
-  } as MeshRequest;
+  return newRequest({ path: "/v1/items", endpoint, service: "catalog", ...init });
 }
 
 const endpoint = (n = 1): Endpoint => new Endpoint({ url: `http://10.0.0.${n}:8080` }, 0);

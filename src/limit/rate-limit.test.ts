@@ -1,31 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { Cancellation } from "../core/cancel.js";
+import { newRequest } from "../core/request.js";
 import { ErrorCodes, RateLimitedError, type WeftError } from "../core/errors.js";
 import { ClientEventHub, type LimitEvent } from "../core/events.js";
 import { BufferedResponse } from "../core/response.js";
-import { CallState, type MeshRequest, type Service } from "../core/types.js";
+import { type MeshRequest, type Service } from "../core/types.js";
 import { wheelFor } from "../core/wheel.js";
 import { fakeClock, type FakeClock } from "../testing/fake-clock.js";
 import { normalizeRateLimitOptions, type RateLimitConfig, type RateLimitOptions } from "./options.js";
 import { rateLimitLayer } from "./rate-limit.js";
 
 function request(path: string, overrides: Partial<MeshRequest> = {}): MeshRequest {
-  return {
-    method: "GET",
-    path,
-    headers: {},
-    body: null,
-    idempotent: true,
-    cancel: new Cancellation(),
-    deadline: Infinity,
-    attempt: 0,
-    endpoint: null,
-    service: "svc",
-    attrs: {},
-    timeout: null,
-    call: new CallState(),
-    ...overrides,
-  } as MeshRequest;
+  return newRequest({ path, cancel: new Cancellation(), service: "svc", ...overrides });
 }
 
 function setup(options: RateLimitOptions, clock: FakeClock = fakeClock()) {
