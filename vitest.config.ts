@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^weft\/testing$/, replacement: src("testing/index.ts") },
+      { find: /^weft\/admin$/, replacement: src("admin/index.ts") },
       { find: /^weft$/, replacement: src("index.ts") },
     ],
   },

@@ -13,7 +13,8 @@ export type {
   BodyInit,
   HeadersInput,
 } from "./client/index.js";
-export { staticDiscovery } from "./discovery/index.js";
+export { staticDiscovery, fileDiscovery, SourceResolver } from "./discovery/index.js";
+export type { FileDiscoveryOptions } from "./discovery/index.js";
 export { p2cEwma, roundRobin, random, leastRequest, ringHash, maglev } from "./balance/index.js";
 export type {
   Balancer,
@@ -55,6 +56,7 @@ export type { WeftErrorCode } from "./core/errors.js";
 export { defaultClassifier, isIdempotentRequest, neverReachedServer } from "./core/classifier.js";
 export type { Classifier, Outcome } from "./core/classifier.js";
 export { Stack, middlewareLayer } from "./core/stack.js";
+export { CHANNELS } from "./core/events.js";
 export type { StackEntry } from "./core/stack.js";
 export { Cancellation } from "./core/cancel.js";
 export { BufferedResponse } from "./core/response.js";
@@ -71,6 +73,7 @@ export type {
   CallEndEvent,
   TimeoutEvent,
   EndpointsChangedEvent,
+  DiscoveryStateEvent,
   RetryEvent,
   HedgeEvent,
   BudgetExhaustedEvent,

@@ -10,7 +10,7 @@ import type { Clock } from "../core/clock.js";
 import type { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { BreakerOpenError, NoEndpointsError } from "../core/errors.js";
 import type { ClientEventHub } from "../core/events.js";
-import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
+import type { Layer, MeshRequest, MeshResponse, Service } from "../core/types.js";
 import type { LoadTracker } from "./load.js";
 import type { Picker } from "./picker.js";
 import { zoneCandidates, type ZoneAwareConfig } from "./zone.js";
@@ -27,6 +27,11 @@ export interface BalanceLayerContext {
   readonly observeOutcome?: (endpoint: Endpoint, outcome: Outcome) => void;
   /** Locality-aware routing: prefer the caller's zone, spill over when it is unhealthy or saturated. */
   readonly zoneAware?: ZoneAwareConfig;
+  /**
+   * While discovery has not answered yet (a DNS query or an etcd list in flight), a promise that
+   * settles with its first answer; null once it has answered (with endpoints or an error).
+   */
+  readonly firstAnswer?: () => Promise<void> | null;
 }
 
 /**
@@ -46,7 +51,7 @@ function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly
 }
 
 export function balanceLayer(context: BalanceLayerContext): Layer {
-  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome, zoneAware } = context;
+  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome, zoneAware, firstAnswer } = context;
 
   const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
     endpoint.inflight--;
@@ -54,7 +59,11 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     // A breaker that refused the attempt sent nothing: no latency, no failure to record.
     if (error instanceof BreakerOpenError) return;
     const outcome = classifier(req, res, error);
-    if (observeOutcome !== undefined) observeOutcome(endpoint, outcome);
+    if (observeOutcome !== undefined) {
+      const before = endpoint.state;
+      observeOutcome(endpoint, outcome);
+      if (endpoint.state === "ejected" && before !== "ejected") req.call.note?.("weft.endpoint_ejected", { "weft.endpoint": endpoint.url, "weft.ejections": endpoint.ejections });
+    }
     const now = clock.now();
     const rtt = now - start;
     const failed = isFailure(outcome);
@@ -80,44 +89,70 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     }
   };
 
-  return (next) => (req) => {
-    const ready = endpoints.ready;
-    if (ready.length === 0) return Promise.reject(noneReady(service, endpoints, req.call.attempts));
-    const call = req.call;
-    const candidates = zoneAware === undefined ? ready : zoneCandidates(ready, endpoints.all, zoneAware.zone, zoneAware);
-    // A resend (retry or hedge) prefers an endpoint this call has not tried yet — in the zone
-    // first, then anywhere.
-    let pool = candidates;
-    if (call.tried.length > 0) {
-      pool = untried(candidates, call.tried);
-      if (pool === candidates && candidates !== ready) pool = untried(ready, call.tried);
-    }
-    const endpoint = picker.pick(pool, req);
-    endpoint.inflight++;
-    call.attempts++;
-    call.lastEndpoint = endpoint.url;
-    call.tried.push(endpoint.url);
-    if (events.attemptStart.active) {
-      events.attemptStart.emit({ service, method: req.method, path: req.path, endpoint: endpoint.url, attempt: req.attempt });
-    }
-    const start = clock.now();
-    endpoint.pendingStartSum += start;
-    let pending: Promise<MeshResponse>;
-    try {
-      pending = next({ ...req, endpoint });
-    } catch (error) {
-      finish(req, endpoint, start, undefined, error);
-      return Promise.reject(error);
-    }
-    return pending.then(
-      (res) => {
-        finish(req, endpoint, start, res, undefined);
-        return res;
-      },
-      (error: unknown) => {
+  return (next: Service): Service => {
+    const send: Service = (req) => {
+      const ready = endpoints.ready;
+      if (ready.length === 0) {
+        // A call made before discovery's first answer waits for it (bounded by the call's deadline)
+        // instead of failing with no endpoints a few milliseconds after the client was made.
+        const waiting = endpoints.all.length === 0 ? firstAnswer?.() : null;
+        if (waiting != null) return untilAnswered(waiting, req).then(() => send(req));
+        const error = noneReady(service, endpoints, req.call.attempts);
+        if (error instanceof BreakerOpenError) req.call.note?.("weft.breaker_open", { "weft.endpoint": "*" });
+        return Promise.reject(error);
+      }
+      const call = req.call;
+      const candidates = zoneAware === undefined ? ready : zoneCandidates(ready, endpoints.all, zoneAware.zone, zoneAware);
+      // A resend (retry or hedge) prefers an endpoint this call has not tried yet — in the zone
+      // first, then anywhere.
+      let pool = candidates;
+      if (call.tried.length > 0) {
+        pool = untried(candidates, call.tried);
+        if (pool === candidates && candidates !== ready) pool = untried(ready, call.tried);
+      }
+      const endpoint = picker.pick(pool, req);
+      endpoint.inflight++;
+      call.attempts++;
+      call.lastEndpoint = endpoint.url;
+      call.tried.push(endpoint.url);
+      if (events.attemptStart.active) {
+        events.attemptStart.emit({ service, method: req.method, path: req.path, endpoint: endpoint.url, attempt: req.attempt });
+      }
+      const start = clock.now();
+      endpoint.pendingStartSum += start;
+      let pending: Promise<MeshResponse>;
+      try {
+        pending = next({ ...req, endpoint });
+      } catch (error) {
         finish(req, endpoint, start, undefined, error);
-        throw error;
-      },
-    );
+        return Promise.reject(error);
+      }
+      return pending.then(
+        (res) => {
+          finish(req, endpoint, start, res, undefined);
+          return res;
+        },
+        (error: unknown) => {
+          finish(req, endpoint, start, undefined, error);
+          throw error;
+        },
+      );
+    };
+    return send;
   };
+}
+
+/** Waits for discovery's first answer, or rejects with the call's abort reason. */
+function untilAnswered(answer: Promise<void>, req: MeshRequest): Promise<void> {
+  const cancel = req.cancel;
+  if (cancel === null) return answer;
+  if (cancel.aborted) return Promise.reject(cancel.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(cancel.reason);
+    cancel.addEventListener("abort", onAbort);
+    answer.then(() => {
+      cancel.removeEventListener("abort", onAbort);
+      resolve();
+    }, reject);
+  });
 }

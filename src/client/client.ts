@@ -8,7 +8,8 @@ import type { Picker } from "../balance/picker.js";
 import { Cancellation, linkSignal } from "../core/cancel.js";
 import { isIdempotentRequest } from "../core/classifier.js";
 import { attemptLayer, deadlineLayer } from "../core/deadline.js";
-import type { ResolverSnapshot } from "../core/discovery.js";
+import type { Resolver, ResolverSnapshot } from "../core/discovery.js";
+import { CallStats, type CallStatsSnapshot } from "../core/call-stats.js";
 import { EndpointSet, type BreakerState, type EndpointHealth } from "../core/endpoint.js";
 import { ClientClosedError } from "../core/errors.js";
 import { ClientEventHub, type ClientEvents } from "../core/events.js";
@@ -100,12 +101,14 @@ export interface ClientSnapshot {
   readonly outlier: OutlierSnapshot | null;
   readonly healthCheck: HealthCheckSnapshot | null;
   readonly discovery: ResolverSnapshot;
+  /** Rates, success % and latency percentiles over the last 10 s, and one point per second for the last 5 minutes. */
+  readonly stats: CallStatsSnapshot;
 }
 
 /** What the mesh lends a client: shared transport and resolver. */
 export interface ClientParts {
   readonly transport: Transport;
-  readonly resolver: { subscribe: (l: (endpoints: readonly import("../core/endpoint.js").EndpointInfo[]) => void) => Disposer; snapshot(): ResolverSnapshot };
+  readonly resolver: Pick<Resolver, "subscribe" | "snapshot" | "onState">;
   readonly onClose: (client: Client) => Promise<void>;
   readonly warn: (message: string) => void;
 }
@@ -118,6 +121,7 @@ export class Client {
   readonly #events = new ClientEventHub();
   readonly #endpoints = new EndpointSet();
   readonly #counters = new CallCounters();
+  readonly #stats = new CallStats();
   readonly #parts: ClientParts;
   readonly #service: Service;
   readonly #budget: RetryBudget | null;
@@ -130,6 +134,10 @@ export class Client {
   readonly #rateLimit: RateLimiter | null;
   readonly #latency = new LatencyWindow();
   readonly #unsubscribe: Disposer;
+  readonly #unwatchDiscovery: Disposer;
+  /** Settles with discovery's first answer; null once it has answered. */
+  #firstAnswer: Promise<void> | null = null;
+  #answered: (() => void) | null = null;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -195,7 +203,7 @@ export class Client {
       // counters below it still see the real outcome.
       ...(config.fallback !== undefined ? [{ role: "fallback", layer: fallbackLayer(config.fallback) }] : []),
       // Counts and reports each call exactly as the caller sees it.
-      { role: "observe", layer: observeLayer(service, this.#counters, classifier, clock, events) },
+      { role: "observe", layer: observeLayer(service, this.#counters, this.#stats, classifier, clock, events) },
       // The logical span covers the deadline and every attempt, so attempt spans are its children.
       ...(config.tracing ? [{ role: "trace", layer: callSpanLayer() }] : []),
       // Coalescing sits above the deadline and the limits: a GET that joins one in flight takes
@@ -227,6 +235,7 @@ export class Client {
           events,
           observeOutcome: outlier === null ? undefined : (endpoint, outcome) => outlier.observe(endpoint, outcome),
           zoneAware: config.zoneAware,
+          firstAnswer: () => this.#firstAnswer,
         }),
       },
       // One breaker per endpoint: below balance (it needs the endpoint picked) and above attempt,
@@ -238,7 +247,7 @@ export class Client {
       { role: "attempt", layer: attemptLayer({ clock, events, attemptMs: config.attemptMs, header: config.deadlineHeader }) },
       // Innermost: the attempt span measures wire time only, and its traceparent is injected last
       // so no middleware can overwrite it.
-      ...(config.tracing ? [{ role: "attempt-trace", layer: attemptSpanLayer() }] : []),
+      ...(config.tracing ? [{ role: "attempt-trace", layer: attemptSpanLayer(() => parts.transport.instrumented?.() === true) }] : []),
     ]);
     if (config.stack !== undefined) {
       const edited = config.stack(stack);
@@ -249,7 +258,14 @@ export class Client {
     const transport = parts.transport;
     this.#service = stack.build((req) => transport.send(req));
 
+    this.#firstAnswer = new Promise<void>((resolve) => {
+      this.#answered = resolve;
+    });
+    this.#unwatchDiscovery = parts.resolver.onState?.((state) => this.#onDiscoveryState(state)) ?? (() => {});
     this.#unsubscribe = parts.resolver.subscribe((infos) => this.#onEndpoints(infos));
+    // A source that answers synchronously (static) or has answered for another client already.
+    const state = parts.resolver.snapshot();
+    if (state.updatedAt !== undefined || state.lastError !== undefined) this.#settleFirstAnswer();
   }
 
   /** Typed events; each `onX(listener)` returns a disposer. */
@@ -343,6 +359,7 @@ export class Client {
       outlier: this.#outlier?.snapshot() ?? null,
       healthCheck: this.#healthCheck?.snapshot() ?? null,
       discovery: this.#parts.resolver.snapshot(),
+      stats: this.#stats.snapshot(now, this.config.clock.wallNow()),
     };
   }
 
@@ -355,6 +372,8 @@ export class Client {
   async #close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe();
+    this.#unwatchDiscovery();
+    this.#settleFirstAnswer();
     this.#breakers?.close();
     this.#outlier?.close();
     this.#healthCheck?.close();
@@ -424,7 +443,29 @@ export class Client {
     return res.status;
   }
 
+  #settleFirstAnswer(): void {
+    this.#firstAnswer = null;
+    const answered = this.#answered;
+    this.#answered = null;
+    answered?.();
+  }
+
+  #onDiscoveryState(state: ResolverSnapshot): void {
+    // A failing source answers too: calls waiting for endpoints fail instead of waiting on.
+    if (state.lastError !== undefined) this.#settleFirstAnswer();
+    if (this.#events.discoveryState.active) {
+      this.#events.discoveryState.emit({
+        service: this.service,
+        source: state.source,
+        stale: state.stale,
+        lastError: state.lastError,
+        endpoints: state.endpoints.length,
+      });
+    }
+  }
+
   #onEndpoints(infos: readonly import("../core/endpoint.js").EndpointInfo[]): void {
+    this.#settleFirstAnswer();
     const now = this.config.clock.now();
     const { added, removed } = this.#endpoints.update(infos, now);
     if (added.length === 0 && removed.length === 0) return;

@@ -5,6 +5,7 @@
  */
 import type { Discovery, Resolver, ResolverSnapshot } from "../core/discovery.js";
 import type { EndpointInfo } from "../core/endpoint.js";
+import type { Clock, Random } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { Disposer } from "../core/types.js";
@@ -20,6 +21,8 @@ export interface MeshOptions {
 }
 
 export interface MeshSnapshot {
+  /** Wall-clock time of the snapshot, ms since the epoch. */
+  readonly takenAt: number;
   readonly clients: readonly ClientSnapshot[];
 }
 
@@ -65,7 +68,7 @@ export class Mesh {
     }
     const config = normalizeOptions({ ...mergeOptions(this.#defaults, options), service });
     const transport = this.#transportFor(config.transport);
-    const shared = this.#resolverFor(config.discovery, config.clock);
+    const shared = this.#resolverFor(config.discovery, config.clock, config.random);
     shared.users++;
     let released = false;
     const client = new Client(config, {
@@ -73,6 +76,7 @@ export class Mesh {
       resolver: {
         subscribe: (listener: (endpoints: readonly EndpointInfo[]) => void): Disposer => shared.resolver.subscribe(listener),
         snapshot: (): ResolverSnapshot => shared.resolver.snapshot(),
+        onState: (listener: (state: ResolverSnapshot) => void): Disposer => shared.resolver.onState?.(listener) ?? (() => {}),
       },
       warn: this.#warn,
       onClose: async (closing) => {
@@ -95,7 +99,7 @@ export class Mesh {
   }
 
   snapshot(): MeshSnapshot {
-    return { clients: [...this.#clients.values()].map((c) => c.snapshot()) };
+    return { takenAt: Date.now(), clients: [...this.#clients.values()].map((c) => c.snapshot()) };
   }
 
   /** Closes every client, resolver and transport; in-flight calls finish first. */
@@ -138,10 +142,10 @@ export class Mesh {
     return transport;
   }
 
-  #resolverFor(discovery: Discovery, clock: import("../core/clock.js").Clock): SharedResolver {
+  #resolverFor(discovery: Discovery, clock: Clock, random: Random): SharedResolver {
     let shared = this.#resolvers.get(discovery.key);
     if (shared === undefined) {
-      shared = { resolver: discovery.create({ clock, warn: this.#warn }), users: 0 };
+      shared = { resolver: discovery.create({ clock, random, warn: this.#warn }), users: 0 };
       this.#resolvers.set(discovery.key, shared);
     }
     return shared;

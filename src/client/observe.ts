@@ -7,6 +7,7 @@ import type { Classifier } from "../core/classifier.js";
 import { isFailure } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
 import type { ClientEventHub } from "../core/events.js";
+import type { CallStats } from "../core/call-stats.js";
 import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
 
 export class CallCounters {
@@ -21,14 +22,18 @@ export class CallCounters {
   timeouts = 0;
 }
 
-export function observeLayer(service: string, counters: CallCounters, classifier: Classifier, clock: Clock, events: ClientEventHub): Layer {
+export function observeLayer(service: string, counters: CallCounters, stats: CallStats, classifier: Classifier, clock: Clock, events: ClientEventHub): Layer {
   const finish = (req: MeshRequest, start: number, res: MeshResponse | undefined, error: unknown): void => {
     counters.inflight--;
-    counters.attempts += req.call.attempts;
+    const call = req.call;
+    counters.attempts += call.attempts;
     const outcome = classifier(req, res, error);
-    if (outcome === "success") counters.successes++;
-    else if (isFailure(outcome)) counters.failures++;
+    const verdict = outcome === "success" ? 1 : isFailure(outcome) ? -1 : 0;
+    if (verdict === 1) counters.successes++;
+    else if (verdict === -1) counters.failures++;
     else counters.ignorable++;
+    const now = clock.now();
+    stats.record(now, now - start, verdict, Math.max(0, call.attempts - 1 - call.hedges), call.hedges);
     if (error !== undefined && typeof error === "object" && error !== null) {
       const code = (error as { code?: unknown }).code;
       if (code === "WEFT_ERR_TOTAL_TIMEOUT" || code === "WEFT_ERR_ATTEMPT_TIMEOUT") counters.timeouts++;
@@ -41,7 +46,7 @@ export function observeLayer(service: string, counters: CallCounters, classifier
         status: res?.status,
         error,
         outcome,
-        durationMs: clock.now() - start,
+        durationMs: now - start,
         attempts: req.call.attempts,
       });
     }
@@ -49,7 +54,7 @@ export function observeLayer(service: string, counters: CallCounters, classifier
   return (next) => (req) => {
     counters.calls++;
     counters.inflight++;
-    const start = events.callEnd.active ? clock.now() : 0;
+    const start = clock.now();
     return next(req).then(
       (res) => {
         finish(req, start, res, undefined);

@@ -4,7 +4,7 @@
  * resolvers they describe, starts them lazily and stops them on close.
  */
 import type { EndpointInfo } from "./endpoint.js";
-import type { Clock } from "./clock.js";
+import type { Clock, Random } from "./clock.js";
 import type { Disposer } from "./types.js";
 
 export interface ResolverSnapshot {
@@ -21,11 +21,15 @@ export interface Resolver {
   /** Calls `listener` with the current set (when there is one) and with every later change. */
   subscribe(listener: (endpoints: readonly EndpointInfo[]) => void): Disposer;
   snapshot(): ResolverSnapshot;
+  /** Calls `listener` when the source turns stale or fresh, or its error changes. Optional. */
+  onState?(listener: (snapshot: ResolverSnapshot) => void): Disposer;
   close(): Promise<void>;
 }
 
 export interface ResolverContext {
   readonly clock: Clock;
+  /** Jitter for retry backoff. */
+  readonly random: Random;
   /** Reports a rejected input or a failing source; the resolver keeps its last good set. */
   readonly warn: (message: string) => void;
 }

@@ -3,7 +3,12 @@
  * Emitters expose `active` so a layer builds an event object only when someone listens — nothing
  * is computed for an event nobody listens to. A listener that throws never breaks a call: its
  * error becomes a process warning.
+ *
+ * Every event is also published on `node:diagnostics_channel` as `weft:<event>` (undici's habit),
+ * so APMs and tools can watch every client of every mesh without touching options. A channel
+ * with no subscriber costs one property read per decision.
  */
+import diagnostics from "node:diagnostics_channel";
 import type { Disposer } from "./types.js";
 import type { Outcome } from "./classifier.js";
 
@@ -11,10 +16,16 @@ export type Listener<T> = (event: T) => void;
 
 export class Emitter<T> {
   #listeners: Listener<T>[] = [];
+  readonly #channel: diagnostics.Channel | undefined;
 
-  /** True when at least one listener is subscribed. Check before building an event. */
+  /** @param channel The `node:diagnostics_channel` name the events are also published on. */
+  constructor(channel?: string) {
+    this.#channel = channel === undefined ? undefined : diagnostics.channel(channel);
+  }
+
+  /** True when at least one listener (or channel subscriber) is there. Check before building an event. */
   get active(): boolean {
-    return this.#listeners.length > 0;
+    return this.#listeners.length > 0 || this.#channel?.hasSubscribers === true;
   }
 
   on(listener: Listener<T>): Disposer {
@@ -29,6 +40,13 @@ export class Emitter<T> {
   }
 
   emit(event: T): void {
+    if (this.#channel?.hasSubscribers === true) {
+      try {
+        this.#channel.publish(event);
+      } catch (error) {
+        process.emitWarning(`weft: a diagnostics_channel subscriber threw: ${String(error)}`, { code: "WEFT_LISTENER_ERROR" });
+      }
+    }
     for (const listener of this.#listeners) {
       try {
         listener(event);
@@ -83,6 +101,17 @@ export interface EndpointsChangedEvent {
   readonly removed: readonly string[];
 }
 
+/** Discovery turned stale (its source fails; the last good set keeps serving) or fresh again. */
+export interface DiscoveryStateEvent {
+  readonly service: string;
+  /** The resolver's source, e.g. `dns:SRV _http._tcp.catalog.test` or `etcd:/services/catalog/`. */
+  readonly source: string;
+  readonly stale: boolean;
+  readonly lastError: string | undefined;
+  /** Endpoints in the set that keeps serving. */
+  readonly endpoints: number;
+}
+
 export interface RetryEvent extends CallInfo {
   /** The attempt about to be sent (1 for the first resend). */
   readonly attempt: number;
@@ -132,19 +161,40 @@ export interface EndpointHealthEvent {
   readonly ejectionMs?: number;
 }
 
+/**
+ * The `node:diagnostics_channel` names weft publishes on; each message is the event object, which
+ * carries its `service`.
+ * @example diagnostics_channel.subscribe(CHANNELS.retry, (event) => console.log(event));
+ */
+export const CHANNELS = Object.freeze({
+  attemptStart: "weft:attemptStart",
+  attemptEnd: "weft:attemptEnd",
+  callEnd: "weft:callEnd",
+  timeout: "weft:timeout",
+  endpointsChanged: "weft:endpointsChanged",
+  discoveryState: "weft:discoveryState",
+  retry: "weft:retry",
+  hedge: "weft:hedge",
+  budgetExhausted: "weft:budgetExhausted",
+  breakerStateChange: "weft:breakerStateChange",
+  limited: "weft:limited",
+  endpointHealth: "weft:endpointHealth",
+});
+
 /** The emitters a client owns; layers receive this hub. */
 export class ClientEventHub {
-  readonly attemptStart = new Emitter<AttemptStartEvent>();
-  readonly attemptEnd = new Emitter<AttemptEndEvent>();
-  readonly callEnd = new Emitter<CallEndEvent>();
-  readonly timeout = new Emitter<TimeoutEvent>();
-  readonly endpointsChanged = new Emitter<EndpointsChangedEvent>();
-  readonly retry = new Emitter<RetryEvent>();
-  readonly hedge = new Emitter<HedgeEvent>();
-  readonly budgetExhausted = new Emitter<BudgetExhaustedEvent>();
-  readonly breakerStateChange = new Emitter<BreakerStateEvent>();
-  readonly limited = new Emitter<LimitEvent>();
-  readonly endpointHealth = new Emitter<EndpointHealthEvent>();
+  readonly attemptStart = new Emitter<AttemptStartEvent>(CHANNELS.attemptStart);
+  readonly attemptEnd = new Emitter<AttemptEndEvent>(CHANNELS.attemptEnd);
+  readonly callEnd = new Emitter<CallEndEvent>(CHANNELS.callEnd);
+  readonly timeout = new Emitter<TimeoutEvent>(CHANNELS.timeout);
+  readonly endpointsChanged = new Emitter<EndpointsChangedEvent>(CHANNELS.endpointsChanged);
+  readonly discoveryState = new Emitter<DiscoveryStateEvent>(CHANNELS.discoveryState);
+  readonly retry = new Emitter<RetryEvent>(CHANNELS.retry);
+  readonly hedge = new Emitter<HedgeEvent>(CHANNELS.hedge);
+  readonly budgetExhausted = new Emitter<BudgetExhaustedEvent>(CHANNELS.budgetExhausted);
+  readonly breakerStateChange = new Emitter<BreakerStateEvent>(CHANNELS.breakerStateChange);
+  readonly limited = new Emitter<LimitEvent>(CHANNELS.limited);
+  readonly endpointHealth = new Emitter<EndpointHealthEvent>(CHANNELS.endpointHealth);
 
   /** The subscription surface users see as `client.events`. */
   readonly api: ClientEvents = Object.freeze({
@@ -153,6 +203,7 @@ export class ClientEventHub {
     onCallEnd: (l: Listener<CallEndEvent>) => this.callEnd.on(l),
     onTimeout: (l: Listener<TimeoutEvent>) => this.timeout.on(l),
     onEndpointsChanged: (l: Listener<EndpointsChangedEvent>) => this.endpointsChanged.on(l),
+    onDiscoveryState: (l: Listener<DiscoveryStateEvent>) => this.discoveryState.on(l),
     onRetry: (l: Listener<RetryEvent>) => this.retry.on(l),
     onHedge: (l: Listener<HedgeEvent>) => this.hedge.on(l),
     onBudgetExhausted: (l: Listener<BudgetExhaustedEvent>) => this.budgetExhausted.on(l),
@@ -173,6 +224,7 @@ export class ClientEventHub {
     this.callEnd.clear();
     this.timeout.clear();
     this.endpointsChanged.clear();
+    this.discoveryState.clear();
   }
 }
 
@@ -188,6 +240,8 @@ export interface ClientEvents {
   onTimeout(listener: Listener<TimeoutEvent>): Disposer;
   /** Discovery changed the endpoint set. */
   onEndpointsChanged(listener: Listener<EndpointsChangedEvent>): Disposer;
+  /** Discovery's source started failing (the last good set keeps serving) or recovered. */
+  onDiscoveryState(listener: Listener<DiscoveryStateEvent>): Disposer;
   /** A failed attempt is about to be sent again. */
   onRetry(listener: Listener<RetryEvent>): Disposer;
   /** A hedge (a budgeted early resend) was sent. */

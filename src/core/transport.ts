@@ -12,6 +12,12 @@ export interface Transport {
   release?(origin: string): Promise<void>;
   /** Closes every connection. */
   close(): Promise<void>;
+  /**
+   * True when an HTTP instrumentation (OpenTelemetry's undici or http instrumentation) is hooked
+   * into this transport and will inject the trace context itself: weft then leaves the header to
+   * it (one `traceparent`, never two) and makes the attempt span the active parent of its span.
+   */
+  instrumented?(): boolean;
 }
 
 /**

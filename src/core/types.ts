@@ -63,10 +63,18 @@ export interface MeshRequest {
 export class CallState {
   /** Attempts handed to an endpoint so far. */
   attempts = 0;
+  /** Of those, hedges (early resends while an attempt was still out). */
+  hedges = 0;
   /** URL of the last endpoint tried ('' before the first attempt). */
   lastEndpoint = "";
   /** URLs of the endpoints tried so far, so a resend can prefer another one. */
   readonly tried: string[] = [];
+  /**
+   * Set by the tracing layer while the call has a span: layers note their decisions (a retry and
+   * why, a hedge, an open breaker, an exhausted budget, an ejection) as span events. Null otherwise,
+   * so a call without tracing pays one null check per decision.
+   */
+  note: ((name: string, attributes: Readonly<Record<string, string | number>>) => void) | null = null;
 }
 
 export interface CallTimeout {

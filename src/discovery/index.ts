@@ -1,1 +1,4 @@
 export { staticDiscovery, validateEndpoint } from "./static.js";
+export { fileDiscovery } from "./file.js";
+export type { FileDiscoveryOptions } from "./file.js";
+export { SourceResolver } from "./source.js";

@@ -59,7 +59,20 @@ export function validateEndpoint(entry: string | EndpointInfo, where: string): E
   if (info.weight !== undefined && !(typeof info.weight === "number" && info.weight > 0 && Number.isFinite(info.weight))) {
     throw new InvalidOptionsError("discovery", `${where}: weight must be a positive number, got ${describe(info.weight)}`);
   }
-  return info;
+  if (info.zone !== undefined && (typeof info.zone !== "string" || info.zone.length === 0)) {
+    throw new InvalidOptionsError("discovery", `${where}: zone must be a non-empty string, got ${describe(info.zone)}`);
+  }
+  const metadata: unknown = info.metadata;
+  if (metadata !== undefined && !(typeof metadata === "object" && metadata !== null && !Array.isArray(metadata) && Object.values(metadata).every((v) => typeof v === "string"))) {
+    throw new InvalidOptionsError("discovery", `${where}: metadata must be an object of string values, got ${describe(metadata)}`);
+  }
+  // A clean copy: only the fields weft reads, so data from a registry cannot smuggle in others.
+  return {
+    url: info.url,
+    ...(info.weight !== undefined ? { weight: info.weight } : {}),
+    ...(info.zone !== undefined ? { zone: info.zone } : {}),
+    ...(metadata !== undefined ? { metadata: { ...(metadata as Record<string, string>) } } : {}),
+  };
 }
 
 function describe(value: unknown): string {

@@ -275,7 +275,10 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     } else void breaker.fire(false);
   };
 
-  const rejectOpen = (req: MeshRequest): Promise<never> => Promise.reject(new BreakerOpenError(service, { attempts: req.call.attempts, endpoint: req.endpoint?.url }));
+  const rejectOpen = (req: MeshRequest): Promise<never> => {
+    req.call.note?.("weft.breaker_open", { "weft.endpoint": req.endpoint?.url ?? "" });
+    return Promise.reject(new BreakerOpenError(service, { attempts: req.call.attempts, endpoint: req.endpoint?.url }));
+  };
 
   const layer: Layer = (next: Service): Service => (req) => {
     const endpoint = req.endpoint;

@@ -67,10 +67,14 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
   const policy: PolicyContext = { service: ctx.service, config: ctx.retry === false ? SINGLE_ATTEMPT : ctx.retry, budget, clock, random: ctx.random };
 
   const reportRetry = (req: MeshRequest, attempt: number, res: MeshResponse | undefined, error: unknown, delayMs: number): void => {
-    if (!events.retry.active) return;
-    events.retry.emit({ service: ctx.service, method: req.method, path: req.path, attempt, reason: res !== undefined ? String(res.status) : errorCode(error), delayMs });
+    const note = req.call.note;
+    if (!events.retry.active && note === null) return;
+    const reason = res !== undefined ? String(res.status) : errorCode(error);
+    note?.("weft.retry", { "weft.attempt": attempt, "weft.retry.reason": reason, "weft.retry.delay_ms": Math.round(delayMs) });
+    if (events.retry.active) events.retry.emit({ service: ctx.service, method: req.method, path: req.path, attempt, reason, delayMs });
   };
   const reportBudget = (req: MeshRequest, kind: "retry" | "hedge"): void => {
+    req.call.note?.("weft.budget_exhausted", { "weft.budget.kind": kind, "weft.attempts": req.call.attempts });
     if (events.budgetExhausted.active) events.budgetExhausted.emit({ service: ctx.service, method: req.method, path: req.path, attempts: req.call.attempts, kind });
   };
   const record = (outcome: Outcome, startedAt: number): void => {
@@ -234,6 +238,8 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
           return;
         }
         hedges++;
+        req.call.hedges++;
+        req.call.note?.("weft.hedge", { "weft.attempt": sent, "weft.hedge.after_ms": Math.round(clock.now() - callStart) });
         if (events.hedge.active) events.hedge.emit({ service: ctx.service, method: req.method, path: req.path, attempt: sent, afterMs: clock.now() - callStart });
         launch();
         armHedge();

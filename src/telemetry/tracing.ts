@@ -56,8 +56,11 @@ export function callSpanLayer(): Layer {
     );
     const ctx = trace.setSpan(parent, span);
     const derived = withAttr(req, CALL_CONTEXT, ctx);
+    // The layers below note their decisions (retry, hedge, breaker open, budget, ejection) here.
+    req.call.note = (name, attributes) => span.addEvent(name, attributes);
     return context.with(ctx, next, undefined, derived).then(
       (res) => {
+        req.call.note = null;
         span.setAttribute("http.response.status_code", res.status);
         span.setAttribute("weft.attempts", req.call.attempts);
         if (res.status >= 400) {
@@ -68,6 +71,7 @@ export function callSpanLayer(): Layer {
         return res;
       },
       (error: unknown) => {
+        req.call.note = null;
         span.setAttribute("weft.attempts", req.call.attempts);
         endWithError(span, error);
         throw error;
@@ -76,8 +80,13 @@ export function callSpanLayer(): Layer {
   };
 }
 
-/** One CLIENT span per attempt, its context injected into the attempt's headers. */
-export function attemptSpanLayer(): Layer {
+/**
+ * One CLIENT span per attempt, its context injected into the attempt's headers — unless an HTTP
+ * instrumentation hooked into the transport injects its own (`instrumented()`): then weft adds no
+ * header and runs the attempt with its span active, so the instrumentation's span is a child of
+ * weft's and the one `traceparent` the server receives continues the same trace.
+ */
+export function attemptSpanLayer(instrumented: () => boolean = () => false): Layer {
   return (next) => (req) => {
     if (!tracingEnabled()) return next(req);
     const parent = (req.attrs[CALL_CONTEXT] as Context | undefined) ?? context.active();
@@ -90,10 +99,16 @@ export function attemptSpanLayer(): Layer {
     }
     if (req.attempt > 0) attributes["http.request.resend_count"] = req.attempt;
     const span = getTracer().startSpan(req.method, { kind: SpanKind.CLIENT, attributes }, parent);
-    const carrier: Record<string, string> = {};
-    propagation.inject(trace.setSpan(parent, span), carrier);
-    const outgoing = hasKeys(carrier) ? { ...req, headers: { ...req.headers, ...carrier } } : req;
-    return next(outgoing).then(
+    const spanContext = trace.setSpan(parent, span);
+    let sent: Promise<MeshResponse>;
+    if (instrumented()) {
+      sent = context.with(spanContext, next, undefined, req);
+    } else {
+      const carrier: Record<string, string> = {};
+      propagation.inject(spanContext, carrier);
+      sent = next(hasKeys(carrier) ? { ...req, headers: { ...req.headers, ...carrier } } : req);
+    }
+    return sent.then(
       (res) => endAttempt(span, res),
       (error: unknown) => {
         endWithError(span, error);

@@ -6,6 +6,7 @@
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { isNullBodyStatus } from "../core/response.js";
+import { undiciInstrumented } from "./instrumented.js";
 
 export interface FetchTransportOptions {
   /** The fetch to call. Default: `globalThis.fetch` at call time. */
@@ -22,6 +23,7 @@ export function fetchTransport(options: FetchTransportOptions = {}): TransportFa
 
 class FetchTransport implements Transport {
   readonly name = "fetch";
+  readonly instrumented = undiciInstrumented;
   readonly #fetch: typeof globalThis.fetch | undefined;
 
   constructor(fetchImpl: typeof globalThis.fetch | undefined) {

@@ -10,6 +10,7 @@ import { Readable } from "node:stream";
 import { BufferedResponse } from "../core/response.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
+import { httpInstrumented } from "./instrumented.js";
 
 /** @example import got from "got"; createClient({ service, discovery, transport: gotTransport(got.extend({ hooks })) }) */
 export function gotTransport(instance: Got): TransportFactory {
@@ -21,6 +22,7 @@ export function gotTransport(instance: Got): TransportFactory {
 
 class GotTransport implements Transport {
   readonly name = "got";
+  readonly instrumented = httpInstrumented;
   readonly #got: Got;
 
   constructor(instance: Got) {

@@ -14,6 +14,7 @@ import { fail } from "../core/validate.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { nodeBody } from "./body.js";
+import { undiciInstrumented } from "./instrumented.js";
 
 export interface UndiciTransportOptions {
   /** Connections per endpoint origin. Default 64. */
@@ -47,6 +48,7 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
 
 class UndiciTransport implements Transport {
   readonly name = "undici";
+  readonly instrumented = undiciInstrumented;
   readonly #pools = new Map<string, Pool>();
   readonly #options: Pool.Options;
   readonly #closeGraceMs: number;

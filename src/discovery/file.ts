@@ -1,0 +1,157 @@
+/**
+ * `fileDiscovery(path)` — endpoints from a JSON file that an operator, a config-management tool or
+ * a sidecar-less agent rewrites. The file is watched (`fs.watch` on its directory, so an atomic
+ * rename-over is seen as well as an in-place write) and also polled, because watch events are
+ * lost on some filesystems (network mounts, some container overlays).
+ *
+ * A file is read whole and must parse: a half-written file (invalid JSON), a missing file or one
+ * with no valid endpoint keeps the previous set serving, marked stale, with a warning. A single
+ * bad entry is rejected with a warning naming it, and the other entries serve.
+ *
+ * Format: an array of endpoints, or `{ "endpoints": [...] }`; an endpoint is a URL string or
+ * `{ "url": "http://10.0.0.7:8080", "weight": 2, "zone": "eu-west-1a", "metadata": { … } }`.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { basename, dirname, resolve } from "node:path";
+import type { Discovery, ResolverContext } from "../core/discovery.js";
+import type { EndpointInfo } from "../core/endpoint.js";
+import type { TimerHandle } from "../core/clock.js";
+import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
+import { SourceResolver } from "./source.js";
+import { validateEndpoint } from "./static.js";
+
+export interface FileDiscoveryOptions {
+  /** How often the file is read even without a watch event, ms. Default 2 000. */
+  readonly pollMs?: number;
+  /** Wait after a watch event before reading, so a burst of writes is read once, ms. Default 25. */
+  readonly debounceMs?: number;
+}
+
+const DEFAULT_POLL_MS = 2_000;
+const DEFAULT_DEBOUNCE_MS = 25;
+
+/**
+ * @param path The JSON file (relative paths resolve against the working directory now).
+ * @example fileDiscovery("/etc/weft/catalog.json", { pollMs: 5000 })
+ */
+export function fileDiscovery(path: string, options: FileDiscoveryOptions = {}): Discovery {
+  if (typeof path !== "string" || path.length === 0) fail("fileDiscovery path", path, "a non-empty file path string");
+  if (!isPlainObject(options)) fail("fileDiscovery options", options, "{ pollMs?, debounceMs? }");
+  checkKeys(options, ["pollMs", "debounceMs"], "fileDiscovery");
+  const pollMs = (checkMs("fileDiscovery.pollMs", options.pollMs, false) as number | undefined) ?? DEFAULT_POLL_MS;
+  const debounceMs = (checkMs("fileDiscovery.debounceMs", options.debounceMs, false) as number | undefined) ?? DEFAULT_DEBOUNCE_MS;
+  const file = resolve(path);
+  return {
+    key: `file:${file}`,
+    create: (context) => new FileResolver(file, pollMs, debounceMs, context),
+  };
+}
+
+class FileResolver extends SourceResolver {
+  readonly #file: string;
+  readonly #pollMs: number;
+  readonly #debounceMs: number;
+  #watcher: FSWatcher | undefined;
+  #debounce: TimerHandle | undefined;
+  #reading = false;
+  #readAgain = false;
+  /** The text last accepted or rejected: an unchanged file is not parsed (or warned about) again. */
+  #lastText: string | undefined;
+
+  constructor(file: string, pollMs: number, debounceMs: number, context: ResolverContext) {
+    super(`file:${file}`, context);
+    this.#file = file;
+    this.#pollMs = pollMs;
+    this.#debounceMs = debounceMs;
+  }
+
+  protected start(): void {
+    try {
+      // Watch the directory: editors and deploy tools replace the file by renaming over it,
+      // which ends a watch on the file itself.
+      this.#watcher = watch(dirname(this.#file), { persistent: false }, (_event, name) => {
+        if (name === null || name === basename(this.#file)) this.#onChange();
+      });
+      this.#watcher.on("error", () => {
+        // The directory went away or the watch broke: polling carries on alone.
+        this.#watcher?.close();
+        this.#watcher = undefined;
+      });
+    } catch {
+      // No directory yet, or watching unsupported here: polling alone.
+    }
+    void this.refresh();
+  }
+
+  protected async stop(): Promise<void> {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    this.#debounce?.cancel();
+    this.#debounce = undefined;
+  }
+
+  #onChange(): void {
+    if (this.closed) return;
+    this.#debounce?.cancel();
+    this.#debounce = this.context.clock.setTimer(() => {
+      this.#debounce = undefined;
+      void this.refresh();
+    }, this.#debounceMs);
+  }
+
+  protected override async refresh(): Promise<void> {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    this.#reading = true;
+    try {
+      do {
+        this.#readAgain = false;
+        await this.#read();
+      } while (this.#readAgain && !this.closed);
+    } finally {
+      this.#reading = false;
+    }
+    this.scheduleRefresh(this.#pollMs, () => void this.refresh());
+  }
+
+  async #read(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.#file, "utf8");
+    } catch (error) {
+      this.#lastText = undefined;
+      this.failure(`cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, false);
+      return;
+    }
+    if (this.closed || text === this.#lastText) return;
+    this.#lastText = text;
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch (error) {
+      this.failure(`invalid JSON (${(error as Error).message}); a write may be in progress`, false);
+      return;
+    }
+    const entries = Array.isArray(document) ? document : isPlainObject(document) && Array.isArray(document.endpoints) ? document.endpoints : undefined;
+    if (entries === undefined) {
+      this.failure(`expected an array of endpoints or { "endpoints": [...] }, got ${typeof document === "object" ? JSON.stringify(document).slice(0, 80) : String(document)}`, false);
+      return;
+    }
+    const endpoints: EndpointInfo[] = [];
+    entries.forEach((entry: unknown, i: number) => {
+      try {
+        endpoints.push(validateEndpoint(entry as EndpointInfo, `endpoints[${i}]`));
+      } catch (error) {
+        this.reject(`endpoints[${i}]`, entry, (error as Error).message);
+      }
+    });
+    if (endpoints.length === 0) {
+      this.failure(entries.length === 0 ? "the file lists no endpoints" : "no entry in the file is a valid endpoint", false);
+      return;
+    }
+    this.publish(endpoints);
+  }
+}
