@@ -13,8 +13,8 @@ export type {
   BodyInit,
   HeadersInput,
 } from "./client/index.js";
-export { staticDiscovery, fileDiscovery, dnsDiscovery, SourceResolver } from "./discovery/index.js";
-export type { FileDiscoveryOptions, DnsDiscoveryOptions } from "./discovery/index.js";
+export { staticDiscovery, fileDiscovery, dnsDiscovery, etcdDiscovery, etcdRegistration, SourceResolver } from "./discovery/index.js";
+export type { FileDiscoveryOptions, DnsDiscoveryOptions, EtcdDiscoveryOptions, EtcdRegistrationOptions, EtcdRegistration } from "./discovery/index.js";
 export { p2cEwma, roundRobin, random, leastRequest, ringHash, maglev } from "./balance/index.js";
 export type {
   Balancer,

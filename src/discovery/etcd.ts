@@ -1,0 +1,264 @@
+/**
+ * `etcdDiscovery({ hosts, prefix })` — endpoints from a key prefix on etcd v3, the registry many
+ * meshes (and Kubernetes itself) are built on. Each key under the prefix is one endpoint; its value
+ * is JSON: `{ "url": "http://10.0.0.7:8080", "weight"?: 2, "zone"?: "a", "metadata"?: { … } }`
+ * (what `etcdRegistration` writes).
+ *
+ * The resolver lists the prefix, publishes the valid endpoints, then watches from the listing's
+ * revision + 1, so no change between the two is lost; each watch batch updates a key → endpoint
+ * map and publishes the new set. A malformed value is rejected with a warning naming the key and
+ * the value, and the other keys keep serving. When etcd compacted the revision the watch starts
+ * from, the watch is cancelled: list again, watch again. When the stream breaks (etcd killed: the
+ * kernel resets the connection and undici reports it) or a liveness probe fails (etcd frozen or
+ * unreachable — the gateway's watch stream is one-way, so a silent stream cannot be told from a
+ * quiet prefix without asking), the last good set keeps serving, the resolver turns stale, and
+ * after a backoff it lists and watches again.
+ */
+import type { Discovery, Resolver, ResolverContext } from "../core/discovery.js";
+import type { EndpointInfo } from "../core/endpoint.js";
+import type { TimerHandle } from "../core/clock.js";
+import { InvalidOptionsError } from "../core/errors.js";
+import { checkKeys, checkMs, describe, fail, isPlainObject } from "../core/validate.js";
+import { EtcdClient, type EtcdEvent, type EtcdWatch } from "./etcd-client.js";
+import { SourceResolver, checkSourceBackoff, type SourceBackoff } from "./source.js";
+import { validateEndpoint } from "./static.js";
+
+export interface EtcdDiscoveryOptions {
+  /** etcd client URLs (the v3 JSON gateway), e.g. `["http://127.0.0.1:2379"]`; the next one is tried on a connection error. */
+  readonly hosts: readonly string[];
+  /** Key prefix; every key under it is one endpoint, e.g. `"/services/catalog/"`. */
+  readonly prefix: string;
+  /** Retry backoff while etcd fails. Default `{ baseMs: 200, maxMs: 10_000 }`, full jitter. */
+  readonly backoff?: { readonly baseMs?: number; readonly maxMs?: number };
+  /** Timeout of each call to etcd, ms. Default 5 000. */
+  readonly requestTimeoutMs?: number;
+  /** How often a watching resolver checks that etcd still answers, ms. Default 10 000. */
+  readonly probeIntervalMs?: number;
+}
+
+const OPTION_KEYS = ["hosts", "prefix", "backoff", "requestTimeoutMs", "probeIntervalMs"];
+
+/**
+ * Discovers the endpoints registered under `prefix`. Resolvers are shared inside a mesh by
+ * `key` (`etcd:<hosts>:<prefix>`). Throws `InvalidOptionsError` on bad options.
+ * @example
+ * const catalog = createClient({
+ *   service: "catalog",
+ *   discovery: etcdDiscovery({ hosts: ["http://127.0.0.1:2379"], prefix: "/services/catalog/" }),
+ * });
+ */
+export function etcdDiscovery(options: EtcdDiscoveryOptions): Discovery {
+  if (!isPlainObject(options)) fail("etcdDiscovery", options, "{ hosts, prefix, backoff?, requestTimeoutMs?, probeIntervalMs? }");
+  checkKeys(options, OPTION_KEYS, "etcdDiscovery");
+  const hosts = checkHosts("etcdDiscovery.hosts", options.hosts);
+  const prefix = checkPrefix("etcdDiscovery.prefix", options.prefix);
+  const backoff = checkSourceBackoff("etcdDiscovery.backoff", options.backoff);
+  const requestTimeoutMs = (checkMs("etcdDiscovery.requestTimeoutMs", options.requestTimeoutMs, false) as number | undefined) ?? 5_000;
+  const probeIntervalMs = (checkMs("etcdDiscovery.probeIntervalMs", options.probeIntervalMs, false) as number | undefined) ?? 10_000;
+  return {
+    key: `etcd:${hosts.join(",")}:${prefix}`,
+    create: (context: ResolverContext): Resolver => new EtcdResolver({ hosts, prefix, backoff, requestTimeoutMs, probeIntervalMs }, context),
+  };
+}
+
+interface ResolvedOptions {
+  readonly hosts: readonly string[];
+  readonly prefix: string;
+  readonly backoff: SourceBackoff;
+  readonly requestTimeoutMs: number;
+  readonly probeIntervalMs: number;
+}
+
+/** One key's state: its endpoint, or undefined when its value was rejected. */
+interface Entry {
+  readonly endpoint: EndpointInfo | undefined;
+  readonly modRevision: number;
+}
+
+class EtcdResolver extends SourceResolver {
+  readonly #client: EtcdClient;
+  readonly #prefix: string;
+  readonly #probeIntervalMs: number;
+  #entries = new Map<string, Entry>();
+  #watch: EtcdWatch | undefined;
+  #probe: TimerHandle | undefined;
+  /** Bumped by every list and by stop(): callbacks of an older round are ignored. */
+  #round = 0;
+
+  constructor(options: ResolvedOptions, context: ResolverContext) {
+    super(`etcd:${options.prefix}@${options.hosts.join(",")}`, context, options.backoff);
+    this.#client = new EtcdClient({ hosts: options.hosts, requestTimeoutMs: options.requestTimeoutMs });
+    this.#prefix = options.prefix;
+    this.#probeIntervalMs = options.probeIntervalMs;
+  }
+
+  protected start(): void {
+    void this.#list();
+  }
+
+  /** After a failure: list again and watch again (a watch resumed from an old revision may be compacted anyway). */
+  protected override retry(): void {
+    void this.#list();
+  }
+
+  protected async stop(): Promise<void> {
+    this.#round++;
+    this.#unwatch();
+    await this.#client.close();
+  }
+
+  async #list(): Promise<void> {
+    const round = ++this.#round;
+    this.#unwatch();
+    let listing: Awaited<ReturnType<EtcdClient["rangePrefix"]>>;
+    try {
+      listing = await this.#client.rangePrefix(this.#prefix);
+    } catch (error) {
+      if (round === this.#round) this.failure(error);
+      return;
+    }
+    if (round !== this.#round || this.closed) return;
+    const previous = this.#entries;
+    this.#entries = new Map();
+    for (const kv of listing.kvs) {
+      // A value rejected before and unchanged since is not reported again on every re-list.
+      const known = previous.get(kv.key);
+      const entry = known !== undefined && known.modRevision === kv.modRevision ? known : this.#parse(kv.key, kv.value, kv.modRevision);
+      this.#entries.set(kv.key, entry);
+    }
+    this.#publishEntries();
+    this.#watch = this.#client.watch(this.#prefix, listing.revision + 1, {
+      onEvents: (events) => {
+        if (round === this.#round) this.#apply(events);
+      },
+      onCanceled: (compactRevision, reason) => {
+        if (round !== this.#round) return;
+        // Compacted between our list and our watch: the events in between are gone, so list
+        // again at once. Any other cancellation (e.g. permission denied) is a failure: backoff.
+        if (compactRevision !== undefined) return void this.#list();
+        this.#unwatch();
+        this.failure(new Error(`etcd cancelled the watch (${reason})`));
+      },
+      onClose: (error) => {
+        if (round !== this.#round) return;
+        this.#unwatch();
+        this.failure(error);
+      },
+    });
+    this.#scheduleProbe(round);
+  }
+
+  #apply(events: readonly EtcdEvent[]): void {
+    for (const event of events) {
+      if (event.type === "DELETE") this.#entries.delete(event.key);
+      else this.#entries.set(event.key, this.#parse(event.key, event.value, event.modRevision));
+    }
+    this.#publishEntries();
+  }
+
+  #publishEntries(): void {
+    const keys = [...this.#entries.keys()].sort();
+    const endpoints: EndpointInfo[] = [];
+    for (const key of keys) {
+      const endpoint = this.#entries.get(key)?.endpoint;
+      if (endpoint !== undefined) endpoints.push(endpoint);
+    }
+    this.publish(endpoints);
+  }
+
+  #parse(key: string, value: string, modRevision: number): Entry {
+    try {
+      return { endpoint: parseEndpointValue(value), modRevision };
+    } catch (error) {
+      this.reject(`key ${key} value`, value, error instanceof Error ? error.message : String(error));
+      return { endpoint: undefined, modRevision };
+    }
+  }
+
+  /** A cheap call beside the watch: a frozen or unreachable etcd fails it where the stream stays silent. */
+  #scheduleProbe(round: number): void {
+    this.#probe = this.context.clock.setTimer(() => {
+      this.#probe = undefined;
+      this.#client.count(this.#prefix).then(
+        () => {
+          if (round === this.#round && !this.closed) this.#scheduleProbe(round);
+        },
+        (error: unknown) => {
+          if (round !== this.#round || this.closed) return;
+          this.#round++;
+          this.#unwatch();
+          this.failure(new Error(`etcd liveness probe failed: ${error instanceof Error ? error.message : String(error)}`));
+        },
+      );
+    }, this.#probeIntervalMs);
+  }
+
+  #unwatch(): void {
+    this.#watch?.close();
+    this.#watch = undefined;
+    this.#probe?.cancel();
+    this.#probe = undefined;
+  }
+}
+
+/**
+ * Parses one etcd value into an endpoint; throws an Error saying why it is unusable. Unknown
+ * fields are ignored, so registrars may add their own.
+ * @example parseEndpointValue('{"url":"http://127.0.0.1:8081","weight":2}') // { url, weight: 2 }
+ */
+export function parseEndpointValue(value: string): EndpointInfo {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new Error(`not JSON (${error instanceof Error ? error.message : String(error)}); expected { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`);
+  }
+  if (!isPlainObject(parsed)) throw new Error(`expected a JSON object { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`);
+  return checkEndpoint(parsed, "value");
+}
+
+/** Checks `{ url, weight?, zone?, metadata? }`; throws InvalidOptionsError for `option`, saying `where`. */
+export function checkEndpoint(value: Record<string, unknown>, where: string, option = "discovery"): EndpointInfo {
+  const { url, weight, zone, metadata } = value;
+  try {
+    validateEndpoint({ url: url as string, weight: weight as number | undefined }, where);
+  } catch (error) {
+    throw error instanceof InvalidOptionsError ? new InvalidOptionsError(option, error.message) : error;
+  }
+  if (zone !== undefined && (typeof zone !== "string" || zone === "")) throw new InvalidOptionsError(option, `${where}: zone must be a non-empty string, got ${describe(zone)}`);
+  if (metadata !== undefined && !(isPlainObject(metadata) && Object.values(metadata).every((v) => typeof v === "string"))) {
+    throw new InvalidOptionsError(option, `${where}: metadata must be an object of strings, got ${describe(metadata)}`);
+  }
+  return Object.freeze({
+    url: url as string,
+    ...(weight === undefined ? {} : { weight: weight as number }),
+    ...(zone === undefined ? {} : { zone }),
+    ...(metadata === undefined ? {} : { metadata: Object.freeze({ ...(metadata as Record<string, string>) }) }),
+  });
+}
+
+/** Checks `hosts`: a non-empty array of http(s) origins. */
+export function checkHosts(option: string, hosts: unknown): readonly string[] {
+  const allowed = 'a non-empty array of http(s) URLs of etcd, e.g. ["http://127.0.0.1:2379"]';
+  if (!Array.isArray(hosts) || hosts.length === 0) fail(option, hosts, allowed);
+  return Object.freeze(
+    hosts.map((host: unknown, i) => {
+      let url: URL | undefined;
+      try {
+        url = typeof host === "string" ? new URL(host) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search !== "" || url.username !== "") {
+        fail(`${option}[${i}]`, host, allowed);
+      }
+      return url.origin;
+    }),
+  );
+}
+
+/** Checks `prefix`: a non-empty string. */
+export function checkPrefix(option: string, prefix: unknown): string {
+  if (typeof prefix !== "string" || prefix === "") fail(option, prefix, 'a non-empty key prefix, e.g. "/services/catalog/"');
+  return prefix;
+}
