@@ -18,6 +18,7 @@ import { Stack, middlewareLayer } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
 import { CallState, type CallTimeout, type Disposer, type HeaderMap, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
 import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
+import { clientMetrics } from "../telemetry/metrics.js";
 import { RetryBudget } from "../retry/budget.js";
 import { LatencyWindow } from "../core/latency.js";
 import { retryLayer } from "../retry/layer.js";
@@ -135,6 +136,8 @@ export class Client {
   readonly #latency = new LatencyWindow();
   readonly #unsubscribe: Disposer;
   readonly #unwatchDiscovery: Disposer;
+  /** Stops the OpenTelemetry metrics (null when off or no meter provider is registered). */
+  readonly #stopMetrics: Disposer | null;
   /** Settles with discovery's first answer; null once it has answered. */
   #firstAnswer: Promise<void> | null = null;
   #answered: (() => void) | null = null;
@@ -261,6 +264,9 @@ export class Client {
     this.#firstAnswer = new Promise<void>((resolve) => {
       this.#answered = resolve;
     });
+    // Metrics subscribe to events only when a real meter provider is there: none, no work.
+    this.#stopMetrics =
+      config.metrics === false ? null : clientMetrics({ service, events: this.#events.api, snapshot: () => this.snapshot(), meterProvider: config.metrics.meterProvider });
     this.#unwatchDiscovery = parts.resolver.onState?.((state) => this.#onDiscoveryState(state)) ?? (() => {});
     this.#unsubscribe = parts.resolver.subscribe((infos) => this.#onEndpoints(infos));
     // A source that answers synchronously (static) or has answered for another client already.
@@ -378,6 +384,7 @@ export class Client {
     this.#outlier?.close();
     this.#healthCheck?.close();
     await this.#parts.onClose(this);
+    this.#stopMetrics?.();
     this.#events.clear();
   }
 

@@ -27,6 +27,7 @@ import { normalizeHealthCheckOptions, type HealthCheckConfig, type HealthCheckOp
 import type { ConcurrencyConfig, ConcurrencyOptions, RateLimitConfig, RateLimitOptions } from "../limit/options.js";
 import type { CoalesceKey } from "../limit/coalesce.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
+import type { MeterProvider } from "../telemetry/index.js";
 
 export interface TimeoutOptions {
   /** Bound on one attempt (until response headers), ms. Default: none (the total deadline bounds it). */
@@ -100,6 +101,11 @@ export interface ClientOptions {
   readonly use?: readonly Middleware[];
   /** Tracing through `@opentelemetry/api` when an SDK is registered. Default true. */
   readonly tracing?: boolean;
+  /**
+   * Metrics through the OpenTelemetry metrics API: on when a meter provider is registered globally
+   * (before the client is made) or given here. Default true; `false` turns them off.
+   */
+  readonly metrics?: boolean | { readonly meterProvider?: MeterProvider };
   /** Edits the default stack: `stack => stack.insertAfter("balance", { role, layer })`. */
   readonly stack?: (stack: Stack) => Stack;
   /** Injected time. Default: the system clock. */
@@ -139,12 +145,14 @@ export interface ClientConfig {
   readonly classifier: Classifier;
   readonly use: readonly Middleware[];
   readonly tracing: boolean;
+  /** False when off; otherwise the provider to use (undefined: the global one). */
+  readonly metrics: false | { readonly meterProvider: MeterProvider | undefined };
   readonly stack: ((stack: Stack) => Stack) | undefined;
   readonly clock: Clock;
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "metrics", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
@@ -217,6 +225,10 @@ export function normalizeOptions(options: unknown): ClientConfig {
     classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
     use: Object.freeze([...((options.use as Middleware[] | undefined) ?? [])]),
     tracing: (options.tracing as boolean | undefined) ?? DEFAULTS.tracing,
+    metrics:
+      options.metrics === false
+        ? false
+        : Object.freeze({ meterProvider: typeof options.metrics === "object" && options.metrics !== null ? (options.metrics as { meterProvider?: MeterProvider }).meterProvider : undefined }),
     stack: options.stack as ((stack: Stack) => Stack) | undefined,
     clock: (options.clock as Clock | undefined) ?? systemClock,
     random: (options.random as Random | undefined) ?? systemRandom,
@@ -270,6 +282,12 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
     });
   }
   if (o.tracing !== undefined && typeof o.tracing !== "boolean") fail(at("tracing"), o.tracing, "true or false");
+  if (o.metrics !== undefined && typeof o.metrics !== "boolean") {
+    if (!isPlainObject(o.metrics)) fail(at("metrics"), o.metrics, "true, false or { meterProvider }");
+    checkKeys(o.metrics, ["meterProvider"], at("metrics"));
+    const provider = o.metrics.meterProvider;
+    if (provider !== undefined && !hasFunction(provider, "getMeter")) fail(at("metrics.meterProvider"), provider, "an OpenTelemetry MeterProvider (with getMeter)");
+  }
   if (o.stack !== undefined && typeof o.stack !== "function") fail(at("stack"), o.stack, "a function (stack) => stack");
   if (o.clock !== undefined && !(hasFunction(o.clock, "now") && hasFunction(o.clock, "setTimer") && hasFunction(o.clock, "wallNow"))) {
     fail(at("clock"), o.clock, "a Clock { now(), wallNow(), setTimer(fn, ms) }, e.g. fakeClock() from weft/testing");
