@@ -20,6 +20,7 @@ import CircuitBreaker from "opossum";
 import { ConsecutiveBreaker, TimeoutStrategy, circuitBreaker, handleAll, retry, timeout, wrap } from "cockatiel";
 import { BufferedResponse, createClient, staticDiscovery, type Client, type ClientOptions } from "weft";
 import { mockService } from "weft/testing";
+import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import { fmt, machineLine, median, printTable, readSettings, type BenchSettings } from "./lib.js";
 
 export interface OverheadRow {
@@ -85,6 +86,10 @@ export async function measureRows(rows: readonly OverheadRow[], settings: BenchS
 export async function runOverhead(settings: BenchSettings): Promise<OverheadResult> {
   const weft = memoryClient("overhead-default");
   const weftTimeout = memoryClient("overhead-timeout", { timeout: { attemptMs: 500, totalMs: 2000 } });
+  // The OpenTelemetry metrics SDK recording every attempt (a reader that is never collected: the
+  // cost measured is recording, not exporting).
+  const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
+  const weftMetrics = memoryClient("overhead-metrics", { metrics: { meterProvider } });
   // Checked once: the bench measures a working call, not a rejected one.
   const probe = await weft.request({ path: "/x" });
   if (probe.status !== 200 || (await probe.text()) !== "ok") throw new Error("overhead: weft over mockService did not answer 200 ok");
@@ -104,6 +109,7 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
     { name: "bare await fn()", call: terminal },
     { name: "weft.request, default stack", call: () => weft.request({ path: "/x" }), close: () => weft.close() },
     { name: "weft.request, attemptMs 500 + totalMs 2000", call: () => weftTimeout.request({ path: "/x" }), close: () => weftTimeout.close() },
+    { name: "weft.request, default stack + OTel metrics SDK", call: () => weftMetrics.request({ path: "/x" }), close: () => weftMetrics.close().then(() => meterProvider.shutdown()) },
     { name: "opossum fire (timeout: false)", call: () => breaker.fire(), close: () => breaker.shutdown() },
     { name: "cockatiel wrap(retry, breaker, timeout)", call: () => cockatielFull.execute(terminal) },
     { name: "cockatiel wrap(retry, breaker) [ref]", call: () => cockatielNoTimeout.execute(terminal) },
@@ -119,6 +125,16 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
     };
   } finally {
     for (const row of rows) await row.close?.();
+  }
+}
+
+/** A metric reader that never collects. */
+class IdleReader extends MetricReader {
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
   }
 }
 
