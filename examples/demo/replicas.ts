@@ -11,6 +11,8 @@ import type { Behaviour } from "./replica.js";
 export interface Replica {
   readonly behaviour: Behaviour;
   readonly url: string;
+  /** The child's process id: a test freezes a replica with `process.kill(pid, "SIGSTOP")`. */
+  readonly pid: number;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -31,7 +33,8 @@ export class ReplicaSet {
         });
         this.#children.push(child);
         const port = await waitForPort(child, behaviour);
-        return { behaviour, url: `http://127.0.0.1:${port}` };
+        // A child that emitted a port was spawned, so it has a pid.
+        return { behaviour, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
       }),
     );
   }
@@ -85,5 +88,7 @@ function stopChild(child: ChildProcess): Promise<void> {
       resolve();
     });
     child.kill("SIGTERM");
+    // A frozen (SIGSTOPped) replica acts on SIGTERM only once it runs again.
+    child.kill("SIGCONT");
   });
 }

@@ -1,0 +1,283 @@
+/**
+ * The dashboard's browser script, as text (plain ES2017, no framework, no build step). It follows
+ * `/admin/events` with an `EventSource` and updates the page in place on each `snapshot` event:
+ * one card per client, created once and kept, its figures and charts refreshed, its endpoint rows
+ * added, updated and removed by URL.
+ *
+ * Every value from the mesh goes in through `textContent`, `setAttribute` or an SVG path built
+ * from numbers — never `innerHTML` — so names cannot become markup. The page forwards its own
+ * `?token=` to the stream and the links, since `EventSource` cannot send an Authorization header.
+ *
+ * Test hooks (stable): each card is `section.card[data-service]`; each endpoint row is
+ * `tr.endpoint[data-endpoint][data-state][data-breaker]` with a `tone-<healthy|probing|breaker|
+ * ejected|draining>` class; `#status[data-status]` is `live` once the stream delivers.
+ *
+ * Written with String.raw and without template literals inside, so the script's backslashes and
+ * dollar signs reach the browser as written.
+ */
+export const PAGE_SCRIPT = String.raw`
+(function () {
+  "use strict";
+  var SVG = "http://www.w3.org/2000/svg";
+  var W = 300, H = 64;
+  var MIN_SPAN_MS = 60000, MAX_SPAN_MS = 300000;
+  var base = location.pathname.replace(/\/+$/, "");
+  var token = new URLSearchParams(location.search).get("token");
+  var main = document.getElementById("clients");
+  var empty = document.getElementById("empty");
+  var statusEl = document.getElementById("status");
+  var updatedEl = document.getElementById("updated");
+  var cards = new Map();
+
+  function withToken(path) { return token === null ? path : path + "?token=" + encodeURIComponent(token); }
+  document.getElementById("link-json").setAttribute("href", withToken(base + "/snapshot.json"));
+  document.getElementById("link-metrics").setAttribute("href", withToken(base + "/metrics"));
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function svgEl(tag, className) {
+    var node = document.createElementNS(SVG, tag);
+    if (className) node.setAttribute("class", className);
+    return node;
+  }
+  function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+  function isNum(v) { return typeof v === "number" && isFinite(v); }
+  function fmtMs(v) {
+    if (!isNum(v)) return "–";
+    if (v >= 1000) return (v / 1000).toFixed(2) + " s";
+    return (v < 10 ? v.toFixed(1) : String(Math.round(v))) + " ms";
+  }
+  function fmtRate(v) { return !isNum(v) ? "–" : v < 10 ? v.toFixed(1) : String(Math.round(v)); }
+  function fmtInt(v) { return isNum(v) ? String(v) : "–"; }
+  function fmtPercent(v) { return isNum(v) ? v.toFixed(1) + " %" : "–"; }
+
+  function setStatus(kind, text) {
+    statusEl.className = "status status-" + kind;
+    statusEl.setAttribute("data-status", kind);
+    setText(statusEl, text);
+  }
+
+  function makeStat(container, key, label) {
+    var box = el("div", "stat");
+    var value = el("span", "value", "–");
+    value.setAttribute("data-stat", key);
+    box.appendChild(value);
+    box.appendChild(el("span", "label", label));
+    container.appendChild(box);
+    return value;
+  }
+
+  function makeChart(kind, keys) {
+    var figure = el("figure", "chart");
+    figure.setAttribute("data-chart", kind);
+    var svg = svgEl("svg");
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    var paths = {};
+    keys.forEach(function (key) { paths[key[0]] = svg.appendChild(svgEl("path", key[1])); });
+    var caption = el("figcaption");
+    var legend = el("span");
+    keys.forEach(function (key, i) {
+      if (i > 0) legend.appendChild(document.createTextNode(" / "));
+      legend.appendChild(el("span", "key-" + key[0], key[2]));
+    });
+    var scale = el("span", "scale");
+    caption.appendChild(legend);
+    caption.appendChild(scale);
+    figure.appendChild(svg);
+    figure.appendChild(caption);
+    return { root: figure, svg: svg, paths: paths, scale: scale };
+  }
+
+  function createCard(service) {
+    var root = el("section", "card");
+    root.setAttribute("data-service", service);
+    var head = el("div", "card-head");
+    var title = el("h2", "service", service);
+    var stale = el("span", "badge badge-stale", "discovery stale");
+    var panic = el("span", "badge badge-panic", "panic");
+    var closed = el("span", "badge badge-closed", "closed");
+    stale.hidden = panic.hidden = closed.hidden = true;
+    var meta = el("span", "meta");
+    [title, stale, panic, closed, meta].forEach(function (n) { head.appendChild(n); });
+    var error = el("p", "error");
+    var stats = el("div", "stats");
+    var card = {
+      root: root, title: title, stale: stale, panic: panic, closed: closed, meta: meta, error: error,
+      rps: makeStat(stats, "rps", "req/s"), success: makeStat(stats, "success", "success"),
+      p50: makeStat(stats, "p50", "p50 latency"), p99: makeStat(stats, "p99", "p99 latency"),
+      retries: makeStat(stats, "retries", "retries/s"), hedges: makeStat(stats, "hedges", "hedges/s"),
+      inflight: makeStat(stats, "inflight", "in flight"), budget: makeStat(stats, "budget", "retry tokens"),
+      latency: makeChart("latency", [["p50", "line-p50", "p50"], ["p99", "line-p99", "p99 latency"]]),
+      rate: makeChart("rate", [["rate", "area-rate", "requests/s"], ["fail", "line-fail", "failures/s"]]),
+      rows: new Map(), tbody: el("tbody")
+    };
+    var charts = el("div", "charts");
+    charts.appendChild(card.latency.root);
+    charts.appendChild(card.rate.root);
+    var scroller = el("div", "table-scroll");
+    var table = scroller.appendChild(el("table", "endpoints"));
+    var headRow = el("tr");
+    ["endpoint", "zone", "state", "breaker", "in flight", "latency", "requests", "failures", "ejections", "weight"].forEach(function (name, i) {
+      headRow.appendChild(el("th", i >= 4 ? "num" : "", name));
+    });
+    table.appendChild(el("thead")).appendChild(headRow);
+    table.appendChild(card.tbody);
+    [head, error, stats, charts, scroller].forEach(function (n) { root.appendChild(n); });
+    return card;
+  }
+
+  function toneOf(e) {
+    if (e.state === "ejected" || e.activeHealthy === false) return "ejected";
+    if (e.state === "draining") return "draining";
+    if (e.breaker === "open" || e.breaker === "halfOpen") return "breaker";
+    if (e.state === "probing") return "probing";
+    return "healthy";
+  }
+
+  function createRow(url) {
+    var tr = el("tr", "endpoint");
+    tr.setAttribute("data-endpoint", url);
+    var cells = {};
+    ["url", "zone", "state", "breaker", "inflight", "latency", "requests", "failures", "ejections", "weight"].forEach(function (key, i) {
+      cells[key] = tr.appendChild(el("td", i === 0 ? "url" : i >= 4 ? "num" : ""));
+    });
+    // Plain http is the common case: show host:port, keep the full URL in the tooltip and data-endpoint.
+    cells.url.textContent = url.indexOf("http://") === 0 ? url.slice(7) : url;
+    cells.url.setAttribute("title", url);
+    var statePill = cells.state.appendChild(el("span", "pill pill-state"));
+    var stateNote = cells.state.appendChild(el("span", "note"));
+    var breakerPill = cells.breaker.appendChild(el("span", "pill"));
+    return { tr: tr, cells: cells, statePill: statePill, stateNote: stateNote, breakerPill: breakerPill };
+  }
+
+  function updateRow(row, e) {
+    var tone = toneOf(e);
+    var className = "endpoint tone-" + tone;
+    if (row.tr.className !== className) row.tr.className = className;
+    row.tr.setAttribute("data-state", e.state);
+    row.tr.setAttribute("data-breaker", e.breaker);
+    setText(row.cells.zone, e.zone === null || e.zone === undefined ? "" : String(e.zone));
+    setText(row.statePill, e.activeHealthy === false && e.state === "healthy" ? "failing checks" : e.state);
+    setText(row.stateNote, isNum(e.ejectedForMs) ? "back in " + Math.ceil(e.ejectedForMs / 1000) + " s" : "");
+    row.breakerPill.className = "pill pill-breaker-" + e.breaker;
+    setText(row.breakerPill, e.breaker === "halfOpen" ? "half-open" : e.breaker);
+    setText(row.cells.inflight, fmtInt(e.inflight));
+    setText(row.cells.latency, fmtMs(e.latencyMs));
+    setText(row.cells.requests, fmtInt(e.requests));
+    setText(row.cells.failures, fmtInt(e.failures));
+    setText(row.cells.ejections, fmtInt(e.ejections));
+    setText(row.cells.weight, isNum(e.effectiveWeight) && e.effectiveWeight !== e.weight ? e.effectiveWeight + " of " + e.weight : fmtInt(e.weight));
+  }
+
+  /** An SVG path through the points' values (gaps where a value is missing), and its first and last x. */
+  function pathOf(points, t0, span, yMax, pick) {
+    var d = "", pen = false, firstX = null, lastX = null;
+    for (var i = 0; i < points.length; i++) {
+      var v = pick(points[i]);
+      if (points[i].at < t0 || !isNum(v)) { pen = false; continue; }
+      var x = (((points[i].at - t0) / span) * W).toFixed(1);
+      var y = (H - 2 - (Math.min(v, yMax) / yMax) * (H - 6)).toFixed(1);
+      d += (pen ? "L" : "M") + x + " " + y;
+      pen = true;
+      if (firstX === null) firstX = x;
+      lastX = x;
+    }
+    return { d: d, firstX: firstX, lastX: lastX };
+  }
+
+  function drawCharts(card, all) {
+    // The newest point is the second in progress: drawing it would show every rate dropping.
+    var history = all.length > 1 ? all.slice(0, -1) : all;
+    var last = history.length > 0 ? history[history.length - 1].at + 1000 : Date.now();
+    var first = history.length > 0 ? history[0].at : last;
+    var span = Math.min(MAX_SPAN_MS, Math.max(MIN_SPAN_MS, last - first));
+    var t0 = last - span;
+    var maxLatency = 1, maxRate = 1;
+    history.forEach(function (p) {
+      if (p.at < t0) return;
+      if (isNum(p.p99Ms) && p.p99Ms > maxLatency) maxLatency = p.p99Ms;
+      if (p.requests > maxRate) maxRate = p.requests;
+    });
+    card.latency.paths.p50.setAttribute("d", pathOf(history, t0, span, maxLatency, function (p) { return p.p50Ms; }).d);
+    card.latency.paths.p99.setAttribute("d", pathOf(history, t0, span, maxLatency, function (p) { return p.p99Ms; }).d);
+    // Requests as an area: the line, then down to the baseline and back to where it started.
+    var rate = pathOf(history, t0, span, maxRate, function (p) { return p.requests; });
+    card.rate.paths.rate.setAttribute("d", rate.d === "" ? "" : rate.d + "L" + rate.lastX + " " + H + "L" + rate.firstX + " " + H + "Z");
+    card.rate.paths.fail.setAttribute("d", pathOf(history, t0, span, maxRate, function (p) { return p.failures; }).d);
+    var minutes = Math.round(span / 60000);
+    setText(card.latency.scale, "max " + fmtMs(maxLatency) + " · " + minutes + " min");
+    setText(card.rate.scale, "peak " + maxRate + "/s · " + minutes + " min");
+  }
+
+  function updateCard(card, c) {
+    var w = c.stats.window;
+    setText(card.title, c.service);
+    card.stale.hidden = !c.discovery.stale;
+    card.panic.hidden = !c.panic;
+    card.closed.hidden = !c.closed;
+    var available = c.endpoints.filter(function (e) { return e.state === "healthy" || e.state === "probing"; }).length;
+    setText(card.meta, c.balancer + " · " + c.transport + " · discovery: " + c.discovery.source + " · " + available + " of " + c.endpoints.length + " endpoints in service");
+    setText(card.error, c.discovery.lastError ? "discovery: " + c.discovery.lastError : "");
+    setText(card.rps, fmtRate(w.requestsPerSecond));
+    setText(card.success, fmtPercent(w.successPercent));
+    card.success.className = "value" + (!isNum(w.successPercent) ? "" : w.successPercent >= 99 ? " good" : w.successPercent >= 95 ? " warn" : " bad");
+    setText(card.p50, fmtMs(w.latencyMs ? w.latencyMs.p50 : null));
+    setText(card.p99, fmtMs(w.latencyMs ? w.latencyMs.p99 : null));
+    setText(card.retries, fmtRate(w.retriesPerSecond));
+    setText(card.hedges, fmtRate(w.hedgesPerSecond));
+    setText(card.inflight, fmtInt(c.counters.inflight));
+    setText(card.budget, c.retryBudget === null ? "off" : fmtRate(c.retryBudget));
+    drawCharts(card, c.stats.history);
+    var zoned = c.endpoints.some(function (e) { return e.zone !== null && e.zone !== undefined; });
+    card.root.classList.toggle("no-zones", !zoned);
+    // Likewise the weight column, while every endpoint weighs the same and none is ramping up.
+    var weighted = c.endpoints.some(function (e) { return e.weight !== 1 || e.effectiveWeight !== e.weight; });
+    card.root.classList.toggle("no-weights", !weighted);
+    var seen = new Set();
+    c.endpoints.forEach(function (e, i) {
+      seen.add(e.url);
+      var row = card.rows.get(e.url);
+      if (!row) { row = createRow(e.url); card.rows.set(e.url, row); }
+      updateRow(row, e);
+      if (card.tbody.children[i] !== row.tr) card.tbody.insertBefore(row.tr, card.tbody.children[i] || null);
+    });
+    card.rows.forEach(function (row, url) { if (!seen.has(url)) { row.tr.remove(); card.rows.delete(url); } });
+  }
+
+  function render(snapshot) {
+    var seen = new Set();
+    snapshot.clients.forEach(function (c, i) {
+      seen.add(c.service);
+      var card = cards.get(c.service);
+      if (!card) { card = createCard(c.service); cards.set(c.service, card); }
+      updateCard(card, c);
+      if (main.children[i] !== card.root) main.insertBefore(card.root, main.children[i] || null);
+    });
+    cards.forEach(function (card, service) { if (!seen.has(service)) { card.root.remove(); cards.delete(service); } });
+    if (snapshot.clients.length === 0) { setText(empty, "No clients in this mesh yet."); if (!empty.isConnected) main.appendChild(empty); }
+    else if (empty.isConnected) empty.remove();
+    setText(updatedEl, "updated " + new Date(snapshot.takenAt).toLocaleTimeString());
+    document.body.setAttribute("data-taken-at", String(snapshot.takenAt));
+  }
+
+  var source = new EventSource(withToken(base + "/events"));
+  source.addEventListener("open", function () { setStatus("connecting", "connected"); });
+  source.addEventListener("snapshot", function (event) {
+    setStatus("live", "live");
+    render(JSON.parse(event.data));
+  });
+  source.addEventListener("failure", function (event) {
+    setStatus("down", "snapshot failed: " + JSON.parse(event.data).error);
+  });
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) setStatus("down", "disconnected: reload to retry");
+    else setStatus("connecting", "reconnecting…");
+  });
+})();
+`;

@@ -1,0 +1,160 @@
+/**
+ * The mesh snapshot in the Prometheus text exposition format (version 0.0.4), for users who scrape
+ * Prometheus and run no OpenTelemetry SDK. A pure function of the snapshot: same figures as
+ * `/admin/snapshot.json`, no state of its own.
+ *
+ * Label cardinality is bounded by the mesh's shape: labels are only `service`, `endpoint` (the
+ * endpoint's URL as discovery gave it), `state` (a fixed set) and `source` (the discovery source)
+ * — never a request path or an id. Rates, ratios and latency quantiles are the snapshot's own,
+ * over its recent window (10 s), exposed as gauges the way a Hystrix stream or Finagle's
+ * `/admin/metrics.json` does: Prometheus can chart them as they are, while the `_total`
+ * counters remain for `rate()`.
+ *
+ * Format reference: https://prometheus.io/docs/instrumenting/exposition_formats/ — label values
+ * escape `\`, `"` and newline; HELP text escapes `\` and newline.
+ */
+import type { ClientSnapshot, EndpointHealth, EndpointSnapshot, MeshSnapshot } from "../index.js";
+
+/** The `Content-Type` of the exposition. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+type Labels = Readonly<Record<string, string>>;
+type Sample = readonly [labels: Labels, value: number];
+
+interface Family {
+  readonly name: string;
+  readonly type: "counter" | "gauge";
+  readonly help: string;
+  readonly samples: (snapshot: MeshSnapshot) => Iterable<Sample>;
+}
+
+/** Every endpoint state, so each endpoint has a 1 on one `weft_endpoint_state` series and 0 on the others. */
+const STATES: readonly EndpointHealth[] = ["healthy", "probing", "ejected", "draining"];
+const BREAKER_STATES: readonly EndpointSnapshot["breaker"][] = ["closed", "open", "halfOpen"];
+
+const perClient = (value: (c: ClientSnapshot) => number | null | undefined) =>
+  function* (snapshot: MeshSnapshot): Iterable<Sample> {
+    for (const client of snapshot.clients) {
+      const v = value(client);
+      if (typeof v === "number") yield [{ service: client.service }, v];
+    }
+  };
+
+const perEndpoint = (value: (e: EndpointSnapshot) => number | null) =>
+  function* (snapshot: MeshSnapshot): Iterable<Sample> {
+    for (const client of snapshot.clients) {
+      for (const endpoint of client.endpoints) {
+        const v = value(endpoint);
+        if (v !== null) yield [{ service: client.service, endpoint: endpoint.url }, v];
+      }
+    }
+  };
+
+const FAMILIES: readonly Family[] = [
+  { name: "weft_client_requests_total", type: "counter", help: "Calls made through the client (as the caller sees them, retries and hedges not counted).", samples: perClient((c) => c.counters.calls) },
+  { name: "weft_client_successes_total", type: "counter", help: "Calls the classifier judged successful.", samples: perClient((c) => c.counters.successes) },
+  { name: "weft_client_failures_total", type: "counter", help: "Calls the classifier judged failed.", samples: perClient((c) => c.counters.failures) },
+  { name: "weft_client_attempts_total", type: "counter", help: "Attempts sent to endpoints, retries and hedges included.", samples: perClient((c) => c.counters.attempts) },
+  { name: "weft_client_timeouts_total", type: "counter", help: "Calls that ended on an attempt or total timeout.", samples: perClient((c) => c.counters.timeouts) },
+  { name: "weft_client_inflight", type: "gauge", help: "Calls in flight now.", samples: perClient((c) => c.counters.inflight) },
+  { name: "weft_client_requests_per_second", type: "gauge", help: "Calls per second over the recent window (10 s).", samples: perClient((c) => c.stats.window.requestsPerSecond) },
+  {
+    name: "weft_client_success_ratio",
+    type: "gauge",
+    help: "Successful calls over judged calls (0-1) in the recent window; absent with no judged call.",
+    samples: perClient((c) => (c.stats.window.successPercent === null ? null : c.stats.window.successPercent / 100)),
+  },
+  { name: "weft_client_retries_per_second", type: "gauge", help: "Retries per second over the recent window.", samples: perClient((c) => c.stats.window.retriesPerSecond) },
+  { name: "weft_client_hedges_per_second", type: "gauge", help: "Hedged (backup) requests per second over the recent window.", samples: perClient((c) => c.stats.window.hedgesPerSecond) },
+  {
+    name: "weft_client_latency_ms",
+    type: "gauge",
+    help: "Call latency quantiles over the recent window, ms (histogram-estimated, within 12.5 %).",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) {
+        const latency = client.stats.window.latencyMs;
+        if (latency === null) continue;
+        yield [{ service: client.service, quantile: "0.5" }, latency.p50];
+        yield [{ service: client.service, quantile: "0.9" }, latency.p90];
+        yield [{ service: client.service, quantile: "0.99" }, latency.p99];
+      }
+    },
+  },
+  { name: "weft_client_retry_budget", type: "gauge", help: "Retry tokens available now; absent when the client has no retry budget.", samples: perClient((c) => c.retryBudget) },
+  { name: "weft_client_panic", type: "gauge", help: "1 while too few endpoints are available and the balancer uses all of them (panic mode).", samples: perClient((c) => (c.panic ? 1 : 0)) },
+  { name: "weft_endpoint_inflight", type: "gauge", help: "Attempts in flight to the endpoint.", samples: perEndpoint((e) => e.inflight) },
+  { name: "weft_endpoint_requests_total", type: "counter", help: "Attempts the endpoint answered (or failed).", samples: perEndpoint((e) => e.requests) },
+  { name: "weft_endpoint_failures_total", type: "counter", help: "Attempts to the endpoint the classifier judged failed.", samples: perEndpoint((e) => e.failures) },
+  { name: "weft_endpoint_latency_ms", type: "gauge", help: "The latency the balancer reads for the endpoint now (peak EWMA, decayed), ms.", samples: perEndpoint((e) => e.latencyMs) },
+  { name: "weft_endpoint_ejections_total", type: "counter", help: "Times outlier detection ejected the endpoint.", samples: perEndpoint((e) => e.ejections) },
+  {
+    name: "weft_endpoint_state",
+    type: "gauge",
+    help: "1 for the endpoint's current state, 0 for the others.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) {
+        for (const endpoint of client.endpoints) {
+          for (const state of STATES) yield [{ service: client.service, endpoint: endpoint.url, state }, endpoint.state === state ? 1 : 0];
+        }
+      }
+    },
+  },
+  { name: "weft_endpoint_breaker_open", type: "gauge", help: "1 while the endpoint's circuit breaker is open (half-open and closed: 0).", samples: perEndpoint((e) => (e.breaker === "open" ? 1 : 0)) },
+  {
+    name: "weft_endpoint_breaker_state",
+    type: "gauge",
+    help: "1 for the state of the endpoint's circuit breaker (closed, open, halfOpen), 0 for the others.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) {
+        for (const endpoint of client.endpoints) {
+          for (const state of BREAKER_STATES) yield [{ service: client.service, endpoint: endpoint.url, state }, endpoint.breaker === state ? 1 : 0];
+        }
+      }
+    },
+  },
+  {
+    name: "weft_discovery_stale",
+    type: "gauge",
+    help: "1 while the discovery source is failing and its last good answer keeps serving.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) yield [{ service: client.service, source: client.discovery.source }, client.discovery.stale ? 1 : 0];
+    },
+  },
+];
+
+/**
+ * Renders `snapshot` as Prometheus text: a HELP and a TYPE line per metric, then its samples.
+ * @example res.setHeader("content-type", PROMETHEUS_CONTENT_TYPE).end(renderPrometheus(mesh.snapshot()))
+ */
+export function renderPrometheus(snapshot: MeshSnapshot): string {
+  const lines: string[] = [];
+  for (const family of FAMILIES) {
+    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
+    for (const [labels, value] of family.samples(snapshot)) lines.push(`${family.name}${formatLabels(labels)} ${formatValue(value)}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The names of the metrics `renderPrometheus` writes, in order. */
+export const PROMETHEUS_METRICS: readonly string[] = FAMILIES.map((f) => f.name);
+
+function formatLabels(labels: Labels): string {
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`);
+  return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
+}
+
+/** Label values: `\` → `\\`, `"` → `\"`, newline → `\n` (the exposition format's three escapes). */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/[\\\n]/g, (c) => (c === "\n" ? "\\n" : "\\\\"));
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
