@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
-export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory"] as const;
+export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery"] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface BenchSettings {
@@ -28,7 +28,7 @@ export interface BenchSettings {
   readonly overheadRounds: number;
   /** Overhead: target time of one measured round of one row, ms (`--round-ms=`, `BENCH_ROUND_MS`). */
   readonly roundMs: number;
-  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory`: run that part alone; every part when absent. */
+  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery`: run that part alone; every part when absent. */
   readonly only: BenchPart | undefined;
   /** Retry storm: calls offered per row (`--storm-calls=`, `BENCH_STORM_CALLS`). */
   readonly stormCalls: number;
@@ -46,6 +46,10 @@ export interface BenchSettings {
   readonly pickRounds: number;
   /** Memory per endpoint: endpoints in the measured client (`--memory-endpoints=`, `BENCH_MEMORY_ENDPOINTS`). */
   readonly memoryEndpoints: number;
+  /** Discovery: etcd puts (and as many deletes) timed to the client's endpoint set (`--discovery-changes=`, `BENCH_DISCOVERY_CHANGES`). */
+  readonly discoveryChanges: number;
+  /** Discovery: DNS record changes timed, each at a random phase of the refresh (`--dns-changes=`, `BENCH_DNS_CHANGES`). */
+  readonly dnsChanges: number;
 }
 
 /** Reads flags (`--name=value`, `--quick`) and `BENCH_*` environment variables. */
@@ -83,6 +87,8 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     lbWarmupMs: num("lb-warmup-ms", "BENCH_LB_WARMUP_MS", 1000, 250),
     pickRounds: Math.round(num("pick-rounds", "BENCH_PICK_ROUNDS", 7, 3)),
     memoryEndpoints: Math.round(num("memory-endpoints", "BENCH_MEMORY_ENDPOINTS", 10_000, 10_000)),
+    discoveryChanges: Math.round(num("discovery-changes", "BENCH_DISCOVERY_CHANGES", 200, 50)),
+    dnsChanges: Math.round(num("dns-changes", "BENCH_DNS_CHANGES", 15, 6)),
   };
 }
 

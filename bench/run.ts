@@ -2,15 +2,17 @@
  * `npm run bench` — the whole suite in one run: in-memory overhead per call, loopback throughput
  * and latency, then the resilience benches (a retry storm against a dead service; the Tail at
  * Scale with hedging), then the load-balancing benches (Beyond Round Robin: one replica of 10
- * turned slow; the cost of a pick and of a rebuild; memory per endpoint), then a summary that
+ * turned slow; the cost of a pick and of a rebuild; memory per endpoint), then discovery latency
+ * (an etcd change and a DNS record change to a client's endpoint set), then a summary that
  * marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises and the balancing
  * targets — pass or fail. Ratios are computed within this run, because on
  * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
  * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
- * `--only=overhead|throughput|storm|tail|balancers|pick|memory`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery`, `--storm-calls=n`, `--tail-calls=n`,
  * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
+ * `--discovery-changes=n`, `--dns-changes=n`,
  * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
  * --quick`, `npm run bench -- --only=tail`.
  *
@@ -18,7 +20,7 @@
  * not a crash.
  */
 import { availableParallelism, loadavg } from "node:os";
-import { fmt, machineLine, median, readSettings } from "./lib.js";
+import { fmt, machineLine, median, percentile, readSettings } from "./lib.js";
 import { runLayers } from "./layers.js";
 import { OVERHEAD_TARGET_US, printOverhead, runOverhead, type OverheadResult } from "./overhead.js";
 import { ROW, printThroughput, runThroughput, type ThroughputResult } from "./throughput.js";
@@ -27,6 +29,7 @@ import { TAIL_CUT_TARGET, TAIL_EXTRA_TARGET, TAIL_ROW, printTail, runTail, type 
 import { LB_P99_TARGET, LB_ROW, printBalancers, runBalancers, type LbResult } from "./balancers.js";
 import { PICK_SIZES, printPick, runPick, type PickResult } from "./pick.js";
 import { MEMORY_ROW, MEMORY_TARGET_BYTES, memoryOf, printMemory, runMemory, type MemoryResult } from "./memory.js";
+import { DISCOVERY_ROW, DNS_REFRESH_MS, DNS_SLACK_MS, ETCD_TARGET_MS, discoveryRow, printDiscovery, runDiscovery, type DiscoveryResult } from "./discovery.js";
 import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
@@ -42,7 +45,8 @@ console.log(
     ? "quick mode: short rows, rough figures\n"
     : `throughput: ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per row in ${settings.rounds} interleaved slices; overhead: median of ${settings.overheadRounds} rounds; ` +
         `storm: ${settings.stormCalls} calls per row; tail: ${settings.tailCalls} calls per row in ${settings.tailRounds} rounds; ` +
-        `balancers: ${settings.lbWarmupMs} ms warm-up + ${settings.lbRowMs} ms per row; pick: median of ${settings.pickRounds} rounds; memory: ${settings.memoryEndpoints} endpoints\n`,
+        `balancers: ${settings.lbWarmupMs} ms warm-up + ${settings.lbRowMs} ms per row; pick: median of ${settings.pickRounds} rounds; memory: ${settings.memoryEndpoints} endpoints; ` +
+        `discovery: ${settings.discoveryChanges} etcd puts + deletes, ${settings.dnsChanges} DNS changes\n`,
 );
 
 const wants = (part: BenchPart): boolean => settings.only === undefined || settings.only === part;
@@ -53,6 +57,7 @@ let tail: TailResult | undefined;
 let balancers: LbResult | undefined;
 let pick: PickResult | undefined;
 let memory: MemoryResult | undefined;
+let discovery: DiscoveryResult | undefined;
 if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
@@ -98,6 +103,12 @@ if (wants("memory")) {
   console.log("## 7. Memory per endpoint (child processes with --expose-gc)\n");
   memory = await runMemory(settings);
   printMemory(memory);
+  console.log();
+}
+if (wants("discovery")) {
+  console.log("## 8. Discovery: from a change in etcd or DNS to the client's endpoint set\n");
+  discovery = await runDiscovery(settings);
+  printDiscovery(discovery);
   console.log();
 }
 
@@ -235,6 +246,39 @@ if (memory !== undefined) {
     `[${mark(perEndpoint <= MEMORY_TARGET_BYTES)}] memory per endpoint, defaults (breakers on), ${fmt(memory.endpoints)} endpoints: ${fmt(perEndpoint)} B = ${(perEndpoint / 1024).toFixed(2)} KB; target ≤ ${(MEMORY_TARGET_BYTES / 1024).toFixed(0)} KB ` +
       `(breaker ${fmt(breaker)} B of it — the opossum instance ${fmt(memoryOf(memory, MEMORY_ROW.opossum))} B; without breakers ${fmt(memoryOf(memory, MEMORY_ROW.noBreaker))} B)`,
   );
+}
+if (discovery !== undefined) {
+  const result = discovery;
+  const stat = (name: string) => {
+    const row = discoveryRow(result, name);
+    return row === undefined ? undefined : { ...row, median: percentile(row.ms, 50), p99: percentile(row.ms, 99), max: row.ms.at(-1) ?? Number.NaN };
+  };
+  const put = stat(DISCOVERY_ROW.put);
+  const del = stat(DISCOVERY_ROW.delete);
+  if (put === undefined || del === undefined) console.log(`[skip] discovery, etcd: ${result.skipped.etcd ?? "not measured"}`);
+  else {
+    const ok = put.missed + del.missed === 0 && put.p99 < ETCD_TARGET_MS && del.p99 < ETCD_TARGET_MS;
+    console.log(
+      `[${mark(ok)}] discovery, etcd change → client's endpoint set: put median ${fmt(put.median, 2)} ms, p99 ${fmt(put.p99, 2)}, max ${fmt(put.max, 2)}; ` +
+        `delete median ${fmt(del.median, 2)} ms, p99 ${fmt(del.p99, 2)}, max ${fmt(del.max, 2)} (${put.ms.length} + ${del.ms.length} changes, ${put.missed + del.missed} missed); target p99 < ${ETCD_TARGET_MS} ms`,
+    );
+    const reg = stat(DISCOVERY_ROW.register);
+    const close = stat(DISCOVERY_ROW.close);
+    if (reg !== undefined && close !== undefined) {
+      console.log(
+        `[info] etcdRegistration() → added: median ${fmt(reg.median, 2)} ms, max ${fmt(reg.max, 2)}; registration.close() → removed: median ${fmt(close.median, 2)} ms, max ${fmt(close.max, 2)} (${close.ms.length} cycles)`,
+      );
+    }
+  }
+  const dns = stat(DISCOVERY_ROW.dns);
+  if (dns === undefined) console.log(`[skip] discovery, DNS: ${result.skipped.dns ?? "not measured"}`);
+  else {
+    const bound = DNS_REFRESH_MS + DNS_SLACK_MS;
+    console.log(
+      `[${mark(dns.missed === 0 && dns.max <= bound)}] discovery, DNS record change + SIGHUP → client's endpoint set: median ${fmt(dns.median)} ms, max ${fmt(dns.max)} ms over ${dns.ms.length} changes at random phases ` +
+        `(${dns.missed} missed); bound: TTL 1 s = minRefreshMs ${fmt(DNS_REFRESH_MS)} + a query, checked as ≤ ${fmt(bound)} ms; expected median ~${fmt(DNS_REFRESH_MS / 2)} ms`,
+    );
+  }
 }
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {

@@ -96,7 +96,7 @@ describe("HealthChecker", () => {
   });
 
   it("checks each endpoint about once an interval, staggered across the interval", async () => {
-    const { clock, endpoints, sent, untilChecks } = setup({}, 100);
+    const { clock, endpoints, sent } = setup({}, 100);
     await clock.advanceAsync(5000);
     expect(sent.length).toBeGreaterThan(30);
     expect(sent.length).toBeLessThan(70);

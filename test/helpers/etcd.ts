@@ -6,10 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { get } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+// The readiness check and port picking are the example's (one copy): a test starts etcd the way the example does.
+import { answers, freePorts } from "../../examples/etcd-mesh/etcd.js";
 
 export const ETCD_MISSING = "etcd is not installed: apt-get install -y etcd-server (Debian/Ubuntu)";
 
@@ -103,31 +103,4 @@ export async function startEtcd(): Promise<TestEtcd> {
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** One GET on a fresh connection (no pooled socket outlives the check). */
-function answers(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = get(url, { agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode === 200));
-      res.on("error", () => resolve(false));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
-}
-
-/** Ports free right now (listen on 0, read the port, close): all held at once so they differ. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }

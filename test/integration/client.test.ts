@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createClient, ErrorCodes, isReplayable, staticDiscovery, type BodyInit, type Client, type MeshRequest, type WeftError } from "weft";
-import { defer, scoped, server } from "../helpers/scope.js";
+import { scoped, server } from "../helpers/scope.js";
 import { refusedPort } from "../helpers/server.js";
 
 
