@@ -113,7 +113,7 @@ export abstract class SourceResolver implements Resolver {
   protected publish(endpoints: readonly EndpointInfo[]): boolean {
     if (this.#closed) return false;
     if (endpoints.length === 0 && this.#endpoints !== undefined && this.#endpoints.length > 0) {
-      this.failure(`the answer has no endpoints; keeping the last good set`, false);
+      this.failure("the answer has no endpoints", false);
       return false;
     }
     const wasStale = this.#stale || this.#lastError !== undefined;
