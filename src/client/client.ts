@@ -111,6 +111,12 @@ export interface ClientParts {
   readonly transport: Transport;
   readonly resolver: Pick<Resolver, "subscribe" | "snapshot" | "onState">;
   readonly onClose: (client: Client) => Promise<void>;
+  /**
+   * Connection pools are per origin and shared by every client of the mesh: the client holds an
+   * origin for each endpoint that uses it, and the pool is released only when no endpoint of any
+   * client holds it any more.
+   */
+  readonly origins: { hold(origin: string): void; release(origin: string): void };
   readonly warn: (message: string) => void;
 }
 
@@ -140,7 +146,7 @@ export class Client {
   readonly #stopMetrics: Disposer | null;
   /** Settles with discovery's first answer; null once it has answered. */
   #firstAnswer: Promise<void> | null = null;
-  #answered: (() => void) | null = null;
+  #answered: ((closed?: Error) => void) | null = null;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -261,9 +267,12 @@ export class Client {
     const transport = parts.transport;
     this.#service = stack.build((req) => transport.send(req));
 
-    this.#firstAnswer = new Promise<void>((resolve) => {
-      this.#answered = resolve;
+    const firstAnswer = new Promise<void>((resolve, reject) => {
+      this.#answered = (closed) => (closed === undefined ? resolve() : reject(closed));
     });
+    // Rejected only when the client closes first; calls waiting on it take the rejection.
+    firstAnswer.catch(() => {});
+    this.#firstAnswer = firstAnswer;
     // Metrics subscribe to events only when a real meter provider is there: none, no work.
     this.#stopMetrics =
       config.metrics === false ? null : clientMetrics({ service, events: this.#events.api, snapshot: () => this.snapshot(), meterProvider: config.metrics.meterProvider });
@@ -379,10 +388,13 @@ export class Client {
     this.#closed = true;
     this.#unsubscribe();
     this.#unwatchDiscovery();
-    this.#settleFirstAnswer();
+    // Calls still waiting for discovery's first answer fail as closed, not as "no endpoints".
+    this.#settleFirstAnswer(new ClientClosedError(this.service));
     this.#breakers?.close();
     this.#outlier?.close();
     this.#healthCheck?.close();
+    // Give back this client's hold on the shared pools (another client may still use them).
+    for (const endpoint of this.#endpoints.all) this.#parts.origins.release(endpoint.origin);
     await this.#parts.onClose(this);
     this.#stopMetrics?.();
     this.#events.clear();
@@ -450,11 +462,13 @@ export class Client {
     return res.status;
   }
 
-  #settleFirstAnswer(): void {
-    this.#firstAnswer = null;
+  #settleFirstAnswer(closed?: Error): void {
+    // Closed before any answer: keep the (now rejected) promise, so calls that reach the balance
+    // layer later fail as closed too.
+    if (closed === undefined || this.#answered === null) this.#firstAnswer = null;
     const answered = this.#answered;
     this.#answered = null;
-    answered?.();
+    answered?.(closed);
   }
 
   #onDiscoveryState(state: ResolverSnapshot): void {
@@ -484,7 +498,8 @@ export class Client {
     // A removed endpoint drains: no new picks; the transport closes its pool gracefully, so
     // attempts in flight there finish.
     for (const endpoint of removed) this.#breakers?.forget(endpoint);
-    for (const endpoint of removed) this.#parts.transport.release?.(endpoint.origin).catch((error: unknown) => this.#parts.warn(`releasing ${endpoint.origin}: ${String(error)}`));
+    for (const endpoint of added) this.#parts.origins.hold(endpoint.origin);
+    for (const endpoint of removed) this.#parts.origins.release(endpoint.origin);
     if (this.#events.endpointsChanged.active) {
       this.#events.endpointsChanged.emit({
         service: this.service,

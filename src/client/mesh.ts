@@ -9,7 +9,7 @@ import type { Clock, Random } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { Disposer } from "../core/types.js";
-import { Client, type ClientSnapshot } from "./client.js";
+import { Client, type ClientParts, type ClientSnapshot } from "./client.js";
 import { checkDefaults, mergeOptions, normalizeOptions, type ClientDefaults, type ClientOptions } from "./options.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 
@@ -37,6 +37,10 @@ export class Mesh {
   readonly #clients = new Map<string, Client>();
   readonly #transports = new Map<TransportFactory, Transport>();
   readonly #resolvers = new Map<string, SharedResolver>();
+  /** Per transport, how many endpoints (of every client) use each origin's pool. */
+  readonly #origins = new Map<Transport, Map<string, number>>();
+  /** Pools being closed after their last endpoint left: `close()` waits for them. */
+  readonly #releasing = new Set<Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
   #sharedClosing: Promise<void> | undefined;
@@ -79,6 +83,7 @@ export class Mesh {
         onState: (listener: (state: ResolverSnapshot) => void): Disposer => shared.resolver.onState?.(listener) ?? (() => {}),
       },
       warn: this.#warn,
+      origins: this.#originsOf(transport),
       onClose: async (closing) => {
         if (released) return;
         released = true;
@@ -121,7 +126,7 @@ export class Mesh {
       await Promise.all(resolvers.map((r) => r.resolver.close()));
       const transports = [...this.#transports.values()];
       this.#transports.clear();
-      await Promise.all(transports.map((t) => t.close()));
+      await Promise.all([...transports.map((t) => t.close()), ...this.#releasing]);
     })();
     return this.#sharedClosing;
   }
@@ -140,6 +145,28 @@ export class Mesh {
       this.#transports.set(factory, transport);
     }
     return transport;
+  }
+
+  #originsOf(transport: Transport): ClientParts["origins"] {
+    let counts = this.#origins.get(transport);
+    if (counts === undefined) this.#origins.set(transport, (counts = new Map()));
+    const held = counts;
+    return {
+      hold: (origin) => held.set(origin, (held.get(origin) ?? 0) + 1),
+      release: (origin) => {
+        const left = (held.get(origin) ?? 1) - 1;
+        if (left > 0) {
+          held.set(origin, left);
+          return;
+        }
+        held.delete(origin);
+        // The last endpoint using this pool left: close it gracefully (attempts in flight finish).
+        const releasing = (transport.release?.(origin) ?? Promise.resolve())
+          .catch((error: unknown) => this.#warn(`weft: releasing the connections to ${origin}: ${String(error)}`))
+          .finally(() => this.#releasing.delete(releasing));
+        this.#releasing.add(releasing);
+      },
+    };
   }
 
   #resolverFor(discovery: Discovery, clock: Clock, random: Random): SharedResolver {

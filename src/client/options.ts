@@ -159,6 +159,12 @@ const LATER: Readonly<Record<string, string>> = {
   routes: "routing, traffic splitting and mirroring are not implemented yet",
 };
 
+/**
+ * One description for every client that names no transport, so the clients of a mesh share one
+ * undici transport — one keep-alive pool per origin — as the mesh promises.
+ */
+const DEFAULT_TRANSPORT = undiciTransport();
+
 export const DEFAULTS = Object.freeze({
   timeout: Object.freeze({ attemptMs: false as const, totalMs: 15_000, header: "x-weft-timeout-ms" }),
   tracing: true,
@@ -205,7 +211,7 @@ export function normalizeOptions(options: unknown): ClientConfig {
     service,
     discovery: options.discovery as Discovery,
     balancer: (options.balancer as Balancer | undefined) ?? p2cEwma(),
-    transport: (options.transport as TransportFactory | undefined) ?? undiciTransport(),
+    transport: (options.transport as TransportFactory | undefined) ?? DEFAULT_TRANSPORT,
     attemptMs: attemptMs === false ? Infinity : attemptMs,
     totalMs: totalMs === false ? Infinity : totalMs,
     deadlineHeader: deadlineHeader === false ? false : deadlineHeader.toLowerCase(),

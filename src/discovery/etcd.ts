@@ -123,11 +123,16 @@ class EtcdResolver extends SourceResolver {
     for (const kv of listing.kvs) {
       // A value rejected before and unchanged since is not reported again on every re-list.
       const known = previous.get(kv.key);
-      const entry = known !== undefined && known.modRevision === kv.modRevision ? known : this.#parse(kv.key, kv.value, kv.modRevision);
+      const entry = known !== undefined && known.modRevision === kv.modRevision ? known : this.#parse(kv.key, kv.value, kv.modRevision, known);
       this.#entries.set(kv.key, entry);
     }
-    this.#publishEntries();
+    // Not settled until the watch is up: a list that works beside a watch that keeps failing
+    // must not reset the backoff on every round.
+    this.#publishEntries(false);
     this.#watch = this.#client.watch(this.#prefix, listing.revision + 1, {
+      onProgress: () => {
+        if (round === this.#round) this.settled();
+      },
       onEvents: (events) => {
         if (round === this.#round) this.#apply(events);
       },
@@ -151,27 +156,34 @@ class EtcdResolver extends SourceResolver {
   #apply(events: readonly EtcdEvent[]): void {
     for (const event of events) {
       if (event.type === "DELETE") this.#entries.delete(event.key);
-      else this.#entries.set(event.key, this.#parse(event.key, event.value, event.modRevision));
+      else this.#entries.set(event.key, this.#parse(event.key, event.value, event.modRevision, this.#entries.get(event.key)));
     }
     this.#publishEntries();
   }
 
-  #publishEntries(): void {
+  #publishEntries(settled = true): void {
     const keys = [...this.#entries.keys()].sort();
     const endpoints: EndpointInfo[] = [];
     for (const key of keys) {
       const endpoint = this.#entries.get(key)?.endpoint;
       if (endpoint !== undefined) endpoints.push(endpoint);
     }
-    this.publish(endpoints);
+    this.publish(endpoints, settled);
   }
 
-  #parse(key: string, value: string, modRevision: number): Entry {
+  /**
+   * A key's new value. A malformed value over a key that had a good one keeps the good one (a
+   * truncated or half-migrated write must not drain a live instance); only a delete or the
+   * lease's expiry removes it.
+   */
+  #parse(key: string, value: string, modRevision: number, previous: Entry | undefined): Entry {
     try {
       return { endpoint: parseEndpointValue(value), modRevision };
     } catch (error) {
-      this.reject(`key ${key} value`, value, error instanceof Error ? error.message : String(error));
-      return { endpoint: undefined, modRevision };
+      const kept = previous?.endpoint;
+      const why = error instanceof Error ? error.message : String(error);
+      this.reject(`key ${key} value`, value, kept === undefined ? why : `${why}; the key keeps its last good endpoint ${kept.url}`);
+      return { endpoint: kept, modRevision };
     }
   }
 

@@ -109,15 +109,17 @@ export abstract class SourceResolver implements Resolver {
   /**
    * A valid answer from the backend. Replaces the set when it differs; an empty answer while a
    * set serves is a failure (see the file comment). Returns whether the answer was accepted.
+   * `settled: false` (a list whose watch is not established yet) keeps the backoff where it is,
+   * so a source that lists fine but cannot watch is not retried in a tight loop.
    */
-  protected publish(endpoints: readonly EndpointInfo[]): boolean {
+  protected publish(endpoints: readonly EndpointInfo[], settled = true): boolean {
     if (this.#closed) return false;
     if (endpoints.length === 0 && this.#endpoints !== undefined && this.#endpoints.length > 0) {
       this.failure("the answer has no endpoints", false);
       return false;
     }
     const wasStale = this.#stale || this.#lastError !== undefined;
-    this.#failures = 0;
+    if (settled) this.#failures = 0;
     this.#stale = false;
     this.#lastError = undefined;
     this.#updatedAt = this.context.clock.now();
@@ -148,6 +150,14 @@ export abstract class SourceResolver implements Resolver {
     }
     this.#emitState();
     if (retry) this.scheduleRetry();
+  }
+
+  /**
+   * The source works again (for a watch: the stream is established): the next failure starts
+   * its backoff from the beginning. `publish` does this unless told the answer is not settled yet.
+   */
+  protected settled(): void {
+    this.#failures = 0;
   }
 
   /** Warns about one rejected input (a malformed record or value) without touching the set. */

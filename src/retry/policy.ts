@@ -7,7 +7,7 @@
  * not spend one).
  */
 import type { Clock, Random } from "../core/clock.js";
-import { AttemptsExhaustedError, BreakerOpenError, BudgetExhaustedError, NoEndpointsError, TotalTimeoutError } from "../core/errors.js";
+import { AttemptsExhaustedError, BreakerOpenError, BudgetExhaustedError, ClientClosedError, NoEndpointsError, TotalTimeoutError } from "../core/errors.js";
 import { isReplayable } from "../core/request.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { backoffMs, type BackoffConfig } from "./backoff.js";
@@ -40,8 +40,8 @@ export interface PolicyContext {
  */
 export function decideRetry(ctx: PolicyContext, req: MeshRequest, attemptsMade: number, res: MeshResponse | undefined, error: unknown): RetryDecision {
   const { config, clock } = ctx;
-  // Nothing to send to — every breaker open, or no endpoints: a resend would find the same.
-  if ((error instanceof BreakerOpenError && error.endpoint === undefined) || error instanceof NoEndpointsError) {
+  // Nothing to send to — every breaker open, no endpoints, or the client closed: a resend would find the same.
+  if ((error instanceof BreakerOpenError && error.endpoint === undefined) || error instanceof NoEndpointsError || error instanceof ClientClosedError) {
     return { retry: false, limit: "unavailable", error };
   }
   if (attemptsMade >= config.maxAttempts) {

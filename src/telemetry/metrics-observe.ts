@@ -148,13 +148,20 @@ interface Observation {
 }
 
 /** Observations of one collection, one per instrument and attribute set, combined as they come. */
+/**
+ * One id per instrument for the life of the process: a series' key must not depend on the order
+ * in which a collection first meets the instruments (that order changes when a client gains its
+ * first endpoint or closes), or live series would be taken for gone and reported as 0.
+ */
+const observableIds = new WeakMap<Observable, number>();
+let nextObservableId = 0;
+
 class Observations {
   readonly #byKey = new Map<string, Observation>();
-  readonly #ids = new Map<Observable, number>();
 
   add(observable: Observable, key: readonly (string | number)[], attributes: () => Attributes, value: number, combine: (a: number, b: number) => number = sum): void {
-    let id = this.#ids.get(observable);
-    if (id === undefined) this.#ids.set(observable, (id = this.#ids.size));
+    let id = observableIds.get(observable);
+    if (id === undefined) observableIds.set(observable, (id = nextObservableId++));
     const fullKey = `${id}:${JSON.stringify(key)}`;
     const found = this.#byKey.get(fullKey);
     if (found === undefined) this.#byKey.set(fullKey, { observable, attributes: attributes(), value });

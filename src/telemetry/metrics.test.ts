@@ -274,3 +274,28 @@ describe("the disposer", () => {
     expect(reads).toBe(2);
   });
 });
+
+describe("series keys", () => {
+  it("keeps reporting a live series when the instruments observed change between collections (no endpoints, then two)", async () => {
+    let snapshot: MetricsSnapshot = { ...SNAPSHOT, endpoints: [], limits: { concurrency: null }, retryBudget: null, discovery: { stale: false } };
+    const hub = new ClientEventHub();
+    const meters = testMeters();
+    const dispose = clientMetrics({ service: "catalog", events: hub.api, snapshot: () => snapshot, meterProvider: meters.provider });
+    await meters.collect();
+    snapshot = {
+      ...snapshot,
+      endpoints: [
+        { url: "http://127.0.0.1:8081", state: "healthy", inflight: 0, breaker: "closed" },
+        { url: "http://127.0.0.1:8082", state: "healthy", inflight: 0, breaker: "closed" },
+      ],
+      limits: { concurrency: { queued: 0, limit: 8 } },
+      retryBudget: 5,
+    };
+    for (let i = 0; i < 2; i++) {
+      const collected = await meters.collect();
+      expect(valueOf(collected, "weft.client.endpoints", { "weft.endpoint.state": "healthy" })).toBe(2);
+      expect(valueOf(collected, "weft.client.retry_budget", { "weft.service": "catalog" })).toBe(5);
+    }
+    dispose?.();
+  });
+});

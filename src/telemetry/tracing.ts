@@ -22,7 +22,7 @@ import {
 } from "@opentelemetry/api";
 import { errorCode } from "../core/errors.js";
 import { withAttr } from "../core/request.js";
-import type { Layer, MeshResponse } from "../core/types.js";
+import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
 
 const TRACER_NAME = "weft";
 const TRACER_VERSION = "0.1.0";
@@ -102,7 +102,9 @@ export function attemptSpanLayer(instrumented: () => boolean = () => false): Lay
     const spanContext = trace.setSpan(parent, span);
     let sent: Promise<MeshResponse>;
     if (instrumented()) {
-      sent = context.with(spanContext, next, undefined, req);
+      // The instrumentation appends its own header: drop any the caller passed (a forwarded
+      // inbound traceparent), so the request carries exactly one.
+      sent = context.with(spanContext, next, undefined, withoutPropagationFields(req));
     } else {
       const carrier: Record<string, string> = {};
       propagation.inject(spanContext, carrier);
@@ -142,6 +144,17 @@ export const errorType = errorCode;
 function pathOf(path: string): string {
   const q = path.indexOf("?");
   return q === -1 ? path : path.slice(0, q);
+}
+
+function withoutPropagationFields(req: MeshRequest): MeshRequest {
+  let headers: Record<string, string | readonly string[]> | undefined;
+  for (const field of propagation.fields()) {
+    const name = field.toLowerCase();
+    if (req.headers[name] === undefined) continue;
+    headers ??= { ...req.headers };
+    delete headers[name];
+  }
+  return headers === undefined ? req : { ...req, headers };
 }
 
 function hasKeys(object: Record<string, string>): boolean {

@@ -78,6 +78,13 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     await until(() => same(d.urls(), ["http://127.0.0.1:8081", "http://127.0.0.1:8082"]), "the fixed key", 5000);
     expect(d.warnings.find((w) => w.includes(`key ${prefix}weight`))).toMatch(/weight must be a positive number/);
     expect(d.resolver.snapshot().stale).toBe(false);
+    // A truncated write over a live key keeps that key's last good endpoint: the instance is not drained.
+    await kv.put(`${prefix}broken`, `{"url": "http://127.0.0.1:80`);
+    await until(() => d.warnings.some((w) => w.includes("keeps its last good endpoint http://127.0.0.1:8082")), "the truncated write's warning", 5000);
+    expect(d.urls()).toEqual(["http://127.0.0.1:8081", "http://127.0.0.1:8082"]);
+    // Only a delete removes it.
+    await kv.delete(`${prefix}broken`);
+    await until(() => same(d.urls(), ["http://127.0.0.1:8081"]), "the delete", 5000);
   });
 
   it("tries the next host when the first refuses connections", async () => {

@@ -6,7 +6,7 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createMesh, fileDiscovery, type Client } from "weft";
+import { createMesh, fileDiscovery, staticDiscovery, type Client, type Discovery, type EndpointInfo } from "weft";
 import type { DiscoveryStateEvent } from "../../src/core/events.js";
 import { defer, scoped, server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
@@ -150,5 +150,73 @@ describe("fileDiscovery", () => {
     expect(() => fileDiscovery("")).toThrow(/fileDiscovery path.*non-empty file path/);
     expect(() => fileDiscovery("/x.json", { pollMs: 0 })).toThrow(/fileDiscovery\.pollMs.*positive number/);
     expect(() => fileDiscovery("/x.json", { pollEveryMs: 5 } as never)).toThrow(/unknown option fileDiscovery\.pollEveryMs/);
+  });
+});
+
+/** A source that has not answered yet (a DNS query or an etcd list still in flight). */
+function silentDiscovery(): Discovery & { answer(endpoints: readonly EndpointInfo[]): void } {
+  let listener: ((endpoints: readonly EndpointInfo[]) => void) | undefined;
+  return {
+    key: `silent:${Math.random()}`,
+    create: () => ({
+      subscribe: (l) => {
+        listener = l;
+        return () => {};
+      },
+      snapshot: () => ({ source: "silent", endpoints: [], updatedAt: undefined, stale: false, lastError: undefined }),
+      close: async () => {},
+    }),
+    answer: (endpoints) => listener?.(endpoints),
+  };
+}
+
+describe("before discovery's first answer", () => {
+  it("a call waits for the answer and then goes out", async () => {
+    const a = await server();
+    const discovery = silentDiscovery();
+    const { mesh } = meshWithWarnings();
+    const client = mesh.client("svc", { discovery });
+    const pending = client.request({ path: "/" });
+    discovery.answer([{ url: a.url }]);
+    expect((await pending).status).toBe(200);
+  });
+
+  it("a waiting call ends at its deadline", async () => {
+    const { mesh } = meshWithWarnings();
+    const client = mesh.client("svc", { discovery: silentDiscovery(), timeout: { totalMs: 50 } });
+    await expect(client.request({ path: "/" })).rejects.toMatchObject({ code: "WEFT_ERR_TOTAL_TIMEOUT" });
+  });
+
+  it("a waiting call fails as closed when its client closes", async () => {
+    const { mesh } = meshWithWarnings();
+    const client = mesh.client("svc", { discovery: silentDiscovery() });
+    const pending = client.request({ path: "/" });
+    await client.close();
+    await expect(pending).rejects.toMatchObject({ code: "WEFT_ERR_CLIENT_CLOSED" });
+  });
+});
+
+describe("shared connection pools", () => {
+  it("an endpoint leaving one client's set does not close the pool another client of the mesh still uses", async () => {
+    const ports: number[] = [];
+    const gateway = await server((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.end("ok");
+    });
+    const dir = await tempDir();
+    const path = join(dir, "a.json");
+    await replace(path, [gateway.url]);
+    const { mesh } = meshWithWarnings();
+    // Two services behind one gateway origin: one pool in the mesh's transport.
+    const a = mesh.client("a", { discovery: fileDiscovery(path, { pollMs: 60_000 }), retry: false });
+    const b = mesh.client("b", { discovery: staticDiscovery([gateway.url]), retry: false });
+    await (await a.request({ path: "/" })).text();
+    await (await b.request({ path: "/" })).text();
+    const before = new Set(ports);
+    await replace(path, ["http://127.0.0.1:9"]);
+    await until(() => urls(a).join() === "http://127.0.0.1:9", "a's endpoint to move");
+    await (await b.request({ path: "/" })).text();
+    // b kept the pool's keep-alive connections: no new connection (a closed pool would open one).
+    expect(before.has(ports.at(-1) ?? 0)).toBe(true);
   });
 });

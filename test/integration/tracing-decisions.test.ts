@@ -146,7 +146,8 @@ describe("with OpenTelemetry's undici instrumentation active", () => {
         res.end("ok");
       });
       const client = scoped(createClient({ service: "instrumented", discovery: staticDiscovery([upstream.url]) }));
-      await (await client.request({ path: "/a" })).text();
+      // A caller forwarding an inbound traceparent: still one header on the wire.
+      await (await client.request({ path: "/a", headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } })).text();
       await client.close();
       const all = exporter.getFinishedSpans();
       const weftAttempt = all.find((s) => s.kind === SpanKind.CLIENT && s.instrumentationScope.name === "weft");
