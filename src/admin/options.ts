@@ -8,6 +8,7 @@
  * same advice; Linkerd's viz dashboard is reached through a port-forward to localhost).
  */
 import { InvalidOptionsError } from "../index.js";
+import { isLoopback } from "./auth.js";
 
 export interface AdminOptions {
   /** TCP port. Default 0: a free port chosen by the system (read it from the returned `url`). */
@@ -16,7 +17,8 @@ export interface AdminOptions {
   readonly host?: string;
   /**
    * When set, every route wants `Authorization: Bearer <token>`, or `?token=<token>` in the URL
-   * (a browser page and `EventSource` cannot send headers). Default: no token (loopback only).
+   * (a browser page and `EventSource` cannot send headers). Default: no token — allowed only when
+   * `host` is a loopback address; any other `host` requires one.
    */
   readonly token?: string;
   /** How often the live stream (`/admin/events`) pushes a snapshot, ms, 50–1000. Default 1000. */
@@ -59,6 +61,11 @@ export function normalizeAdminOptions(options: unknown): AdminConfig {
   }
   if (token !== undefined && (typeof token !== "string" || !TOKEN_PATTERN.test(token))) {
     fail("token", describeToken(token), "a non-empty string of letters, digits and -._~+/ (a bearer token), or undefined (no token)");
+  }
+  if (token === undefined && !isLoopback(host)) {
+    // Bound beyond loopback (0.0.0.0 so Prometheus can scrape it), the page and its data are open to
+    // the network — and to any web page the operator visits, through DNS rebinding. A token closes both.
+    fail("token", "undefined", `a token when host is ${JSON.stringify(host)}, which is not loopback: the admin server lists every endpoint the process talks to (bind to "127.0.0.1", or set a token)`);
   }
   if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_INTERVAL_MS) {
     fail("intervalMs", describe(intervalMs), `a number of milliseconds from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS} (the dashboard updates at least once a second)`);

@@ -1,8 +1,11 @@
 /**
  * The dashboard's browser script, as text (plain ES2017, no framework, no build step). It follows
- * `/admin/events` with an `EventSource` and updates the page in place on each `snapshot` event:
- * one card per client, created once and kept, its figures and charts refreshed, its endpoint rows
- * added, updated and removed by URL.
+ * `/admin/events` with an `EventSource` and updates the page in place on each `snapshot` or
+ * `update` event: one card per client, created once and kept, its figures and charts refreshed,
+ * its endpoint rows added, updated and removed by URL. The charts draw from histories the page
+ * keeps per service: a `snapshot` replaces them, an `update` carries only their tails and is
+ * merged in by `mergeHistories` (history-delta.ts), inlined here with `toString()` so the page
+ * runs the very function the tests check (the wire format is in stream.ts).
  *
  * Every value from the mesh goes in through `textContent`, `setAttribute` or an SVG path built
  * from numbers — never `innerHTML` — so names cannot become markup. The page forwards its own
@@ -13,8 +16,10 @@
  * ejected|draining>` class; `#status[data-status]` is `live` once the stream delivers.
  *
  * Written with String.raw and without template literals inside, so the script's backslashes and
- * dollar signs reach the browser as written.
+ * dollar signs reach the browser as written; the one substitution is `mergeHistories`' source.
  */
+import { mergeHistories } from "./history-delta.js";
+
 export const PAGE_SCRIPT = String.raw`
 (function () {
   "use strict";
@@ -28,6 +33,10 @@ export const PAGE_SCRIPT = String.raw`
   var statusEl = document.getElementById("status");
   var updatedEl = document.getElementById("updated");
   var cards = new Map();
+  /** Per service, its history as merged from the events: what the charts draw. */
+  var histories = new Map();
+
+  ${mergeHistories.toString()}
 
   function withToken(path) { return token === null ? path : path + "?token=" + encodeURIComponent(token); }
   document.getElementById("link-json").setAttribute("href", withToken(base + "/snapshot.json"));
@@ -215,7 +224,7 @@ export const PAGE_SCRIPT = String.raw`
     setText(card.rate.scale, "peak " + maxRate + "/s · " + minutes + " min");
   }
 
-  function updateCard(card, c) {
+  function updateCard(card, c, history) {
     var w = c.stats.window;
     setText(card.title, c.service);
     card.stale.hidden = !c.discovery.stale;
@@ -233,7 +242,7 @@ export const PAGE_SCRIPT = String.raw`
     setText(card.hedges, fmtRate(w.hedgesPerSecond));
     setText(card.inflight, fmtInt(c.counters.inflight));
     setText(card.budget, c.retryBudget === null ? "off" : fmtRate(c.retryBudget));
-    drawCharts(card, c.stats.history);
+    drawCharts(card, history);
     var zoned = c.endpoints.some(function (e) { return e.zone !== null && e.zone !== undefined; });
     card.root.classList.toggle("no-zones", !zoned);
     // Likewise the weight column, while every endpoint weighs the same and none is ramping up.
@@ -250,13 +259,14 @@ export const PAGE_SCRIPT = String.raw`
     card.rows.forEach(function (row, url) { if (!seen.has(url)) { row.tr.remove(); card.rows.delete(url); } });
   }
 
-  function render(snapshot) {
+  function render(snapshot, full) {
+    histories = mergeHistories(histories, snapshot.clients, full);
     var seen = new Set();
     snapshot.clients.forEach(function (c, i) {
       seen.add(c.service);
       var card = cards.get(c.service);
       if (!card) { card = createCard(c.service); cards.set(c.service, card); }
-      updateCard(card, c);
+      updateCard(card, c, histories.get(c.service));
       if (main.children[i] !== card.root) main.insertBefore(card.root, main.children[i] || null);
     });
     cards.forEach(function (card, service) { if (!seen.has(service)) { card.root.remove(); cards.delete(service); } });
@@ -268,10 +278,14 @@ export const PAGE_SCRIPT = String.raw`
 
   var source = new EventSource(withToken(base + "/events"));
   source.addEventListener("open", function () { setStatus("connecting", "connected"); });
-  source.addEventListener("snapshot", function (event) {
-    setStatus("live", "live");
-    render(JSON.parse(event.data));
-  });
+  function follow(full) {
+    return function (event) {
+      setStatus("live", "live");
+      render(JSON.parse(event.data), full);
+    };
+  }
+  source.addEventListener("snapshot", follow(true));
+  source.addEventListener("update", follow(false));
   source.addEventListener("failure", function (event) {
     setStatus("down", "snapshot failed: " + JSON.parse(event.data).error);
   });

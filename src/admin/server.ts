@@ -5,7 +5,7 @@
  * | route | what |
  * |---|---|
  * | `GET /admin` | the live dashboard (one self-contained page, no CDN) |
- * | `GET /admin/events` | Server-Sent Events: a `snapshot` event at once, then every `intervalMs` |
+ * | `GET /admin/events` | Server-Sent Events: a `snapshot` event at once, then an `update` every `intervalMs` (histories cut to what is new: stream.ts) |
  * | `GET /admin/snapshot.json` | `mesh.snapshot()` |
  * | `GET /admin/metrics` | Prometheus text exposition of the same figures |
  *
@@ -63,7 +63,7 @@ export async function serveAdmin(mesh: AdminSource, options?: AdminOptions): Pro
   const config = normalizeAdminOptions(options);
   const authorized = tokenCheck(config.token);
   const allowedHost = hostCheck(config.host);
-  const stream = new SnapshotStream(() => JSON.stringify(mesh.snapshot()), config.intervalMs);
+  const stream = new SnapshotStream(() => mesh.snapshot(), config.intervalMs);
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://admin.invalid");

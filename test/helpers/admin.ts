@@ -4,6 +4,7 @@
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
+import type { MeshSnapshot } from "weft";
 
 export interface Sample {
   readonly name: string;
@@ -74,6 +75,16 @@ export interface EventStream {
   /** Resolves when the server ends the stream. */
   readonly ended: Promise<void>;
   destroy(): void;
+}
+
+/** The JSON of a `snapshot` or `update` event. */
+export function snapshotOf(event: { readonly data: string }): MeshSnapshot {
+  return JSON.parse(event.data) as MeshSnapshot;
+}
+
+/** How many history points each client's snapshot in a `snapshot` or `update` event carries, by service. */
+export function historyLengths(event: { readonly data: string }): Record<string, number> {
+  return Object.fromEntries(snapshotOf(event).clients.map((c) => [c.service, c.stats.history.length]));
 }
 
 /** Opens an SSE stream and collects its events as they arrive, with their arrival time. */

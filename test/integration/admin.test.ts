@@ -7,9 +7,11 @@ import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createMesh, isWeftError, staticDiscovery, type Mesh, type MeshSnapshot } from "weft";
 import { serveAdmin, type AdminServer } from "weft/admin";
+import { fakeClock, type FakeClock } from "weft/testing";
+import { mergeHistories } from "../../src/admin/history-delta.js";
 import { defer, scoped, server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
-import { openEvents, parsePrometheus, valueOf } from "../helpers/admin.js";
+import { historyLengths, openEvents, parsePrometheus, snapshotOf, valueOf, type EventStream } from "../helpers/admin.js";
 
 async function meshWithTraffic(service = "catalog", calls = 7): Promise<{ mesh: Mesh; urls: string[] }> {
   const a = await server((_req, res) => res.end("a"));
@@ -18,6 +20,32 @@ async function meshWithTraffic(service = "catalog", calls = 7): Promise<{ mesh: 
   const client = mesh.client(service, { discovery: staticDiscovery([a.url, b.url]) });
   for (let i = 0; i < calls; i++) await (await client.request({ path: `/v1/items/${i}` })).text();
   return { mesh, urls: [a.url, b.url] };
+}
+
+/**
+ * A mesh whose clients (one per service, on one fake clock, over a real upstream) have `seconds`
+ * seconds of history each, a call every 10 s; `call` makes one more.
+ */
+async function meshWithHistory(services: readonly string[], seconds: number): Promise<{ mesh: Mesh; clock: FakeClock; call(service: string): Promise<void> }> {
+  const upstream = await server((_req, res) => res.end("ok"));
+  const clock = fakeClock();
+  const mesh = scoped(createMesh());
+  const clients = new Map(services.map((service) => [service, mesh.client(service, { discovery: staticDiscovery([upstream.url]), clock })]));
+  const call = async (service: string): Promise<void> => void (await (await clients.get(service)!.request({ path: "/v1/items" })).text());
+  for (let s = 0; s < seconds; s++) {
+    if (s % 10 === 0) for (const service of services) await call(service);
+    clock.advance(1000);
+  }
+  return { mesh, clock, call };
+}
+
+/** The histories a page holds after `events`, merged as the page merges them. */
+function pageHistories(events: EventStream["events"]): Map<string, MeshSnapshot["clients"][number]["stats"]["history"][number][]> {
+  let histories = new Map<string, MeshSnapshot["clients"][number]["stats"]["history"][number][]>();
+  for (const event of events) {
+    if (event.name === "snapshot" || event.name === "update") histories = mergeHistories(histories, snapshotOf(event).clients, event.name === "snapshot");
+  }
+  return histories;
 }
 
 async function admin(mesh: Mesh, options: Parameters<typeof serveAdmin>[1] = {}): Promise<AdminServer> {
@@ -187,6 +215,111 @@ describe("serveAdmin", () => {
     expect(third!.at - second!.at).toBeGreaterThan(40);
   });
 
+  it("GET /admin/events sends the histories whole once, then updates with their newest points only, which merge back into the whole", async () => {
+    const { mesh, clock, call } = await meshWithHistory(["catalog", "inventory"], 120);
+    const server = await admin(mesh, { intervalMs: 50 });
+    const stream = await openEvents(`${server.url}/events`);
+    defer(async () => stream.destroy());
+    await until(() => stream.events.length >= 3, "three events", 5_000, 5);
+    const whole = { catalog: 121, inventory: 121 };
+    expect(stream.events[0]!.name).toBe("snapshot");
+    expect(historyLengths(stream.events[0]!)).toEqual(whole);
+
+    // Time moves on a second at a time, with calls: each update carries the last second sent
+    // (finished now) and the new one, still filling.
+    let late: EventStream | undefined;
+    for (let second = 0; second < 4; second++) {
+      await call("catalog");
+      clock.advance(1000);
+      const seen = stream.events.length;
+      await until(() => stream.events.length >= seen + 2, "two more events", 5_000, 5);
+      if (second === 1) {
+        // A page that opens now starts with a whole snapshot, then follows with updates.
+        late = await openEvents(`${server.url}/events`);
+        const opened = late;
+        defer(async () => opened.destroy());
+        await until(() => opened.events.length >= 2, "the late page's first events", 5_000, 5);
+      }
+    }
+    const [first, ...rest] = stream.events;
+    expect(rest.map((e) => e.name)).toEqual(rest.map(() => "update"));
+    const updateLengths = rest.flatMap((e) => Object.values(historyLengths(e)));
+    expect(Math.max(...updateLengths)).toBe(2);
+    expect(Math.min(...updateLengths)).toBeGreaterThanOrEqual(1);
+    // Everything but the histories is the whole snapshot.
+    const { clients: _, ...head } = snapshotOf(rest.at(-1)!);
+    expect(Object.keys(head)).toEqual(["takenAt"]);
+    expect(Object.keys(snapshotOf(rest.at(-1)!).clients[0]!)).toEqual(Object.keys(snapshotOf(first!).clients[0]!));
+    expect(late!.events[0]!.name).toBe("snapshot");
+    expect(historyLengths(late!.events[0]!)).toEqual({ catalog: 123, inventory: 123 });
+    expect(late!.events.slice(1).every((e) => e.name === "update" && Object.values(historyLengths(e)).every((n) => n <= 2))).toBe(true);
+
+    // Merged as the page merges them, the events give back the whole history, point for point.
+    const direct = (await (await fetch(`${server.url}/snapshot.json`)).json()) as MeshSnapshot;
+    for (const events of [stream.events, late!.events]) {
+      const merged = pageHistories(events);
+      expect([...merged.keys()]).toEqual(["catalog", "inventory"]);
+      for (const client of direct.clients) expect(merged.get(client.service)).toEqual(client.stats.history);
+    }
+    expect(direct.clients[0]!.stats.history).toHaveLength(125);
+  });
+
+  it("GET /admin/events sends a client that appears in an update whole, and the page drops one that goes", async () => {
+    const a = await meshWithHistory(["catalog"], 60);
+    const b = await meshWithHistory(["inventory"], 200);
+    let withInventory = false;
+    const source = {
+      snapshot: (): MeshSnapshot => {
+        const snapshot = a.mesh.snapshot();
+        return withInventory ? { ...snapshot, clients: [...snapshot.clients, ...b.mesh.snapshot().clients] } : snapshot;
+      },
+    };
+    const server = scoped(await serveAdmin(source, { port: 0, intervalMs: 50 }));
+    const stream = await openEvents(`${server.url}/events`);
+    defer(async () => stream.destroy());
+    await until(() => stream.events.length >= 2, "two events", 5_000, 5);
+    withInventory = true;
+    await until(() => stream.events.some((e) => "inventory" in historyLengths(e)), "an event with inventory", 5_000, 5);
+    const appeared = stream.events.findIndex((e) => "inventory" in historyLengths(e));
+    expect(stream.events[appeared]!.name).toBe("update");
+    expect(historyLengths(stream.events[appeared]!)).toEqual({ catalog: 2, inventory: 201 });
+    await until(() => stream.events.length >= appeared + 3, "two updates more", 5_000, 5);
+    expect(historyLengths(stream.events[appeared + 1]!)).toEqual({ catalog: 2, inventory: 2 });
+    expect(pageHistories(stream.events).get("inventory")).toEqual(b.mesh.snapshot().clients[0]!.stats.history);
+
+    withInventory = false;
+    const seen = stream.events.length;
+    await until(() => stream.events.length >= seen + 2, "two events more", 5_000, 5);
+    expect([...pageHistories(stream.events).keys()]).toEqual(["catalog"]);
+    expect(pageHistories(stream.events).get("catalog")).toEqual(a.mesh.snapshot().clients[0]!.stats.history);
+  });
+
+  it("GET /admin/events sends a failure event when the snapshot throws, then an update with every second since the last good one", async () => {
+    const { mesh, clock } = await meshWithHistory(["catalog"], 30);
+    let failing = false;
+    const source = {
+      snapshot: (): MeshSnapshot => {
+        if (failing) throw new Error("snapshot broke");
+        return mesh.snapshot();
+      },
+    };
+    const server = scoped(await serveAdmin(source, { port: 0, intervalMs: 50 }));
+    const stream = await openEvents(`${server.url}/events`);
+    defer(async () => stream.destroy());
+    await until(() => stream.events.length >= 2, "two events", 5_000, 5);
+    failing = true;
+    await until(() => stream.events.some((e) => e.name === "failure"), "a failure event", 5_000, 5);
+    clock.advance(3000);
+    failing = false;
+    const failed = stream.events.findIndex((e) => e.name === "failure");
+    expect(JSON.parse(stream.events[failed]!.data)).toEqual({ error: "snapshot broke" });
+    await until(() => stream.events.slice(failed).some((e) => e.name !== "failure"), "an event after the failures", 5_000, 5);
+    const after = stream.events.slice(failed).find((e) => e.name !== "failure")!;
+    expect(after.name).toBe("update");
+    expect(historyLengths(after)).toEqual({ catalog: 4 });
+    expect(pageHistories(stream.events).get("catalog")).toEqual(mesh.snapshot().clients[0]!.stats.history);
+  });
+
   it("close() ends an open event stream, closes the server and leaves no socket", async () => {
     const { mesh } = await meshWithTraffic();
     const server = await serveAdmin(mesh, { intervalMs: 100 });
@@ -214,6 +347,8 @@ describe("serveAdmin", () => {
       [{ host: "" }, /invalid option host: got ""/],
       [{ token: "" }, /invalid option token/],
       [{ token: "has space" }, /invalid option token: got a string of 9 characters/],
+      [{ host: "0.0.0.0" }, /invalid option token: got undefined; expected a token when host is "0\.0\.0\.0", which is not loopback/],
+      [{ host: "::" }, /a token when host is "::"/],
       [{ intervalMs: 0 }, /invalid option intervalMs: got 0; expected a number of milliseconds from 50 to 1000/],
       [{ intervalMs: 5000 }, /intervalMs/],
       [{ prot: 80 }, /unknown option prot for serveAdmin; allowed: port, host, token, intervalMs/],

@@ -80,6 +80,16 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
         const area = document.querySelector('[data-service="catalog"] [data-chart="rate"] path.area-rate')?.getAttribute("d") ?? "";
         return rate !== "–" && Number(rate) > 0 && area.includes("L");
       });
+      // After the first snapshot the page gets updates carrying a second or two of history each:
+      // the charts grow as it merges them.
+      const p50Points = (atLeast: number): number | false => {
+        const { document } = globalThis as unknown as BrowserGlobals;
+        const d = document.querySelector('[data-service="catalog"] [data-chart="latency"] path.line-p50')?.getAttribute("d") ?? "";
+        const points = d.split(/[ML]/).length - 1;
+        return points >= atLeast ? points : false;
+      };
+      const drawn = (await page.evaluate(p50Points, 0)) as number;
+      await page.waitForFunction(p50Points, drawn + 2);
 
       if (DOCS_DIR !== undefined) {
         const start = Date.now();
