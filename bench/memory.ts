@@ -141,7 +141,7 @@ export function printMemory(result: MemoryResult): void {
   if (small !== undefined) {
     console.log(
       `(a client's fixed cost, 3 endpoints, mean of 50: ${fmt(small.defaults / 1024, 1)} KB with the defaults, ${fmt(small.noBreaker / 1024, 1)} KB with breaker: false — ` +
-        `the difference is mostly the breaker LRU, which allocates its slot arrays for maxEndpoints (10,000) up front)`,
+        `the difference is the breakers' layer: its LRU starts at 64 slots and doubles up to maxEndpoints)`,
     );
   }
 }

@@ -34,11 +34,12 @@
  *   race with the balancer's ready list), fails fast with `BreakerOpenError`.
  * - **No timer per breaker.** Every breaker of a layer slides its window on a shared
  *   `rotateBucketController`, all driven by one timer (`rotation.ts`); snapshots are off.
- * - **Bounded memory.** Breakers live in an `lru-cache` of `maxEndpoints`; eviction shuts the
- *   breaker down, and an evicted breaker that was not closed is reported closed, so its endpoint
- *   is not stranded out of the ready list with nothing left to re-test it.
+ * - **Bounded memory.** Breakers live in an `lru-cache` bounded by `maxEndpoints` (grown by
+ *   doubling from 64 slots, `growing-lru.ts`, so a small client does not pay for 10,000 slots);
+ *   eviction shuts the breaker down, and an evicted breaker that was not closed is reported
+ *   closed, so its endpoint is not stranded out of the ready list with nothing left to re-test it.
  */
-import { LRUCache } from "lru-cache";
+import { GrowingLru } from "./growing-lru.js";
 import CircuitBreaker from "opossum";
 import type { Classifier } from "../core/classifier.js";
 import { isFailure } from "../core/classifier.js";
@@ -222,10 +223,11 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     notify(entry.endpoint, from, "closed");
   };
 
-  const cache = new LRUCache<Endpoint, BreakerEntry>({
-    max: config.maxEndpoints,
+  // Starts small and doubles up to maxEndpoints (lru-cache allocates its slots for `max` up front).
+  const cache = new GrowingLru<Endpoint, BreakerEntry>(
+    config.maxEndpoints,
     // After removal, so the cache is consistent if onStateChange reads it.
-    disposeAfter: (entry, endpoint, reason) => {
+    (entry, endpoint, reason) => {
       entry.reset?.cancel();
       entry.reset = null;
       entry.breaker?.shutdown();
@@ -233,7 +235,7 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
       entry.state = "closed";
       if (reason === "evict" && from !== "closed" && !closed) notify(endpoint, from, "closed");
     },
-  });
+  );
 
   /**
    * Reports a settled call to the instance that admitted it — only while that instance still
