@@ -50,6 +50,17 @@ const perEndpoint = (value: (e: EndpointSnapshot) => number | null) =>
     }
   };
 
+/** One sample per endpoint and state: 1 for the state the endpoint is in, 0 for the others. */
+const perEndpointState = (states: readonly string[], stateOf: (e: EndpointSnapshot) => string) =>
+  function* (snapshot: MeshSnapshot): Iterable<Sample> {
+    for (const client of snapshot.clients) {
+      for (const endpoint of client.endpoints) {
+        const current = stateOf(endpoint);
+        for (const state of states) yield [{ service: client.service, endpoint: endpoint.url, state }, current === state ? 1 : 0];
+      }
+    }
+  };
+
 const FAMILIES: readonly Family[] = [
   { name: "weft_client_requests_total", type: "counter", help: "Calls made through the client (as the caller sees them, retries and hedges not counted).", samples: perClient((c) => c.counters.calls) },
   { name: "weft_client_successes_total", type: "counter", help: "Calls the classifier judged successful.", samples: perClient((c) => c.counters.successes) },
@@ -91,26 +102,14 @@ const FAMILIES: readonly Family[] = [
     name: "weft_endpoint_state",
     type: "gauge",
     help: "1 for the endpoint's current state, 0 for the others.",
-    *samples(snapshot) {
-      for (const client of snapshot.clients) {
-        for (const endpoint of client.endpoints) {
-          for (const state of STATES) yield [{ service: client.service, endpoint: endpoint.url, state }, endpoint.state === state ? 1 : 0];
-        }
-      }
-    },
+    samples: perEndpointState(STATES, (e) => e.state),
   },
   { name: "weft_endpoint_breaker_open", type: "gauge", help: "1 while the endpoint's circuit breaker is open (half-open and closed: 0).", samples: perEndpoint((e) => (e.breaker === "open" ? 1 : 0)) },
   {
     name: "weft_endpoint_breaker_state",
     type: "gauge",
     help: "1 for the state of the endpoint's circuit breaker (closed, open, halfOpen), 0 for the others.",
-    *samples(snapshot) {
-      for (const client of snapshot.clients) {
-        for (const endpoint of client.endpoints) {
-          for (const state of BREAKER_STATES) yield [{ service: client.service, endpoint: endpoint.url, state }, endpoint.breaker === state ? 1 : 0];
-        }
-      }
-    },
+    samples: perEndpointState(BREAKER_STATES, (e) => e.breaker),
   },
   {
     name: "weft_discovery_stale",

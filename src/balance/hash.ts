@@ -130,7 +130,11 @@ function finish(h: number, block: number, filled: number, length: number): numbe
     k = (k << 15) | (k >>> 17);
     h ^= Math.imul(k, C2);
   }
-  h ^= length;
+  return fmix32(h ^ length);
+}
+
+/** Murmur3's finalizer: every input bit affects every output bit. Unsigned 32-bit result. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

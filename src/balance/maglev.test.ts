@@ -4,7 +4,7 @@ import { seededRandom } from "../core/clock.js";
 import { Endpoint } from "../core/endpoint.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import { LoadTracker } from "./load.js";
-import { InvalidOptionsError } from "../core/errors.js";
+import { invalidOption } from "../../test/helpers/options.js";
 import { buildMaglevTable, isPrime, maglev, type MaglevOptions } from "./maglev.js";
 import type { Picker, PickerContext } from "./picker.js";
 
@@ -120,19 +120,10 @@ describe("maglev", () => {
   });
 
   it("rejects bad options, naming them", () => {
-    const option = (f: () => unknown) => {
-      try {
-        f();
-      } catch (error) {
-        expect(error).toBeInstanceOf(InvalidOptionsError);
-        return (error as InvalidOptionsError).option;
-      }
-      throw new Error("did not throw");
-    };
-    expect(option(() => maglev({} as never))).toBe("balancer.key");
-    expect(option(() => maglev({ key, tableSize: 65_536 }))).toBe("balancer.tableSize");
-    expect(option(() => maglev({ key, tableSize: 1 }))).toBe("balancer.tableSize");
-    expect(option(() => maglev({ key, tablesize: 7 } as never))).toBe("balancer.tablesize");
+    expect(invalidOption(() => maglev({} as never))).toBe("balancer.key");
+    expect(invalidOption(() => maglev({ key, tableSize: 65_536 }))).toBe("balancer.tableSize");
+    expect(invalidOption(() => maglev({ key, tableSize: 1 }))).toBe("balancer.tableSize");
+    expect(invalidOption(() => maglev({ key, tablesize: 7 } as never))).toBe("balancer.tablesize");
     expect(() => maglev({ key, tablesize: 7 } as never)).toThrow(/did you mean balancer\.tableSize/);
     expect(isPrime(65_537)).toBe(true);
     expect(isPrime(655_373)).toBe(true);

@@ -29,7 +29,7 @@
 import type { Endpoint } from "../core/endpoint.js";
 import type { MeshRequest } from "../core/types.js";
 import { fail } from "../core/validate.js";
-import { hash32 } from "./hash.js";
+import { fmix32, hash32 } from "./hash.js";
 import { balancerOptions, hashKey, integerOption, weightRefreshMs, type HashKey } from "./options.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { BuildCache, isResend } from "./weights.js";
@@ -111,13 +111,7 @@ export function buildMaglevTable(endpoints: readonly Endpoint[], weights: Float6
 
 /** A strong 32-bit remix of a key's hash for its `attempt`-th alternative (resends). */
 function rehash(hash: number, attempt: number): number {
-  let h = (hash + Math.imul(attempt, 0x9e3779b9)) | 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32((hash + Math.imul(attempt, 0x9e3779b9)) | 0);
 }
 
 /**

@@ -4,7 +4,7 @@ import { seededRandom } from "../core/clock.js";
 import { Endpoint } from "../core/endpoint.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import { LoadTracker } from "./load.js";
-import { InvalidOptionsError } from "../core/errors.js";
+import { invalidOption } from "../../test/helpers/options.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { ringEntryCounts, ringHash, ringIndex, type RingHashOptions } from "./ring-hash.js";
 
@@ -118,20 +118,11 @@ describe("ringHash", () => {
   });
 
   it("rejects bad options, naming them", () => {
-    const invalid = (f: () => unknown) => {
-      try {
-        f();
-      } catch (error) {
-        expect(error).toBeInstanceOf(InvalidOptionsError);
-        return (error as InvalidOptionsError).option;
-      }
-      throw new Error("did not throw");
-    };
-    expect(invalid(() => ringHash({} as never))).toBe("balancer.key");
-    expect(invalid(() => ringHash({ key: "x-user" } as never))).toBe("balancer.key");
-    expect(invalid(() => ringHash({ key, entriesPerEndpoint: 0 }))).toBe("balancer.entriesPerEndpoint");
-    expect(invalid(() => ringHash({ key, maxRingSize: 1.5 }))).toBe("balancer.maxRingSize");
-    expect(invalid(() => ringHash({ key, minRingSize: 1024 } as never))).toBe("balancer.minRingSize");
-    expect(invalid(() => ringHash(undefined as never))).toBe("balancer.key");
+    expect(invalidOption(() => ringHash({} as never))).toBe("balancer.key");
+    expect(invalidOption(() => ringHash({ key: "x-user" } as never))).toBe("balancer.key");
+    expect(invalidOption(() => ringHash({ key, entriesPerEndpoint: 0 }))).toBe("balancer.entriesPerEndpoint");
+    expect(invalidOption(() => ringHash({ key, maxRingSize: 1.5 }))).toBe("balancer.maxRingSize");
+    expect(invalidOption(() => ringHash({ key, minRingSize: 1024 } as never))).toBe("balancer.minRingSize");
+    expect(invalidOption(() => ringHash(undefined as never))).toBe("balancer.key");
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Endpoint, EndpointSet } from "../core/endpoint.js";
-import { InvalidOptionsError } from "../core/errors.js";
+import { invalidOption } from "../../test/helpers/options.js";
 import { normalizeZoneOptions, zoneCandidates } from "./zone.js";
 
 /** A set with `local` endpoints in zone "a" and `remote` in zone "b". */
@@ -101,15 +101,7 @@ describe("zoneCandidates", () => {
 });
 
 describe("normalizeZoneOptions", () => {
-  const option = (value: unknown) => {
-    try {
-      normalizeZoneOptions(value);
-    } catch (error) {
-      expect(error).toBeInstanceOf(InvalidOptionsError);
-      return (error as InvalidOptionsError).option;
-    }
-    throw new Error("did not throw");
-  };
+  const option = (value: unknown) => invalidOption(() => normalizeZoneOptions(value));
 
   it("fills defaults into a frozen config, and reads false or undefined as off", () => {
     const config = normalizeZoneOptions({ zone: "eu-west-1a" });

@@ -2,7 +2,7 @@ import { metrics, type Meter, type MeterProvider } from "@opentelemetry/api";
 import type { Histogram } from "@opentelemetry/sdk-metrics";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { metric, points, testMeters, valueOf } from "../../test/helpers/metrics.js";
-import { ClientEventHub, type AttemptEndEvent } from "../core/events.js";
+import { CHANNELS, ClientEventHub, type AttemptEndEvent } from "../core/events.js";
 import { clientMetrics, weftMeter, type MetricsSnapshot } from "./metrics.js";
 import { DURATION_BUCKETS_S, METER_NAME, METER_VERSION } from "./metrics-instruments.js";
 
@@ -41,7 +41,10 @@ function setup(snapshot: MetricsSnapshot = SNAPSHOT) {
 }
 
 function emitters(hub: ClientEventHub): boolean[] {
-  return [hub.attemptStart, hub.attemptEnd, hub.callEnd, hub.timeout, hub.endpointsChanged, hub.discoveryState, hub.retry, hub.hedge, hub.budgetExhausted, hub.breakerStateChange, hub.limited, hub.endpointHealth].map((e) => e.active);
+  const all = hub.emitters();
+  // One per channel: an empty list would make "none is active" pass without checking anything.
+  expect(all).toHaveLength(Object.keys(CHANNELS).length);
+  return all.map((e) => e.active);
 }
 
 afterEach(() => metrics.disable());
