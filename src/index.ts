@@ -47,18 +47,22 @@ export {
   AttemptsExhaustedError,
   ConcurrencyLimitError,
   RateLimitedError,
+  RequestAbortedError,
   errorCode,
 } from "./core/errors.js";
 export { HedgeLostError } from "./retry/index.js";
 export type { RetryOptions, HedgeOptions, RetryBudgetConfig, BackoffConfig } from "./retry/index.js";
 export type { ConcurrencyOptions, RateLimitOptions, Fallback, FallbackReply, CoalesceKey } from "./limit/index.js";
 export type { WeftErrorCode } from "./core/errors.js";
-export { defaultClassifier, isIdempotentRequest, neverReachedServer } from "./core/classifier.js";
+export { defaultClassifier, isIdempotentRequest, neverReachedServer, SHED_HEADER } from "./core/classifier.js";
 export type { Classifier, Outcome } from "./core/classifier.js";
 export { Stack, middlewareLayer } from "./core/stack.js";
 export { CHANNELS } from "./core/events.js";
 export type { StackEntry } from "./core/stack.js";
 export { Cancellation } from "./core/cancel.js";
+export { RequestContext, currentContext, runWithContext, runWithoutContext } from "./core/context.js";
+export type { RequestContextInit } from "./core/context.js";
+export type { ServerSnapshot, ServerSource, ServerState } from "./core/server-snapshot.js";
 export { BufferedResponse } from "./core/response.js";
 export { newRequest, deriveRequest, withHeaders, withAttr, isReplayable } from "./core/request.js";
 export { systemClock, seededRandom } from "./core/clock.js";

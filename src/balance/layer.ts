@@ -67,8 +67,10 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     const now = clock.now();
     const rtt = now - start;
     const failed = isFailure(outcome);
-    // A caller's abort says nothing about the endpoint's speed: keep it out of the estimate.
-    if (res !== undefined || outcome !== "ignorable") load.observe(endpoint, rtt, failed, now);
+    // A caller's abort says nothing about the endpoint's speed: keep it out of the estimate. A
+    // shed (overloaded) answer is fast but not a sign of capacity: it weighs like a failure here,
+    // so traffic steers away, though it counts against no breaker or ejection.
+    if (res !== undefined || outcome !== "ignorable") load.observe(endpoint, rtt, failed || outcome === "overloaded", now);
     endpoint.requests++;
     if (failed) {
       endpoint.failures++;

@@ -11,7 +11,8 @@ import { attemptLayer, deadlineLayer } from "../core/deadline.js";
 import type { Resolver, ResolverSnapshot } from "../core/discovery.js";
 import { CallStats, type CallStatsSnapshot } from "../core/call-stats.js";
 import { EndpointSet, type BreakerState, type EndpointHealth } from "../core/endpoint.js";
-import { ClientClosedError } from "../core/errors.js";
+import { ClientClosedError, TotalTimeoutError } from "../core/errors.js";
+import { currentContext, inheritedDeadline } from "../core/context.js";
 import { ClientEventHub, type ClientEvents } from "../core/events.js";
 import { newRequest } from "../core/request.js";
 import { Stack, middlewareLayer } from "../core/stack.js";
@@ -418,10 +419,27 @@ export class Client {
         return Promise.reject(error);
       }
     }
-    const cancel = new Cancellation();
-    const unlink = signal === undefined || signal === null ? null : linkSignal(signal, cancel);
-    // An already-aborted signal ends the call before it starts, as fetch does.
-    if (cancel.aborted) return Promise.reject(cancel.reason);
+    // A call made while serving a request (weft/server, runWithContext) inherits that request's
+    // deadline and is cancelled with it: a child of its cancellation, released when the call ends.
+    const context = currentContext();
+    let cancel: Cancellation;
+    let deadline = Infinity;
+    if (context === undefined) cancel = new Cancellation();
+    else {
+      cancel = context.cancel.child();
+      deadline = inheritedDeadline(context, this.config.clock);
+      if (!cancel.aborted && deadline <= this.config.clock.now()) {
+        cancel.release();
+        return Promise.reject(new TotalTimeoutError(0, { message: `the deadline this call inherits from the request being served has passed: no call to "${this.service}" was made` }));
+      }
+    }
+    const unlinkSignal = signal === undefined || signal === null ? null : linkSignal(signal, cancel);
+    const unlink = context === undefined ? unlinkSignal : unlinkSignal === null ? () => cancel.release() : () => (cancel.release(), unlinkSignal());
+    // An already-aborted signal (or context) ends the call before it starts, as fetch does.
+    if (cancel.aborted) {
+      unlink?.();
+      return Promise.reject(cancel.reason);
+    }
     const req: MeshRequest = {
       method,
       path,
@@ -429,7 +447,7 @@ export class Client {
       body: encoded.body,
       idempotent: idempotentInit ?? isIdempotentRequest(method, headers),
       cancel,
-      deadline: Infinity,
+      deadline,
       attempt: 0,
       endpoint: null,
       service: this.service,
@@ -439,7 +457,7 @@ export class Client {
     };
     const pending = this.#service(req);
     if (unlink === null) return pending;
-    // The caller's signal governs the body too (fetch semantics): unlink when the body ends.
+    // The caller's signal (and the context) governs the body too (fetch semantics): unlink when the body ends.
     return pending.then(
       (res) => {
         if (res.onBodyEnd !== undefined) res.onBodyEnd(unlink);

@@ -9,6 +9,7 @@ import type { Clock, Random } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { Disposer } from "../core/types.js";
+import type { ServerSnapshot, ServerSource } from "../core/server-snapshot.js";
 import { Client, type ClientParts, type ClientSnapshot } from "./client.js";
 import { checkDefaults, mergeOptions, normalizeOptions, type ClientDefaults, type ClientOptions } from "./options.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
@@ -24,6 +25,8 @@ export interface MeshSnapshot {
   /** Wall-clock time of the snapshot, ms since the epoch. */
   readonly takenAt: number;
   readonly clients: readonly ClientSnapshot[];
+  /** The inbound sides (`weft/server`) that joined the mesh with `inbound({ mesh })`. */
+  readonly servers: readonly ServerSnapshot[];
 }
 
 interface SharedResolver {
@@ -35,6 +38,7 @@ export class Mesh {
   readonly #defaults: ClientDefaults;
   readonly #warn: (message: string) => void;
   readonly #clients = new Map<string, Client>();
+  readonly #servers = new Set<ServerSource>();
   readonly #transports = new Map<TransportFactory, Transport>();
   readonly #resolvers = new Map<string, SharedResolver>();
   /** Per transport, how many endpoints (of every client) use each origin's pool. */
@@ -104,7 +108,18 @@ export class Mesh {
   }
 
   snapshot(): MeshSnapshot {
-    return { takenAt: Date.now(), clients: [...this.#clients.values()].map((c) => c.snapshot()) };
+    return { takenAt: Date.now(), clients: [...this.#clients.values()].map((c) => c.snapshot()), servers: [...this.#servers].map((s) => s.snapshot()) };
+  }
+
+  /**
+   * Shows a server's inbound side in this mesh's snapshot, admin page and Prometheus text, until
+   * the returned disposer runs. `inbound({ mesh })` from `weft/server` calls it.
+   */
+  addServer(server: ServerSource): Disposer {
+    this.#servers.add(server);
+    return () => {
+      this.#servers.delete(server);
+    };
   }
 
   /** Closes every client, resolver and transport; in-flight calls finish first. */

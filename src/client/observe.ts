@@ -28,7 +28,8 @@ export function observeLayer(service: string, counters: CallCounters, stats: Cal
     const call = req.call;
     counters.attempts += call.attempts;
     const outcome = classifier(req, res, error);
-    const verdict = outcome === "success" ? 1 : isFailure(outcome) ? -1 : 0;
+    // The caller's view: a call that ended shed (overloaded) failed, though no endpoint is blamed.
+    const verdict = outcome === "success" ? 1 : isFailure(outcome) || outcome === "overloaded" ? -1 : 0;
     if (verdict === 1) counters.successes++;
     else if (verdict === -1) counters.failures++;
     else counters.ignorable++;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Cancellation } from "./cancel.js";
-import { defaultClassifier, isIdempotentRequest, neverReachedServer } from "./classifier.js";
+import { defaultClassifier, isFailure, isIdempotentRequest, isRetryable, neverReachedServer, SHED_HEADER } from "./classifier.js";
 import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
 import { BufferedResponse } from "./response.js";
 import type { MeshRequest } from "./types.js";
@@ -22,6 +22,16 @@ describe("defaultClassifier", () => {
       expect(defaultClassifier(get, status(s), undefined)).toBe("retryable");
       expect(defaultClassifier(post, status(s), undefined)).toBe("failure");
     }
+  });
+
+  it("calls a 503 marked shed overloaded for any method: resent elsewhere, blamed on no endpoint", () => {
+    const shed = new BufferedResponse(503, "", { [SHED_HEADER]: "concurrency", "retry-after": "1" });
+    expect(defaultClassifier(get, shed, undefined)).toBe("overloaded");
+    expect(defaultClassifier(post, shed, undefined)).toBe("overloaded");
+    expect(isRetryable("overloaded")).toBe(true);
+    expect(isFailure("overloaded")).toBe(false);
+    // The marker means nothing on another status.
+    expect(defaultClassifier(post, new BufferedResponse(500, "", { [SHED_HEADER]: "concurrency" }), undefined)).toBe("failure");
   });
 
   it("retries 429 for any method", () => {

@@ -5,13 +5,24 @@
  *
  * - `success`: the endpoint did its job.
  * - `retryable`: a failure that is safe to send again (see the rules below).
+ * - `overloaded`: the endpoint turned the request away before doing any work (a `weft/server`
+ *   load shed: 503 with `x-weft-shed`). Safe to resend for any method, to another endpoint; it
+ *   says the endpoint is busy, not broken, so breakers and outlier detection do not count it,
+ *   while the balancer's load does (so traffic steers away from it).
  * - `failure`: a failure that must not be resent; it counts against the endpoint.
  * - `ignorable`: says nothing about the endpoint (a 404, a caller's abort).
  */
 import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
 import type { HeaderMap, MeshRequest, MeshResponse } from "./types.js";
 
-export type Outcome = "success" | "retryable" | "failure" | "ignorable";
+export type Outcome = "success" | "retryable" | "overloaded" | "failure" | "ignorable";
+
+/**
+ * The response header a `weft/server` sets on a request it shed (503, with `Retry-After`) before
+ * any handler ran; its value says why (`concurrency`, `draining`). The default classifier reads
+ * it as `overloaded`.
+ */
+export const SHED_HEADER = "x-weft-shed";
 
 export type Classifier = (req: MeshRequest, res: MeshResponse | undefined, error: unknown) => Outcome;
 
@@ -61,6 +72,7 @@ export function neverReachedServer(error: unknown): boolean {
  * - 502/503/504, an attempt timeout and any other transport error are retryable only for
  *   idempotent requests, failures otherwise;
  * - 429 is retryable (its `Retry-After` is honoured by the retry layer);
+ * - a 503 marked shed (`x-weft-shed`) is overloaded: resent elsewhere for any method, at once;
  * - other 5xx are failures; other 4xx are ignorable (they never count against an endpoint);
  * - a caller's abort is ignorable; running out of the total deadline is a failure.
  */
@@ -69,6 +81,7 @@ export const defaultClassifier: Classifier = (req, res, error) => {
     const status = res.status;
     if (status < 400) return "success";
     if (status === 429) return "retryable";
+    if (status === 503 && res.headers[SHED_HEADER] !== undefined) return "overloaded";
     if (status === 502 || status === 503 || status === 504) return req.idempotent ? "retryable" : "failure";
     if (status >= 500) return "failure";
     return "ignorable";
@@ -81,7 +94,12 @@ export const defaultClassifier: Classifier = (req, res, error) => {
   return req.idempotent ? "retryable" : "failure";
 };
 
-/** True for the outcomes that count against an endpoint's health and load. */
+/** True for the outcomes that count against an endpoint's health (breakers, outlier detection). */
 export function isFailure(outcome: Outcome): boolean {
   return outcome === "failure" || outcome === "retryable";
+}
+
+/** True for the outcomes the retry layer may send again. */
+export function isRetryable(outcome: Outcome): boolean {
+  return outcome === "retryable" || outcome === "overloaded";
 }

@@ -47,12 +47,19 @@ export function deadlineLayer(context: DeadlineContext): Layer {
   const wheel = wheelFor(clock);
   return (next) => (req) => {
     const totalMs = effectiveMs(req.timeout?.totalMs, context.totalMs);
-    if (totalMs === Infinity || req.cancel === null) return next(req);
+    // req.deadline is finite when the call inherits one (a request being served): the sooner wins.
+    const now = clock.now();
+    const deadline = Math.min(req.deadline, now + totalMs);
+    if (deadline === Infinity || req.cancel === null) return next(req);
     const cancel = req.cancel;
-    const deadline = Math.min(req.deadline, clock.now() + totalMs);
-    return raceDeadline(next, { ...req, deadline }, wheel, deadline, () => {
-      const error = new TotalTimeoutError(totalMs, { attempts: req.attempt + 1 });
-      if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "total", timeoutMs: totalMs });
+    const inherited = deadline < now + totalMs;
+    const timeoutMs = inherited ? Math.round(deadline - now) : totalMs;
+    return raceDeadline(next, deadline === req.deadline ? req : { ...req, deadline }, wheel, deadline, () => {
+      const error = new TotalTimeoutError(timeoutMs, {
+        attempts: req.attempt + 1,
+        message: inherited ? `call exceeded the deadline it inherited from the request being served (${timeoutMs} ms left when it started)` : undefined,
+      });
+      if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "total", timeoutMs });
       cancel.abort(error);
       return error;
     });

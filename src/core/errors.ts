@@ -18,6 +18,7 @@ export const ErrorCodes = Object.freeze({
   RATE_LIMITED: "WEFT_ERR_RATE_LIMITED",
   CLIENT_CLOSED: "WEFT_ERR_CLIENT_CLOSED",
   BODY_USED: "WEFT_ERR_BODY_USED",
+  REQUEST_ABORTED: "WEFT_ERR_REQUEST_ABORTED",
 });
 
 export type WeftErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -132,6 +133,16 @@ export class ConcurrencyLimitError extends WeftError {
 export class RateLimitedError extends WeftError {
   constructor(service: string, options?: WeftErrorOptions) {
     super(ErrorCodes.RATE_LIMITED, `client-side rate limit of service "${service}" reached`, options);
+  }
+}
+
+/**
+ * The request being served was abandoned by its caller (the connection closed before the response
+ * finished): the reason the calls made for it are cancelled with.
+ */
+export class RequestAbortedError extends WeftError {
+  constructor(service: string, method: string, path: string) {
+    super(ErrorCodes.REQUEST_ABORTED, `the caller of ${method} ${path} (service "${service}") went away before the response finished`);
   }
 }
 

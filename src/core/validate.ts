@@ -50,6 +50,20 @@ export function checkMs(option: string, value: unknown, allowFalse: boolean): nu
   return fail(option, value, `a positive number of milliseconds${allowFalse ? " or false (off)" : ""}`);
 }
 
+/** An integer ≥ `min` (a safe integer), or `fallback` when absent. */
+export function checkInteger(option: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= min) return value;
+  return fail(option, value, min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer of at least ${min}`);
+}
+
+/** A finite number accepted by `ok`, or `fallback` when absent. */
+export function checkNumber(option: string, value: unknown, fallback: number, ok: (n: number) => boolean, allowed: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && Number.isFinite(value) && ok(value)) return value;
+  return fail(option, value, allowed);
+}
+
 function nearest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;

@@ -245,7 +245,8 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
   const settle = (req: MeshRequest, entry: BreakerEntry, admittedBy: Opossum | null, res: MeshResponse | undefined, error: unknown): void => {
     if (entry.breaker === admittedBy && entry.state === "halfOpen") entry.probes--;
     const outcome = classifier(req, res, error);
-    if (outcome === "ignorable") return;
+    // A shed (overloaded) answer says the endpoint is busy, not broken: neither a failure nor a success.
+    if (outcome === "ignorable" || outcome === "overloaded") return;
     let breaker = admittedBy;
     if (breaker === null) {
       // Admitted while closed with no instance: count a success quietly; a failure makes one

@@ -94,7 +94,8 @@ export class OutlierDetector {
    * (not for a breaker's refusal); endpoints not given to `setEndpoints` are ignored.
    */
   observe(endpoint: Endpoint, outcome: Outcome): void {
-    if (outcome === "ignorable") return;
+    // A shed (overloaded) answer is a busy endpoint, not a broken one: Envoy ejects for errors.
+    if (outcome === "ignorable" || outcome === "overloaded") return;
     const tracked = this.#tracked.get(endpoint);
     // An attempt that finishes after its endpoint was ejected says nothing new (Envoy ignores it too).
     if (tracked === undefined || endpoint.state === "ejected") return;

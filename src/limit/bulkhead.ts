@@ -127,7 +127,8 @@ export function concurrencyLayer(context: ConcurrencyLayerContext): ConcurrencyL
       // A caller's abort says nothing about the service; an ignorable response (a 404) is still
       // work the service did, at its usual speed.
       if (res !== undefined || outcome !== "ignorable") {
-        limit = (gradient as Gradient2Limit).sample(clock.now() - start, inflightAtStart, isFailure(outcome));
+        // A shed answer is the plainest drop there is (Netflix's onDropped).
+        limit = (gradient as Gradient2Limit).sample(clock.now() - start, inflightAtStart, isFailure(outcome) || outcome === "overloaded");
       }
     } finally {
       // After the sample, so a raised limit admits waiters in this same drain.

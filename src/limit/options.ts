@@ -3,9 +3,9 @@
  * frozen configs. Every message names the option, the value and what is allowed; an unknown key
  * fails, because a typo in a limit silently turns it off. The caller's object is never written to.
  */
-import { fail, checkKeys, isPlainObject } from "../core/validate.js";
+import { fail, checkKeys, isPlainObject, checkInteger as integer, checkNumber as number } from "../core/validate.js";
 import { InvalidOptionsError } from "../core/errors.js";
-import { DEFAULT_GRADIENT2, type Gradient2Config } from "./gradient.js";
+import { GRADIENT2_KEYS, checkGradient2, type Gradient2Config } from "./gradient.js";
 
 /**
  * `concurrency`: a bulkhead with a fixed limit, or an adaptive limit (Gradient2).
@@ -75,7 +75,7 @@ export interface RateLimitConfig {
 export const CONCURRENCY_DEFAULTS = Object.freeze({ limit: 256, queue: 512 });
 
 const FIXED_KEYS = ["adaptive", "limit", "queue"] as const;
-const ADAPTIVE_ONLY_KEYS = ["initialLimit", "minLimit", "maxLimit", "smoothing", "rttTolerance", "longWindowSamples", "headroom"] as const;
+const ADAPTIVE_ONLY_KEYS = GRADIENT2_KEYS;
 const ADAPTIVE_KEYS = ["adaptive", "queue", ...ADAPTIVE_ONLY_KEYS] as const;
 const RATE_KEYS = ["perSecond", "burst", "queue"] as const;
 
@@ -104,20 +104,7 @@ export function normalizeConcurrencyOptions(value: unknown, option = "concurrenc
     throw new InvalidOptionsError(`${option}.limit`, `option ${option}.limit does not apply to the adaptive limit; use ${option}.initialLimit, minLimit and maxLimit`);
   }
   checkKeys(value, ADAPTIVE_KEYS, option);
-  const d = DEFAULT_GRADIENT2;
-  const minLimit = integer(`${option}.minLimit`, value.minLimit, d.minLimit, 1);
-  const maxLimit = integer(`${option}.maxLimit`, value.maxLimit, Math.max(d.maxLimit, minLimit), 1);
-  if (maxLimit < minLimit) fail(`${option}.maxLimit`, maxLimit, `at least ${option}.minLimit (${minLimit})`);
-  // The default initial limit follows min/max; one given explicitly must lie between them.
-  const initialLimit = integer(`${option}.initialLimit`, value.initialLimit, Math.min(Math.max(d.initialLimit, minLimit), maxLimit), 1);
-  if (initialLimit < minLimit || initialLimit > maxLimit) {
-    fail(`${option}.initialLimit`, initialLimit, `an integer between ${option}.minLimit (${minLimit}) and ${option}.maxLimit (${maxLimit})`);
-  }
-  const smoothing = number(`${option}.smoothing`, value.smoothing, d.smoothing, (n) => n > 0 && n <= 1, "a number in (0, 1]");
-  const rttTolerance = number(`${option}.rttTolerance`, value.rttTolerance, d.rttTolerance, (n) => n >= 1, "a number of at least 1");
-  const longWindowSamples = integer(`${option}.longWindowSamples`, value.longWindowSamples, d.longWindowSamples, 1);
-  const headroom = number(`${option}.headroom`, value.headroom, d.headroom, (n) => n >= 0, "a non-negative number");
-  return Object.freeze({ adaptive: true, queue, initialLimit, minLimit, maxLimit, smoothing, rttTolerance, longWindowSamples, headroom });
+  return Object.freeze({ adaptive: true, queue, ...checkGradient2(value, option) });
 }
 
 /**
@@ -136,18 +123,4 @@ export function normalizeRateLimitOptions(value: unknown, option = "rateLimit"):
   const burst = number(`${option}.burst`, value.burst, Math.max(1, Math.ceil(perSecond)), (n) => n >= 1, "a number of at least 1");
   const queue = integer(`${option}.queue`, value.queue, Math.ceil(burst), 0);
   return Object.freeze({ perSecond, burst, queue });
-}
-
-/** An integer ≥ `min` (a safe integer), or `fallback` when absent. */
-function integer(option: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= min) return value;
-  return fail(option, value, min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer of at least ${min}`);
-}
-
-/** A finite number accepted by `ok`, or `fallback` when absent. */
-function number(option: string, value: unknown, fallback: number, ok: (n: number) => boolean, allowed: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value === "number" && Number.isFinite(value) && ok(value)) return value;
-  return fail(option, value, allowed);
 }

@@ -117,6 +117,43 @@ describe("retry", () => {
     for (const gap of gaps) expect(gap).toBeLessThanOrEqual(150);
   });
 
+  it("resends a shed POST to another endpoint after the backoff, not the shedding server's Retry-After", async () => {
+    const shed = { status: 503, headers: { "x-weft-shed": "concurrency", "retry-after": "30" }, body: "" };
+    const { client, seen, clock } = setup((req) => (req.endpoint?.url === URLS[0] ? shed : { status: 201, body: "made" }), {
+      balancer: { name: "first", create: () => ({ pick: (ready) => ready.find((e) => e.url === URLS[0]) ?? ready[0]! }) } as never,
+    });
+    const call = client.request({ method: "POST", path: "/orders", body: "{}" });
+    await clock.advanceAsync(1000);
+    const res = await call;
+    expect(res.status).toBe(201);
+    expect(seen.map((r) => r.endpoint?.url)).toEqual([URLS[0], URLS[1]]);
+    const snapshot = client.snapshot();
+    const shedding = snapshot.endpoints.find((e) => e.url === URLS[0])!;
+    // Busy, not broken: no failure counted, the breaker stays closed, nothing ejected.
+    expect(shedding.failures).toBe(0);
+    expect(shedding.breaker).toBe("closed");
+    expect(shedding.state).toBe("healthy");
+    await client.close();
+  });
+
+  it("never trips a breaker or ejects an endpoint for shed answers, however many", async () => {
+    const shed = { status: 503, headers: { "x-weft-shed": "concurrency" }, body: "" };
+    const { client, clock } = setup(() => shed, { retry: false });
+    for (let i = 0; i < 40; i++) {
+      const res = await client.request({ path: "/" });
+      expect(res.status).toBe(503);
+      clock.advance(10);
+    }
+    for (const e of client.snapshot().endpoints) {
+      expect(e.breaker).toBe("closed");
+      expect(e.state).toBe("healthy");
+      expect(e.consecutiveFailures).toBe(0);
+    }
+    // The caller's own view: those calls did not succeed.
+    expect(client.snapshot().counters.failures).toBe(40);
+    await client.close();
+  });
+
   it("honours Retry-After (seconds) before resending", async () => {
     const { client, seen, clock } = setup((_req, n) => (n === 1 ? { status: 503, headers: { "retry-after": "2" } } : { status: 200 }), { timeout: { totalMs: 10_000 } });
     const call = client.request({ path: "/" });

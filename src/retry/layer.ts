@@ -13,7 +13,7 @@
  * An error that was not retryable passes through unchanged.
  */
 import { Cancellation } from "../core/cancel.js";
-import type { Classifier, Outcome } from "../core/classifier.js";
+import { isRetryable, type Classifier, type Outcome } from "../core/classifier.js";
 import type { Clock, Random } from "../core/clock.js";
 import { errorCode } from "../core/errors.js";
 import type { ClientEventHub } from "../core/events.js";
@@ -85,11 +85,12 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
    * After a retryable failure of attempt `attempt`: decide, wait, resend — until an outcome that
    * is not retryable or a limit. Only calls that failed get here.
    */
-  const retrying = async (next: Service, req: MeshRequest, attempt: number, firstRes: MeshResponse | undefined, firstError: unknown): Promise<MeshResponse> => {
+  const retrying = async (next: Service, req: MeshRequest, attempt: number, firstRes: MeshResponse | undefined, firstError: unknown, firstOutcome: Outcome): Promise<MeshResponse> => {
     let res = firstRes;
     let error = firstError;
+    let outcome = firstOutcome;
     for (;;) {
-      const decision = decideRetry(policy, req, attempt + 1, res, error);
+      const decision = decideRetry(policy, req, attempt + 1, res, error, outcome);
       if (!decision.retry) {
         if (decision.limit === "budget") reportBudget(req, "retry");
         if (res !== undefined) return res;
@@ -110,9 +111,9 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
         error = e;
         failed = true;
       }
-      const outcome = classifier(tryReq, res, error);
+      outcome = classifier(tryReq, res, error);
       record(outcome, startedAt);
-      if (outcome !== "retryable") {
+      if (!isRetryable(outcome)) {
         if (failed) throw error;
         return res as MeshResponse;
       }
@@ -129,12 +130,12 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
       (res) => {
         const outcome = classifier(req, res, undefined);
         if (hedge !== false) record(outcome, startedAt);
-        return outcome === "retryable" ? retrying(next, req, 0, res, undefined) : res;
+        return isRetryable(outcome) ? retrying(next, req, 0, res, undefined, outcome) : res;
       },
       (error: unknown) => {
         const outcome = classifier(req, undefined, error);
-        if (outcome !== "retryable") throw error;
-        return retrying(next, req, 0, undefined, error);
+        if (!isRetryable(outcome)) throw error;
+        return retrying(next, req, 0, undefined, error, outcome);
       },
     );
   };
@@ -194,7 +195,7 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
           const othersOut = running.size > 0;
           if (retryPending) return;
           if (outcome === "failure") return othersOut ? undefined : finish(res, error, failed);
-          const decision = decideRetry(policy, req, sent, res, error);
+          const decision = decideRetry(policy, req, sent, res, error, outcome);
           if (!decision.retry) {
             if (othersOut) return;
             if (decision.limit === "budget") reportBudget(req, "retry");

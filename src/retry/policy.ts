@@ -9,6 +9,7 @@
 import type { Clock, Random } from "../core/clock.js";
 import { AttemptsExhaustedError, BreakerOpenError, BudgetExhaustedError, ClientClosedError, NoEndpointsError, TotalTimeoutError } from "../core/errors.js";
 import { isReplayable } from "../core/request.js";
+import type { Outcome } from "../core/classifier.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { backoffMs, type BackoffConfig } from "./backoff.js";
 import type { RetryBudget } from "./budget.js";
@@ -37,8 +38,19 @@ export interface PolicyContext {
 /**
  * Decides whether the call goes on after a retryable failure. `attemptsMade` counts the attempts
  * sent so far. When it stops, `error` is what to throw if there is no response to return.
+ *
+ * An `overloaded` outcome (a server that shed the request) is resent after the usual backoff, not
+ * after its `Retry-After`: that header speaks for the server that shed it, and the resend goes to
+ * another endpoint where there is one.
  */
-export function decideRetry(ctx: PolicyContext, req: MeshRequest, attemptsMade: number, res: MeshResponse | undefined, error: unknown): RetryDecision {
+export function decideRetry(
+  ctx: PolicyContext,
+  req: MeshRequest,
+  attemptsMade: number,
+  res: MeshResponse | undefined,
+  error: unknown,
+  outcome: Outcome = "retryable",
+): RetryDecision {
   const { config, clock } = ctx;
   // Nothing to send to — every breaker open, no endpoints, or the client closed: a resend would find the same.
   if ((error instanceof BreakerOpenError && error.endpoint === undefined) || error instanceof NoEndpointsError || error instanceof ClientClosedError) {
@@ -50,7 +62,7 @@ export function decideRetry(ctx: PolicyContext, req: MeshRequest, attemptsMade: 
   // A stream body can be sent once; strings and bytes can be sent again.
   if (!isReplayable(req)) return { retry: false, limit: "body", error };
   let delayMs: number | undefined;
-  if (res !== undefined && (res.status === 429 || res.status === 503)) {
+  if (res !== undefined && outcome !== "overloaded" && (res.status === 429 || res.status === 503)) {
     delayMs = parseRetryAfter(res.headers["retry-after"], clock.wallNow());
     // A server asking for more than we are willing to wait gets its answer back at once.
     if (delayMs !== undefined && delayMs > config.retryAfterMaxMs) return { retry: false, limit: "deadline", error };

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { compilePathPattern, pathOnly } from "./path-pattern.js";
+import { invalidOption } from "../../test/helpers/options.js";
+
+describe("compilePathPattern", () => {
+  it("matches every path with *", () => {
+    const p = compilePathPattern("*", "p");
+    expect(["/", "/a/b", "/x?y"].every((path) => p.matches(path))).toBe(true);
+  });
+
+  it("matches an exact path only", () => {
+    const p = compilePathPattern("/v1/items", "p");
+    expect(p.matches("/v1/items")).toBe(true);
+    expect(p.matches("/v1/items/")).toBe(false);
+    expect(p.matches("/v1/items/7")).toBe(false);
+  });
+
+  it("matches a prefix itself and everything under it, not a longer sibling", () => {
+    const p = compilePathPattern("/admin/*", "p");
+    expect(p.matches("/admin")).toBe(true);
+    expect(p.matches("/admin/")).toBe(true);
+    expect(p.matches("/admin/users/7")).toBe(true);
+    expect(p.matches("/administrator")).toBe(false);
+    expect(compilePathPattern("/*", "p").matches("/anything")).toBe(true);
+  });
+
+  it("matches a template segment by segment, a parameter standing for one non-empty segment", () => {
+    const p = compilePathPattern("/v1/items/:id/reviews", "p");
+    expect(p.matches("/v1/items/42/reviews")).toBe(true);
+    expect(p.matches("/v1/items//reviews")).toBe(false);
+    expect(p.matches("/v1/items/42/43/reviews")).toBe(false);
+    expect(p.label).toBe("/v1/items/:id/reviews");
+  });
+
+  it("refuses what is not a pattern, naming the option", () => {
+    for (const bad of ["", "v1/items", "/a/*/b", "/a*", "/a?b=1", "/v1/:", 7]) {
+      expect(invalidOption(() => compilePathPattern(bad, "authz.rules[0].paths[0]"))).toBe("authz.rules[0].paths[0]");
+    }
+  });
+});
+
+describe("pathOnly", () => {
+  it("drops the query string", () => {
+    expect(pathOnly("/a/b?x=1&y=2")).toBe("/a/b");
+    expect(pathOnly("/a")).toBe("/a");
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * Path patterns, compiled once: the matcher behind `weft/server`'s authorization rules and
+ * priorities (and, in its issue, client routes). Four forms, as Istio's and Linkerd's policies
+ * write them:
+ *
+ * - `"*"` — every path;
+ * - `"/v1/items"` — exactly that path;
+ * - `"/admin/*"` — the prefix itself and everything under it (`/admin`, `/admin/`, `/admin/users/7`);
+ * - `"/v1/items/:id"` — a template: `:name` stands for one non-empty segment.
+ *
+ * Matching takes the path without its query string. A pattern's `label` is the pattern itself:
+ * bounded cardinality, safe as a metric attribute where the raw path is not.
+ */
+import { fail } from "./validate.js";
+
+export interface PathPattern {
+  /** The pattern as written: a bounded label for metrics and logs. */
+  readonly label: string;
+  matches(path: string): boolean;
+}
+
+const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Compiles a pattern, or fails naming `option` and the forms allowed.
+ * @example compilePathPattern("/v1/items/:id", "authz.rules[0].paths[0]").matches("/v1/items/42") // true
+ */
+export function compilePathPattern(pattern: unknown, option: string): PathPattern {
+  const allowed = '"*", an exact path ("/v1/items"), a prefix ("/admin/*") or a template ("/v1/items/:id")';
+  if (typeof pattern !== "string" || pattern === "") fail(option, pattern, allowed);
+  if (pattern === "*") return { label: pattern, matches: () => true };
+  if (!pattern.startsWith("/") || pattern.includes("?") || pattern.includes("#")) fail(option, pattern, allowed);
+  if (pattern.endsWith("/*")) {
+    const prefix = pattern.slice(0, -2);
+    if (prefix.includes("*")) fail(option, pattern, `${allowed}; "*" only as the last segment`);
+    const under = prefix + "/";
+    return { label: pattern, matches: (path) => path === prefix || path.startsWith(under) || (prefix === "" && path.startsWith("/")) };
+  }
+  if (pattern.includes("*")) fail(option, pattern, `${allowed}; "*" only as the last segment`);
+  const segments = pattern.split("/");
+  if (!segments.some((s) => s.startsWith(":"))) return { label: pattern, matches: (path) => path === pattern };
+  for (const segment of segments) if (segment.startsWith(":") && !PARAM.test(segment)) fail(option, pattern, `${allowed}; a parameter is ":" and a name`);
+  return {
+    label: pattern,
+    matches: (path) => {
+      const parts = path.split("/");
+      if (parts.length !== segments.length) return false;
+      for (let i = 0; i < parts.length; i++) {
+        const want = segments[i] as string;
+        const got = parts[i] as string;
+        if (want.startsWith(":") ? got === "" : want !== got) return false;
+      }
+      return true;
+    },
+  };
+}
+
+/** The path without its query string. */
+export function pathOnly(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
