@@ -7,6 +7,7 @@ import { createClient, type ClientOptions } from "../client/index.js";
 import { seededRandom } from "../core/clock.js";
 import { ErrorCodes, type WeftError } from "../core/errors.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
+import type { Endpoint } from "../core/endpoint.js";
 import { staticDiscovery } from "../discovery/static.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import { mockService, type MockReply } from "../testing/mock-service.js";
@@ -120,7 +121,8 @@ describe("retry", () => {
   it("resends a shed POST to another endpoint after the backoff, not the shedding server's Retry-After", async () => {
     const shed = { status: 503, headers: { "x-weft-shed": "concurrency", "retry-after": "30" }, body: "" };
     const { client, seen, clock } = setup((req) => (req.endpoint?.url === URLS[0] ? shed : { status: 201, body: "made" }), {
-      balancer: { name: "first", create: () => ({ pick: (ready) => ready.find((e) => e.url === URLS[0]) ?? ready[0]! }) } as never,
+      // Picks the first URL whenever it may, so the first attempt goes to the shedding one.
+      balancer: { name: "first", create: () => ({ pick: (ready: readonly Endpoint[]) => ready.find((e) => e.url === URLS[0]) ?? ready[0]! }) },
     });
     const call = client.request({ method: "POST", path: "/orders", body: "{}" });
     await clock.advanceAsync(1000);
