@@ -7,7 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, staticDiscovery, type Client } from "weft";
@@ -103,7 +103,7 @@ describe("Express 5", () => {
 describe("Fastify 5", () => {
   let url: string;
   let server: Inbound;
-  let app: ReturnType<typeof Fastify>;
+  let app: FastifyInstance;
 
   beforeAll(async () => {
     server = inbound({ service: "catalog-fastify", ...OPTIONS });
