@@ -19,7 +19,7 @@ export function header(requests: number, concurrency: number): string {
   return [
     "weft demo — the same workload, through plain fetch and through a weft client",
     "",
-    "  3 replicas of one HTTP service, each in its own process on 127.0.0.1:",
+    "  3 replicas of one HTTP service, each in its own process on 127.0.0.1, serving through weft/server's inbound():",
     "    healthy  answers 200 in 1–3 ms",
     "    slow     like healthy, but 10 % of answers take 1 s",
     "    flaky    like healthy, but 30 % of answers are a fast 503",
