@@ -2,18 +2,27 @@
  * The dashboard's browser script, as text (plain ES2017, no framework, no build step). It follows
  * `/admin/events` with an `EventSource` and updates the page in place on each `snapshot` or
  * `update` event: one card per client, created once and kept, its figures and charts refreshed,
- * its endpoint rows added, updated and removed by URL. The charts draw from histories the page
- * keeps per service: a `snapshot` replaces them, an `update` carries only their tails and is
- * merged in by `mergeHistories` (history-delta.ts), inlined here with `toString()` so the page
- * runs the very function the tests check (the wire format is in stream.ts).
+ * its endpoint rows added, updated and removed by URL; then, in a section of their own, one card
+ * per server (`weft/server`'s `inbound({ mesh })`, the snapshot's `servers`): its state, requests
+ * in flight, admission limit and mode, shed and authorization counts, rates, latency and the
+ * same two charts. The charts draw from histories the page keeps per service — the clients' and
+ * the servers' apart, as a process may both serve and call one service: a `snapshot` replaces
+ * them, an `update` carries only their tails and is merged in by `mergeHistories`
+ * (history-delta.ts), inlined here with `toString()` so the page runs the very function the tests
+ * check (the wire format is in stream.ts).
  *
  * Every value from the mesh goes in through `textContent`, `setAttribute` or an SVG path built
  * from numbers — never `innerHTML` — so names cannot become markup. The page forwards its own
  * `?token=` to the stream and the links, since `EventSource` cannot send an Authorization header.
  *
- * Test hooks (stable): each card is `section.card[data-service]`; each endpoint row is
+ * Test hooks (stable): each client card is `section.card[data-service]`; each endpoint row is
  * `tr.endpoint[data-endpoint][data-state][data-breaker]` with a `tone-<healthy|probing|breaker|
- * ejected|draining>` class; `#status[data-status]` is `live` once the stream delivers.
+ * ejected|draining>` class; each server card is `section.card.server[data-server][data-state]`
+ * (state `serving`, `draining` or `closed`, also as a `state-<state>` class; no `data-service`,
+ * so client-card selectors do not match it), its figures `[data-stat]` (rps, success, p50, p99,
+ * inflight, limit, shed, requests) and counts `[data-count="<group>.<key>"]` (shed.<priority>,
+ * authz.<decision>, refused.<errors|aborted|expired|badDeadline>; the shed and authz groups are
+ * hidden while those are off); `#status[data-status]` is `live` once the stream delivers.
  *
  * Written with String.raw and without template literals inside, so the script's backslashes and
  * dollar signs reach the browser as written; the one substitution is `mergeHistories`' source.
@@ -29,12 +38,21 @@ export const PAGE_SCRIPT = String.raw`
   var base = location.pathname.replace(/\/+$/, "");
   var token = new URLSearchParams(location.search).get("token");
   var main = document.getElementById("clients");
+  var serversEl = document.getElementById("servers");
+  var clientsTitle = document.getElementById("clients-title");
+  var serversTitle = document.getElementById("servers-title");
+  var serversLegend = document.getElementById("legend-servers");
   var empty = document.getElementById("empty");
   var statusEl = document.getElementById("status");
   var updatedEl = document.getElementById("updated");
   var cards = new Map();
-  /** Per service, its history as merged from the events: what the charts draw. */
+  var serverCards = new Map();
+  /** Per service, its history as merged from the events: what the charts draw (clients and servers apart). */
   var histories = new Map();
+  var serverHistories = new Map();
+  var PRIORITIES = ["critical", "high", "normal", "low"];
+  var DECISIONS = ["allow", "deny", "unauthenticated", "malformed"];
+  var SERVER_STATES = ["serving", "draining", "closed"];
 
   ${mergeHistories.toString()}
 
@@ -259,6 +277,96 @@ export const PAGE_SCRIPT = String.raw`
     card.rows.forEach(function (row, url) { if (!seen.has(url)) { row.tr.remove(); card.rows.delete(url); } });
   }
 
+  /** A row of counts: a title, then "key value" pairs, each value with data-count="group.key". */
+  function makeTallies(container, group, title, keys) {
+    var root = el("div", "tally-group");
+    root.setAttribute("data-group", group);
+    root.appendChild(el("span", "tally-title", title));
+    var values = {};
+    keys.forEach(function (key) {
+      var tally = el("span", "tally");
+      tally.appendChild(el("span", "tally-key", key[1]));
+      var value = el("span", "tally-value", "–");
+      value.setAttribute("data-count", group + "." + key[0]);
+      tally.appendChild(value);
+      root.appendChild(tally);
+      values[key[0]] = value;
+    });
+    container.appendChild(root);
+    return { root: root, values: values };
+  }
+  function setCount(node, v, badWhenPositive) {
+    setText(node, fmtInt(v));
+    node.className = "tally-value" + (badWhenPositive && isNum(v) && v > 0 ? " bad" : "");
+  }
+  function pairs(list) { return list.map(function (k) { return [k, k]; }); }
+
+  function createServerCard(service) {
+    var root = el("section", "card server");
+    root.setAttribute("data-server", service);
+    var head = el("div", "card-head");
+    var title = el("h2", "service", service);
+    var state = el("span", "pill pill-state");
+    var meta = el("span", "meta");
+    [title, state, meta].forEach(function (n) { head.appendChild(n); });
+    var stats = el("div", "stats");
+    var tallies = el("div", "tallies");
+    var card = {
+      root: root, title: title, state: state, meta: meta,
+      rps: makeStat(stats, "rps", "req/s"), success: makeStat(stats, "success", "success"),
+      p50: makeStat(stats, "p50", "p50 latency"), p99: makeStat(stats, "p99", "p99 latency"),
+      inflight: makeStat(stats, "inflight", "in flight"), limit: makeStat(stats, "limit", "admission limit"),
+      shedTotal: makeStat(stats, "shed", "shed"), requests: makeStat(stats, "requests", "requests"),
+      shed: makeTallies(tallies, "shed", "shed by priority", pairs(PRIORITIES)),
+      authz: makeTallies(tallies, "authz", "authz", pairs(DECISIONS)),
+      refused: makeTallies(tallies, "refused", "refused / failed", [["errors", "5xx"], ["aborted", "aborted"], ["expired", "deadline expired"], ["badDeadline", "bad deadline"]]),
+      latency: makeChart("latency", [["p50", "line-p50", "p50"], ["p99", "line-p99", "p99 latency"]]),
+      rate: makeChart("rate", [["rate", "area-rate", "requests/s"], ["fail", "line-fail", "5xx/s"]])
+    };
+    var charts = el("div", "charts");
+    charts.appendChild(card.latency.root);
+    charts.appendChild(card.rate.root);
+    [head, stats, tallies, charts].forEach(function (n) { root.appendChild(n); });
+    return card;
+  }
+
+  function updateServerCard(card, s, history) {
+    var w = s.stats.window;
+    // Only a known state becomes a class and an attribute: the page never makes a class from free text.
+    var state = SERVER_STATES.indexOf(s.state) === -1 ? "closed" : s.state;
+    var className = "card server state-" + state;
+    if (card.root.className !== className) card.root.className = className;
+    card.root.setAttribute("data-state", state);
+    setText(card.title, s.service);
+    card.state.className = "pill pill-state pill-server-" + state;
+    setText(card.state, state);
+    var a = s.admission;
+    var mode = a === null || a === undefined ? "admission off"
+      : a.adaptive ? "admission adaptive" + (isNum(a.minRttMs) ? " · min RTT " + fmtMs(a.minRttMs) : "") + (isNum(a.sampleRttMs) ? " · window p50 " + fmtMs(a.sampleRttMs) : "")
+      : "admission fixed";
+    setText(card.meta, mode + " · authz " + (s.authz === null || s.authz === undefined ? "off" : "on") + (state === "draining" ? " · draining: readiness fails, connections close after their request" : ""));
+    card.limit.setAttribute("data-mode", a === null || a === undefined ? "off" : a.adaptive ? "adaptive" : "fixed");
+    setText(card.rps, fmtRate(w.requestsPerSecond));
+    setText(card.success, fmtPercent(w.successPercent));
+    card.success.className = "value" + (!isNum(w.successPercent) ? "" : w.successPercent >= 99 ? " good" : w.successPercent >= 95 ? " warn" : " bad");
+    setText(card.p50, fmtMs(w.latencyMs ? w.latencyMs.p50 : null));
+    setText(card.p99, fmtMs(w.latencyMs ? w.latencyMs.p99 : null));
+    setText(card.inflight, fmtInt(s.inflight));
+    setText(card.limit, a === null || a === undefined ? "off" : fmtInt(a.limit));
+    setText(card.shedTotal, fmtInt(s.counters.shed));
+    card.shedTotal.className = "value" + (isNum(s.counters.shed) && s.counters.shed > 0 ? " warn" : "");
+    setText(card.requests, fmtInt(s.counters.requests));
+    card.shed.root.hidden = a === null || a === undefined;
+    PRIORITIES.forEach(function (p) { setCount(card.shed.values[p], a ? a.shed[p] : null, true); });
+    card.authz.root.hidden = s.authz === null || s.authz === undefined;
+    DECISIONS.forEach(function (d) { setCount(card.authz.values[d], s.authz ? s.authz[d] : null, d !== "allow"); });
+    setCount(card.refused.values.errors, s.counters.errors, true);
+    setCount(card.refused.values.aborted, s.counters.aborted, false);
+    setCount(card.refused.values.expired, s.counters.expired, true);
+    setCount(card.refused.values.badDeadline, s.counters.badDeadline, true);
+    drawCharts(card, history || []);
+  }
+
   function render(snapshot, full) {
     histories = mergeHistories(histories, snapshot.clients, full);
     var seen = new Set();
@@ -270,7 +378,22 @@ export const PAGE_SCRIPT = String.raw`
       if (main.children[i] !== card.root) main.insertBefore(card.root, main.children[i] || null);
     });
     cards.forEach(function (card, service) { if (!seen.has(service)) { card.root.remove(); cards.delete(service); } });
-    if (snapshot.clients.length === 0) { setText(empty, "No clients in this mesh yet."); if (!empty.isConnected) main.appendChild(empty); }
+    // A snapshot from a mesh older than weft/server has no servers.
+    var servers = snapshot.servers || [];
+    serverHistories = mergeHistories(serverHistories, servers, full);
+    var seenServers = new Set();
+    servers.forEach(function (s, i) {
+      seenServers.add(s.service);
+      var card = serverCards.get(s.service);
+      if (!card) { card = createServerCard(s.service); serverCards.set(s.service, card); }
+      updateServerCard(card, s, serverHistories.get(s.service));
+      if (serversEl.children[i] !== card.root) serversEl.insertBefore(card.root, serversEl.children[i] || null);
+    });
+    serverCards.forEach(function (card, service) { if (!seenServers.has(service)) { card.root.remove(); serverCards.delete(service); } });
+    // Section titles only when there are servers: a clients-only page looks as it always did.
+    serversTitle.hidden = serversLegend.hidden = servers.length === 0;
+    clientsTitle.hidden = servers.length === 0 || snapshot.clients.length === 0;
+    if (snapshot.clients.length === 0 && servers.length === 0) { setText(empty, "No clients or servers in this mesh yet."); if (!empty.isConnected) main.appendChild(empty); }
     else if (empty.isConnected) empty.remove();
     setText(updatedEl, "updated " + new Date(snapshot.takenAt).toLocaleTimeString());
     document.body.setAttribute("data-taken-at", String(snapshot.takenAt));

@@ -1,7 +1,9 @@
 /**
  * The dashboard's stylesheet. Colours carry the endpoint's state the way Hystrix's and Linkerd's
  * dashboards do (green healthy, red ejected or failing, orange breaker, grey draining); each row
- * also spells its state out in words, so the page reads without colour too.
+ * also spells its state out in words, so the page reads without colour too. A server card's edge
+ * and state pill carry its state the same way: green serving, orange draining (on its way out,
+ * still answering), grey closed.
  */
 export const PAGE_STYLE = `
 :root {
@@ -24,7 +26,12 @@ body { margin: 0; }
 .updated { font-size: 13px; color: #afb8c1; font-variant-numeric: tabular-nums; }
 .links { margin-left: auto; font-size: 13px; }
 .links a { color: #9ecbff; margin-left: 12px; }
-main { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); gap: 16px; padding: 16px 24px; }
+main { padding: 16px 24px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); gap: 16px; }
+.section-title { display: flex; align-items: baseline; gap: 10px; margin: 0 0 10px; font-size: 13px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.05em; color: var(--muted); }
+.section-title[hidden], .legend-servers[hidden] { display: none; }
+.cards + .section-title { margin-top: 22px; }
+.section-note { font-weight: 400; text-transform: none; letter-spacing: 0; }
 .empty { color: var(--muted); }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; min-width: 0; }
 .card-head { display: flex; align-items: baseline; gap: 10px; flex-wrap: wrap; }
@@ -75,5 +82,18 @@ table.endpoints { width: 100%; border-collapse: collapse; font-size: 12.5px; fon
 .legend-item.tone-healthy { border-left: 4px solid var(--green); } .legend-item.tone-probing { border-left: 4px solid var(--blue); }
 .legend-item.tone-breaker { border-left: 4px solid var(--orange); } .legend-item.tone-ejected { border-left: 4px solid var(--red); }
 .legend-item.tone-draining { border-left: 4px solid var(--grey); }
-@media (max-width: 640px) { main { grid-template-columns: 1fr; padding: 12px; } .stats { grid-template-columns: repeat(2, 1fr); } .charts { grid-template-columns: 1fr; } }
+.card.server { border-left: 5px solid var(--green); }
+.card.server.state-draining { border-left-color: var(--orange); }
+.card.server.state-closed { border-left-color: var(--grey); }
+.pill-server-serving { background: var(--green); color: #fff; }
+.pill-server-draining { background: var(--orange); color: #fff; }
+.pill-server-closed { background: var(--grey); color: #fff; }
+.tallies { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 0 0 10px; font-size: 12px; font-variant-numeric: tabular-nums; }
+.tally-group[hidden] { display: none; }
+.tally-title { color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: 0.04em; margin-right: 6px; }
+.tally { margin-right: 8px; white-space: nowrap; }
+.tally-key { color: var(--muted); margin-right: 3px; }
+.tally-value { font-weight: 600; }
+.tally-value.bad { color: var(--red); }
+@media (max-width: 640px) { main { padding: 12px; } .cards { grid-template-columns: 1fr; } .stats { grid-template-columns: repeat(2, 1fr); } .charts { grid-template-columns: 1fr; } }
 `;

@@ -34,8 +34,13 @@ export function renderPage(nonce: string): string {
   <span id="updated" class="updated"></span>
   <nav class="links"><a id="link-json" href="snapshot.json">snapshot.json</a> <a id="link-metrics" href="metrics">metrics</a></nav>
 </header>
-<main id="clients" aria-live="polite">
-  <p id="empty" class="empty">Waiting for the first snapshot…</p>
+<main>
+  <h2 id="clients-title" class="section-title" hidden>Clients <span class="section-note">the calls this process makes</span></h2>
+  <div id="clients" class="cards" aria-live="polite">
+    <p id="empty" class="empty">Waiting for the first snapshot…</p>
+  </div>
+  <h2 id="servers-title" class="section-title" hidden>Servers <span class="section-note">the requests this process serves</span></h2>
+  <div id="servers" class="cards" aria-live="polite"></div>
 </main>
 <footer class="legend">
   <span class="legend-item tone-healthy">healthy</span>
@@ -43,6 +48,7 @@ export function renderPage(nonce: string): string {
   <span class="legend-item tone-breaker">breaker open / half-open</span>
   <span class="legend-item tone-ejected">ejected / failing health checks</span>
   <span class="legend-item tone-draining">draining</span>
+  <span id="legend-servers" class="legend-servers" hidden>servers: <span class="pill pill-server-serving">serving</span> <span class="pill pill-server-draining">draining</span> <span class="pill pill-server-closed">closed</span></span>
   <span class="legend-note">rates and latency over the last 10 s; charts over the last minutes, one point per second</span>
 </footer>
 <script nonce="${nonce}">${PAGE_SCRIPT}</script>

@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createMesh, staticDiscovery, type Mesh, type MeshSnapshot } from "../index.js";
+import { createMesh, staticDiscovery, type Mesh, type MeshSnapshot, type ServerSnapshot } from "../index.js";
+import { inbound, type Inbound, type InboundOptions } from "../server/index.js";
 import { escapeLabelValue, PROMETHEUS_METRICS, renderPrometheus } from "./prometheus.js";
 
 let mesh: Mesh | undefined;
+let servers: Inbound[] = [];
 afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
   await mesh?.close();
   mesh = undefined;
 });
@@ -14,6 +17,15 @@ function snapshot(edit: (s: MeshSnapshot["clients"][number]) => MeshSnapshot["cl
   mesh.client("catalog", { discovery: staticDiscovery(["http://127.0.0.1:9", "http://127.0.0.1:10"]) });
   const real = mesh.snapshot();
   return { ...real, clients: real.clients.map(edit) };
+}
+
+/** A real snapshot of an idle server that joined a mesh (no client), with fields replaced. */
+function serverSnapshot(options: Omit<InboundOptions, "service" | "mesh">, edit: (s: ServerSnapshot) => ServerSnapshot = (s) => s, service = "orders"): MeshSnapshot {
+  mesh = createMesh();
+  servers.push(inbound({ service, mesh, ...options }));
+  const real = mesh.snapshot();
+  expect(real.servers).toHaveLength(1);
+  return { ...real, servers: real.servers.map(edit) };
 }
 
 describe("renderPrometheus", () => {
@@ -65,6 +77,74 @@ describe("renderPrometheus", () => {
     expect(text).not.toMatch(/^weft_client_latency_ms\{/m);
     expect(text).not.toMatch(/^weft_client_success_ratio\{/m);
     expect(text).not.toMatch(/^weft_client_retry_budget\{/m);
+    expect(text).toContain('weft_client_requests_total{service="catalog"} 0\n');
+  });
+
+  it("writes a server's state, in-flight, counters, limit, shed by priority and authz by decision", () => {
+    const text = renderPrometheus(
+      serverSnapshot({ shed: { limit: 8 }, authz: { rules: [{ paths: ["/public"] }] } }, (s) => ({
+        ...s,
+        state: "draining",
+        inflight: 3,
+        counters: { ...s.counters, requests: 40, errors: 2, aborted: 1, expired: 4, badDeadline: 5 },
+        admission: { ...s.admission!, shed: { critical: 0, high: 1, normal: 6, low: 9 } },
+        authz: { allow: 30, deny: 7, unauthenticated: 2, malformed: 1 },
+      })),
+    );
+    const orders = 'service="orders"';
+    expect(text).toContain(`weft_server_state{${orders},state="draining"} 1\n`);
+    expect(text).toContain(`weft_server_state{${orders},state="serving"} 0\n`);
+    expect(text).toContain(`weft_server_state{${orders},state="closed"} 0\n`);
+    expect(text).toContain(`weft_server_inflight{${orders}} 3\n`);
+    expect(text).toContain(`weft_server_requests_total{${orders}} 40\n`);
+    expect(text).toContain(`weft_server_errors_total{${orders}} 2\n`);
+    expect(text).toContain(`weft_server_aborted_total{${orders}} 1\n`);
+    expect(text).toContain(`weft_server_deadline_expired_total{${orders}} 4\n`);
+    expect(text).toContain(`weft_server_deadline_malformed_total{${orders}} 5\n`);
+    expect(text).toContain(`weft_server_concurrency_limit{${orders}} 8\n`);
+    expect(text).toContain(`weft_server_concurrency_adaptive{${orders}} 0\n`);
+    expect(text).toContain(`weft_server_shed_total{${orders},priority="critical"} 0\n`);
+    expect(text).toContain(`weft_server_shed_total{${orders},priority="high"} 1\n`);
+    expect(text).toContain(`weft_server_shed_total{${orders},priority="normal"} 6\n`);
+    expect(text).toContain(`weft_server_shed_total{${orders},priority="low"} 9\n`);
+    expect(text).toContain(`weft_server_authz_total{${orders},decision="allow"} 30\n`);
+    expect(text).toContain(`weft_server_authz_total{${orders},decision="deny"} 7\n`);
+    expect(text).toContain(`weft_server_authz_total{${orders},decision="unauthenticated"} 2\n`);
+    expect(text).toContain(`weft_server_authz_total{${orders},decision="malformed"} 1\n`);
+    expect(text).toContain(`weft_server_requests_per_second{${orders}} 0\n`);
+    // Labels of the server families: service and the fixed sets only.
+    const labels = new Set([...text.matchAll(/^weft_server_\w+\{(.*)\} \S+$/gm)].flatMap((m) => [...m[1]!.matchAll(/(\w+)="/g)].map((l) => l[1])));
+    expect([...labels].sort()).toEqual(["decision", "priority", "service", "state"]);
+  });
+
+  it("marks an adaptive limit, and leaves out shed, authz and the limit of a server that has them off", () => {
+    const adaptive = renderPrometheus(serverSnapshot({ shed: { adaptive: true, initialLimit: 20 } }));
+    expect(adaptive).toContain('weft_server_concurrency_adaptive{service="orders"} 1\n');
+    expect(adaptive).toContain('weft_server_concurrency_limit{service="orders"} 20\n');
+    expect(adaptive).not.toMatch(/^weft_server_authz_total\{/m);
+    const plain = renderPrometheus(serverSnapshot({}));
+    for (const name of ["weft_server_shed_total", "weft_server_authz_total", "weft_server_concurrency_limit", "weft_server_concurrency_adaptive", "weft_server_latency_ms", "weft_server_success_ratio"]) {
+      expect(plain, name).not.toMatch(new RegExp(`^${name}\\{`, "m"));
+    }
+    expect(plain).toContain('weft_server_state{service="orders",state="serving"} 1\n');
+    expect(plain).toContain('weft_server_requests_total{service="orders"} 0\n');
+  });
+
+  it("escapes a server's service label like every other", () => {
+    const odd = 'x"y\\z\nw';
+    const text = renderPrometheus(serverSnapshot({ shed: { limit: 4 } }, (s) => s, `svc ${odd}`));
+    const escaped = 'x\\"y\\\\z\\nw';
+    expect(text).toContain(`weft_server_inflight{service="svc ${escaped}"} 0\n`);
+    expect(text).toContain(`weft_server_shed_total{service="svc ${escaped}",priority="low"} 0\n`);
+    expect(text).toContain(`weft_server_state{service="svc ${escaped}",state="serving"} 1\n`);
+    for (const line of text.trimEnd().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) weft_\w+ .+|weft_\w+(\{.*\})? \S+)$/);
+  });
+
+  it("writes no server sample for a snapshot without servers (a source older than weft/server)", () => {
+    const { servers: _, ...old } = snapshot((c) => c);
+    const text = renderPrometheus(old as MeshSnapshot);
+    expect(text).not.toMatch(/^weft_server_\w+\{/m);
+    expect(text).toContain("# TYPE weft_server_state gauge\n");
     expect(text).toContain('weft_client_requests_total{service="catalog"} 0\n');
   });
 });

@@ -5,7 +5,9 @@
  *
  * Label cardinality is bounded by the mesh's shape: labels are only `service`, `endpoint` (the
  * endpoint's URL as discovery gave it), `state` (a fixed set) and `source` (the discovery source)
- * — never a request path or an id. Rates, ratios and latency quantiles are the snapshot's own,
+ * — never a request path or an id. A server (`weft/server`'s `inbound({ mesh })`, the snapshot's
+ * `servers`) adds only fixed sets: `priority` (its four classes) and `decision` (authorization's
+ * four answers); its routes are left to the OpenTelemetry metrics, which name route templates. Rates, ratios and latency quantiles are the snapshot's own,
  * over its recent window (10 s), exposed as gauges the way a Hystrix stream or Finagle's
  * `/admin/metrics.json` does: Prometheus can chart them as they are, while the `_total`
  * counters remain for `rate()`.
@@ -13,7 +15,7 @@
  * Format reference: https://prometheus.io/docs/instrumenting/exposition_formats/ — label values
  * escape `\`, `"` and newline; HELP text escapes `\` and newline.
  */
-import type { ClientSnapshot, EndpointHealth, EndpointSnapshot, MeshSnapshot } from "../index.js";
+import type { ClientSnapshot, EndpointHealth, EndpointSnapshot, MeshSnapshot, ServerSnapshot, ServerState } from "../index.js";
 
 /** The `Content-Type` of the exposition. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -31,6 +33,11 @@ interface Family {
 /** Every endpoint state, so each endpoint has a 1 on one `weft_endpoint_state` series and 0 on the others. */
 const STATES: readonly EndpointHealth[] = ["healthy", "probing", "ejected", "draining"];
 const BREAKER_STATES: readonly EndpointSnapshot["breaker"][] = ["closed", "open", "halfOpen"];
+const SERVER_STATES: readonly ServerState[] = ["serving", "draining", "closed"];
+type Priority = keyof NonNullable<ServerSnapshot["admission"]>["shed"];
+type Decision = keyof NonNullable<ServerSnapshot["authz"]>;
+const PRIORITIES: readonly Priority[] = ["critical", "high", "normal", "low"];
+const DECISIONS: readonly Decision[] = ["allow", "deny", "unauthenticated", "malformed"];
 
 const perClient = (value: (c: ClientSnapshot) => number | null | undefined) =>
   function* (snapshot: MeshSnapshot): Iterable<Sample> {
@@ -47,6 +54,28 @@ const perEndpoint = (value: (e: EndpointSnapshot) => number | null) =>
         const v = value(endpoint);
         if (v !== null) yield [{ service: client.service, endpoint: endpoint.url }, v];
       }
+    }
+  };
+
+/** The snapshot's servers (none from a source older than weft/server, whose snapshot has no `servers`). */
+function serversOf(snapshot: MeshSnapshot): readonly ServerSnapshot[] {
+  return (snapshot as { readonly servers?: readonly ServerSnapshot[] }).servers ?? [];
+}
+
+const perServer = (value: (s: ServerSnapshot) => number | null | undefined) =>
+  function* (snapshot: MeshSnapshot): Iterable<Sample> {
+    for (const server of serversOf(snapshot)) {
+      const v = value(server);
+      if (typeof v === "number") yield [{ service: server.service }, v];
+    }
+  };
+
+/** One sample per server and key of a fixed set (`label`: its name); none for a server where `counts` is null. */
+const perServerKey = <K extends string>(label: string, keys: readonly K[], counts: (s: ServerSnapshot) => Readonly<Record<K, number>> | null) =>
+  function* (snapshot: MeshSnapshot): Iterable<Sample> {
+    for (const server of serversOf(snapshot)) {
+      const values = counts(server);
+      if (values !== null) for (const key of keys) yield [{ service: server.service, [label]: key }, values[key]];
     }
   };
 
@@ -117,6 +146,63 @@ const FAMILIES: readonly Family[] = [
     help: "1 while the discovery source is failing and its last good answer keeps serving.",
     *samples(snapshot) {
       for (const client of snapshot.clients) yield [{ service: client.service, source: client.discovery.source }, client.discovery.stale ? 1 : 0];
+    },
+  },
+  // Servers: the inbound side, one series set per `inbound({ service, mesh })`.
+  {
+    name: "weft_server_state",
+    type: "gauge",
+    help: "1 for the server's current state (serving, draining, closed), 0 for the others.",
+    *samples(snapshot) {
+      for (const server of serversOf(snapshot)) {
+        for (const state of SERVER_STATES) yield [{ service: server.service, state }, server.state === state ? 1 : 0];
+      }
+    },
+  },
+  { name: "weft_server_inflight", type: "gauge", help: "Requests being handled now (admitted, not yet finished).", samples: perServer((s) => s.inflight) },
+  { name: "weft_server_requests_total", type: "counter", help: "Requests that reached the server (health checks excluded), refused ones included.", samples: perServer((s) => s.counters.requests) },
+  { name: "weft_server_errors_total", type: "counter", help: "Admitted requests the application answered with 5xx.", samples: perServer((s) => s.counters.errors) },
+  { name: "weft_server_aborted_total", type: "counter", help: "Admitted requests whose caller went away before the response finished.", samples: perServer((s) => s.counters.aborted) },
+  { name: "weft_server_deadline_expired_total", type: "counter", help: "Requests refused with 504: the caller's deadline had passed on arrival.", samples: perServer((s) => s.counters.expired) },
+  { name: "weft_server_deadline_malformed_total", type: "counter", help: "Requests refused with 400: an unreadable deadline header.", samples: perServer((s) => s.counters.badDeadline) },
+  {
+    name: "weft_server_shed_total",
+    type: "counter",
+    help: "Requests admission control turned away (503), by priority class; absent when shedding is off.",
+    samples: perServerKey("priority", PRIORITIES, (s) => s.admission?.shed ?? null),
+  },
+  {
+    name: "weft_server_authz_total",
+    type: "counter",
+    help: "Authorization decisions (allow, deny, unauthenticated, malformed); absent when authz is off.",
+    samples: perServerKey("decision", DECISIONS, (s) => s.authz),
+  },
+  { name: "weft_server_concurrency_limit", type: "gauge", help: "The admission limit now (fixed, or the adaptive controller's); absent when shedding is off.", samples: perServer((s) => s.admission?.limit) },
+  {
+    name: "weft_server_concurrency_adaptive",
+    type: "gauge",
+    help: "1 when the admission limit is adaptive, 0 when fixed; absent when shedding is off.",
+    samples: perServer((s) => (s.admission === null ? null : s.admission.adaptive ? 1 : 0)),
+  },
+  { name: "weft_server_requests_per_second", type: "gauge", help: "Admitted requests finished per second over the recent window (10 s).", samples: perServer((s) => s.stats.window.requestsPerSecond) },
+  {
+    name: "weft_server_success_ratio",
+    type: "gauge",
+    help: "Admitted requests answered below 500 over those answered (0-1) in the recent window; absent with none.",
+    samples: perServer((s) => (s.stats.window.successPercent === null ? null : s.stats.window.successPercent / 100)),
+  },
+  {
+    name: "weft_server_latency_ms",
+    type: "gauge",
+    help: "Latency quantiles of admitted requests over the recent window, ms (histogram-estimated, within 12.5 %).",
+    *samples(snapshot) {
+      for (const server of serversOf(snapshot)) {
+        const latency = server.stats.window.latencyMs;
+        if (latency === null) continue;
+        yield [{ service: server.service, quantile: "0.5" }, latency.p50];
+        yield [{ service: server.service, quantile: "0.9" }, latency.p90];
+        yield [{ service: server.service, quantile: "0.99" }, latency.p99];
+      }
     },
   },
 ];

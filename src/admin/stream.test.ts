@@ -12,14 +12,21 @@ import { SnapshotStream } from "./stream.js";
 class FakeResponse extends EventEmitter {
   writableNeedDrain = false;
   readonly events: { name: string; points: number }[] = [];
+  /** Per event: the history length of each client it carries, by service. */
+  readonly clientPoints: Record<string, number>[] = [];
+  /** Per event: the history length of each server it carries, or undefined with no `servers` key. */
+  readonly serverPoints: (Record<string, number> | undefined)[] = [];
   writeHead(): this {
     return this;
   }
   write(chunk: string): boolean {
     const event = /^event: (.*)\ndata: (.*)\n\n$/.exec(chunk);
     if (event !== null) {
-      const data = JSON.parse(event[2]!) as { clients?: { stats: { history: unknown[] } }[] };
+      type Carrier = { service: string; stats: { history: unknown[] } };
+      const data = JSON.parse(event[2]!) as { clients?: Carrier[]; servers?: Carrier[] };
       this.events.push({ name: event[1]!, points: data.clients?.[0]?.stats.history.length ?? 0 });
+      this.clientPoints.push(Object.fromEntries((data.clients ?? []).map((c) => [c.service, c.stats.history.length])));
+      this.serverPoints.push(data.servers === undefined ? undefined : Object.fromEntries(data.servers.map((s) => [s.service, s.stats.history.length])));
     }
     return true;
   }
@@ -29,14 +36,27 @@ class FakeResponse extends EventEmitter {
 }
 
 const T0 = Date.UTC(2026, 0, 1);
-/** A mesh of one client whose history grows a second every 4 takes, 100 points to begin with; counts its takes. */
-function source(): { take: () => MeshSnapshot; readonly takes: number } {
+/**
+ * A mesh of one client whose history grows a second every 4 takes, 100 points to begin with; counts
+ * its takes. With `servers`: a second client, `orders`, and a server of each name whose histories
+ * end 30 s after (`catalog`) and 30 s before (`orders`) the clients' — so a tail cut against the
+ * other side's newest point would be long; without: a snapshot with no `servers` key at all (a
+ * source older than weft/server).
+ */
+function source(servers = false): { take: () => MeshSnapshot; readonly takes: number } {
   let takes = 0;
+  const history = (length: number, newest: number) => Array.from({ length }, (_, i) => ({ at: T0 + (newest - length + i + 1) * 1000, requests: i }));
   return {
     take: () => {
       const newest = 100 + Math.floor(takes++ / 4);
-      const history = Array.from({ length: newest }, (_, i) => ({ at: T0 + (i + 1) * 1000, requests: i }));
-      return { takenAt: T0 + newest * 1000, clients: [{ service: "catalog", stats: { history } }] } as unknown as MeshSnapshot;
+      const clients = [{ service: "catalog", stats: { history: history(newest, newest) } }];
+      if (!servers) return { takenAt: T0 + newest * 1000, clients } as unknown as MeshSnapshot;
+      clients.push({ service: "orders", stats: { history: history(newest, newest) } });
+      const serverList = [
+        { service: "catalog", stats: { history: history(50, newest + 30) } },
+        { service: "orders", stats: { history: history(60, newest - 30) } },
+      ];
+      return { takenAt: T0 + newest * 1000, clients, servers: serverList } as unknown as MeshSnapshot;
     },
     get takes() {
       return takes;
@@ -122,5 +142,33 @@ describe("SnapshotStream", () => {
     const second = open(stream);
     await until(() => second.events.length >= 2, "an update", 5_000, 5);
     expect(second.events.map((e) => e.name).slice(0, 2)).toEqual(["snapshot", "update"]);
+  });
+
+  it("cuts the servers' histories to their tails like the clients', apart from a client of the same name", async () => {
+    const mesh = source(true);
+    const stream = new SnapshotStream(mesh.take, 50);
+    streams.push(stream);
+    const page = open(stream);
+    await until(() => page.events.length >= 6, "five updates", 5_000, 5);
+    expect(page.events[0]!.name).toBe("snapshot");
+    expect(page.clientPoints[0]).toEqual({ catalog: 100, orders: 100 });
+    expect(page.serverPoints[0]).toEqual({ catalog: 50, orders: 60 });
+    for (let i = 1; i < page.events.length; i++) {
+      expect(page.events[i]!.name).toBe("update");
+      expect(Object.keys(page.serverPoints[i]!)).toEqual(["catalog", "orders"]);
+      for (const points of [...Object.values(page.clientPoints[i]!), ...Object.values(page.serverPoints[i]!)]) {
+        expect(points).toBeGreaterThanOrEqual(1);
+        expect(points).toBeLessThanOrEqual(2);
+      }
+    }
+  });
+
+  it("sends a snapshot without servers (a source older than weft/server) without a servers key", async () => {
+    const stream = new SnapshotStream(source(false).take, 50);
+    streams.push(stream);
+    const page = open(stream);
+    await until(() => page.events.length >= 3, "two updates", 5_000, 5);
+    expect(page.events.map((e) => e.name)).toEqual(["snapshot", ...page.events.slice(1).map(() => "update")]);
+    expect(page.serverPoints.every((s) => s === undefined)).toBe(true);
   });
 });

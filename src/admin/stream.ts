@@ -8,7 +8,7 @@
  * | event | data | the page |
  * |---|---|---|
  * | `snapshot` | `mesh.snapshot()` as `/admin/snapshot.json` has it | replaces everything it holds |
- * | `update` | the same, but each client's `stats.history` cut to its tail (below) | merges the histories, takes the rest as is |
+ * | `update` | the same, but each client's and each server's `stats.history` cut to its tail (below) | merges the histories, takes the rest as is |
  * | `failure` | `{ "error": "…" }`: the snapshot threw | keeps what it shows |
  *
  * Why `update`: a client's history is one point per second for 5 minutes, up to 300 points
@@ -19,6 +19,12 @@
  * the previous tick. The page replaces its points from the first sent point's second on (same
  * second: `at` within 500 ms, as `at` can come back a millisecond off) and appends the rest:
  * `mergeHistories` in history-delta.ts, the very function the page runs.
+ *
+ * A server's history (`servers[].stats.history`, from `weft/server`'s `inbound({ mesh })`) is the
+ * same kind of history and travels the same way: whole in a `snapshot`, cut to its tail in an
+ * `update`. Clients and servers are kept apart, on the wire (two lists) as in what a tick
+ * remembers (two maps), so a server and a client of the same service never cut each other's
+ * history. A snapshot with no `servers` key (a source older than weft/server) is sent without one.
  *
  * Every stream starts with a `snapshot`. After that each tick sends it an `update` cut against the
  * last tick it had: the one before, as a rule; an older one when it skipped ticks (below), and
@@ -35,7 +41,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { MeshSnapshot } from "../index.js";
-import { historyTail } from "./history-delta.js";
+import { historyTail, type HistoryCarrier, type HistoryPoint } from "./history-delta.js";
 
 /** At most this many pages follow the feed at once; more get 503. */
 export const MAX_STREAMS = 64;
@@ -54,8 +60,8 @@ const NO_TICK = -1;
 export class SnapshotStream {
   /** Each stream, with the tick whose snapshot it has had last (or one at least as new). */
   readonly #streams = new Map<ServerResponse, number>();
-  /** Per recent tick, oldest first: the `at` of each service's newest history point in its snapshot. */
-  readonly #sentUpTo = new Map<number, ReadonlyMap<string, number>>();
+  /** Per recent tick, oldest first: the `at` of each client's and server's newest history point in its snapshot. */
+  readonly #sentUpTo = new Map<number, NewestPoints>();
   readonly #take: () => MeshSnapshot;
   readonly #intervalMs: number;
   readonly #maxLagTicks: number;
@@ -177,23 +183,41 @@ function failure(error: unknown): string {
   return sse("failure", JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
 }
 
+/** The `at` of the newest history point of each client and of each server, by service. */
+interface NewestPoints {
+  readonly clients: ReadonlyMap<string, number>;
+  readonly servers: ReadonlyMap<string, number>;
+}
+
+function newestPoints(snapshot: MeshSnapshot): NewestPoints {
+  return { clients: newestOf(snapshot.clients), servers: newestOf(serversOf(snapshot) ?? []) };
+}
+
 /** Per service, the `at` of its newest history point. */
-function newestPoints(snapshot: MeshSnapshot): Map<string, number> {
+function newestOf(carriers: readonly HistoryCarrier<HistoryPoint>[]): Map<string, number> {
   const newest = new Map<string, number>();
-  for (const client of snapshot.clients) {
-    const last = client.stats.history.at(-1);
-    if (last !== undefined) newest.set(client.service, last.at);
+  for (const carrier of carriers) {
+    const last = carrier.stats.history.at(-1);
+    if (last !== undefined) newest.set(carrier.service, last.at);
   }
   return newest;
 }
 
-/** `snapshot` with each client's history cut to what a page that had `sentUpTo` lacks. */
-function withTails(snapshot: MeshSnapshot, sentUpTo: ReadonlyMap<string, number>): MeshSnapshot {
-  return {
-    ...snapshot,
-    clients: snapshot.clients.map((client) => ({
-      ...client,
-      stats: { ...client.stats, history: historyTail(client.stats.history, sentUpTo.get(client.service)) },
-    })),
-  };
+/** `snapshot` with each client's and server's history cut to what a page that had `sentUpTo` lacks. */
+function withTails(snapshot: MeshSnapshot, sentUpTo: NewestPoints): MeshSnapshot {
+  const servers = serversOf(snapshot);
+  const cut = { ...snapshot, clients: tails(snapshot.clients, sentUpTo.clients) };
+  return servers === undefined ? cut : { ...cut, servers: tails(servers, sentUpTo.servers) };
+}
+
+function tails<C extends HistoryCarrier<HistoryPoint>>(carriers: readonly C[], sentUpTo: ReadonlyMap<string, number>): C[] {
+  return carriers.map((carrier) => ({
+    ...carrier,
+    stats: { ...carrier.stats, history: historyTail(carrier.stats.history, sentUpTo.get(carrier.service)) },
+  }));
+}
+
+/** The snapshot's servers; undefined from a source whose snapshot has none (older than weft/server). */
+function serversOf(snapshot: MeshSnapshot): MeshSnapshot["servers"] | undefined {
+  return (snapshot as { readonly servers?: MeshSnapshot["servers"] }).servers;
 }

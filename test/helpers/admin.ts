@@ -87,6 +87,11 @@ export function historyLengths(event: { readonly data: string }): Record<string,
   return Object.fromEntries(snapshotOf(event).clients.map((c) => [c.service, c.stats.history.length]));
 }
 
+/** How many history points each server's snapshot in a `snapshot` or `update` event carries, by service. */
+export function serverHistoryLengths(event: { readonly data: string }): Record<string, number> {
+  return Object.fromEntries((snapshotOf(event).servers ?? []).map((s) => [s.service, s.stats.history.length]));
+}
+
 /** Opens an SSE stream and collects its events as they arrive, with their arrival time. */
 export function openEvents(url: string): Promise<EventStream> {
   return new Promise((resolve, reject) => {

@@ -7,11 +7,12 @@ import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createMesh, isWeftError, staticDiscovery, type Mesh, type MeshSnapshot } from "weft";
 import { serveAdmin, type AdminServer } from "weft/admin";
+import { inbound } from "weft/server";
 import { fakeClock, type FakeClock } from "weft/testing";
 import { mergeHistories } from "../../src/admin/history-delta.js";
 import { defer, scoped, server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
-import { historyLengths, openEvents, parsePrometheus, snapshotOf, valueOf, type EventStream } from "../helpers/admin.js";
+import { historyLengths, openEvents, parsePrometheus, serverHistoryLengths, snapshotOf, valueOf, type EventStream } from "../helpers/admin.js";
 
 async function meshWithTraffic(service = "catalog", calls = 7): Promise<{ mesh: Mesh; urls: string[] }> {
   const a = await server((_req, res) => res.end("a"));
@@ -24,12 +25,19 @@ async function meshWithTraffic(service = "catalog", calls = 7): Promise<{ mesh: 
 
 /**
  * A mesh whose clients (one per service, on one fake clock, over a real upstream) have `seconds`
- * seconds of history each, a call every 10 s; `call` makes one more.
+ * seconds of history each, a call every 10 s; `call` makes one more. With `upstreamService`, the
+ * upstream is a `weft/server` inbound of that name in the same mesh, on the same clock: it serves
+ * every call, so the mesh's snapshot has a server with history too.
  */
-async function meshWithHistory(services: readonly string[], seconds: number): Promise<{ mesh: Mesh; clock: FakeClock; call(service: string): Promise<void> }> {
-  const upstream = await server((_req, res) => res.end("ok"));
+async function meshWithHistory(
+  services: readonly string[],
+  seconds: number,
+  upstreamService?: string,
+): Promise<{ mesh: Mesh; clock: FakeClock; call(service: string): Promise<void> }> {
   const clock = fakeClock();
   const mesh = scoped(createMesh());
+  const serving = upstreamService === undefined ? undefined : scoped(inbound({ service: upstreamService, mesh, clock }));
+  const upstream = await server(serving === undefined ? (_req, res) => res.end("ok") : serving.handler((_req, res) => res.end("ok")));
   const clients = new Map(services.map((service) => [service, mesh.client(service, { discovery: staticDiscovery([upstream.url]), clock })]));
   const call = async (service: string): Promise<void> => void (await (await clients.get(service)!.request({ path: "/v1/items" })).text());
   for (let s = 0; s < seconds; s++) {
@@ -39,11 +47,13 @@ async function meshWithHistory(services: readonly string[], seconds: number): Pr
   return { mesh, clock, call };
 }
 
-/** The histories a page holds after `events`, merged as the page merges them. */
-function pageHistories(events: EventStream["events"]): Map<string, MeshSnapshot["clients"][number]["stats"]["history"][number][]> {
-  let histories = new Map<string, MeshSnapshot["clients"][number]["stats"]["history"][number][]>();
+type HistoryPoint = MeshSnapshot["clients"][number]["stats"]["history"][number];
+
+/** The histories a page holds after `events`, merged as the page merges them: the clients', or the servers'. */
+function pageHistories(events: EventStream["events"], of: "clients" | "servers" = "clients"): Map<string, HistoryPoint[]> {
+  let histories = new Map<string, HistoryPoint[]>();
   for (const event of events) {
-    if (event.name === "snapshot" || event.name === "update") histories = mergeHistories(histories, snapshotOf(event).clients, event.name === "snapshot");
+    if (event.name === "snapshot" || event.name === "update") histories = mergeHistories(histories, snapshotOf(event)[of], event.name === "snapshot");
   }
   return histories;
 }
@@ -216,7 +226,9 @@ describe("serveAdmin", () => {
   });
 
   it("GET /admin/events sends the histories whole once, then updates with their newest points only, which merge back into the whole", async () => {
-    const { mesh, clock, call } = await meshWithHistory(["catalog", "inventory"], 120);
+    // The clients call an upstream that is itself a weft/server inbound ("upstream") in the mesh:
+    // the servers' histories travel the same way as the clients'.
+    const { mesh, clock, call } = await meshWithHistory(["catalog", "inventory"], 120, "upstream");
     const server = await admin(mesh, { intervalMs: 50 });
     const stream = await openEvents(`${server.url}/events`);
     defer(async () => stream.destroy());
@@ -224,6 +236,7 @@ describe("serveAdmin", () => {
     const whole = { catalog: 121, inventory: 121 };
     expect(stream.events[0]!.name).toBe("snapshot");
     expect(historyLengths(stream.events[0]!)).toEqual(whole);
+    expect(serverHistoryLengths(stream.events[0]!)).toEqual({ upstream: 121 });
 
     // Time moves on a second at a time, with calls: each update carries the last second sent
     // (finished now) and the new one, still filling.
@@ -243,25 +256,37 @@ describe("serveAdmin", () => {
     }
     const [first, ...rest] = stream.events;
     expect(rest.map((e) => e.name)).toEqual(rest.map(() => "update"));
-    const updateLengths = rest.flatMap((e) => Object.values(historyLengths(e)));
-    expect(Math.max(...updateLengths)).toBe(2);
-    expect(Math.min(...updateLengths)).toBeGreaterThanOrEqual(1);
+    for (const lengths of [historyLengths, serverHistoryLengths]) {
+      const updateLengths = rest.flatMap((e) => Object.values(lengths(e)));
+      expect(updateLengths).toHaveLength(rest.length * (lengths === historyLengths ? 2 : 1));
+      expect(Math.max(...updateLengths)).toBe(2);
+      expect(Math.min(...updateLengths)).toBeGreaterThanOrEqual(1);
+    }
     // Everything but the histories is the whole snapshot.
-    const { clients: _, ...head } = snapshotOf(rest.at(-1)!);
+    const { clients: _, servers: __, ...head } = snapshotOf(rest.at(-1)!);
     expect(Object.keys(head)).toEqual(["takenAt"]);
     expect(Object.keys(snapshotOf(rest.at(-1)!).clients[0]!)).toEqual(Object.keys(snapshotOf(first!).clients[0]!));
+    expect(Object.keys(snapshotOf(rest.at(-1)!).servers[0]!)).toEqual(Object.keys(snapshotOf(first!).servers[0]!));
     expect(late!.events[0]!.name).toBe("snapshot");
     expect(historyLengths(late!.events[0]!)).toEqual({ catalog: 123, inventory: 123 });
+    expect(serverHistoryLengths(late!.events[0]!)).toEqual({ upstream: 123 });
     expect(late!.events.slice(1).every((e) => e.name === "update" && Object.values(historyLengths(e)).every((n) => n <= 2))).toBe(true);
+    expect(late!.events.slice(1).every((e) => Object.values(serverHistoryLengths(e)).every((n) => n <= 2))).toBe(true);
 
-    // Merged as the page merges them, the events give back the whole history, point for point.
+    // Merged as the page merges them, the events give back the whole histories, point for point.
     const direct = (await (await fetch(`${server.url}/snapshot.json`)).json()) as MeshSnapshot;
     for (const events of [stream.events, late!.events]) {
       const merged = pageHistories(events);
       expect([...merged.keys()]).toEqual(["catalog", "inventory"]);
       for (const client of direct.clients) expect(merged.get(client.service)).toEqual(client.stats.history);
+      const mergedServers = pageHistories(events, "servers");
+      expect([...mergedServers.keys()]).toEqual(["upstream"]);
+      expect(mergedServers.get("upstream")).toEqual(direct.servers[0]!.stats.history);
     }
     expect(direct.clients[0]!.stats.history).toHaveLength(125);
+    expect(direct.servers[0]!.stats.history).toHaveLength(125);
+    // The server served every call the clients made: 12 + 12 while the history built up, 4 since.
+    expect(direct.servers[0]!.counters.requests).toBe(28);
   });
 
   it("GET /admin/events sends a client that appears in an update whole, and the page drops one that goes", async () => {

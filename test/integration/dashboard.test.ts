@@ -2,21 +2,28 @@
  * The admin dashboard end to end, in real headless Chromium: the demo's replicas (child processes)
  * and the demo's mesh (`startDashboard`, exactly what `npm run demo -- --dashboard` runs), the page
  * following the live event stream. A replica frozen with SIGSTOP must turn to "ejected" on the
- * page, in the client whose attempt timeout makes outlier detection eject it.
+ * page, in the client whose attempt timeout makes outlier detection eject it. A `weft/server`
+ * inbound in the mesh, serving real requests on a real node:http server, gets a server card whose
+ * state turns to "draining" when `drain()` begins and to "closed" when it ends.
  *
  * Screenshots: always `artifacts/dashboard.png`; with WEFT_SCREENSHOT_DIR set, also
  * `$WEFT_SCREENSHOT_DIR/admin-dashboard.png` (taken after the charts have filled up for a while).
  */
 import { mkdir } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMesh, staticDiscovery } from "weft";
 import { serveAdmin } from "weft/admin";
+import { inbound } from "weft/server";
 import { DEMO_CLIENTS, startDashboard } from "../../examples/demo/dashboard.js";
 import { ReplicaSet, type Replica } from "../../examples/demo/replicas.js";
 import { launchChromium, skipChromium, type BrowserGlobals } from "../helpers/chromium.js";
+import { parsePrometheus, valueOf } from "../helpers/admin.js";
 import { defer, scoped, server } from "../helpers/scope.js";
+import { until } from "../helpers/until.js";
 
 const ARTIFACTS = "artifacts";
 const DOCS_DIR = process.env.WEFT_SCREENSHOT_DIR;
@@ -146,6 +153,7 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
     const zone = "<script>window.__pwned=2</script>";
     const mesh = scoped(createMesh());
     mesh.client(name, { discovery: staticDiscovery([{ url: upstream.url, zone }]) });
+    scoped(inbound({ service: name, mesh, authz: { rules: [{ paths: ["/public"] }] } }));
     const token = "page-token_123";
     const admin = scoped(await serveAdmin(mesh, { token, intervalMs: 200 }));
 
@@ -156,19 +164,133 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
       void dialog.dismiss();
     });
     await page.waitForSelector("section.card tr.endpoint");
+    await page.waitForSelector("section.card.server[data-server]");
     const seen = await page.evaluate(() => {
       const { document, __pwned } = globalThis as unknown as BrowserGlobals;
       return {
         service: document.querySelector("section.card")?.getAttribute("data-service"),
         title: document.querySelector("section.card h2")?.textContent,
         zone: document.querySelector("tr.endpoint td:nth-child(2)")?.textContent,
-        injected: document.querySelectorAll("#clients img, #clients script, #clients iframe, #clients [onerror]").length,
+        server: document.querySelector("section.card.server")?.getAttribute("data-server"),
+        serverTitle: document.querySelector("section.card.server h2")?.textContent,
+        injected: document.querySelectorAll("main img, main script, main iframe, main [onerror]").length,
         pwned: __pwned,
       };
     });
-    expect(seen).toEqual({ service: name, title: name, zone, injected: 0, pwned: undefined });
+    expect(seen).toEqual({ service: name, title: name, zone, server: name, serverTitle: name, injected: 0, pwned: undefined });
     expect(dialogs).toEqual([]);
     expect(page.errors).toEqual([]);
+  });
+  it("shows an inbound server's card with its traffic, turns it to draining when drain() begins and to closed when it ends", async () => {
+    const mesh = scoped(createMesh());
+    const orders = scoped(inbound({ service: "orders", mesh, shed: { limit: 16 }, drain: { delayMs: 100, graceMs: 8_000 } }));
+    // One request is held open, so the drain waits for it and the card stays "draining" until the
+    // test lets it go: nothing here depends on how fast the page polls.
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const httpServer = http.createServer(
+      orders.handler(async (req, res) => {
+        if (req.url === "/slow") await held;
+        res.end("ok");
+      }),
+    );
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+    orders.attach(httpServer);
+    defer(
+      async () =>
+        new Promise<void>((resolve) => {
+          release();
+          httpServer.closeAllConnections();
+          if (httpServer.listening) httpServer.close(() => resolve());
+          else resolve();
+        }),
+    );
+    const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    // The mesh also calls orders, through a client of the same name: the page keeps both apart.
+    const client = mesh.client("orders", { discovery: staticDiscovery([url]) });
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        await (await client.request({ path: "/v1/orders" })).text();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    defer(async () => {
+      loading = false;
+      await load.catch(() => undefined);
+    });
+    const admin = scoped(await serveAdmin(mesh, { intervalMs: 100 }));
+    const page = await open(admin.url);
+
+    const card = 'section.card.server[data-server="orders"]';
+    await page.waitForSelector(`${card}[data-state="serving"]`);
+    // Live figures from real requests: a request rate, 100 % success, a chart of two seconds at
+    // least (the area is its points, then two to the baseline: 4 commands for 2 points).
+    await page.waitForFunction((selector) => {
+      const { document } = globalThis as unknown as BrowserGlobals;
+      const rate = document.querySelector(`${selector} [data-stat="rps"]`)?.textContent ?? "–";
+      const area = document.querySelector(`${selector} [data-chart="rate"] path.area-rate`)?.getAttribute("d") ?? "";
+      return rate !== "–" && Number(rate) > 0 && area.split(/[ML]/).length - 1 >= 4;
+    }, card);
+    loading = false;
+    await load;
+    const serving = await page.evaluate((selector) => {
+      const { document, getComputedStyle } = globalThis as unknown as BrowserGlobals;
+      const root = document.querySelector(selector)!;
+      const stat = (key: string): string | null | undefined => root.querySelector(`[data-stat="${key}"]`)?.textContent;
+      const pill = root.querySelector(".pill-state")!;
+      return {
+        clientCards: document.querySelectorAll("section.card[data-service]").length,
+        serverCards: document.querySelectorAll("section.card.server").length,
+        title: root.querySelector("h2")?.textContent,
+        state: pill.textContent,
+        colour: getComputedStyle(pill).backgroundColor,
+        success: stat("success"),
+        limit: stat("limit"),
+        mode: root.querySelector('[data-stat="limit"]')?.getAttribute("data-mode"),
+        shedLow: root.querySelector('[data-count="shed.low"]')?.textContent,
+        shedShown: !(root.querySelector('[data-group="shed"]') as unknown as { hidden: boolean }).hidden,
+        authzShown: !(root.querySelector('[data-group="authz"]') as unknown as { hidden: boolean }).hidden,
+        p50: stat("p50"),
+      };
+    }, card);
+    expect(serving).toMatchObject({ clientCards: 1, serverCards: 1, title: "orders", state: "serving", success: "100.0 %", limit: "16", mode: "fixed", shedLow: "0", shedShown: true, authzShown: false });
+    expect(serving.p50).toMatch(/ ms$/);
+
+    // A request in flight, then the drain.
+    const slow = new Promise<number>((resolve, reject) => {
+      http.get(`${url}/slow`, { agent: false }, (res) => res.resume().on("end", () => resolve(res.statusCode ?? 0))).once("error", reject);
+    });
+    // Should the test fail before it awaits this, the cleanup's cut connection is no unhandled rejection.
+    slow.catch(() => undefined);
+    await until(() => orders.snapshot().inflight === 1, "the held request in flight", 5_000, 5);
+    const drained = orders.drain();
+    await page.waitForSelector(`${card}[data-state="draining"]`, { timeout: 5_000 });
+    const draining = await page.evaluate((selector) => {
+      const { document, getComputedStyle } = globalThis as unknown as BrowserGlobals;
+      const root = document.querySelector(selector)!;
+      const pill = root.querySelector(".pill-state")!;
+      return { state: pill.textContent, colour: getComputedStyle(pill).backgroundColor, classes: root.getAttribute("class"), inflight: root.querySelector('[data-stat="inflight"]')?.textContent };
+    }, card);
+    expect(draining).toMatchObject({ state: "draining", classes: "card server state-draining", inflight: "1" });
+    expect(draining.colour).not.toBe(serving.colour);
+    // The Prometheus text says the same, meanwhile.
+    const { samples } = parsePrometheus(await (await fetch(`${admin.url}/metrics`)).text());
+    expect(valueOf(samples, "weft_server_state", { service: "orders", state: "draining" })).toBe(1);
+    expect(valueOf(samples, "weft_server_state", { service: "orders", state: "serving" })).toBe(0);
+    expect(valueOf(samples, "weft_server_inflight", { service: "orders" })).toBe(1);
+    expect(valueOf(samples, "weft_server_requests_total", { service: "orders" })).toBe(orders.snapshot().counters.requests);
+    expect(valueOf(samples, "weft_server_concurrency_limit", { service: "orders" })).toBe(16);
+
+    release();
+    expect(await slow).toBe(200);
+    expect((await drained).forced).toBe(0);
+    await page.waitForSelector(`${card}[data-state="closed"]`, { timeout: 5_000 });
+    expect(await page.textContent(`${card} .pill-state`)).toBe("closed");
+    expect(await page.textContent(`${card} [data-stat="inflight"]`)).toBe("0");
+    expect(page.errors).toEqual([]);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-server.png"), fullPage: true });
   });
 });
 
