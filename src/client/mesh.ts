@@ -116,6 +116,11 @@ export class Mesh {
    * the returned disposer runs. `inbound({ mesh })` from `weft/server` calls it.
    */
   addServer(server: ServerSource): Disposer {
+    for (const other of this.#servers) {
+      if (other !== server && other.service === server.service) {
+        throw new InvalidOptionsError("mesh", `invalid option mesh: a server for service "${server.service}" is already in this mesh (its snapshot, admin card and metrics would collide); close it first or name this one differently`);
+      }
+    }
     this.#servers.add(server);
     return () => {
       this.#servers.delete(server);

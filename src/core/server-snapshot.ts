@@ -39,7 +39,13 @@ export interface ServerSnapshot {
     readonly minRttMs: number | null;
     readonly sampleRttMs: number | null;
   } | null;
-  /** Request rates, success % and latency over the last 10 s, one point per second for 5 minutes. */
+  /**
+   * The admitted requests' rates, success % (5xx are failures) and latency over the last 10 s,
+   * one point per second for 5 minutes. Requests refused at the door (shed, denied, expired) are
+   * not in it — they are in `counters`, `authz` and `admission.shed` — so under overload `stats`
+   * shows what was served, and the counters what was turned away. A request whose caller went away
+   * counts as neither success nor failure, but its time until then is in the latency.
+   */
   readonly stats: CallStatsSnapshot;
 }
 

@@ -18,14 +18,25 @@
  * requests' latency grows without bound, which is what shedding is for. Anchoring on the no-load
  * latency (Vegas, Envoy) does not creep.
  *
- * One departure from Envoy, and why: Envoy measures `minRtt` actively, pinning concurrency to
- * `min_concurrency` (3) for a burst of requests every 60 s — a recurring moment of heavy shedding.
- * Here `minRtt` is the lowest window p50 of the last `minRttWindowMs` (30 s): at the limit this
- * controller holds, most windows run close to the no-load latency, so their lowest median is a
- * fair reading without pinning anything; a real change in the service's speed is taken in once
- * the old windows age out. And one rule from Gradient2: a window in which fewer than half the
- * limit were ever in flight does not raise the limit — a lightly used server says nothing about
- * its capacity.
+ * Where minRtt comes from. Envoy measures it actively, pinning concurrency to `min_concurrency`
+ * (3) for a burst of requests every 60 s — a recurring moment of heavy shedding. Here it is read
+ * passively first: the lowest p50 of the recent windows in which the limit was not full (fewer
+ * requests than the limit were ever in flight), over the last `minRttWindowMs` (30 s), so a server
+ * that sees ordinary traffic now and then is never pinned. A window in which the limit was full
+ * only ever lowers minRtt, never raises it: its requests waited behind the limit's own queue, so
+ * its p50 measures the limit, not the service — taking it in would let the anchor follow the
+ * limit up (the bench measured exactly that: under 3× overload, minRtt 8.8 → 18.9 ms and the
+ * limit 7 → 14 over 60 s, one step each time the last light window aged out; see
+ * bench/README.md, "Overload"). When no unfilled window is left in `minRttWindowMs` — the server
+ * has been full the whole time — it measures as Envoy does: the limit drops to `minLimit` until
+ * `minSamples` requests admitted after the drop have finished (and at least `windowMs` passed;
+ * at most 10 × `windowMs`), their p50 becomes minRtt, and the limit returns to where it was. Under
+ * a sustained overload that is one short dip every `minRttWindowMs`; it is also how a service
+ * that got slower for good is taken in. The same measurement runs at once when the very first
+ * window is already full (a server that starts into load), so the anchor is never the queue of
+ * the initial limit. And one rule from Gradient2: a window in which fewer than
+ * half the limit were ever in flight does not raise the limit (it may lower it) — a lightly used
+ * server says nothing about its capacity.
  */
 
 export interface AdaptiveLimitConfig {
@@ -57,6 +68,8 @@ export const ADAPTIVE_LIMIT_DEFAULTS: AdaptiveLimitConfig = Object.freeze({
 
 /** Latencies kept per window; more than this in one window are a sample of it. */
 const WINDOW_CAPACITY = 2048;
+/** A minRtt measurement that cannot gather `minSamples` ends after this many windows anyway. */
+const PROBE_MAX_WINDOWS = 10;
 
 export class AdaptiveLimit {
   readonly config: AdaptiveLimitConfig;
@@ -67,8 +80,12 @@ export class AdaptiveLimit {
   #seen = 0;
   #windowStart = Number.NaN;
   #peakInflight = 0;
-  /** Closed windows' p50 and end time, oldest first, within `minRttWindowMs`. */
-  readonly #medians: { at: number; rtt: number }[] = [];
+  /** minRtt readings (window p50s, probe p50s) and when they were taken, oldest first, within `minRttWindowMs`. */
+  readonly #readings: { at: number; rtt: number }[] = [];
+  /** When the last reading from a window whose limit was not full (or from a probe) was taken; NaN before the first window. */
+  #lastTrustedAt = Number.NaN;
+  /** While measuring minRtt at `minLimit`: when it began (NaN otherwise). */
+  #probeStart = Number.NaN;
   #minRtt = Number.NaN;
   #sampleRtt = Number.NaN;
 
@@ -93,6 +110,11 @@ export class AdaptiveLimit {
     return this.#sampleRtt;
   }
 
+  /** True while minRtt is being measured at `minLimit` (the limit is pinned there). */
+  get measuringMinRtt(): boolean {
+    return !Number.isNaN(this.#probeStart);
+  }
+
   /** Notes the requests in flight now (called on admission), for the app-limited rule. */
   observeInflight(inflight: number): void {
     if (inflight > this.#peakInflight) this.#peakInflight = inflight;
@@ -101,10 +123,12 @@ export class AdaptiveLimit {
   /**
    * Records one finished request's latency, first closing the window if it is due (so a window
    * holds the samples of [start, start + windowMs), or more while it lacks `minSamples`).
+   * While minRtt is measured, only requests admitted after the limit dropped count.
    * @returns the limit after this sample
    */
   record(rttMs: number, nowMs: number): number {
     this.tick(nowMs);
+    if (!Number.isNaN(this.#probeStart) && nowMs - rttMs < this.#probeStart) return this.#limit;
     if (Number.isNaN(this.#windowStart)) this.#windowStart = nowMs;
     const seen = this.#seen++;
     this.#samples[seen % WINDOW_CAPACITY] = rttMs;
@@ -112,33 +136,72 @@ export class AdaptiveLimit {
     return this.#limit;
   }
 
-  /** Closes the window when it is due: `windowMs` old and holding `minSamples`. */
+  /** Closes the window (or the minRtt measurement) when it is due: `windowMs` old and holding `minSamples`. */
   tick(nowMs: number): void {
-    if (nowMs - this.#windowStart >= this.config.windowMs && this.#seen >= this.config.minSamples) this.#close(nowMs);
+    const { windowMs, minSamples } = this.config;
+    if (!Number.isNaN(this.#probeStart)) {
+      const enough = nowMs - this.#probeStart >= windowMs && this.#seen >= minSamples;
+      if (enough || nowMs - this.#probeStart >= PROBE_MAX_WINDOWS * windowMs) this.#endProbe(nowMs);
+      return;
+    }
+    if (nowMs - this.#windowStart >= windowMs && this.#seen >= minSamples) this.#close(nowMs);
   }
 
   #close(nowMs: number): void {
     const sampleRtt = median(this.#samples.subarray(0, this.#count));
     const peak = this.#peakInflight;
+    this.#resetWindow();
+    this.#sampleRtt = sampleRtt;
+    const { minLimit, maxLimit, bufferPercent, minRttWindowMs } = this.config;
+    // A window whose limit was full measured the limit's own queue: it may lower minRtt, never raise it.
+    const full = peak >= this.#limit;
+    const readings = this.#readings;
+    // The first window was full (a cold start into load): its p50 is the limit's queue, not the
+    // service — measure at once, as Envoy does at start, rather than anchor on it for minRttWindowMs.
+    const coldAndFull = Number.isNaN(this.#lastTrustedAt) && full;
+    if (!full) this.#lastTrustedAt = nowMs;
+    if (!full || !(sampleRtt > this.#minRtt)) readings.push({ at: nowMs, rtt: sampleRtt });
+    while (readings.length > 0 && nowMs - (readings[0] as { at: number }).at > minRttWindowMs) readings.shift();
+    if (readings.length > 0) {
+      let minRtt = Infinity;
+      for (const r of readings) if (r.rtt < minRtt) minRtt = r.rtt;
+      this.#minRtt = minRtt;
+    }
+    const minRtt = this.#minRtt;
+    // Nothing queued can be faster than the floor: a window as fast as it can be measured is healthy.
+    const gradient = sampleRtt > 0 ? clamp((minRtt * (1 + bufferPercent / 100)) / sampleRtt, 0.5, 2) : 2;
+    const scaled = gradient * this.#estimate;
+    let next = clamp(scaled + Math.sqrt(scaled), minLimit, maxLimit);
+    // Application-limited: too few requests were in flight to say anything about more.
+    if (peak < this.#estimate / 2 && next > this.#estimate) next = this.#estimate;
+    this.#estimate = next;
+    this.#limit = Math.floor(next);
+    // Full the whole time: no reading left to trust, so measure minRtt at minLimit.
+    if (coldAndFull || nowMs - this.#lastTrustedAt > minRttWindowMs) {
+      this.#probeStart = nowMs;
+      this.#limit = minLimit;
+    }
+  }
+
+  #endProbe(nowMs: number): void {
+    // Cut short (the traffic went away): too few samples to trust; keep the old reading.
+    if (this.#seen >= this.config.minSamples) {
+      const rtt = median(this.#samples.subarray(0, this.#count));
+      this.#readings.length = 0;
+      this.#readings.push({ at: nowMs, rtt });
+      this.#minRtt = rtt;
+    }
+    this.#lastTrustedAt = nowMs;
+    this.#probeStart = Number.NaN;
+    this.#resetWindow();
+    this.#limit = Math.floor(this.#estimate);
+  }
+
+  #resetWindow(): void {
     this.#count = 0;
     this.#seen = 0;
     this.#windowStart = Number.NaN;
     this.#peakInflight = 0;
-    this.#sampleRtt = sampleRtt;
-    const medians = this.#medians;
-    medians.push({ at: nowMs, rtt: sampleRtt });
-    while (medians.length > 0 && nowMs - (medians[0] as { at: number }).at > this.config.minRttWindowMs) medians.shift();
-    let minRtt = Infinity;
-    for (const m of medians) if (m.rtt < minRtt) minRtt = m.rtt;
-    this.#minRtt = minRtt;
-    const { minLimit, maxLimit, bufferPercent } = this.config;
-    // Nothing queued can be faster than the floor: a window as fast as it can be measured is healthy.
-    const gradient = sampleRtt > 0 ? clamp((minRtt * (1 + bufferPercent / 100)) / sampleRtt, 0.5, 2) : 2;
-    // Application-limited: too few requests were in flight to say anything about more.
-    if (gradient >= 1 && peak < this.#estimate / 2) return;
-    const scaled = gradient * this.#estimate;
-    this.#estimate = clamp(scaled + Math.sqrt(scaled), minLimit, maxLimit);
-    this.#limit = Math.floor(this.#estimate);
   }
 }
 

@@ -80,6 +80,11 @@ export async function runDrain(target: DrainTarget): Promise<DrainResult> {
     for (const server of target.servers) server.closeAllConnections();
     await allClosed;
   }
+  // A cut request's response emits `close` (which ends it: counters, span, metrics, the
+  // cancellation of its outbound calls) only once its socket's handle has closed — a loop turn
+  // after the server's own `close`, because net counts a destroyed socket out at once. Wait for
+  // those ends (briefly) so that the result, the "closed" phase and a signal's exit come after them.
+  if (target.inflight() > 0) await Promise.race([target.idle(), sleep(clock, 1000)]);
   target.phase("closed");
   return { inflightAtStart, forced, durationMs: clock.now() - started };
 }

@@ -86,8 +86,9 @@ export class Inbound implements ServerSource {
     const config = (this.config = normalizeInboundOptions(options));
     this.service = config.service;
     this.#admission = config.admission === false ? null : new Admission(config.admission);
-    this.#metrics = config.metrics === false ? null : serverMetrics(config.service, () => this.snapshot(), config.metrics.meterProvider);
+    // Joining the mesh may fail (a server of that service is there already): before anything is made.
     this.#leaveMesh = config.mesh?.addServer(this) ?? null;
+    this.#metrics = config.metrics === false ? null : serverMetrics(config.service, () => this.snapshot(), config.metrics.meterProvider);
     const finish = (ctx: InboundContext): void => this.#finish(ctx);
     this.#onClose = function (this: TrackedResponse) {
       const ctx = this[CONTEXT];

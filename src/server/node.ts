@@ -5,9 +5,13 @@
  *
  * `handler(fn)` also catches what `fn` throws or rejects with: the caller gets a 500 (or, once
  * headers are out, a cut connection) and the error goes to `onWarning`, instead of the whole
- * process going down for one request — what every framework does, for plain `node:http` too.
+ * process going down for one request — what every framework does, for plain `node:http` too. An
+ * inherited deadline that ran out in one of the handler's calls is a 504 instead, with no warning.
+ * (Express and Fastify route errors to their own error handlers: map `WEFT_ERR_TOTAL_TIMEOUT` to
+ * 504 there.)
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ErrorCodes } from "../core/errors.js";
 import { writeAnswer, jsonAnswer, type Answer } from "./answer.js";
 import { InboundContext } from "./context.js";
 import type { Inbound } from "./inbound.js";
@@ -72,6 +76,13 @@ function callHandler(inbound: Inbound, ctx: InboundContext, fn: RequestHandler, 
 }
 
 function failed(inbound: Inbound, ctx: InboundContext, req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  // The request's own deadline ran out inside a call it made: that is a 504 for its caller (a
+  // timeout, which its retries and breakers treat as one), not a 500 and not a bug to report.
+  if ((error as { code?: unknown } | null)?.code === ErrorCodes.TOTAL_TIMEOUT && ctx.remainingMs() <= 0) {
+    if (!res.headersSent) writeAnswer(res, jsonAnswer(504, { error: "deadline_exceeded", message: "the request's deadline passed while it was being handled" }), req.method === "HEAD");
+    else res.destroy();
+    return;
+  }
   // A handler failing because its caller went away (its calls were cancelled) is no news.
   if (!ctx.aborted) {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);

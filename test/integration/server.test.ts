@@ -146,6 +146,19 @@ describe("deadlines", () => {
     expect(forwarded).toBeGreaterThan(0);
   });
 
+  it("answers 504, not 500, when the handler's call ran out of the inherited deadline", async () => {
+    const downstream = await serve({}, () => {});
+    const next = client(downstream.url);
+    const s = await serve({ deadline: { allowanceMs: 0 } }, async (_req, res) => {
+      res.end(await (await next.request({ path: "/hang" })).text());
+    });
+    const res = await get(s.url, { "x-weft-timeout-ms": "80" });
+    expect(res.status).toBe(504);
+    expect(res.json()).toMatchObject({ error: "deadline_exceeded" });
+    expect((s.inbound as unknown as { warnings: string[] }).warnings).toEqual([]);
+    downstream.server.closeAllConnections();
+  });
+
   it("ignores callers' deadlines with deadline: false", async () => {
     const s = await serve({ deadline: false }, (_req, res) => res.end(String(inboundContext()!.remainingMs())));
     expect((await get(s.url, { "x-weft-timeout-ms": "0" })).text).toBe("Infinity");
@@ -341,8 +354,13 @@ describe("snapshots and events", () => {
     const snapshot = mesh.snapshot().servers[0]!;
     expect(snapshot).toMatchObject({ service: "orders", state: "serving", inflight: 0, counters: { requests: 2, errors: 1 } });
     expect(snapshot.stats.window.successPercent).toBe(50);
+    // One server per service in a mesh: two would collide in the snapshot, the page and the metrics.
+    expect(invalidOption(() => inbound({ service: "orders", mesh }))).toBe("mesh");
     await s.inbound.close();
     expect(mesh.snapshot().servers).toEqual([]);
+    const again = inbound({ service: "orders", mesh });
+    expect(mesh.snapshot().servers).toHaveLength(1);
+    await again.close();
     await mesh.close();
   });
 });
