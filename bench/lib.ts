@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
-export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery"] as const;
+export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery", "overload"] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface BenchSettings {
@@ -28,7 +28,7 @@ export interface BenchSettings {
   readonly overheadRounds: number;
   /** Overhead: target time of one measured round of one row, ms (`--round-ms=`, `BENCH_ROUND_MS`). */
   readonly roundMs: number;
-  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery`: run that part alone; every part when absent. */
+  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload`: run that part alone; every part when absent. */
   readonly only: BenchPart | undefined;
   /** Retry storm: calls offered per row (`--storm-calls=`, `BENCH_STORM_CALLS`). */
   readonly stormCalls: number;

@@ -3,16 +3,17 @@
  * and latency, then the resilience benches (a retry storm against a dead service; the Tail at
  * Scale with hedging), then the load-balancing benches (Beyond Round Robin: one replica of 10
  * turned slow; the cost of a pick and of a rebuild; memory per endpoint), then discovery latency
- * (an etcd change and a DNS record change to a client's endpoint set), then a summary that
+ * (an etcd change and a DNS record change to a client's endpoint set), then overload (3× a
+ * server's capacity offered, with weft/server's load shedding and without), then a summary that
  * marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises and the balancing
  * targets — pass or fail. Ratios are computed within this run, because on
  * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
  * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
- * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload`, `--storm-calls=n`, `--tail-calls=n`,
  * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
- * `--discovery-changes=n`, `--dns-changes=n`,
+ * `--discovery-changes=n`, `--dns-changes=n`, `--overload-ms=n`, `--overload-ref-ms=n`, `--overload-warmup-ms=n`,
  * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
  * --quick`, `npm run bench -- --only=tail`.
  *
@@ -30,6 +31,7 @@ import { LB_P99_TARGET, LB_ROW, printBalancers, runBalancers, type LbResult } fr
 import { PICK_SIZES, printPick, runPick, type PickResult } from "./pick.js";
 import { MEMORY_ROW, MEMORY_TARGET_BYTES, memoryOf, printMemory, runMemory, type MemoryResult } from "./memory.js";
 import { DISCOVERY_ROW, DNS_REFRESH_MS, DNS_SLACK_MS, ETCD_TARGET_MS, discoveryRow, printDiscovery, runDiscovery, type DiscoveryResult } from "./discovery.js";
+import { OVERLOAD, OVERLOAD_GOODPUT_TARGET, OVERLOAD_P99_TARGET, findRow, goodput, p99, p99ByThird, p99Of, steadyP99, printOverload, readOverloadSettings, runOverload, type OverloadResult, type OverloadRow } from "./overload.js";
 import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
@@ -46,7 +48,8 @@ console.log(
     : `throughput: ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per row in ${settings.rounds} interleaved slices; overhead: median of ${settings.overheadRounds} rounds; ` +
         `storm: ${settings.stormCalls} calls per row; tail: ${settings.tailCalls} calls per row in ${settings.tailRounds} rounds; ` +
         `balancers: ${settings.lbWarmupMs} ms warm-up + ${settings.lbRowMs} ms per row; pick: median of ${settings.pickRounds} rounds; memory: ${settings.memoryEndpoints} endpoints; ` +
-        `discovery: ${settings.discoveryChanges} etcd puts + deletes, ${settings.dnsChanges} DNS changes\n`,
+        `discovery: ${settings.discoveryChanges} etcd puts + deletes, ${settings.dnsChanges} DNS changes; ` +
+        `overload: ${readOverloadSettings(settings).overloadMs} ms per 3× row, ${readOverloadSettings(settings).refMs} ms per 0.5× and 1× row\n`,
 );
 
 const wants = (part: BenchPart): boolean => settings.only === undefined || settings.only === part;
@@ -58,6 +61,7 @@ let balancers: LbResult | undefined;
 let pick: PickResult | undefined;
 let memory: MemoryResult | undefined;
 let discovery: DiscoveryResult | undefined;
+let overload: OverloadResult | undefined;
 if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
@@ -109,6 +113,12 @@ if (wants("discovery")) {
   console.log("## 8. Discovery: from a change in etcd or DNS to the client's endpoint set\n");
   discovery = await runDiscovery(settings);
   printDiscovery(discovery);
+  console.log();
+}
+if (wants("overload")) {
+  console.log("## 9. Overload: 3× a server's capacity offered, with weft/server's load shedding and without\n");
+  overload = await runOverload(settings);
+  printOverload(overload);
   console.log();
 }
 
@@ -279,6 +289,50 @@ if (discovery !== undefined) {
         `(${dns.missed} missed); bound: TTL 1 s = minRefreshMs ${fmt(DNS_REFRESH_MS)} + a query, checked as ≤ ${fmt(bound)} ms; expected median ~${fmt(DNS_REFRESH_MS / 2)} ms`,
     );
   }
+}
+if (overload !== undefined) {
+  const result = overload;
+  const cap = result.capacityPerSecond;
+  const load = OVERLOAD.overload;
+  const plain = findRow(result, "plain", load);
+  const pct = (row: OverloadRow | undefined): string => (row === undefined ? "—" : `${((goodput(row) / cap) * 100).toFixed(1)} %`);
+  const bound = OVERLOAD_P99_TARGET * OVERLOAD.serviceMs;
+  for (const mode of ["fixed", "adaptive"] as const) {
+    const row = findRow(result, mode, load);
+    if (row === undefined) continue;
+    const share = goodput(row) / cap;
+    const vsPlain =
+      plain === undefined
+        ? ""
+        : `; plain node:http at ${load}×: goodput ${pct(plain)} of capacity, p99 ${fmt(p99(plain), 1)} ms, ${fmt(plain.timeouts / (plain.durationMs / 1000))} timeouts/s — ` +
+          `${goodput(plain) > 0 ? `${(goodput(row) / goodput(plain)).toFixed(1)}×` : "∞×"} its goodput`;
+    const head = `overload ${load}×, ${row.name.replace(/^[\d.]+× — /, "")}: goodput ${fmt(goodput(row))} req/s = ${(share * 100).toFixed(1)} % of capacity (target ≥ ${OVERLOAD_GOODPUT_TARGET * 100} %), `;
+    const times = (ms: number): string => `${fmt(ms, 1)} ms = ${(ms / OVERLOAD.serviceMs).toFixed(1)}× the ${OVERLOAD.serviceMs} ms service time`;
+    if (mode === "fixed") {
+      // A fixed limit bounds the wait from the first request on: the whole row is judged.
+      console.log(`[${mark(share >= OVERLOAD_GOODPUT_TARGET && p99(row) <= bound)}] ${head}admitted p99 ${times(p99(row))} (target ≤ ${OVERLOAD_P99_TARGET}× = ${bound} ms)${vsPlain}`);
+      continue;
+    }
+    // An adaptive limit needs a few windows to cut the limit it had before the storm: the steady
+    // state (after the first second) is held to the same bound, the whole row to the deadline.
+    const steady = steadyP99(row);
+    const ok = share >= OVERLOAD_GOODPUT_TARGET && steady <= bound && p99(row) <= OVERLOAD.deadlineMs;
+    console.log(
+      `[${mark(ok)}] ${head}admitted p99 after the first second ${times(steady)} (target ≤ ${OVERLOAD_P99_TARGET}× = ${bound} ms); ` +
+        `whole row ${fmt(p99(row), 1)} ms (target ≤ the ${OVERLOAD.deadlineMs} ms deadline)${vsPlain}`,
+    );
+    const thirds = p99ByThird(row);
+    console.log(
+      `[info]   adaptive: onset (first second) p99 ${fmt(p99Of(row, 0, 1), 1)} ms; after it, p99 by third ${thirds.map((v) => fmt(v, 1)).join(" / ")} ms (a rising series is creep); ` +
+        `final limit ${row.limit ?? "—"}, minRtt ${fmt(row.minRttMs ?? Number.NaN, 2)} ms, sampleRtt ${fmt(row.sampleRttMs ?? Number.NaN, 2)} ms`,
+    );
+  }
+  const floor = findRow(result, "plain", 0.5);
+  const at1 = (["plain", "fixed", "adaptive"] as const).map((m) => findRow(result, m, 1)).filter((r) => r !== undefined);
+  console.log(
+    `[info] the machine's floor (same generator, plain server at 0.5×): p99 ${fmt(floor === undefined ? Number.NaN : p99(floor), 1)} ms` +
+      (at1.length === 0 ? "" : `; at 1×: ${at1.map((r) => `${r.mode} goodput ${pct(r)}, p99 ${fmt(p99(r), 1)} ms`).join("; ")}`),
+  );
 }
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {
