@@ -42,13 +42,17 @@ export function compilePathPattern(pattern: unknown, option: string): PathPatter
   for (const segment of segments) if (segment.startsWith(":") && !PARAM.test(segment)) fail(option, pattern, `${allowed}; a parameter is ":" and a name`);
   return {
     label: pattern,
+    // Walked with indexOf, not split: this runs for every request a rule is checked against.
     matches: (path) => {
-      const parts = path.split("/");
-      if (parts.length !== segments.length) return false;
-      for (let i = 0; i < parts.length; i++) {
+      const last = segments.length - 1;
+      let from = 0;
+      for (let i = 0; i <= last; i++) {
+        const slash = path.indexOf("/", from);
+        if (i < last ? slash === -1 : slash !== -1) return false;
+        const end = i < last ? slash : path.length;
         const want = segments[i] as string;
-        const got = parts[i] as string;
-        if (want.startsWith(":") ? got === "" : want !== got) return false;
+        if (want.startsWith(":") ? end === from : end - from !== want.length || !path.startsWith(want, from)) return false;
+        from = end + 1;
       }
       return true;
     },

@@ -23,6 +23,8 @@ describe("parseSpiffeId", () => {
     expect(parseSpiffeId("spiffe://example.org/ns//x")).toBe("an empty path segment");
     expect(parseSpiffeId("spiffe://example.org/ns/x/")).toBe("an empty path segment");
     expect(parseSpiffeId("spiffe://example.org/ns/../x")).toBe("a '.' or '..' path segment");
+    expect(parseSpiffeId("spiffe://example.org/ns/.")).toBe("a '.' or '..' path segment");
+    expect(parseSpiffeId("spiffe://example.org/.hidden/..x")).toMatchObject({ path: "/.hidden/..x" });
     expect(parseSpiffeId("spiffe://example.org/ns/x?y=1")).toMatch(/path segment may hold only/);
     expect(parseSpiffeId("spiffe://example.org/" + "a".repeat(2100))).toMatch(/longer than 2048/);
   });
@@ -51,6 +53,33 @@ describe("readIdentity", () => {
     const cert = (san: string) => request({}, { encrypted: true, authorized: true, getPeerCertificate: () => ({ subjectaltname: san }) });
     expect(readIdentity(cert("DNS:web.local"), null)).toMatchObject({ kind: "malformed", source: "tls", reason: expect.stringMatching(/no spiffe/) });
     expect(readIdentity(cert("URI:spiffe://a.org/x, URI:spiffe://b.org/y"), null)).toMatchObject({ kind: "malformed", reason: expect.stringMatching(/2 spiffe/) });
+  });
+
+  it("reads a connection's certificate once, however many requests it carries", () => {
+    let reads = 0;
+    const socket = { encrypted: true, authorized: true, getPeerCertificate: () => (reads++, { subjectaltname: "URI:spiffe://example.org/sa/web" }) };
+    const first = readIdentity(request({}, socket), null);
+    const second = readIdentity(request({}, socket), null);
+    expect(second).toBe(first);
+    expect(reads).toBe(1);
+    expect(Object.isFrozen(first)).toBe(true);
+    const other = { ...socket };
+    expect(readIdentity(request({}, other), null)).toEqual(first);
+    expect(reads).toBe(2);
+  });
+
+  it("keeps a header value's reading in the cache it is given, bounded, and still refuses an untrusted sender", () => {
+    const cache = new Map();
+    const value = "spiffe://example.org/sa/web";
+    const first = readIdentity(request({ "x-weft-peer-identity": value }), PLAIN, cache);
+    expect(readIdentity(request({ "x-weft-peer-identity": value }), PLAIN, cache)).toBe(first);
+    expect(first).toMatchObject({ kind: "valid", identity: { id: value, source: "header" } });
+    // A cached value is still only believed from a trusted proxy.
+    expect(readIdentity(request({ "x-weft-peer-identity": value }, { remoteAddress: "10.9.9.9" }), PLAIN, cache)).toEqual({ kind: "none" });
+    // Malformed readings are cached as they are.
+    expect(readIdentity(request({ "x-weft-peer-identity": "spiffe://EVIL/x" }), PLAIN, cache)).toMatchObject({ kind: "malformed" });
+    for (let i = 0; i < 1000; i++) readIdentity(request({ "x-weft-peer-identity": `spiffe://example.org/sa/w${i}` }), PLAIN, cache);
+    expect(cache.size).toBeLessThanOrEqual(256);
   });
 
   it("ignores a certificate the TLS layer did not verify", () => {

@@ -50,6 +50,16 @@ const NONE: IdentityReading = Object.freeze({ kind: "none" });
 const MAX_ID_BYTES = 2048;
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
+/** A whole valid path at once: segments of the allowed characters, none `.` or `..`. */
+const VALID_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)+$/;
+/**
+ * Header values seen, and what they read as: a caller behind a proxy sends the same few values
+ * again and again, and parsing one costs more than the rest of the request's admission. Bounded:
+ * emptied when full, so a flood of distinct values costs a parse each, never memory.
+ */
+const HEADER_CACHE_SIZE = 256;
+/** The reading of a TLS socket's peer certificate, made once per connection (it cannot change). */
+const tlsReadings = new WeakMap<object, IdentityReading>();
 
 /**
  * Parses a SPIFFE ID by the SPIFFE-ID spec: scheme `spiffe`, a lower-case trust domain of
@@ -67,7 +77,8 @@ export function parseSpiffeId(text: string): SpiffeId | string {
   const path = slash === -1 ? "" : rest.slice(slash);
   if (trustDomain === "") return "no trust domain";
   if (!TRUST_DOMAIN.test(trustDomain)) return "the trust domain may hold only lower-case letters, digits, '.', '-' and '_'";
-  if (path !== "") {
+  if (path !== "" && !VALID_PATH.test(path)) {
+    // Only on the way to a refusal: which rule it broke.
     const segments = path.slice(1).split("/");
     for (const segment of segments) {
       if (segment === "") return "an empty path segment";
@@ -75,7 +86,7 @@ export function parseSpiffeId(text: string): SpiffeId | string {
       if (!SEGMENT.test(segment)) return "a path segment may hold only letters, digits, '.', '-' and '_'";
     }
   }
-  return { id: text, trustDomain, path };
+  return Object.freeze({ id: text, trustDomain, path });
 }
 
 /** The SPIFFE IDs in an X.509 `subjectaltname` string (`"URI:spiffe://…, DNS:…"`). */
@@ -111,18 +122,15 @@ export function uriFromXfcc(value: string): string | undefined {
  * Reads the peer identity of one inbound request (see the module comment for the order). With
  * `header` set, a header from an untrusted address is deleted from `req.headers`.
  */
-export function readIdentity(req: IncomingMessage, header: HeaderIdentityConfig | null): IdentityReading {
+export function readIdentity(req: IncomingMessage, header: HeaderIdentityConfig | null, cache?: Map<string, IdentityReading>): IdentityReading {
   const socket = req.socket as Partial<TLSSocket> | undefined;
   if (socket?.encrypted === true && socket.authorized === true && typeof socket.getPeerCertificate === "function") {
-    const certificate = socket.getPeerCertificate();
-    if (certificate !== null && typeof certificate === "object" && Object.keys(certificate).length > 0) {
-      const uris = spiffeUrisOf(certificate.subjectaltname);
-      if (uris.length === 0) return { kind: "malformed", source: "tls", reason: "the client certificate has no spiffe:// URI SAN" };
-      if (uris.length > 1) return { kind: "malformed", source: "tls", reason: `the client certificate has ${uris.length} spiffe:// URI SANs (an SVID has exactly one)` };
-      const parsed = parseSpiffeId(uris[0] as string);
-      if (typeof parsed === "string") return { kind: "malformed", source: "tls", reason: `the certificate's SPIFFE ID is invalid: ${parsed}` };
-      return { kind: "valid", identity: { ...parsed, source: "tls" } };
+    let reading = tlsReadings.get(socket);
+    if (reading === undefined) {
+      reading = readCertificate(socket.getPeerCertificate());
+      tlsReadings.set(socket, reading);
     }
+    if (reading !== NONE) return reading;
   }
   if (header === null) return NONE;
   const raw = req.headers[header.header];
@@ -133,11 +141,38 @@ export function readIdentity(req: IncomingMessage, header: HeaderIdentityConfig 
     return NONE;
   }
   if (Array.isArray(raw)) return { kind: "malformed", source: "header", reason: `${header.header} was sent more than once` };
+  let reading = cache?.get(raw);
+  if (reading === undefined) {
+    reading = readHeaderValue(raw, header);
+    if (cache !== undefined) {
+      if (cache.size >= HEADER_CACHE_SIZE) cache.clear();
+      cache.set(raw, reading);
+    }
+  }
+  return reading;
+}
+
+/** A verified peer certificate's reading; NONE when the socket has none. */
+function readCertificate(certificate: ReturnType<TLSSocket["getPeerCertificate"]> | null): IdentityReading {
+  if (certificate === null || typeof certificate !== "object" || Object.keys(certificate).length === 0) return NONE;
+  const uris = spiffeUrisOf(certificate.subjectaltname);
+  if (uris.length === 0) return malformed("tls", "the client certificate has no spiffe:// URI SAN");
+  if (uris.length > 1) return malformed("tls", `the client certificate has ${uris.length} spiffe:// URI SANs (an SVID has exactly one)`);
+  const parsed = parseSpiffeId(uris[0] as string);
+  if (typeof parsed === "string") return malformed("tls", `the certificate's SPIFFE ID is invalid: ${parsed}`);
+  return Object.freeze({ kind: "valid", identity: Object.freeze({ ...parsed, source: "tls" }) });
+}
+
+function readHeaderValue(raw: string, header: HeaderIdentityConfig): IdentityReading {
   const text = header.format === "xfcc" ? uriFromXfcc(raw) : raw.trim();
-  if (text === undefined || text === "") return { kind: "malformed", source: "header", reason: `${header.header} carries no URI` };
+  if (text === undefined || text === "") return malformed("header", `${header.header} carries no URI`);
   const parsed = parseSpiffeId(text);
-  if (typeof parsed === "string") return { kind: "malformed", source: "header", reason: `the SPIFFE ID in ${header.header} is invalid: ${parsed}` };
-  return { kind: "valid", identity: { ...parsed, source: "header" } };
+  if (typeof parsed === "string") return malformed("header", `the SPIFFE ID in ${header.header} is invalid: ${parsed}`);
+  return Object.freeze({ kind: "valid", identity: Object.freeze({ ...parsed, source: "header" }) });
+}
+
+function malformed(source: "tls" | "header", reason: string): IdentityReading {
+  return Object.freeze({ kind: "malformed", source, reason });
 }
 
 function isTrusted(address: string | undefined, trusted: ReadonlySet<string>): boolean {

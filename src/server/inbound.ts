@@ -61,6 +61,8 @@ export class Inbound implements ServerSource {
   readonly #hub = new ServerEventHub();
   readonly #counters = new Counters();
   readonly #authzCounts = { allow: 0, deny: 0, unauthenticated: 0, malformed: 0 };
+  /** Identity header values seen and their readings (bounded; see identity.ts). */
+  readonly #identityCache = new Map<string, IdentityReading>();
   readonly #stats = new CallStats();
   readonly #admission: Admission | null;
   readonly #metrics: ServerMetrics | null;
@@ -181,7 +183,7 @@ export class Inbound implements ServerSource {
     }
 
     let identity: IdentityReading | null = null;
-    if (config.identity !== null) identity = readIdentity(req, config.identity);
+    if (config.identity !== null) identity = readIdentity(req, config.identity, this.#identityCache);
     const authorizer = config.authorizer;
     if (authorizer !== null) {
       identity ??= readIdentity(req, null);
