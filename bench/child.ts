@@ -77,24 +77,29 @@ export interface ReplicaStats {
   readonly connections: readonly number[];
 }
 
-/** Reads `GET /__stats` from a replicas.ts child (on a fresh connection, closed after). */
-export function readStats(port: number): Promise<ReplicaStats> {
+/** GETs `path` from a child on a fresh connection (closed after) and parses its JSON body. */
+export function getJson<T>(port: number, path: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/__stats", agent: false }, (res) => {
+    const req = http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (body += chunk));
       res.on("end", () => {
         try {
-          resolve(JSON.parse(body) as ReplicaStats);
+          resolve(JSON.parse(body) as T);
         } catch (error) {
           reject(error);
         }
       });
     });
     req.on("error", reject);
-    req.setTimeout(5_000, () => req.destroy(new Error("stats request timed out")));
+    req.setTimeout(5_000, () => req.destroy(new Error(`GET ${path} from the child timed out`)));
   });
+}
+
+/** Reads `GET /__stats` from a replicas.ts child. */
+export function readStats(port: number): Promise<ReplicaStats> {
+  return getJson<ReplicaStats>(port, "/__stats");
 }
 
 /**

@@ -27,6 +27,9 @@ export interface OverheadRow {
   readonly name: string;
   /** The call to time; awaited once per iteration. */
   readonly call: () => Promise<unknown>;
+  /** Run before and after each of the row's timed loops (a provider registered only for that row). */
+  readonly enter?: () => void;
+  readonly leave?: () => void;
   readonly close?: () => unknown;
 }
 
@@ -56,10 +59,13 @@ export function memoryClient(service: string, extra: Partial<ClientOptions> = {}
   });
 }
 
-async function timeLoop(call: () => Promise<unknown>, n: number): Promise<number> {
+async function timeLoop(row: OverheadRow, n: number): Promise<number> {
+  row.enter?.();
   const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await call();
-  return Number(process.hrtime.bigint() - start) / n;
+  for (let i = 0; i < n; i++) await row.call();
+  const ns = Number(process.hrtime.bigint() - start) / n;
+  row.leave?.();
+  return ns;
 }
 
 /** Warm-up, calibration, interleaved rounds; returns the median ns/call of each row. */
@@ -70,7 +76,7 @@ export async function measureRows(rows: readonly OverheadRow[], settings: BenchS
     let done = 0;
     const start = performance.now();
     while (performance.now() - start < warmupMs) {
-      await timeLoop(row.call, 1000);
+      await timeLoop(row, 1000);
       done += 1000;
     }
     const nsPerCall = ((performance.now() - start) * 1e6) / done;
@@ -78,7 +84,7 @@ export async function measureRows(rows: readonly OverheadRow[], settings: BenchS
   }
   const samples: number[][] = rows.map(() => []);
   for (let round = 0; round < settings.overheadRounds; round++) {
-    for (let i = 0; i < rows.length; i++) samples[i]!.push(await timeLoop(rows[i]!.call, counts[i]!));
+    for (let i = 0; i < rows.length; i++) samples[i]!.push(await timeLoop(rows[i]!, counts[i]!));
   }
   return samples.map(median);
 }

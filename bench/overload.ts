@@ -37,8 +37,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { Pool } from "undici";
-import { startChild, type ChildServer } from "./child.js";
-import http from "node:http";
+import { getJson, startChild, type ChildServer } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
 
 export const OVERLOAD = {
@@ -168,22 +167,7 @@ interface ServerStats {
 }
 
 function getStats(port: number, reset: boolean): Promise<ServerStats> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: reset ? "/__stats?reset=1" : "/__stats", agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(body) as ServerStats);
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
-    req.on("error", reject);
-    req.setTimeout(5_000, () => req.destroy(new Error("stats request timed out")));
-  });
+  return getJson<ServerStats>(port, reset ? "/__stats?reset=1" : "/__stats");
 }
 
 interface LoadOutcome {

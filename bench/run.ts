@@ -4,14 +4,15 @@
  * Scale with hedging), then the load-balancing benches (Beyond Round Robin: one replica of 10
  * turned slow; the cost of a pick and of a rebuild; memory per endpoint), then discovery latency
  * (an etcd change and a DNS record change to a client's endpoint set), then overload (3× a
- * server's capacity offered, with weft/server's load shedding and without), then a summary that
+ * server's capacity offered, with weft/server's load shedding and without), then what `inbound()`
+ * costs per request (in memory and on loopback), then a summary that
  * marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises and the balancing
  * targets — pass or fail. Ratios are computed within this run, because on
  * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
  * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
- * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound`, `--storm-calls=n`, `--tail-calls=n`,
  * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
  * `--discovery-changes=n`, `--dns-changes=n`, `--overload-ms=n`, `--overload-ref-ms=n`, `--overload-warmup-ms=n`,
  * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
@@ -32,6 +33,7 @@ import { PICK_SIZES, printPick, runPick, type PickResult } from "./pick.js";
 import { MEMORY_ROW, MEMORY_TARGET_BYTES, memoryOf, printMemory, runMemory, type MemoryResult } from "./memory.js";
 import { DISCOVERY_ROW, DNS_REFRESH_MS, DNS_SLACK_MS, ETCD_TARGET_MS, discoveryRow, printDiscovery, runDiscovery, type DiscoveryResult } from "./discovery.js";
 import { OVERLOAD, OVERLOAD_GOODPUT_TARGET, OVERLOAD_P99_TARGET, findRow, goodput, p99, p99ByThird, p99Of, steadyP99, printOverload, readOverloadSettings, runOverload, type OverloadResult, type OverloadRow } from "./overload.js";
+import { INBOUND_OVERHEAD_TARGET_US, printInboundOverhead, runInboundOverhead, type InboundOverheadResult } from "./inbound-overhead.js";
 import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
@@ -62,6 +64,7 @@ let pick: PickResult | undefined;
 let memory: MemoryResult | undefined;
 let discovery: DiscoveryResult | undefined;
 let overload: OverloadResult | undefined;
+let inboundCost: InboundOverheadResult | undefined;
 if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
@@ -119,6 +122,12 @@ if (wants("overload")) {
   console.log("## 9. Overload: 3× a server's capacity offered, with weft/server's load shedding and without\n");
   overload = await runOverload(settings);
   printOverload(overload);
+  console.log();
+}
+if (wants("inbound")) {
+  console.log("## 10. What inbound() costs per request: in memory, and on a loopback socket\n");
+  inboundCost = await runInboundOverhead(settings);
+  printInboundOverhead(inboundCost);
   console.log();
 }
 
@@ -333,6 +342,18 @@ if (overload !== undefined) {
     `[info] the machine's floor (same generator, plain server at 0.5×): p99 ${fmt(floor === undefined ? Number.NaN : p99(floor), 1)} ms` +
       (at1.length === 0 ? "" : `; at 1×: ${at1.map((r) => `${r.mode} goodput ${pct(r)}, p99 ${fmt(p99(r), 1)} ms`).join("; ")}`),
   );
+}
+if (inboundCost !== undefined) {
+  const result = inboundCost;
+  console.log(`[${mark(result.defaultNetUs <= INBOUND_OVERHEAD_TARGET_US)}] inbound() default options: ${fmt(result.defaultNetUs, 2)} µs per request over the bare handler, in memory (target ≤ ${INBOUND_OVERHEAD_TARGET_US} µs)`);
+  const plain = result.loopback[0];
+  const withInbound = result.loopback.find((r) => r.name.includes("inbound() default"));
+  if (plain !== undefined && withInbound !== undefined) {
+    console.log(
+      `[info] on loopback: node:http + inbound() ${(withInbound.reqPerSec / plain.reqPerSec).toFixed(2)}× plain node:http req/s; server CPU ${fmt(withInbound.serverCpuUsPerReq, 1)} vs ${fmt(plain.serverCpuUsPerReq, 1)} µs per request` +
+        ("skipped" in result.als ? "" : `; AsyncLocalStorage on, process-wide: +${fmt(result.als.callNetNs)} ns per weft client call`),
+    );
+  }
 }
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {
