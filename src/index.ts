@@ -32,6 +32,14 @@ export type {
 export type { BreakerOptions, OutlierOptions, SlowStartOptions, HealthCheckOptions } from "./health/index.js";
 export { undiciTransport, fetchTransport, gotTransport } from "./transport/index.js";
 export type { UndiciTransportOptions, FetchTransportOptions } from "./transport/index.js";
+export { IdentityError, TlsError } from "./transport/tls.js";
+export type { TlsOptions, TlsClientSnapshot } from "./transport/tls.js";
+export { tlsFiles } from "./security/files.js";
+export type { TlsFilesOptions } from "./security/files.js";
+export { tlsMaterial } from "./security/material.js";
+export type { TlsMaterial, TlsPem, TlsSnapshot, TlsSource } from "./security/material.js";
+export { parseSpiffeId } from "./security/spiffe.js";
+export type { SpiffeId } from "./security/spiffe.js";
 export {
   WeftError,
   isWeftError,

@@ -147,4 +147,20 @@ describe("renderPrometheus", () => {
     expect(text).toContain("# TYPE weft_server_state gauge\n");
     expect(text).toContain('weft_client_requests_total{service="catalog"} 0\n');
   });
+  it("writes TLS expiry, material version, refusals, identity and handshake failures per side, and nothing for a plain client or server", () => {
+    const material = { source: "files" as const, version: 3, appliedAt: 0, identity: "spiffe://example.org/ns/shop/sa/web", serial: "1A", notAfter: "2027-01-01T00:00:00.000Z", expiresInMs: 86_400_000, rejected: 2, lastRejection: null };
+    const plain = renderPrometheus(snapshot((c) => c));
+    expect(plain).not.toMatch(/^weft_tls_\w+\{/m);
+    const text = renderPrometheus(
+      snapshot((c) => ({ ...c, tls: { identity: ["spiffe://example.org/ns/shop/sa/orders"], insecure: false, material, identityFailures: 4, lastIdentityFailure: null, tlsFailures: { CERT_HAS_EXPIRED: 1 } } })),
+    );
+    expect(text).toContain('weft_tls_certificate_expiry_seconds{service="catalog",side="client"} 86400');
+    expect(text).toContain('weft_tls_material_version{service="catalog",side="client"} 3');
+    expect(text).toContain('weft_tls_material_rejected_total{service="catalog",side="client"} 2');
+    expect(text).toContain('weft_client_identity_failures_total{service="catalog"} 4');
+    expect(text).toContain('weft_tls_handshake_failures_total{service="catalog",side="client",reason="CERT_HAS_EXPIRED"} 1');
+    const server = renderPrometheus(serverSnapshot({}, (s) => ({ ...s, tls: { clientCert: "require", material: { ...material, expiresInMs: -1000 }, handshakeFailures: { ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 2 } } })));
+    expect(server).toContain('weft_tls_certificate_expiry_seconds{service="orders",side="server"} -1');
+    expect(server).toContain('weft_tls_handshake_failures_total{service="orders",side="server",reason="ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"} 2');
+  });
 });

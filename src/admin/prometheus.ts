@@ -148,6 +148,50 @@ const FAMILIES: readonly Family[] = [
       for (const client of snapshot.clients) yield [{ service: client.service, source: client.discovery.source }, client.discovery.stale ? 1 : 0];
     },
   },
+  // TLS: the certificates in use and what failed, per client (origination) and per server (termination).
+  {
+    name: "weft_tls_certificate_expiry_seconds",
+    type: "gauge",
+    help: "Seconds until the certificate in use expires (negative once it has); side is client or server. Alert well before 0.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) {
+        const left = client.tls?.material.expiresInMs;
+        if (left !== undefined) yield [{ service: client.service, side: "client" }, left / 1000];
+      }
+      for (const server of serversOf(snapshot)) {
+        const left = server.tls?.material.expiresInMs;
+        if (left !== undefined) yield [{ service: server.service, side: "server" }, left / 1000];
+      }
+    },
+  },
+  {
+    name: "weft_tls_material_version",
+    type: "gauge",
+    help: "The version of the TLS material in use: 1 at start, +1 per rotation applied.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) if (client.tls !== null) yield [{ service: client.service, side: "client" }, client.tls.material.version];
+      for (const server of serversOf(snapshot)) if (server.tls !== null) yield [{ service: server.service, side: "server" }, server.tls.material.version];
+    },
+  },
+  {
+    name: "weft_tls_material_rejected_total",
+    type: "counter",
+    help: "Candidate TLS material refused (half-written, mismatched pair, expired); the last good kept serving.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) if (client.tls !== null) yield [{ service: client.service, side: "client" }, client.tls.material.rejected];
+      for (const server of serversOf(snapshot)) if (server.tls !== null) yield [{ service: server.service, side: "server" }, server.tls.material.rejected];
+    },
+  },
+  { name: "weft_client_identity_failures_total", type: "counter", help: "TLS handshakes refused because the server's SPIFFE ID was not the one expected.", samples: perClient((c) => (c.tls === null ? null : c.tls.identityFailures)) },
+  {
+    name: "weft_tls_handshake_failures_total",
+    type: "counter",
+    help: "Failed TLS handshakes by reason (an OpenSSL / Node code: CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) for (const [reason, n] of Object.entries(client.tls?.tlsFailures ?? {})) yield [{ service: client.service, side: "client", reason }, n];
+      for (const server of serversOf(snapshot)) for (const [reason, n] of Object.entries(server.tls?.handshakeFailures ?? {})) yield [{ service: server.service, side: "server", reason }, n];
+    },
+  },
   // Servers: the inbound side, one series set per `inbound({ service, mesh })`.
   {
     name: "weft_server_state",

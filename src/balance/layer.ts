@@ -8,7 +8,7 @@ import type { Classifier } from "../core/classifier.js";
 import { isFailure, type Outcome } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
 import type { Endpoint, EndpointSet } from "../core/endpoint.js";
-import { BreakerOpenError, NoEndpointsError } from "../core/errors.js";
+import { BreakerOpenError, ErrorCodes, NoEndpointsError } from "../core/errors.js";
 import type { ClientEventHub } from "../core/events.js";
 import type { Layer, MeshRequest, MeshResponse, Service } from "../core/types.js";
 import type { LoadTracker } from "./load.js";
@@ -58,6 +58,13 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     endpoint.pendingStartSum = endpoint.inflight === 0 ? 0 : endpoint.pendingStartSum - start;
     // A breaker that refused the attempt sent nothing: no latency, no failure to record.
     if (error instanceof BreakerOpenError) return;
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (code === ErrorCodes.IDENTITY || code === ErrorCodes.TLS) {
+      const refused = (req.call.refused ??= []);
+      refused.push(endpoint.url);
+      req.call.refusal = error;
+      if (endpoints.ready.every((e) => refused.includes(e.url))) req.call.noResend = true;
+    }
     const outcome = classifier(req, res, error);
     if (observeOutcome !== undefined) {
       const before = endpoint.state;
@@ -104,13 +111,17 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
         return Promise.reject(error);
       }
       const call = req.call;
-      const candidates = zoneAware === undefined ? ready : zoneCandidates(ready, endpoints.all, zoneAware.zone, zoneAware);
+      // Never again to an endpoint whose handshake failed in this call (it would fail alike).
+      const refused = call.refused;
+      const usable = refused === null ? ready : ready.filter((e) => !refused.includes(e.url));
+      if (usable.length === 0) return Promise.reject(call.refusal);
+      const candidates = zoneAware === undefined ? usable : zoneCandidates(usable, endpoints.all, zoneAware.zone, zoneAware);
       // A resend (retry or hedge) prefers an endpoint this call has not tried yet — in the zone
       // first, then anywhere.
       let pool = candidates;
       if (call.tried.length > 0) {
         pool = untried(candidates, call.tried);
-        if (pool === candidates && candidates !== ready) pool = untried(ready, call.tried);
+        if (pool === candidates && candidates !== usable) pool = untried(usable, call.tried);
       }
       const endpoint = picker.pick(pool, req);
       endpoint.inflight++;

@@ -17,6 +17,7 @@ import { ClientEventHub, type ClientEvents } from "../core/events.js";
 import { newRequest } from "../core/request.js";
 import { Stack, middlewareLayer } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
+import type { TlsClientSnapshot } from "../transport/tls.js";
 import { CallState, type CallTimeout, type Disposer, type HeaderMap, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
 import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
 import { clientMetrics } from "../telemetry/metrics.js";
@@ -92,6 +93,8 @@ export interface ClientSnapshot {
   readonly service: string;
   readonly balancer: string;
   readonly transport: string;
+  /** TLS origination (expected identity, handshake failures, certificate version and expiry); null without `tls`. */
+  readonly tls: TlsClientSnapshot | null;
   readonly closed: boolean;
   readonly endpoints: readonly EndpointSnapshot[];
   readonly counters: Readonly<CallCounters>;
@@ -350,6 +353,7 @@ export class Client {
       service: this.service,
       balancer: this.config.balancer.name,
       transport: this.#parts.transport.name,
+      tls: (this.#parts.transport.tlsSnapshot?.() as TlsClientSnapshot | undefined) ?? null,
       closed: this.#closed,
       endpoints: this.#endpoints.all.map((e) => ({
         url: e.url,

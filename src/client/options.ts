@@ -13,6 +13,7 @@ import type { Stack } from "../core/stack.js";
 import type { TransportFactory } from "../core/transport.js";
 import type { Middleware } from "../core/types.js";
 import { undiciTransport } from "../transport/undici.js";
+import type { TlsOptions } from "../transport/tls.js";
 import type { RetryBudgetConfig } from "../retry/budget.js";
 import type { HedgeConfig } from "../retry/layer.js";
 import { normalizeHedgeOptions, normalizeRetryOptions, type HedgeOptions, type RetryOptions } from "../retry/options.js";
@@ -47,6 +48,12 @@ export interface ClientOptions {
   readonly balancer?: Balancer;
   /** Default `undiciTransport()`. */
   readonly transport?: TransportFactory;
+  /**
+   * TLS to this service's `https://` endpoints — the trust bundle, a client certificate, the
+   * SPIFFE identity its servers must present (`identity`), rotation (`source: tlsFiles(…)`):
+   * shorthand for `transport: undiciTransport({ tls })`, a transport of this client's own.
+   */
+  readonly tls?: TlsOptions;
   /** Default `{ totalMs: 15_000 }`; `false` turns both off. */
   readonly timeout?: TimeoutOptions | false;
   /**
@@ -152,7 +159,7 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "timeout", "retry", "hedge", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "metrics", "stack", "clock", "random"] as const;
+const KEYS = ["service", "discovery", "balancer", "transport", "tls", "timeout", "retry", "hedge", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "metrics", "stack", "clock", "random"] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
@@ -211,7 +218,7 @@ export function normalizeOptions(options: unknown): ClientConfig {
     service,
     discovery: options.discovery as Discovery,
     balancer: (options.balancer as Balancer | undefined) ?? p2cEwma(),
-    transport: (options.transport as TransportFactory | undefined) ?? DEFAULT_TRANSPORT,
+    transport: (options.transport as TransportFactory | undefined) ?? (options.tls === undefined ? DEFAULT_TRANSPORT : undiciTransport({ tls: options.tls as TlsOptions })),
     attemptMs: attemptMs === false ? Infinity : attemptMs,
     totalMs: totalMs === false ? Infinity : totalMs,
     deadlineHeader: deadlineHeader === false ? false : deadlineHeader.toLowerCase(),
@@ -250,6 +257,9 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   if (o.balancer !== undefined && !hasFunction(o.balancer, "create")) fail(at("balancer"), o.balancer, "a balancer such as p2cEwma() or roundRobin()");
   if (o.transport !== undefined && !hasFunction(o.transport, "create")) {
     fail(at("transport"), o.transport, "a transport such as undiciTransport(), fetchTransport() or gotTransport(got)");
+  }
+  if (o.tls !== undefined && o.transport !== undefined) {
+    fail(at("tls"), "(with transport)", "absent when `transport` is given: pass it to the transport instead, undiciTransport({ tls })");
   }
   if (o.timeout !== undefined && o.timeout !== false) {
     if (!isPlainObject(o.timeout)) fail(at("timeout"), o.timeout, "{ attemptMs?, totalMs? } or false");

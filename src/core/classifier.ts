@@ -53,6 +53,10 @@ const NOT_SENT_CODES = new Set([
   "ERR_SOCKET_CONNECTION_TIMEOUT",
   // An endpoint's breaker refused the attempt before anything was sent.
   "WEFT_ERR_BREAKER_OPEN",
+  // The TLS handshake failed (identity, certificate): no byte of the request was written. The
+  // balance layer never resends the call to that endpoint.
+  "WEFT_ERR_IDENTITY",
+  "WEFT_ERR_TLS",
 ]);
 
 /** True when `error` (or an error in its `cause` chain) shows the request was never written. */

@@ -19,6 +19,10 @@ export const ErrorCodes = Object.freeze({
   CLIENT_CLOSED: "WEFT_ERR_CLIENT_CLOSED",
   BODY_USED: "WEFT_ERR_BODY_USED",
   REQUEST_ABORTED: "WEFT_ERR_REQUEST_ABORTED",
+  /** The server's certificate did not carry the SPIFFE ID the client expects. */
+  IDENTITY: "WEFT_ERR_IDENTITY",
+  /** A TLS handshake failed: expired certificate, unknown CA, wrong name, no client certificate… */
+  TLS: "WEFT_ERR_TLS",
 });
 
 export type WeftErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -4,6 +4,7 @@
  * makes it, `client/`'s mesh carries it, `admin/` shows it — and none of them imports another.
  */
 import type { CallStatsSnapshot } from "./call-stats.js";
+import type { TlsSnapshot } from "./tls-snapshot.js";
 
 export type ServerState = "serving" | "draining" | "closed";
 
@@ -47,6 +48,16 @@ export interface ServerSnapshot {
    * counts as neither success nor failure, but its time until then is in the latency.
    */
   readonly stats: CallStatsSnapshot;
+  /**
+   * TLS termination when `inbound({ tls })` is set (null otherwise): the server certificate and
+   * trust bundle in use (version, expiry), whether client certificates are required, and the
+   * handshakes that failed, by reason.
+   */
+  readonly tls: {
+    readonly clientCert: "require" | "request" | "none";
+    readonly material: TlsSnapshot;
+    readonly handshakeFailures: Readonly<Record<string, number>>;
+  } | null;
 }
 
 /** What a mesh holds to show a server in its snapshot: anything with a service name and a snapshot. */

@@ -18,6 +18,8 @@ export interface Transport {
    * it (one `traceparent`, never two) and makes the attempt span the active parent of its span.
    */
   instrumented?(): boolean;
+  /** TLS state (identity expected, failures, certificate and expiry) when the transport originates TLS. */
+  tlsSnapshot?(): unknown;
 }
 
 /**

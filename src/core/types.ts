@@ -70,6 +70,18 @@ export class CallState {
   /** URLs of the endpoints tried so far, so a resend can prefer another one. */
   readonly tried: string[] = [];
   /**
+   * Endpoints this call must not be resent to: their TLS handshake failed (a wrong identity, a bad
+   * certificate), which another try at the same endpoint would repeat. Null until one fails.
+   */
+  refused: string[] | null = null;
+  /** The failure that refused the last of them, returned when no other endpoint is left. */
+  refusal: unknown = undefined;
+  /**
+   * Set by the balance layer when every ready endpoint has refused this call: a resend could only
+   * fail the same way, so the retry layer stops and returns the last failure as it is.
+   */
+  noResend = false;
+  /**
    * Set by the tracing layer while the call has a span: layers note their decisions (a retry and
    * why, a hedge, an open breaker, an exhausted budget, an ejection) as span events. Null otherwise,
    * so a call without tracing pays one null check per decision.

@@ -90,6 +90,11 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
     let error = firstError;
     let outcome = firstOutcome;
     for (;;) {
+      if (req.call.noResend) {
+        // Every endpoint refused this call (its TLS handshake failed): a resend would too.
+        if (res !== undefined) return res;
+        throw error;
+      }
       const decision = decideRetry(policy, req, attempt + 1, res, error, outcome);
       if (!decision.retry) {
         if (decision.limit === "budget") reportBudget(req, "retry");
@@ -194,7 +199,7 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
           // so a hedge that hit a failing replica does not leave the call waiting on a slow one.
           const othersOut = running.size > 0;
           if (retryPending) return;
-          if (outcome === "failure") return othersOut ? undefined : finish(res, error, failed);
+          if (outcome === "failure" || req.call.noResend) return othersOut ? undefined : finish(res, error, failed);
           const decision = decideRetry(policy, req, sent, res, error, outcome);
           if (!decision.retry) {
             if (othersOut) return;

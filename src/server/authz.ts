@@ -19,7 +19,8 @@
  */
 import { compilePathPattern, type PathPattern } from "../core/path-pattern.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
-import { parseSpiffeId, type IdentityReading } from "./identity.js";
+import { identityMatcher } from "../security/spiffe.js";
+import type { IdentityReading } from "./identity.js";
 
 export interface AuthzRule {
   /** Path patterns the rule covers (`"/admin/*"`, `"/v1/items/:id"`, `"*"`). Default: every path. */
@@ -105,34 +106,11 @@ function compileRule(rule: unknown, option: string): CompiledRule {
             return m;
           }),
         );
-  const from = rule.from === undefined ? null : principalMatcher(listOf(rule.from, `${option}.from`), `${option}.from`);
+  const from = rule.from === undefined ? null : identityMatcher(listOf(rule.from, `${option}.from`), `${option}.from`);
   return { paths, methods, from };
 }
 
 function listOf(value: unknown, option: string): unknown[] {
   if (!Array.isArray(value) || value.length === 0) fail(option, value, "a non-empty array");
   return value;
-}
-
-/** One matcher for a rule's `from` list: exact IDs in a set, prefixes in a list. */
-function principalMatcher(patterns: readonly unknown[], option: string): (id: string) => boolean {
-  const exact = new Set<string>();
-  const prefixes: string[] = [];
-  let anyone = false;
-  patterns.forEach((pattern, j) => {
-    const at = `${option}[${j}]`;
-    const allowed = 'a SPIFFE ID ("spiffe://example.org/ns/shop/sa/web"), a pattern ending in "/*" ("spiffe://example.org/*"), or "*" (any verified identity)';
-    if (typeof pattern !== "string") fail(at, pattern, allowed);
-    if (pattern === "*") {
-      anyone = true;
-      return;
-    }
-    const wildcard = pattern.endsWith("/*");
-    const base = wildcard ? pattern.slice(0, -2) : pattern;
-    const parsed = parseSpiffeId(base);
-    if (typeof parsed === "string") fail(at, pattern, `${allowed} (${parsed})`);
-    if (wildcard) prefixes.push(base + "/");
-    else exact.add(pattern);
-  });
-  return (id) => anyone || exact.has(id) || prefixes.some((p) => id.startsWith(p));
 }

@@ -17,14 +17,9 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
+import { parseSpiffeId, spiffeUrisOf, type SpiffeId } from "../security/spiffe.js";
 
-export interface SpiffeId {
-  /** The whole ID, `spiffe://example.org/ns/shop/sa/checkout`. */
-  readonly id: string;
-  readonly trustDomain: string;
-  /** The path, `/ns/shop/sa/checkout` (may be empty). */
-  readonly path: string;
-}
+export { parseSpiffeId, spiffeUrisOf, type SpiffeId };
 
 export interface PeerIdentity extends SpiffeId {
   /** Where it came from: the verified client certificate, or a trusted proxy's header. */
@@ -47,11 +42,6 @@ export interface HeaderIdentityConfig {
 }
 
 const NONE: IdentityReading = Object.freeze({ kind: "none" });
-const MAX_ID_BYTES = 2048;
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
-const SEGMENT = /^[A-Za-z0-9._-]+$/;
-/** A whole valid path at once: segments of the allowed characters, none `.` or `..`. */
-const VALID_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)+$/;
 /**
  * Header values seen, and what they read as: a caller behind a proxy sends the same few values
  * again and again, and parsing one costs more than the rest of the request's admission. Bounded:
@@ -60,44 +50,6 @@ const VALID_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)+$/;
 const HEADER_CACHE_SIZE = 256;
 /** The reading of a TLS socket's peer certificate, made once per connection (it cannot change). */
 const tlsReadings = new WeakMap<object, IdentityReading>();
-
-/**
- * Parses a SPIFFE ID by the SPIFFE-ID spec: scheme `spiffe`, a lower-case trust domain of
- * letters, digits, `.`, `-`, `_`; path segments of letters, digits, `.`, `-`, `_` (no empty, `.`
- * or `..` segment, no trailing `/`); no port, user info, query or fragment; at most 2048 bytes.
- * Returns the reason it is not one as a string.
- * @example parseSpiffeId("spiffe://example.org/ns/shop/sa/checkout")
- */
-export function parseSpiffeId(text: string): SpiffeId | string {
-  if (text.length > MAX_ID_BYTES) return `longer than ${MAX_ID_BYTES} bytes`;
-  if (!text.startsWith("spiffe://")) return "not a spiffe:// URI";
-  const rest = text.slice("spiffe://".length);
-  const slash = rest.indexOf("/");
-  const trustDomain = slash === -1 ? rest : rest.slice(0, slash);
-  const path = slash === -1 ? "" : rest.slice(slash);
-  if (trustDomain === "") return "no trust domain";
-  if (!TRUST_DOMAIN.test(trustDomain)) return "the trust domain may hold only lower-case letters, digits, '.', '-' and '_'";
-  if (path !== "" && !VALID_PATH.test(path)) {
-    // Only on the way to a refusal: which rule it broke.
-    const segments = path.slice(1).split("/");
-    for (const segment of segments) {
-      if (segment === "") return "an empty path segment";
-      if (segment === "." || segment === "..") return "a '.' or '..' path segment";
-      if (!SEGMENT.test(segment)) return "a path segment may hold only letters, digits, '.', '-' and '_'";
-    }
-  }
-  return Object.freeze({ id: text, trustDomain, path });
-}
-
-/** The SPIFFE IDs in an X.509 `subjectaltname` string (`"URI:spiffe://…, DNS:…"`). */
-export function spiffeUrisOf(subjectAltName: string | undefined): string[] {
-  if (subjectAltName === undefined || subjectAltName === "") return [];
-  const uris: string[] = [];
-  for (const part of subjectAltName.split(/,\s*/)) {
-    if (part.startsWith("URI:spiffe://")) uris.push(part.slice(4));
-  }
-  return uris;
-}
 
 /**
  * The client's SPIFFE ID from Envoy's `x-forwarded-client-cert`: the `URI` field of the last

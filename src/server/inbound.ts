@@ -19,6 +19,8 @@
  * framework beyond `node:http`'s request and response.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Server as TlsServer, TlsOptions as TlsServerOptions } from "node:tls";
+import type { TlsMaterial } from "../security/material.js";
 import { Cancellation } from "../core/cancel.js";
 import { CallStats } from "../core/call-stats.js";
 import { SHED_HEADER } from "../core/classifier.js";
@@ -61,6 +63,9 @@ export class Inbound implements ServerSource {
   readonly #hub = new ServerEventHub();
   readonly #counters = new Counters();
   readonly #authzCounts = { allow: 0, deny: 0, unauthenticated: 0, malformed: 0 };
+  readonly #tlsServers = new WeakSet<Server>();
+  readonly #tlsUnsubscribe: (() => void)[] = [];
+  readonly #handshakeFailures: Record<string, number> = {};
   /** Identity header values seen and their readings (bounded; see identity.ts). */
   readonly #identityCache = new Map<string, IdentityReading>();
   readonly #stats = new CallStats();
@@ -143,7 +148,30 @@ export class Inbound implements ServerSource {
    */
   attach(server: Server): this {
     this.#servers.add(server);
+    const tls = this.config.tls;
+    if (tls !== null && typeof (server as unknown as Partial<TlsServer>).setSecureContext === "function" && !this.#tlsServers.has(server)) {
+      const tlsServer = server as unknown as TlsServer;
+      this.#tlsServers.add(server);
+      // New material applies to new connections; open ones keep theirs until they close.
+      this.#tlsUnsubscribe.push(tls.source.onChange((m) => tlsServer.setSecureContext(secureContextOf(m))));
+      tlsServer.on("tlsClientError", (error: NodeJS.ErrnoException) => {
+        const reason = error.code ?? "ERR_TLS_HANDSHAKE";
+        this.#handshakeFailures[reason] = (this.#handshakeFailures[reason] ?? 0) + 1;
+      });
+    }
     return this;
+  }
+
+  /**
+   * Options for `https.createServer(server.tlsOptions(), …)` (or `tls.createServer`): the current
+   * certificate, key and trust bundle, client certificates requested and verified as `clientCert`
+   * says, TLS 1.2 at least. Pass the server to `attach()` so rotated material applies.
+   * @example https.createServer(server.tlsOptions(), server.handler(app)); server.attach(httpsServer)
+   */
+  tlsOptions(): TlsServerOptions {
+    const tls = this.config.tls;
+    if (tls === null) throw new Error(`weft/server ${this.service}: tlsOptions() needs inbound({ tls })`);
+    return { ...secureContextOf(tls.source.current), requestCert: tls.clientCert !== "none", rejectUnauthorized: tls.clientCert === "require", minVersion: "TLSv1.2" };
   }
 
   /**
@@ -265,6 +293,7 @@ export class Inbound implements ServerSource {
       authz: this.config.authorizer === null ? null : { ...this.#authzCounts },
       admission: this.#admission?.snapshot() ?? null,
       stats: this.#stats.snapshot(now, clock.wallNow()),
+      tls: this.config.tls === null ? null : { clientCert: this.config.tls.clientCert, material: this.config.tls.source.snapshot(), handshakeFailures: { ...this.#handshakeFailures } },
     };
   }
 
@@ -279,6 +308,8 @@ export class Inbound implements ServerSource {
     this.#signalHandlers.length = 0;
     this.#metrics?.dispose();
     this.#hub.clear();
+    for (const unsubscribe of this.#tlsUnsubscribe) unsubscribe();
+    this.#tlsUnsubscribe.length = 0;
   }
 
   async #drain(): Promise<DrainResult> {
@@ -413,4 +444,13 @@ export class Inbound implements ServerSource {
  */
 export function inbound(options: InboundOptions): Inbound {
   return new Inbound(options);
+}
+
+/** The key, certificate and CA of `material`, as `tls.createSecureContext` / `setSecureContext` take them. */
+function secureContextOf(material: TlsMaterial): { key?: string; cert?: string; ca?: string } {
+  return {
+    ...(material.key === undefined ? {} : { key: material.key }),
+    ...(material.cert === undefined ? {} : { cert: material.cert }),
+    ...(material.ca === undefined ? {} : { ca: material.ca }),
+  };
 }

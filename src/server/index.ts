@@ -1,6 +1,9 @@
 /** weft/server — the inbound side of the mesh: deadlines, load shedding, identity, access rules, health, drain. Re-exports only. */
 export { inbound, Inbound } from "./inbound.js";
-export type { InboundOptions, DeadlineOptions, ShedOptions, IdentityOptions, HealthOptions, DrainOptions } from "./options.js";
+export type { InboundOptions, DeadlineOptions, ShedOptions, IdentityOptions, HealthOptions, DrainOptions, ServerTlsOptions } from "./options.js";
+export { tlsFiles } from "../security/files.js";
+export { tlsMaterial } from "../security/material.js";
+export type { TlsSource, TlsMaterial, TlsSnapshot } from "../security/material.js";
 export { INBOUND_DEFAULTS } from "./options.js";
 export { InboundContext, inboundContext } from "./context.js";
 export type { Priority, AdmissionSnapshot } from "./admission.js";

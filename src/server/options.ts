@@ -15,6 +15,7 @@ import type { AdmissionConfig, Priority } from "./admission.js";
 import { PRIORITIES } from "./admission.js";
 import { Authorizer, type AuthzOptions } from "./authz.js";
 import type { HeaderIdentityConfig } from "./identity.js";
+import { isTlsSource, tlsMaterial, type TlsSource } from "../security/material.js";
 
 export interface DeadlineOptions {
   /** The header carrying the caller's time left, ms. Default `"x-weft-timeout-ms"` (what weft clients send). */
@@ -106,6 +107,13 @@ export interface InboundOptions {
   readonly priority?: (req: IncomingMessage) => Priority;
   /** A trusted proxy's identity header. Off unless set. */
   readonly identity?: IdentityOptions | false;
+  /**
+   * TLS termination material for `https.createServer(server.tlsOptions(), …)`: the server
+   * certificate, the trust bundle client certificates must chain to, and whether one is required
+   * (`clientCert`, default `"require"` when a `ca` is given). From `source: tlsFiles(…)` it rotates:
+   * `attach(httpsServer)` applies new material to new connections.
+   */
+  readonly tls?: ServerTlsOptions;
   /** Access rules per route (default deny once set). Off unless set. */
   readonly authz?: AuthzOptions | false;
   /** `/healthz` and `/readyz`; `false`: leave those paths to the application. */
@@ -126,6 +134,16 @@ export interface InboundOptions {
   readonly clock?: Clock;
 }
 
+export interface ServerTlsOptions {
+  /** `tlsFiles({ cert, key, ca })` or `tlsMaterial({ … })`; or the PEM inline below. */
+  readonly source?: TlsSource;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly ca?: string;
+  /** `"require"` (mTLS: no verified client certificate, no connection), `"request"` (verified when sent), `"none"`. */
+  readonly clientCert?: "require" | "request" | "none";
+}
+
 export interface InboundConfig {
   readonly service: string;
   readonly mesh: InboundOptions["mesh"];
@@ -135,6 +153,7 @@ export interface InboundConfig {
   readonly priority: ((req: IncomingMessage) => Priority) | undefined;
   readonly identity: HeaderIdentityConfig | null;
   readonly authorizer: Authorizer | null;
+  readonly tls: { readonly source: TlsSource; readonly clientCert: "require" | "request" | "none" } | null;
   readonly health: { readonly livePath: string; readonly readyPath: string; readonly ready: (() => boolean | Promise<boolean>) | undefined } | false;
   readonly drain: { readonly graceMs: number; readonly delayMs: number; readonly deregister: readonly { close(): Promise<unknown> | unknown }[]; readonly signals: readonly NodeJS.Signals[] };
   readonly route: ((req: IncomingMessage) => string | undefined) | undefined;
@@ -144,7 +163,7 @@ export interface InboundConfig {
   readonly clock: Clock;
 }
 
-const KEYS = ["service", "mesh", "deadline", "shed", "priority", "identity", "authz", "health", "drain", "route", "tracing", "metrics", "onWarning", "clock"] as const;
+const KEYS = ["service", "mesh", "deadline", "shed", "priority", "identity", "tls", "authz", "health", "drain", "route", "tracing", "metrics", "onWarning", "clock"] as const;
 const ADAPTIVE_KEYS = ["initialLimit", "minLimit", "maxLimit", "windowMs", "minSamples", "bufferPercent", "minRttWindowMs"] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 const SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"]);
@@ -183,6 +202,7 @@ export function normalizeInboundOptions(options: unknown): InboundConfig {
     priority: options.priority as InboundConfig["priority"],
     identity: normalizeIdentity(options.identity),
     authorizer: options.authz === undefined || options.authz === false ? null : new Authorizer(options.authz),
+    tls: normalizeTls(options.tls),
     health: normalizeHealth(options.health),
     drain: normalizeDrain(options.drain),
     route: options.route as InboundConfig["route"],
@@ -191,6 +211,32 @@ export function normalizeInboundOptions(options: unknown): InboundConfig {
     warn: (options.onWarning as ((message: string) => void) | undefined) ?? ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" })),
     clock: (clock as Clock | undefined) ?? systemClock,
   });
+}
+
+function normalizeTls(value: unknown): InboundConfig["tls"] {
+  if (value === undefined) return null;
+  if (!isPlainObject(value)) fail("tls", value, "{ source?, cert?, key?, ca?, clientCert? }");
+  checkKeys(value, ["source", "cert", "key", "ca", "clientCert"], "tls");
+  const inline = value.cert !== undefined || value.key !== undefined || value.ca !== undefined;
+  if (value.source !== undefined && !isTlsSource(value.source)) fail("tls.source", value.source, "tlsFiles({ cert, key, ca }) or tlsMaterial({ cert, key, ca })");
+  if (value.source !== undefined && inline) fail("tls.source", "source + inline PEM", "either `source` or inline `cert` / `key` / `ca`, not both");
+  let source: TlsSource;
+  if (value.source !== undefined) source = value.source as TlsSource;
+  else {
+    for (const key of ["cert", "key", "ca"] as const) {
+      if (value[key] !== undefined && typeof value[key] !== "string") fail(`tls.${key}`, value[key], "a PEM string");
+    }
+    try {
+      source = tlsMaterial({ cert: value.cert as string | undefined, key: value.key as string | undefined, ca: value.ca as string | undefined });
+    } catch (error) {
+      return fail("tls.cert", "(PEM)", `valid TLS material: ${(error as Error).message}`);
+    }
+  }
+  if (source.current.cert === undefined) fail("tls.cert", undefined, "a server certificate and key (the source has none)");
+  const clientCert = value.clientCert ?? (source.current.ca === undefined ? "none" : "require");
+  if (clientCert !== "require" && clientCert !== "request" && clientCert !== "none") fail("tls.clientCert", clientCert, '"require", "request" or "none"');
+  if (clientCert !== "none" && source.current.ca === undefined) fail("tls.clientCert", clientCert, '"none" without a `ca` (client certificates are verified against it)');
+  return Object.freeze({ source, clientCert });
 }
 
 /** The priority a `priority` function returned, checked (a typo would silently become "normal"). */

@@ -15,6 +15,7 @@ import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { nodeBody } from "./body.js";
 import { undiciInstrumented } from "./instrumented.js";
+import { IdentityError, TlsClient, tlsFailure, type TlsClientSnapshot, type TlsOptions } from "./tls.js";
 
 export interface UndiciTransportOptions {
   /** Connections per endpoint origin. Default 64. */
@@ -30,7 +31,13 @@ export interface UndiciTransportOptions {
    * finish before their connections are destroyed, ms. Default 5 000.
    */
   readonly closeGraceMs?: number;
-  /** Extra options for each `Pool` (TLS `connect` options, `allowH2`, …). */
+  /**
+   * TLS for `https://` endpoints: the trust bundle, a client certificate (mTLS), the SPIFFE
+   * identity servers must present, rotation from files (`tlsFiles()`). See transport/tls.ts.
+   * Without it, `https://` endpoints are verified against Node's root CAs and their host name.
+   */
+  readonly tls?: TlsOptions;
+  /** Extra options for each `Pool` (`allowH2`, …; with `tls`, not `connect`). */
   readonly pool?: Omit<Pool.Options, "connections" | "pipelining" | "keepAliveTimeout">;
 }
 
@@ -43,6 +50,9 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
     const value = options[key];
     if (value !== undefined && !(Number.isInteger(value) && value > 0)) fail(`transport.${key}`, value, "a positive integer");
   }
+  if (options.tls !== undefined && options.pool?.connect !== undefined) fail("transport.pool.connect", options.pool.connect, "absent when `tls` is given (tls builds the connector)");
+  // Checked now, so bad TLS options fail where the transport is described, not at the first call.
+  if (options.tls !== undefined) new TlsClient(options.tls, {}, "transport.tls").close();
   return { name: "undici", create: () => new UndiciTransport(options) };
 }
 
@@ -52,17 +62,25 @@ class UndiciTransport implements Transport {
   readonly #pools = new Map<string, Pool>();
   readonly #options: Pool.Options;
   readonly #closeGraceMs: number;
+  readonly #tls: TlsClient | null;
   #closed = false;
 
   constructor(options: UndiciTransportOptions) {
     this.#closeGraceMs = options.closeGraceMs ?? 5_000;
+    const connectTimeout = options.connectTimeoutMs ?? 10_000;
+    this.#tls = options.tls === undefined ? null : new TlsClient(options.tls, { timeout: connectTimeout }, "transport.tls");
     this.#options = {
       ...options.pool,
       connections: options.connections ?? 64,
       pipelining: options.pipelining ?? 1,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
-      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      connectTimeout,
+      ...(this.#tls === null ? {} : { connect: this.#tls.connect }),
     };
+  }
+
+  tlsSnapshot(): TlsClientSnapshot | undefined {
+    return this.#tls?.snapshot();
   }
 
   send(req: MeshRequest): Promise<MeshResponse> {
@@ -83,7 +101,19 @@ class UndiciTransport implements Transport {
         // A Cancellation has the EventTarget shape undici accepts for `signal`.
         signal: req.cancel as unknown as AbortSignal | null,
       })
-      .then(wrap);
+      .then(wrap, (error: unknown) => {
+        throw this.#failure(error, endpoint.origin);
+      });
+  }
+
+  /** A TLS handshake failure as WEFT_ERR_IDENTITY / WEFT_ERR_TLS naming the endpoint; anything else as it is. */
+  #failure(error: unknown, origin: string): unknown {
+    if (!origin.startsWith("https:")) return error;
+    const failure = tlsFailure(error, origin);
+    if (failure === undefined) return error;
+    if (failure instanceof IdentityError) return new IdentityError(origin, failure.expected, failure.presented);
+    this.#tls?.count(failure);
+    return failure;
   }
 
   async release(origin: string): Promise<void> {
@@ -98,6 +128,7 @@ class UndiciTransport implements Transport {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(pools.map((pool) => this.#closeGracefully(pool)));
+    this.#tls?.close();
   }
 
   /** Graceful first (in-flight requests finish), then destroy whatever is still open at the grace limit. */
