@@ -1,19 +1,17 @@
 /**
  * `undiciTransport()` — the default transport: a keep-alive undici `Pool` per endpoint origin,
- * requests through `pool.request()`. Cancellation goes through undici's own dispatch handler:
- * the attempt's `Cancellation` is handed to undici as its `signal` (it has the shape undici
- * accepts), so no AbortController or extra listener is created per call.
+ * requests through `pool.dispatch()` with weft's own handler (dispatch.ts), which is also the
+ * response: no Readable, no parsed headers and no AbortController per call unless someone asks.
  *
  * undici.request is ~4× global fetch and ~5× got on loopback here (FACTS.md), which is why it is
  * the default and why `client.request()` returns its body without converting it.
  */
-import { Readable, finished } from "node:stream";
 import { Pool, type Dispatcher } from "undici";
-import { isNullBodyStatus } from "../core/response.js";
 import { fail } from "../core/validate.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
-import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
+import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { nodeBody } from "./body.js";
+import { DispatchResponse } from "./dispatch.js";
 import { undiciInstrumented } from "./instrumented.js";
 import { IdentityError, TlsClient, tlsFailure, type TlsClientSnapshot, type TlsOptions } from "./tls.js";
 
@@ -92,18 +90,17 @@ class UndiciTransport implements Transport {
       pool = new Pool(endpoint.origin, this.#options);
       this.#pools.set(endpoint.origin, pool);
     }
-    return pool
-      .request({
-        path: endpoint.basePath + req.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: req.headers as Record<string, string | string[]>,
-        body: nodeBody(req.body) as Dispatcher.RequestOptions["body"],
-        // A Cancellation has the EventTarget shape undici accepts for `signal`.
-        signal: req.cancel as unknown as AbortSignal | null,
-      })
-      .then(wrap, (error: unknown) => {
-        throw this.#failure(error, endpoint.origin);
-      });
+    const options: Dispatcher.DispatchOptions = {
+      path: endpoint.basePath + req.path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: req.headers as Record<string, string | string[]>,
+      body: nodeBody(req.body) as Dispatcher.DispatchOptions["body"],
+    };
+    const target = pool;
+    const promise = new Promise<MeshResponse>((resolve, reject) => {
+      target.dispatch(options, new DispatchResponse(resolve, reject, req.cancel));
+    });
+    return endpoint.origin.startsWith("https:") ? promise.catch((error: unknown) => Promise.reject(this.#failure(error, endpoint.origin))) : promise;
   }
 
   /** A TLS handshake failure as WEFT_ERR_IDENTITY / WEFT_ERR_TLS naming the endpoint; anything else as it is. */
@@ -140,64 +137,5 @@ class UndiciTransport implements Transport {
     const result = await Promise.race([pool.close().then(() => "closed" as const, () => "late" as const), grace]);
     clearTimeout(timer);
     if (result === "late") await pool.destroy().catch(() => {});
-  }
-}
-
-function wrap(data: Dispatcher.ResponseData): MeshResponse {
-  return new UndiciResponse(data.statusCode, data.headers as ResponseHeaderMap, data.body);
-}
-
-type BodyReadable = Dispatcher.ResponseData["body"];
-
-class UndiciResponse implements MeshResponse {
-  readonly status: number;
-  readonly headers: ResponseHeaderMap;
-  readonly #body: BodyReadable;
-  #web: ReadableStream<Uint8Array> | null | undefined = undefined;
-
-  constructor(status: number, headers: ResponseHeaderMap, body: BodyReadable) {
-    this.status = status;
-    this.headers = headers;
-    this.#body = body;
-  }
-
-  get body(): ReadableStream<Uint8Array> | null {
-    if (this.#web === undefined) {
-      if (isNullBodyStatus(this.status)) {
-        this.#body.dump().catch(() => {});
-        this.#web = null;
-      } else {
-        this.#web = Readable.toWeb(this.#body as Readable) as unknown as ReadableStream<Uint8Array>;
-      }
-    }
-    return this.#web;
-  }
-
-  get bodyUsed(): boolean {
-    return this.#body.bodyUsed || this.#web !== undefined;
-  }
-
-  text(): Promise<string> {
-    return this.#body.text();
-  }
-
-  json<T = unknown>(): Promise<T> {
-    return this.#body.json() as Promise<T>;
-  }
-
-  arrayBuffer(): Promise<ArrayBuffer> {
-    return this.#body.arrayBuffer();
-  }
-
-  onBodyEnd(callback: () => void): void {
-    finished(this.#body, { readable: true, writable: false }, () => callback());
-  }
-
-  async dump(): Promise<void> {
-    if (this.#web !== undefined && this.#web !== null) {
-      await this.#web.cancel().catch(() => {});
-      return;
-    }
-    await this.#body.dump().catch(() => {});
   }
 }
