@@ -162,6 +162,7 @@ export const PAGE_SCRIPT = String.raw`
   function toneOf(e) {
     if (e.state === "ejected" || e.activeHealthy === false) return "ejected";
     if (e.state === "draining") return "draining";
+    if (isNum(e.stalledForMs)) return "stalled";
     if (e.breaker === "open" || e.breaker === "halfOpen") return "breaker";
     if (e.state === "probing") return "probing";
     return "healthy";
@@ -190,8 +191,9 @@ export const PAGE_SCRIPT = String.raw`
     row.tr.setAttribute("data-state", e.state);
     row.tr.setAttribute("data-breaker", e.breaker);
     setText(row.cells.zone, e.zone === null || e.zone === undefined ? "" : String(e.zone));
-    setText(row.statePill, e.activeHealthy === false && e.state === "healthy" ? "failing checks" : e.state);
-    setText(row.stateNote, isNum(e.ejectedForMs) ? "back in " + Math.ceil(e.ejectedForMs / 1000) + " s" : "");
+    var stalled = e.state === "healthy" && isNum(e.stalledForMs);
+    setText(row.statePill, e.activeHealthy === false && e.state === "healthy" ? "failing checks" : stalled ? "stalled" : e.state);
+    setText(row.stateNote, isNum(e.ejectedForMs) ? "back in " + Math.ceil(e.ejectedForMs / 1000) + " s" : stalled ? "no answer for " + Math.floor(e.stalledForMs / 1000) + " s" : "");
     row.breakerPill.className = "pill pill-breaker-" + e.breaker;
     setText(row.breakerPill, e.breaker === "halfOpen" ? "half-open" : e.breaker);
     setText(row.cells.inflight, fmtInt(e.inflight));

@@ -72,6 +72,7 @@ table.endpoints { width: 100%; border-collapse: collapse; font-size: 12.5px; fon
 .tone-probing { background: var(--blue-bg); } .tone-probing > td:first-child { border-left-color: var(--blue) !important; } .tone-probing .pill-state { background: var(--blue); color: #fff; }
 .tone-breaker { background: var(--orange-bg); } .tone-breaker > td:first-child { border-left-color: var(--orange) !important; } .tone-breaker .pill-state { background: var(--orange); color: #fff; }
 .tone-ejected { background: var(--red-bg); } .tone-ejected > td:first-child { border-left-color: var(--red) !important; } .tone-ejected .pill-state { background: var(--red); color: #fff; }
+.tone-stalled { background: var(--orange-bg); } .tone-stalled > td:first-child { border-left-color: var(--orange) !important; } .tone-stalled .pill-state { background: var(--orange); color: #fff; }
 .tone-draining { background: var(--grey-bg); color: var(--grey); } .tone-draining > td:first-child { border-left-color: var(--grey) !important; } .tone-draining .pill-state { background: var(--grey); color: #fff; }
 .pill-breaker-open, .pill-breaker-halfOpen { background: var(--orange); color: #fff; }
 .pill-breaker-closed { color: var(--muted); }
@@ -81,7 +82,8 @@ table.endpoints { width: 100%; border-collapse: collapse; font-size: 12.5px; fon
 .legend-item { padding: 2px 8px; border-radius: 4px; color: var(--ink); }
 .legend-item.tone-healthy { border-left: 4px solid var(--green); } .legend-item.tone-probing { border-left: 4px solid var(--blue); }
 .legend-item.tone-breaker { border-left: 4px solid var(--orange); } .legend-item.tone-ejected { border-left: 4px solid var(--red); }
-.legend-item.tone-draining { border-left: 4px solid var(--grey); }
+.legend-item.tone-draining { border-left: 4px solid var(--grey); } .legend-item.tone-stalled { border-left: 4px dashed var(--orange); }
+.tone-stalled > td:first-child { border-left-style: dashed !important; }
 .card.server { border-left: 5px solid var(--green); }
 .card.server.state-draining { border-left-color: var(--orange); }
 .card.server.state-closed { border-left-color: var(--grey); }

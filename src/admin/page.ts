@@ -46,6 +46,7 @@ export function renderPage(nonce: string): string {
   <span class="legend-item tone-healthy">healthy</span>
   <span class="legend-item tone-probing">probing</span>
   <span class="legend-item tone-breaker">breaker open / half-open</span>
+  <span class="legend-item tone-stalled">stalled (no answer)</span>
   <span class="legend-item tone-ejected">ejected / failing health checks</span>
   <span class="legend-item tone-draining">draining</span>
   <span id="legend-servers" class="legend-servers" hidden>servers: <span class="pill pill-server-serving">serving</span> <span class="pill pill-server-draining">draining</span> <span class="pill pill-server-closed">closed</span></span>

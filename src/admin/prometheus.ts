@@ -133,6 +133,7 @@ const FAMILIES: readonly Family[] = [
     help: "1 for the endpoint's current state, 0 for the others.",
     samples: perEndpointState(STATES, (e) => e.state),
   },
+  { name: "weft_endpoint_stalled", type: "gauge", help: "1 while the endpoint's attempts in flight are on average ≥ 1 s and ≥ 10× its latency estimate old (no answer: frozen, black-holed).", samples: perEndpoint((e) => (e.stalledForMs === null ? 0 : 1)) },
   { name: "weft_endpoint_breaker_open", type: "gauge", help: "1 while the endpoint's circuit breaker is open (half-open and closed: 0).", samples: perEndpoint((e) => (e.breaker === "open" ? 1 : 0)) },
   {
     name: "weft_endpoint_breaker_state",

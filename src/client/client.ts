@@ -87,6 +87,12 @@ export interface EndpointSnapshot {
   /** The weight pickers use now: discovery weight × slow-start ramp. */
   readonly effectiveWeight: number;
   readonly zone: string | null;
+  /**
+   * Set while the endpoint looks stalled: attempts are in flight to it and their mean age is at
+   * least 1 s and 10× its latency estimate (a frozen process, a black-holed route). The balancer
+   * already steers away from it; this says so. The mean age, ms; otherwise null.
+   */
+  readonly stalledForMs: number | null;
 }
 
 export interface ClientSnapshot {
@@ -371,6 +377,7 @@ export class Client {
         weight: e.weight,
         effectiveWeight: round(this.#weightOf(e, now)),
         zone: e.zone ?? null,
+        stalledForMs: stalledFor(e, now),
       })),
       counters: { ...this.#counters },
       retryBudget: this.#budget === null ? null : round(this.#budget.balance(this.config.clock.now())),
@@ -565,4 +572,17 @@ function toResponse(res: MeshResponse, url: string): Response {
   const response = new Response(res.body, { status: res.status, headers: headerPairs(res.headers) });
   if (url !== "") Object.defineProperty(response, "url", { value: url });
   return response;
+}
+
+/** An endpoint stalls when its attempts in flight are, on average, this old at least… */
+const STALL_MIN_MS = 1000;
+/** …and this many times its latency estimate. */
+const STALL_FACTOR = 10;
+
+/** The mean age of the attempts in flight to `e` when it looks stalled, ms; otherwise null. */
+function stalledFor(e: Endpoint, now: number): number | null {
+  if (e.inflight === 0) return null;
+  const age = now - e.pendingStartSum / e.inflight;
+  const ewma = Number.isNaN(e.ewmaMs) ? 0 : e.ewmaMs;
+  return age >= STALL_MIN_MS && age >= STALL_FACTOR * ewma ? Math.round(age) : null;
 }

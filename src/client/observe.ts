@@ -56,6 +56,7 @@ export function observeLayer(service: string, counters: CallCounters, stats: Cal
     counters.calls++;
     counters.inflight++;
     const start = clock.now();
+    req.call.startedAt = start;
     return next(req).then(
       (res) => {
         finish(req, start, res, undefined);

@@ -47,8 +47,10 @@ export function deadlineLayer(context: DeadlineContext): Layer {
   const wheel = wheelFor(clock);
   return (next) => (req) => {
     const totalMs = effectiveMs(req.timeout?.totalMs, context.totalMs);
+    const startedAt = req.call.startedAt;
     // req.deadline is finite when the call inherits one (a request being served): the sooner wins.
-    const now = clock.now();
+    // The call's start when the observe layer read it in this pass: the deadline counts from it.
+    const now = startedAt >= 0 ? startedAt : clock.now();
     const deadline = Math.min(req.deadline, now + totalMs);
     if (deadline === Infinity || req.cancel === null) return next(req);
     const cancel = req.cancel;
@@ -71,6 +73,7 @@ export function attemptLayer(context: AttemptContext): Layer {
   const wheel = wheelFor(clock);
   return (next) => (input) => {
     const attemptMs = effectiveMs(input.timeout?.attemptMs, context.attemptMs);
+    // Always read: a queue (bulkhead, rate limit) may have held the attempt since the call began.
     const now = clock.now();
     const at = Math.min(now + attemptMs, input.deadline);
     const req = header !== false && at !== Infinity ? { ...input, headers: { ...input.headers, [header]: String(Math.max(0, Math.floor(at - now))) } } : input;

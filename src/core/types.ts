@@ -67,6 +67,13 @@ export class CallState {
   hedges = 0;
   /** URL of the last endpoint tried ('' before the first attempt). */
   lastEndpoint = "";
+  /**
+   * When the call entered the stack (the clock's ms; -1 until the observe layer set it). The
+   * deadline layer counts the total deadline from it and the retry budget's deposit is dated by
+   * it, instead of reading the clock again (~40 ns a reading). Never for an attempt's own time:
+   * a queue may have held it since.
+   */
+  startedAt = -1;
   /** URLs of the endpoints tried so far, so a resend can prefer another one. */
   readonly tried: string[] = [];
   /**

@@ -274,7 +274,7 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
     });
 
   return (next) => (req) => {
-    if (budget !== null) budget.deposit(clock.now());
+    if (budget !== null) budget.deposit(req.call.startedAt >= 0 ? req.call.startedAt : clock.now());
     // Only idempotent requests with a body that can be sent again are hedged.
     if (hedge !== false && req.idempotent && isReplayable(req)) return hedged(next, req, hedge);
     return sequential(next, req);

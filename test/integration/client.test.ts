@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { createClient, ErrorCodes, isReplayable, staticDiscovery, type BodyInit, type Client, type MeshRequest, type WeftError } from "weft";
 import { scoped, server } from "../helpers/scope.js";
 import { refusedPort } from "../helpers/server.js";
+import { until } from "../helpers/until.js";
+import { fakeClock } from "weft/testing";
 
 
 function client(urls: string[], options: Partial<Parameters<typeof createClient>[0]> = {}): Client {
@@ -285,5 +287,30 @@ describe("client.fetch", () => {
     const r = await client([s.url]).fetch("/");
     expect(r.status).toBe(204);
     expect(r.body).toBeNull();
+  });
+});
+
+describe("a stalled endpoint", () => {
+  it("shows stalledForMs while its attempts in flight go unanswered for ≥ 1 s and ≥ 10× its latency, and clears when they end", async () => {
+    const clock = fakeClock(0, Date.now());
+    const held: import("node:http").ServerResponse[] = [];
+    const frozen = await server((req, res) => {
+      if (req.url === "/hold") held.push(res);
+      else res.end("ok");
+    });
+    const c = client([frozen.url], { clock, retry: false });
+    // A latency estimate first (an answered call), then three calls the replica never answers.
+    await (await c.request({ path: "/quick" })).text();
+    const pending = [0, 1, 2].map(() => c.request({ path: "/hold" }));
+    await until(() => held.length === 3, "the held requests to reach the server");
+    const endpoint = () => c.snapshot().endpoints[0]!;
+    expect(endpoint()).toMatchObject({ inflight: 3, stalledForMs: null, state: "healthy" });
+    clock.advance(900);
+    expect(endpoint().stalledForMs).toBeNull();
+    clock.advance(300);
+    expect(endpoint().stalledForMs).toBe(1200);
+    for (const res of held) res.end("late");
+    for (const res of await Promise.all(pending)) await res.text();
+    expect(endpoint()).toMatchObject({ inflight: 0, stalledForMs: null });
   });
 });
