@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
-export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery", "overload", "inbound"] as const;
+export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery", "overload", "inbound", "tls"] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface BenchSettings {
@@ -28,7 +28,7 @@ export interface BenchSettings {
   readonly overheadRounds: number;
   /** Overhead: target time of one measured round of one row, ms (`--round-ms=`, `BENCH_ROUND_MS`). */
   readonly roundMs: number;
-  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload`: run that part alone; every part when absent. */
+  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls`: run that part alone; every part when absent. */
   readonly only: BenchPart | undefined;
   /** Retry storm: calls offered per row (`--storm-calls=`, `BENCH_STORM_CALLS`). */
   readonly stormCalls: number;
@@ -50,6 +50,8 @@ export interface BenchSettings {
   readonly discoveryChanges: number;
   /** Discovery: DNS record changes timed, each at a random phase of the refresh (`--dns-changes=`, `BENCH_DNS_CHANGES`). */
   readonly dnsChanges: number;
+  /** TLS: sequential calls per new-connection row, each on a fresh connection, over all rounds (`--tls-calls=`, `BENCH_TLS_CALLS`). */
+  readonly tlsCalls: number;
 }
 
 /** Reads flags (`--name=value`, `--quick`) and `BENCH_*` environment variables. */
@@ -89,6 +91,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     memoryEndpoints: Math.round(num("memory-endpoints", "BENCH_MEMORY_ENDPOINTS", 10_000, 10_000)),
     discoveryChanges: Math.round(num("discovery-changes", "BENCH_DISCOVERY_CHANGES", 200, 50)),
     dnsChanges: Math.round(num("dns-changes", "BENCH_DNS_CHANGES", 15, 6)),
+    tlsCalls: Math.round(num("tls-calls", "BENCH_TLS_CALLS", 600, 100)),
   };
 }
 

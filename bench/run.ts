@@ -5,16 +5,17 @@
  * turned slow; the cost of a pick and of a rebuild; memory per endpoint), then discovery latency
  * (an etcd change and a DNS record change to a client's endpoint set), then overload (3× a
  * server's capacity offered, with weft/server's load shedding and without), then what `inbound()`
- * costs per request (in memory and on loopback), then a summary that
+ * costs per request (in memory and on loopback), then what TLS and mTLS with a SPIFFE identity check
+ * cost, weft against undici with the same TLS options, then a summary that
  * marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises and the balancing
  * targets — pass or fail. Ratios are computed within this run, because on
  * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
  * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
- * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls`, `--storm-calls=n`, `--tail-calls=n`,
  * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
- * `--discovery-changes=n`, `--dns-changes=n`, `--overload-ms=n`, `--overload-ref-ms=n`, `--overload-warmup-ms=n`,
+ * `--discovery-changes=n`, `--dns-changes=n`, `--overload-ms=n`, `--overload-ref-ms=n`, `--overload-warmup-ms=n`, `--tls-calls=n`,
  * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
  * --quick`, `npm run bench -- --only=tail`.
  *
@@ -34,6 +35,7 @@ import { MEMORY_ROW, MEMORY_TARGET_BYTES, memoryOf, printMemory, runMemory, type
 import { DISCOVERY_ROW, DNS_REFRESH_MS, DNS_SLACK_MS, ETCD_TARGET_MS, discoveryRow, printDiscovery, runDiscovery, type DiscoveryResult } from "./discovery.js";
 import { OVERLOAD, OVERLOAD_GOODPUT_TARGET, OVERLOAD_P99_TARGET, findRow, goodput, p99, p99ByThird, p99Of, steadyP99, printOverload, readOverloadSettings, runOverload, type OverloadResult, type OverloadRow } from "./overload.js";
 import { INBOUND_OVERHEAD_TARGET_US, printInboundOverhead, runInboundOverhead, type InboundOverheadResult } from "./inbound-overhead.js";
+import { printTls, runTls, tlsSummary, type TlsResult } from "./tls.js";
 import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
@@ -51,7 +53,8 @@ console.log(
         `storm: ${settings.stormCalls} calls per row; tail: ${settings.tailCalls} calls per row in ${settings.tailRounds} rounds; ` +
         `balancers: ${settings.lbWarmupMs} ms warm-up + ${settings.lbRowMs} ms per row; pick: median of ${settings.pickRounds} rounds; memory: ${settings.memoryEndpoints} endpoints; ` +
         `discovery: ${settings.discoveryChanges} etcd puts + deletes, ${settings.dnsChanges} DNS changes; ` +
-        `overload: ${readOverloadSettings(settings).overloadMs} ms per 3× row, ${readOverloadSettings(settings).refMs} ms per 0.5× and 1× row\n`,
+        `overload: ${readOverloadSettings(settings).overloadMs} ms per 3× row, ${readOverloadSettings(settings).refMs} ms per 0.5× and 1× row; ` +
+        `tls: ${settings.tlsCalls} calls per new-connection row\n`,
 );
 
 const wants = (part: BenchPart): boolean => settings.only === undefined || settings.only === part;
@@ -65,6 +68,7 @@ let memory: MemoryResult | undefined;
 let discovery: DiscoveryResult | undefined;
 let overload: OverloadResult | undefined;
 let inboundCost: InboundOverheadResult | undefined;
+let tlsCost: TlsResult | undefined;
 if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
@@ -89,7 +93,7 @@ if (wants("storm")) {
   console.log();
 }
 if (wants("tail")) {
-  console.log("## 4. The Tail at Scale: 1 % of replies 50× slower, with and without hedging\n");
+  console.log("## 4. The Tail at Scale: 1 % of replies 250× slower, with and without hedging\n");
   tail = await runTail(settings);
   printTail(tail);
   console.log();
@@ -128,6 +132,12 @@ if (wants("inbound")) {
   console.log("## 10. What inbound() costs per request: in memory, and on a loopback socket\n");
   inboundCost = await runInboundOverhead(settings);
   printInboundOverhead(inboundCost);
+  console.log();
+}
+if (wants("tls")) {
+  console.log("## 11. TLS and mTLS with a SPIFFE identity check: weft vs undici with the same TLS options\n");
+  tlsCost = await runTls(settings);
+  printTls(tlsCost);
   console.log();
 }
 
@@ -355,6 +365,7 @@ if (inboundCost !== undefined) {
     );
   }
 }
+if (tlsCost !== undefined) for (const line of tlsSummary(tlsCost)) console.log(line);
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {
   console.log(`\n[warn] load average ${load1.toFixed(1)} on ${availableParallelism()} cpus (this bench alone makes ~2): other processes likely competed with it; rerun before trusting a FAIL`);

@@ -6,7 +6,12 @@
  * that weft's hedging does the same: target p99.9 cut ≥ 10× for ≤ 5 % extra requests.
  *
  * Workload: 4 replicas (replicas.ts, one child process, 4 ports on 127.0.0.1) answer after 2 ms,
- * except 1 % of requests, drawn at random per request on the server, answered after 100 ms (50×).
+ * except 1 % of requests, drawn at random per request on the server, answered after 500 ms (250×).
+ * The slow reply is long beside this shared 2-core machine's own scheduling noise (its p99.9 with
+ * no slow replies has measured 6–33 ms): with 100 ms slow replies a noisy spell capped the cut at
+ * 100 / 33 ≈ 3× whatever weft did, and one full run failed the row for that (5.1×). At 500 ms the
+ * cut the machine allows is ≥ 15× even then, so the verdict reads weft, not the neighbours; the
+ * `no slow replies [ref]` row and the summary print that bound next to the cut.
  * Every row sends the same closed-loop workload — `tailCalls` GETs (10,000; 2,000 with --quick),
  * 8 in flight — through a fresh client with weft's defaults (retries and breakers on: that is the
  * product) and a hedge setting. 10,000 calls so the p99.9 is the 10th-worst call, not the 5th.
@@ -32,7 +37,7 @@ import { createClient, errorCode, staticDiscovery, type Client, type HedgeOption
 import { readStats, startChild, total, type ReplicaStats } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
 
-export const TAIL = { replicas: 4, fastMs: 2, slowMs: 100, slowFraction: 0.01, concurrency: 8 } as const;
+export const TAIL = { replicas: 4, fastMs: 2, slowMs: 500, slowFraction: 0.01, concurrency: 8 } as const;
 /** Dean & Barroso's bar, loosened: the p99.9 cut at least this much … */
 export const TAIL_CUT_TARGET = 10;
 /** … for at most this share of extra requests. */

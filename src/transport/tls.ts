@@ -11,13 +11,13 @@
  *   Without `identity`, the host name (or IP) of the endpoint is checked against the SANs.
  * - SNI: `servername` when given, else the endpoint's host name (none for an IP address, which SNI
  *   may not carry).
- * - Rotation: every new connection reads the source's current material; a connector (and its TLS
- *   session cache, so a resumed session never carries the old certificate) is made once per
- *   material version. Connections made before a rotation finish their requests and close when
+ * - Rotation: every new connection reads the source's current material; the secure context is
+ *   made once per material version, and a connector per origin (each with its TLS session cache,
+ *   so a resumed session never carries the old certificate and origins never evict each other's). Connections made before a rotation finish their requests and close when
  *   idle (`keepAliveTimeoutMs`); nothing in flight is cut.
  */
 import { isIP } from "node:net";
-import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from "node:tls";
 import { buildConnector } from "undici";
 import { systemClock } from "../core/clock.js";
 import { ErrorCodes, WeftError } from "../core/errors.js";
@@ -128,7 +128,9 @@ export class TlsClient {
   readonly #servername: string | undefined;
   readonly #insecure: boolean;
   readonly #base: Record<string, unknown>;
-  #connector: { version: number; connect: buildConnector.connector } | undefined;
+  #version = 0;
+  #options: Record<string, unknown> = {};
+  readonly #connectors = new Map<string, buildConnector.connector>();
   #identityFailures = 0;
   #lastIdentityFailure: TlsClientSnapshot["lastIdentityFailure"] = null;
   readonly #tlsFailures: Record<string, number> = {};
@@ -174,26 +176,40 @@ export class TlsClient {
     if (this.#insecure) warn(`weft: ${option}.insecure is on — server certificates are NOT verified; use it only in tests`);
   }
 
-  /** undici's `connect` option: each new connection with the material current now. */
+  /**
+   * undici's `connect` option: each new connection with the material current now. One connector
+   * per origin — its own TLS session cache, so two servers on one host (or one `servername`) do
+   * not evict each other's sessions — all made again when the material changes.
+   */
   readonly connect: buildConnector.connector = (opts, callback) => {
     const material = this.source.current;
-    let connector = this.#connector;
-    if (connector === undefined || connector.version !== material.version) {
-      connector = { version: material.version, connect: buildConnector(this.#optionsFor(material) as buildConnector.BuildOptions) };
-      this.#connector = connector;
+    if (this.#version !== material.version) {
+      this.#version = material.version;
+      this.#connectors.clear();
+      // Parsed once per material version, not per handshake (~1 ms of PEM parsing per mTLS connection).
+      this.#options = this.#optionsFor(material);
+    }
+    const key = `${opts.hostname}:${opts.port}`;
+    let connector = this.#connectors.get(key);
+    if (connector === undefined) {
+      connector = buildConnector(this.#options as buildConnector.BuildOptions);
+      this.#connectors.set(key, connector);
     }
     const servername = this.#servername ?? (isIP(opts.hostname.replace(/^\[|\]$/g, "")) === 0 ? opts.hostname : undefined);
-    connector.connect({ ...opts, servername }, callback);
+    connector({ ...opts, servername }, callback);
   };
 
   #optionsFor(material: TlsMaterial): Record<string, unknown> {
     const matches = this.#matches;
-    return {
-      ...this.#base,
+    const secureContext = createSecureContext({
       ...(material.ca === undefined ? {} : { ca: material.ca }),
       ...(material.cert === undefined ? {} : { cert: material.cert, key: material.key }),
-      rejectUnauthorized: !this.#insecure,
       minVersion: "TLSv1.2",
+    });
+    return {
+      ...this.#base,
+      secureContext,
+      rejectUnauthorized: !this.#insecure,
       // Called by Node after the chain verified; an Error returned fails the handshake.
       checkServerIdentity: (host: string, cert: PeerCertificate): Error | undefined => {
         if (matches === null) return checkServerIdentity(this.#servername ?? host, cert);
