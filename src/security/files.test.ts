@@ -22,9 +22,9 @@ describe.skipIf(!hasOpenssl)("TLS material", () => {
     expired = pki.issue("old", { sans: "URI:spiffe://example.org/ns/shop/sa/old", usage: "client", expired: true });
   });
   afterAll(() => pki.close());
-  const now = Date.now();
 
   it("reads a valid pair and bundle: identity, serial, validity", () => {
+    const now = Date.now();
     const m = checkMaterial({ ...web, ca: pki.ca }, 1, now);
     const x509 = new X509Certificate(web.cert);
     expect(m).toMatchObject({ version: 1, identity: "spiffe://example.org/ns/shop/sa/web", serial: x509.serialNumber, caCount: 1, notAfter: Date.parse(x509.validTo) });
@@ -32,7 +32,8 @@ describe.skipIf(!hasOpenssl)("TLS material", () => {
     expect(checkMaterial({ ca: pki.ca }, 1, now)).toMatchObject({ cert: undefined, identity: null, caCount: 1 });
   });
 
-  it("refuses half-written, mismatched, expired and lone material, saying why", () => {
+  it("refuses half-written, mismatched, expired, not-yet-valid and lone material, saying why", () => {
+    const now = Date.now();
     const refusal = (f: () => unknown): string => {
       try {
         f();
@@ -46,6 +47,10 @@ describe.skipIf(!hasOpenssl)("TLS material", () => {
     expect(refusal(() => checkMaterial({ cert: web.cert, key: pki.server.key }, 2, now))).toMatch(/the key is not the certificate's .*mismatched pair/);
     expect(refusal(() => checkMaterial({ cert: web.cert, key: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----" }, 2, now))).toMatch(/the key does not parse/);
     expect(refusal(() => checkMaterial({ ...expired }, 2, now))).toMatch(/expired at 2020-01-02T00:00:00.000Z/);
+    // Issued a moment ago by a clock a little ahead of ours: accepted within a minute's skew, not beyond.
+    const notBefore = Date.parse(new X509Certificate(web.cert).validFrom);
+    expect(refusal(() => checkMaterial({ ...web }, 2, notBefore - 30_000))).toBe("accepted");
+    expect(refusal(() => checkMaterial({ ...web }, 2, notBefore - 120_000))).toMatch(/is not valid before/);
     expect(refusal(() => checkMaterial({ cert: web.cert }, 2, now))).toMatch(/a certificate without its key/);
     expect(refusal(() => checkMaterial({ key: web.key }, 2, now))).toMatch(/a key without its certificate/);
     expect(refusal(() => checkMaterial({ ca: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----" }, 2, now))).toMatch(/CA 1 of the bundle does not parse/);

@@ -50,6 +50,12 @@ export interface TlsSource {
   close(): void;
 }
 
+/**
+ * A certificate issued "now" by a CA whose clock runs a little ahead of ours starts in our future:
+ * accepted within this skew (peers allow as much or more), refused beyond it.
+ */
+const NOT_BEFORE_SKEW_MS = 60_000;
+
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1-----/g;
 
 /** The PEM blocks of `text` with the given label ("CERTIFICATE"); throws when there is none or text outside blocks. */
@@ -88,7 +94,7 @@ export function checkMaterial(pem: TlsPem, version: number, now: number): TlsMat
     const notBefore = Date.parse(leaf.validFrom);
     const notAfter = Date.parse(leaf.validTo);
     if (now >= notAfter) throw new Error(`the certificate (serial ${leaf.serialNumber}) expired at ${new Date(notAfter).toISOString()}`);
-    if (now < notBefore) throw new Error(`the certificate (serial ${leaf.serialNumber}) is not valid before ${new Date(notBefore).toISOString()}`);
+    if (now < notBefore - NOT_BEFORE_SKEW_MS) throw new Error(`the certificate (serial ${leaf.serialNumber}) is not valid before ${new Date(notBefore).toISOString()}`);
   } else if (pem.key !== undefined) {
     throw new Error("a key without its certificate");
   }
