@@ -569,7 +569,10 @@ function round(value: number): number {
 
 /** A WHATWG `Response` over a mesh response; the body streams through without copying. */
 function toResponse(res: MeshResponse, url: string): Response {
-  const response = new Response(res.body, { status: res.status, headers: headerPairs(res.headers) });
+  // A body that has already arrived (most small ones) goes in as bytes: a Response reads those
+  // without the stream machinery.
+  const bytes = res.takeBody?.() ?? null;
+  const response = new Response(bytes ?? res.body, { status: res.status, headers: headerPairs(res.headers) });
   if (url !== "") Object.defineProperty(response, "url", { value: url });
   return response;
 }

@@ -119,6 +119,12 @@ export interface MeshResponse {
    * Optional: a response without it is treated as done when it is returned.
    */
   onBodyEnd?(callback: () => void): void;
+  /**
+   * The whole body if it has already arrived, taken (the body is then used); null when it has not
+   * (read it from `body` then), or for a status without a body. Optional: lets `client.fetch()`
+   * hand a small body to its `Response` as bytes instead of a stream.
+   */
+  takeBody?(): Uint8Array | null;
 }
 
 /** A service: one request in, one response out. Transports are the terminal services. */

@@ -241,6 +241,14 @@ export class DispatchResponse implements MeshResponse {
     return done;
   }
 
+  takeBody(): Uint8Array | null {
+    if (this.#phase !== Phase.Done || this.#used || this.#stream !== undefined || isNullBodyStatus(this.status)) return null;
+    this.#used = true;
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#bytes);
+  }
+
   onBodyEnd(callback: () => void): void {
     if (this.#phase === Phase.Done || this.#phase === Phase.Failed) {
       queueMicrotask(callback);
