@@ -123,7 +123,9 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
         pool = untried(candidates, call.tried);
         if (pool === candidates && candidates !== usable) pool = untried(usable, call.tried);
       }
-      const endpoint = picker.pick(pool, req);
+      // One clock reading for the pick (load decay) and the attempt's start.
+      const start = clock.now();
+      const endpoint = picker.pick(pool, req, start);
       endpoint.inflight++;
       call.attempts++;
       call.lastEndpoint = endpoint.url;
@@ -131,7 +133,6 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
       if (events.attemptStart.active) {
         events.attemptStart.emit({ service, method: req.method, path: req.path, endpoint: endpoint.url, attempt: req.attempt });
       }
-      const start = clock.now();
       endpoint.pendingStartSum += start;
       let pending: Promise<MeshResponse>;
       try {

@@ -16,6 +16,7 @@
  * ramp takes effect on the next pick.
  */
 import type { Endpoint } from "../core/endpoint.js";
+import type { MeshRequest } from "../core/types.js";
 import { fail } from "../core/validate.js";
 import { balancerOptions } from "./options.js";
 import { powerOfTwo } from "./p2c.js";
@@ -65,8 +66,8 @@ class LeastRequestPicker implements Picker {
     this.#cost = (e, now) => leastRequestCost(e.inflight, weightOf(e, now), this.#bias);
   }
 
-  pick(ready: readonly Endpoint[]): Endpoint {
+  pick(ready: readonly Endpoint[], _req?: MeshRequest, nowMs?: number): Endpoint {
     if (ready.length === 1) return ready[0] as Endpoint;
-    return powerOfTwo(ready, this.#context.random, this.#context.clock.now(), this.#cost);
+    return powerOfTwo(ready, this.#context.random, nowMs ?? this.#context.clock.now(), this.#cost);
   }
 }

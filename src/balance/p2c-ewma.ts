@@ -6,6 +6,7 @@
  * is O(1) whatever the number of endpoints.
  */
 import type { Endpoint } from "../core/endpoint.js";
+import type { MeshRequest } from "../core/types.js";
 import { fail } from "../core/validate.js";
 import { powerOfTwo } from "./p2c.js";
 import { peakEwmaCost } from "./peak-ewma.js";
@@ -44,8 +45,8 @@ class P2cEwmaPicker implements Picker {
     this.#cost = (e, now) => peakEwmaCost(load.latencyMs(e, now), e.inflight, weightOf(e, now));
   }
 
-  pick(ready: readonly Endpoint[]): Endpoint {
+  pick(ready: readonly Endpoint[], _req?: MeshRequest, nowMs?: number): Endpoint {
     if (ready.length === 1) return ready[0] as Endpoint;
-    return powerOfTwo(ready, this.#context.random, this.#context.clock.now(), this.#cost);
+    return powerOfTwo(ready, this.#context.random, nowMs ?? this.#context.clock.now(), this.#cost);
   }
 }

@@ -19,8 +19,12 @@ export interface PickerContext {
 }
 
 export interface Picker {
-  /** Chooses among `ready` (never empty when called). */
-  pick(ready: readonly Endpoint[], req: MeshRequest): Endpoint;
+  /**
+   * Chooses among `ready` (never empty when called). `nowMs`, when given, is the clock's time,
+   * read once by the balance layer for the pick and the attempt's start (the picker need not read
+   * the clock again).
+   */
+  pick(ready: readonly Endpoint[], req: MeshRequest, nowMs?: number): Endpoint;
 }
 
 export interface Balancer {

@@ -69,14 +69,14 @@ class RandomPicker implements Picker {
     this.#cache = new BuildCache(context, refreshMs, (_ready, weights) => cumulativeWeights(weights));
   }
 
-  pick(ready: readonly Endpoint[], req: MeshRequest): Endpoint {
+  pick(ready: readonly Endpoint[], req: MeshRequest, nowMs?: number): Endpoint {
     const n = ready.length;
     if (n === 1) return ready[0] as Endpoint;
     const cache = this.#cache;
     let sums = cache.peek(ready);
     if (sums === undefined) {
       // A resend's one-off array: uniform when the set's weights are equal, else an O(n) scan.
-      if (isResend(req) && cache.recent !== null) return pickByScan(ready, this.#context, this.#context.clock.now());
+      if (isResend(req) && cache.recent !== null) return pickByScan(ready, this.#context, nowMs ?? this.#context.clock.now());
       sums = isResend(req) ? null : cache.get(ready);
     }
     const r = this.#context.random();

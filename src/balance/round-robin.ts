@@ -49,11 +49,11 @@ class RoundRobinPicker implements Picker {
     });
   }
 
-  pick(ready: readonly Endpoint[], req: MeshRequest): Endpoint {
+  pick(ready: readonly Endpoint[], req: MeshRequest, nowMs?: number): Endpoint {
     const cache = this.#cache;
     let schedule = cache.peek(ready);
     if (schedule === undefined) {
-      if (isResend(req) && cache.recent !== null) return pickByScan(ready, this.#context, this.#context.clock.now());
+      if (isResend(req) && cache.recent !== null) return pickByScan(ready, this.#context, nowMs ?? this.#context.clock.now());
       schedule = isResend(req) ? null : cache.get(ready);
     }
     if (schedule === null) {
