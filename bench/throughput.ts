@@ -82,37 +82,44 @@ export async function startServer(): Promise<{ port: number; stop: () => Promise
   return { port: child.ports[0] as number, stop: () => child.stop() };
 }
 
+/** One call, timed: its latency and a count into `tally`, or the error. */
+export async function timedCall(call: () => Promise<unknown>, tally: Tally | null): Promise<void> {
+  const t = performance.now();
+  try {
+    await call();
+    if (tally !== null) {
+      tally.latencies.push(performance.now() - t);
+      tally.count++;
+    }
+  } catch (error) {
+    if (tally !== null) {
+      tally.errors++;
+      tally.firstError ??= error;
+    }
+  }
+}
+
+/** Ends a measured slice begun at `start`: its elapsed time, client CPU and req/s into `tally`. */
+export function closeSlice(tally: Tally | null, start: number, cpuBefore: NodeJS.CpuUsage, countBefore: number): void {
+  if (tally === null) return;
+  const elapsed = performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  tally.cpuUs = (tally.cpuUs ?? 0) + cpu.user + cpu.system;
+  tally.elapsedMs += elapsed;
+  tally.slices?.push(((tally.count - countBefore) * 1000) / elapsed);
+}
+
 /** Keeps `concurrency` calls in flight for `ms`; `record` keeps counts and latencies. */
 export async function drive(call: () => Promise<unknown>, concurrency: number, ms: number, tally: Tally | null): Promise<void> {
   const start = performance.now();
   const end = start + ms;
   const worker = async (): Promise<void> => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      try {
-        await call();
-        if (tally !== null) {
-          tally.latencies.push(performance.now() - t);
-          tally.count++;
-        }
-      } catch (error) {
-        if (tally !== null) {
-          tally.errors++;
-          tally.firstError ??= error;
-        }
-      }
-    }
+    while (performance.now() < end) await timedCall(call, tally);
   };
   const before = tally?.count ?? 0;
   const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  if (tally !== null) {
-    const elapsed = performance.now() - start;
-    const cpu = process.cpuUsage(cpuBefore);
-    tally.cpuUs = (tally.cpuUs ?? 0) + cpu.user + cpu.system;
-    tally.elapsedMs += elapsed;
-    tally.slices?.push(((tally.count - before) * 1000) / elapsed);
-  }
+  closeSlice(tally, start, cpuBefore, before);
 }
 
 async function setUp(port: number): Promise<{ setups: Setup[]; skipped: ThroughputRow[]; note: string }> {

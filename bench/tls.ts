@@ -76,7 +76,7 @@ import { createClient, roundRobin, staticDiscovery, type TlsOptions } from "weft
 import { identityMatcher, spiffeUrisOf } from "../src/security/spiffe.js";
 import { getJson, startChild, type ChildServer } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
-import { drive, type Tally } from "./throughput.js";
+import { closeSlice, drive, timedCall, type Tally } from "./throughput.js";
 import type { TlsServerMode, TlsServerStats } from "./tls-server.js";
 
 /** weft.request must keep this share of undici Pool.request's keep-alive req/s, over TLS and over mTLS. */
@@ -331,28 +331,9 @@ async function runKeepAlive(settings: BenchSettings, list: readonly Target[]): P
 async function sequential(call: () => Promise<unknown>, n: number, tally: Tally | null): Promise<void> {
   const start = performance.now();
   const cpuBefore = process.cpuUsage();
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    try {
-      await call();
-      if (tally !== null) {
-        tally.latencies.push(performance.now() - t);
-        tally.count++;
-      }
-    } catch (error) {
-      if (tally !== null) {
-        tally.errors++;
-        tally.firstError ??= error;
-      }
-    }
-  }
-  if (tally !== null) {
-    const elapsed = performance.now() - start;
-    const cpu = process.cpuUsage(cpuBefore);
-    tally.cpuUs = (tally.cpuUs ?? 0) + cpu.user + cpu.system;
-    tally.elapsedMs += elapsed;
-    tally.slices?.push((n * 1000) / elapsed);
-  }
+  const before = tally?.count ?? 0;
+  for (let i = 0; i < n; i++) await timedCall(call, tally);
+  closeSlice(tally, start, cpuBefore, before);
 }
 
 async function runNewConnections(settings: BenchSettings, list: readonly Target[]): Promise<NewConnectionRow[]> {

@@ -17,6 +17,7 @@ import { basename, dirname, resolve } from "node:path";
 import type { Discovery, ResolverContext } from "../core/discovery.js";
 import type { EndpointInfo } from "../core/endpoint.js";
 import type { TimerHandle } from "../core/clock.js";
+import { SerialTask } from "../core/serial.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 import { SourceResolver } from "./source.js";
 import { validateEndpoint } from "./static.js";
@@ -54,8 +55,7 @@ class FileResolver extends SourceResolver {
   readonly #debounceMs: number;
   #watcher: FSWatcher | undefined;
   #debounce: TimerHandle | undefined;
-  #reading = false;
-  #readAgain = false;
+  readonly #reader = new SerialTask(() => this.#read(), () => this.closed);
   /** The text last accepted or rejected: an unchanged file is not parsed (or warned about) again. */
   #lastText: string | undefined;
 
@@ -101,19 +101,8 @@ class FileResolver extends SourceResolver {
   }
 
   protected override async refresh(): Promise<void> {
-    if (this.#reading) {
-      this.#readAgain = true;
-      return;
-    }
-    this.#reading = true;
-    try {
-      do {
-        this.#readAgain = false;
-        await this.#read();
-      } while (this.#readAgain && !this.closed);
-    } finally {
-      this.#reading = false;
-    }
+    // A refresh asked for while one runs is folded into it; only the one that ran reschedules.
+    if (!(await this.#reader.run())) return;
     this.scheduleRefresh(this.#pollMs, () => void this.refresh());
   }
 

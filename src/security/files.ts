@@ -21,6 +21,7 @@ import { readFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
+import { SerialTask } from "../core/serial.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 import { checkMaterial, materialSnapshot, type TlsMaterial, type TlsPem, type TlsSnapshot, type TlsSource } from "./material.js";
 
@@ -95,8 +96,7 @@ class FileTlsSource implements TlsSource {
   #expiryWarned = 0;
   #poll: TimerHandle | undefined;
   #debounce: TimerHandle | undefined;
-  #reading = false;
-  #readAgain = false;
+  readonly #reader = new SerialTask(() => this.#read(), () => this.#closed);
   #closed = false;
 
   constructor(files: Partial<Record<FileKey, string>>, settings: Settings) {
@@ -168,19 +168,7 @@ class FileTlsSource implements TlsSource {
 
   /** Reads the files now (as a watch event or the poll would), resolving once the result applied or was refused. */
   async reload(): Promise<void> {
-    if (this.#reading) {
-      this.#readAgain = true;
-      return;
-    }
-    this.#reading = true;
-    try {
-      do {
-        this.#readAgain = false;
-        await this.#read();
-      } while (this.#readAgain && !this.#closed);
-    } finally {
-      this.#reading = false;
-    }
+    await this.#reader.run();
   }
 
   #names(): string {
