@@ -44,6 +44,24 @@ describe("DeadlineWheel", () => {
     expect(fired).toEqual([5, 100]);
   });
 
+  it("reuses a millisecond's bucket for deadlines scheduled and cancelled one after another", () => {
+    const clock = fakeClock();
+    const wheel = new DeadlineWheel(clock);
+    let fired = 0;
+    // Sequential calls: each schedules its deadline and cancels it when it ends, all within 1 ms.
+    for (let i = 0; i < 10_000; i++) wheel.schedule(15_000, () => fired++).cancel();
+    expect(wheel.size).toBe(0);
+    expect(wheel.ticks).toBe(1);
+    clock.advance(100);
+    for (let i = 0; i < 1000; i++) wheel.schedule(clock.now() + 15_000, () => fired++).cancel();
+    expect(wheel.ticks).toBe(2);
+    const kept = wheel.schedule(clock.now() + 15_000, () => fired++);
+    clock.advance(15_001);
+    expect(fired).toBe(1);
+    expect(wheel.ticks).toBe(0);
+    kept.cancel();
+  });
+
   it("keeps serving after many deadlines come and go", () => {
     const clock = fakeClock();
     const wheel = new DeadlineWheel(clock);

@@ -56,6 +56,11 @@ export class DeadlineWheel {
     return this.#size;
   }
 
+  /** Millisecond ticks the heap holds, fired or not (for tests: one per millisecond in use, never one per call). */
+  get ticks(): number {
+    return this.#heap.length;
+  }
+
   /** Calls `fire` once at (or just after) the absolute time `at` on this wheel's clock. */
   schedule(at: number, fire: () => void): Scheduled {
     const tick = Math.ceil(at);
@@ -86,9 +91,10 @@ export class DeadlineWheel {
     entry.next = null;
     bucket.size--;
     this.#size--;
-    // The heap keeps the tick and the timer stays armed: both are skipped when reached. Clearing
-    // and re-arming the timer whenever the wheel empties would cost a timer per sequential call.
-    if (bucket.size === 0 && this.#buckets.get(bucket.tick) === bucket) this.#buckets.delete(bucket.tick);
+    // An emptied bucket stays until its tick comes (at most one per millisecond of the deadline
+    // range), and the timer stays armed: the next call due in the same millisecond reuses it.
+    // Deleting it made every sequential call create a bucket and push its tick onto the heap
+    // again — a duplicate per call, kept until the tick came (15 s later by default).
   }
 
   #arm(tick: number): void {
