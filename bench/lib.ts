@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
-export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery", "overload", "inbound", "tls"] as const;
+export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery", "overload", "inbound", "tls", "hotpath"] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface BenchSettings {

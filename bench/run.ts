@@ -13,7 +13,7 @@
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
  * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
- * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls|hotpath`, `--storm-calls=n`, `--tail-calls=n`,
  * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
  * `--discovery-changes=n`, `--dns-changes=n`, `--overload-ms=n`, `--overload-ref-ms=n`, `--overload-warmup-ms=n`, `--tls-calls=n`,
  * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
@@ -22,7 +22,9 @@
  * The exit code is 0 when every part ran, whatever the targets say: a miss is a finding to read,
  * not a crash.
  */
+import { spawn } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
 import { fmt, machineLine, median, percentile, readSettings } from "./lib.js";
 import { runLayers } from "./layers.js";
 import { OVERHEAD_TARGET_US, printOverhead, runOverhead, type OverheadResult } from "./overhead.js";
@@ -139,6 +141,22 @@ if (wants("tls")) {
   tlsCost = await runTls(settings);
   printTls(tlsCost);
   console.log();
+}
+if (wants("hotpath")) {
+  console.log("## 12. The hot path's profile: where a call's CPU goes, in memory and on loopback\n");
+  // bench/profile.ts in a child per row (the inspector's profiler in a clean process), printed as it runs.
+  const seconds = settings.quick ? 1 : 3;
+  for (const row of ["memory", "weft.request"]) {
+    await new Promise<void>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./profile.ts", import.meta.url)), `--row=${row}`, `--seconds=${seconds}`], { stdio: ["ignore", "inherit", "inherit"] });
+      const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      child.once("exit", () => {
+        clearTimeout(killer);
+        resolve();
+      });
+    });
+    console.log();
+  }
 }
 
 console.log("## Summary\n");
