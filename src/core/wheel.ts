@@ -5,7 +5,8 @@
  * `AbortSignal.timeout` (~13 µs, and collectable before it fires on Node 20).
  *
  * Deadlines are grouped into 1 ms buckets (intrusive linked lists); a min-heap of bucket ticks finds
- * the next one to fire. Cancelling unlinks the entry in O(1), so finished calls leave nothing behind.
+ * the next one to fire. Cancelling unlinks the entry in O(1); an emptied bucket stays until its
+ * tick, so calls one after another reuse their millisecond's bucket and its one heap entry.
  * The timer is unref'd: it never keeps a process alive, and once it fires with nothing left to do
  * it is not re-armed.
  */
