@@ -19,7 +19,7 @@
  * framework beyond `node:http`'s request and response.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { Server as TlsServer, TlsOptions as TlsServerOptions } from "node:tls";
+import type { Server as TlsServer, TLSSocket, TlsOptions as TlsServerOptions } from "node:tls";
 import type { TlsMaterial } from "../security/material.js";
 import { Cancellation } from "../core/cancel.js";
 import { CallStats } from "../core/call-stats.js";
@@ -152,8 +152,13 @@ export class Inbound implements ServerSource {
     if (tls !== null && typeof (server as unknown as Partial<TlsServer>).setSecureContext === "function" && !this.#tlsServers.has(server)) {
       const tlsServer = server as unknown as TlsServer;
       this.#tlsServers.add(server);
-      // New material applies to new connections; open ones keep theirs until they close.
+      // New material applies to new connections; an open one made with older material answers its
+      // next request with `Connection: close`, so it drains instead of living on the old certificate.
       this.#tlsUnsubscribe.push(tls.source.onChange((m) => tlsServer.setSecureContext(secureContextOf(m))));
+      tlsServer.on("secureConnection", (socket: TLSSocket) => {
+        const serial = (socket.getCertificate() as { serialNumber?: string } | null)?.serialNumber;
+        if (serial !== undefined) (socket as TaggedSocket)[CERT_SERIAL] = serial;
+      });
       tlsServer.on("tlsClientError", (error: NodeJS.ErrnoException) => {
         const reason = error.code ?? "ERR_TLS_HANDSHAKE";
         this.#handshakeFailures[reason] = (this.#handshakeFailures[reason] ?? 0) + 1;
@@ -262,6 +267,10 @@ export class Inbound implements ServerSource {
     (res as TrackedResponse)[CONTEXT] = ctx;
     res.on("close", this.#onClose);
     if (this.#state !== "serving") res.setHeader("connection", "close");
+    else if (config.tls !== null) {
+      const serial = (req.socket as TaggedSocket | null)?.[CERT_SERIAL];
+      if (serial !== undefined && serial !== config.tls.source.current.serial) res.setHeader("connection", "close");
+    }
     if (config.tracing) ctx.span = startServerSpan(req, method, path, ctx.scheme);
     return ctx;
   }
@@ -454,3 +463,7 @@ function secureContextOf(material: TlsMaterial): { key?: string; cert?: string; 
     ...(material.ca === undefined ? {} : { ca: material.ca }),
   };
 }
+
+/** The serial of the certificate a TLS connection was made with (set by `attach()`'s servers). */
+const CERT_SERIAL = Symbol("weft.certSerial");
+type TaggedSocket = { [CERT_SERIAL]?: string };

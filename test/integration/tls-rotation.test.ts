@@ -198,4 +198,52 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
       expect(serials.client).toContain(c.clientSerial);
     }
   }, 30_000);
+
+  it("closes a keep-alive connection made with the old server certificate after its next answer", async () => {
+    const pki = makePki();
+    defer(async () => pki.close());
+    const dir = join(pki.dir, "one-conn");
+    mkdirSync(dir);
+    const first = pki.issue("one-a", { sans: `IP:127.0.0.1,URI:${ORDERS}`, usage: "server" });
+    const second = pki.issue("one-b", { sans: `IP:127.0.0.1,URI:${ORDERS}`, usage: "server" });
+    writeFileSync(join(dir, "tls.crt"), first.cert);
+    writeFileSync(join(dir, "tls.key"), first.key);
+    const source = tlsFiles({ cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), pollMs: 60_000, onWarning: () => {} });
+    defer(async () => source.close());
+    const ib = inbound({ service: "orders", onWarning: () => {}, tls: { source } });
+    defer(() => ib.close());
+    const served: string[] = [];
+    const httpServer = https.createServer(
+      ib.tlsOptions(),
+      ib.handler((req, res) => {
+        served.push((req.socket as TLSSocket).getCertificate() === null ? "" : ((req.socket as TLSSocket).getCertificate() as PeerCertificate).serialNumber);
+        res.end("ok");
+      }),
+    );
+    ib.attach(httpServer);
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+    defer(
+      () =>
+        new Promise<void>((resolve) => {
+          httpServer.closeAllConnections();
+          httpServer.close(() => resolve());
+        }),
+    );
+    const url = `https://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    const client = scoped(createClient({ service: "orders", discovery: staticDiscovery([url]), tls: { ca: pki.ca, identity: ORDERS } }));
+    const call = async (): Promise<string | undefined> => {
+      const res = await client.request({ path: "/" });
+      await res.text();
+      return res.headers.connection as string | undefined;
+    };
+    expect(await call()).toBe("keep-alive");
+    writeFileSync(join(dir, "tls.key"), second.key);
+    writeFileSync(join(dir, "tls.crt"), second.cert);
+    await (source as unknown as { reload(): Promise<void> }).reload();
+    expect(source.current.serial).toBe(serialOf(second.cert));
+    // The open connection (old certificate) answers once more, closing; the next call reconnects with the new one.
+    expect(await call()).toBe("close");
+    expect(await call()).toBe("keep-alive");
+    expect(served).toEqual([serialOf(first.cert), serialOf(first.cert), serialOf(second.cert)]);
+  });
 });
