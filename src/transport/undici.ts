@@ -4,7 +4,7 @@
  * response: no Readable, no parsed headers and no AbortController per call unless someone asks.
  *
  * undici.request is ~4× global fetch and ~5× got on loopback here (FACTS.md), which is why it is
- * the default and why `client.request()` returns its body without converting it.
+ * the default, and why `client.request()` hands the response over with its body unread.
  */
 import { Pool, type Dispatcher } from "undici";
 import { fail } from "../core/validate.js";
