@@ -57,9 +57,9 @@ import { Agent, request } from "undici";
 import { runWithContext } from "weft";
 import { inbound, type InboundOptions } from "weft/server";
 import { getJson, startChild, type ChildServer } from "./child.js";
-import { fmt, machineLine, median, percentile, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
+import { fmt, machineLine, median, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
 import { measureRows as measure, memoryClient, terminal, type OverheadRow as MemoryRow } from "./overhead.js";
-import { drive, type Tally } from "./throughput.js";
+import { drive, tallyStats, type Tally } from "./throughput.js";
 
 export const INBOUND_OVERHEAD_TARGET_US = 2;
 
@@ -365,14 +365,9 @@ async function runLoopback(settings: BenchSettings): Promise<InboundLoopbackRow[
     }
     return rows.map((row) => {
       const t = row.tally;
-      if (t.errors > 0) console.error(`  ${row.name}: ${t.errors} errors, first: ${String(t.firstError)}`);
-      const sorted = Float64Array.from(t.latencies).sort();
       return {
         name: row.name,
-        reqPerSec: (t.count * 1000) / t.elapsedMs,
-        p50Ms: percentile(sorted, 50),
-        p99Ms: percentile(sorted, 99),
-        errors: t.errors,
+        ...tallyStats(row.name, t),
         serverCpuUsPerReq: row.cpuUs / t.count,
         slices: t.slices ?? [],
         cpuSlices: row.cpuSlices,

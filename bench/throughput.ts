@@ -82,6 +82,13 @@ export async function startServer(): Promise<{ port: number; stop: () => Promise
   return { port: child.ports[0] as number, stop: () => child.stop() };
 }
 
+/** A row's req/s, p50 and p99 (ms) and errors from its tally; prints the first error when any failed. */
+export function tallyStats(name: string, t: Tally): { reqPerSec: number; p50Ms: number; p99Ms: number; errors: number } {
+  if (t.errors > 0) console.error(`  ${name}: ${t.errors} errors, first: ${String(t.firstError)}`);
+  const sorted = Float64Array.from(t.latencies).sort();
+  return { reqPerSec: (t.count * 1000) / t.elapsedMs, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), errors: t.errors };
+}
+
 /** One call, timed: its latency and a count into `tally`, or the error. */
 export async function timedCall(call: () => Promise<unknown>, tally: Tally | null): Promise<void> {
   const t = performance.now();
@@ -178,9 +185,7 @@ export async function runThroughput(settings: BenchSettings): Promise<Throughput
     }
     const measured: ThroughputRow[] = setups.map((s) => {
       const t = tallies.get(s.name)!;
-      if (t.errors > 0) console.error(`  ${s.name}: ${t.errors} errors, first: ${String(t.firstError)}`);
-      const sorted = Float64Array.from(t.latencies).sort();
-      return { name: s.name, reqPerSec: (t.count * 1000) / t.elapsedMs, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), errors: t.errors, cpuUsPerCall: (t.cpuUs ?? NaN) / t.count, slices: t.slices ?? [] };
+      return { name: s.name, ...tallyStats(s.name, t), cpuUsPerCall: (t.cpuUs ?? NaN) / t.count, slices: t.slices ?? [] };
     });
     return { rows: [...measured, ...prepared.skipped], concurrency: settings.concurrency, note: prepared.note };
   } finally {

@@ -76,7 +76,7 @@ import { createClient, roundRobin, staticDiscovery, type TlsOptions } from "weft
 import { identityMatcher, spiffeUrisOf } from "../src/security/spiffe.js";
 import { getJson, startChild, type ChildServer } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
-import { closeSlice, drive, timedCall, type Tally } from "./throughput.js";
+import { closeSlice, drive, tallyStats, timedCall, type Tally } from "./throughput.js";
 import type { TlsServerMode, TlsServerStats } from "./tls-server.js";
 
 /** weft.request must keep this share of undici Pool.request's keep-alive req/s, over TLS and over mTLS. */
@@ -310,14 +310,9 @@ async function runKeepAlive(settings: BenchSettings, list: readonly Target[]): P
   return list.map((t) => {
     const tally = tallies.get(t.name)!;
     const s = server.get(t.name)!;
-    reportErrors(t.name, tally);
-    const sorted = Float64Array.from(tally.latencies).sort();
     return {
       name: t.name,
-      reqPerSec: (tally.count * 1000) / tally.elapsedMs,
-      p50Ms: percentile(sorted, 50),
-      p99Ms: percentile(sorted, 99),
-      errors: tally.errors,
+      ...tallyStats(t.name, tally),
       cpuUsPerCall: (tally.cpuUs ?? Number.NaN) / tally.count,
       serverCpuUsPerCall: s.cpuUs / s.requests,
       newConnections: s.connections,

@@ -47,8 +47,7 @@ export class LoadTracker {
   /** The latency to assume for an endpoint at `nowMs`. */
   latencyMs(endpoint: Endpoint, nowMs: number): number {
     const estimate = readPeakEwma(endpoint.ewmaMs, endpoint.ewmaStamp, nowMs, this.options.decayMs, this.baselineMs(nowMs));
-    if (endpoint.inflight === 0) return estimate;
-    const pendingAgeMs = nowMs - endpoint.pendingStartSum / endpoint.inflight;
+    const pendingAgeMs = endpoint.pendingAgeMs(nowMs);
     return pendingAgeMs > estimate ? pendingAgeMs : estimate;
   }
 

@@ -585,7 +585,7 @@ const STALL_FACTOR = 10;
 /** The mean age of the attempts in flight to `e` when it looks stalled, ms; otherwise null. */
 function stalledFor(e: Endpoint, now: number): number | null {
   if (e.inflight === 0) return null;
-  const age = now - e.pendingStartSum / e.inflight;
+  const age = e.pendingAgeMs(now);
   const ewma = Number.isNaN(e.ewmaMs) ? 0 : e.ewmaMs;
   return age >= STALL_MIN_MS && age >= STALL_FACTOR * ewma ? Math.round(age) : null;
 }

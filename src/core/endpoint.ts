@@ -46,6 +46,11 @@ export class Endpoint {
   inflight = 0;
   /** Sum of the start times of the attempts in flight: their mean age is `now - sum / inflight`. */
   pendingStartSum = 0;
+
+  /** The mean age of the attempts in flight at `nowMs`, ms (0 with none). */
+  pendingAgeMs(nowMs: number): number {
+    return this.inflight === 0 ? 0 : nowMs - this.pendingStartSum / this.inflight;
+  }
   /** Load estimate in ms (peak EWMA); `NaN` until the first response. Written by the balancer. */
   ewmaMs = Number.NaN;
   /** Clock time of the last EWMA update. */

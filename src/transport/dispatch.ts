@@ -53,6 +53,7 @@ export class DispatchResponse implements MeshResponse {
   #resolve: Resolve | null;
   #reject: Reject | null;
   readonly #cancel: Cancellation | null;
+  readonly #explain: ((error: unknown) => unknown) | null;
   #abort: ((reason?: Error) => void) | null = null;
   #onCancel: (() => void) | null = null;
   #rawHeaders: Buffer[] | null = null;
@@ -70,10 +71,15 @@ export class DispatchResponse implements MeshResponse {
   #stream: ReadableStream<Uint8Array> | null | undefined = undefined;
   #onEnd: (() => void) | (() => void)[] | null = null;
 
-  constructor(resolve: Resolve, reject: Reject, cancel: Cancellation | null) {
+  /**
+   * `explain`: turns a failure before the response (a TLS handshake's, say) into the error the
+   * caller gets; null to pass undici's as it is.
+   */
+  constructor(resolve: Resolve, reject: Reject, cancel: Cancellation | null, explain: ((error: unknown) => unknown) | null = null) {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#cancel = cancel;
+    this.#explain = explain;
   }
 
   // --- the dispatch handler -------------------------------------------------------------------
@@ -159,7 +165,7 @@ export class DispatchResponse implements MeshResponse {
       const reject = this.#reject;
       this.#resolve = null;
       this.#reject = null;
-      reject?.(error);
+      reject?.(this.#explain === null ? error : this.#explain(error));
       return;
     }
     const collector = this.#collector;

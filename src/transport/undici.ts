@@ -7,7 +7,7 @@
  * the default, and why `client.request()` hands the response over with its body unread.
  */
 import { Pool, type Dispatcher } from "undici";
-import { fail } from "../core/validate.js";
+import { fail, isPlainObject } from "../core/validate.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { nodeBody } from "./body.js";
@@ -49,15 +49,17 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
     if (value !== undefined && !(Number.isInteger(value) && value > 0)) fail(`transport.${key}`, value, "a positive integer");
   }
   if (options.tls !== undefined && options.pool?.connect !== undefined) fail("transport.pool.connect", options.pool.connect, "absent when `tls` is given (tls builds the connector)");
-  // Checked now, so bad TLS options fail where the transport is described, not at the first call.
-  if (options.tls !== undefined) new TlsClient(options.tls, {}, "transport.tls").close();
+  // Checked now, so bad TLS options fail where the transport is described, not at the first call
+  // (quietly: the transport made from this warns, once).
+  if (options.tls !== undefined) new TlsClient(isPlainObject(options.tls) ? { ...options.tls, onWarning: () => {} } : options.tls, {}, "transport.tls").close();
   return { name: "undici", create: () => new UndiciTransport(options) };
 }
 
 class UndiciTransport implements Transport {
   readonly name = "undici";
   readonly instrumented = undiciInstrumented;
-  readonly #pools = new Map<string, Pool>();
+  /** A pool per origin, with how its failures before a response are explained (https: TLS ones). */
+  readonly #pools = new Map<string, { readonly pool: Pool; readonly explain: ((error: unknown) => unknown) | null }>();
   readonly #options: Pool.Options;
   readonly #closeGraceMs: number;
   readonly #tls: TlsClient | null;
@@ -84,11 +86,12 @@ class UndiciTransport implements Transport {
   send(req: MeshRequest): Promise<MeshResponse> {
     const endpoint = req.endpoint;
     if (endpoint === null) return Promise.reject(new Error("undici transport: request has no endpoint (is the balance layer missing?)"));
-    let pool = this.#pools.get(endpoint.origin);
-    if (pool === undefined) {
+    let entry = this.#pools.get(endpoint.origin);
+    if (entry === undefined) {
       if (this.#closed) return Promise.reject(Object.assign(new Error("transport is closed"), { code: "UND_ERR_CLOSED" }));
-      pool = new Pool(endpoint.origin, this.#options);
-      this.#pools.set(endpoint.origin, pool);
+      const origin = endpoint.origin;
+      entry = { pool: new Pool(origin, this.#options), explain: origin.startsWith("https:") ? (error: unknown) => this.#failure(error, origin) : null };
+      this.#pools.set(origin, entry);
     }
     const options: Dispatcher.DispatchOptions = {
       path: endpoint.basePath + req.path,
@@ -96,16 +99,14 @@ class UndiciTransport implements Transport {
       headers: req.headers as Record<string, string | string[]>,
       body: nodeBody(req.body) as Dispatcher.DispatchOptions["body"],
     };
-    const target = pool;
-    const promise = new Promise<MeshResponse>((resolve, reject) => {
-      target.dispatch(options, new DispatchResponse(resolve, reject, req.cancel));
+    const { pool, explain } = entry;
+    return new Promise<MeshResponse>((resolve, reject) => {
+      pool.dispatch(options, new DispatchResponse(resolve, reject, req.cancel, explain));
     });
-    return endpoint.origin.startsWith("https:") ? promise.catch((error: unknown) => Promise.reject(this.#failure(error, endpoint.origin))) : promise;
   }
 
   /** A TLS handshake failure as WEFT_ERR_IDENTITY / WEFT_ERR_TLS naming the endpoint; anything else as it is. */
   #failure(error: unknown, origin: string): unknown {
-    if (!origin.startsWith("https:")) return error;
     const failure = tlsFailure(error, origin);
     if (failure === undefined) return error;
     if (failure instanceof IdentityError) return new IdentityError(origin, failure.expected, failure.presented);
@@ -114,17 +115,17 @@ class UndiciTransport implements Transport {
   }
 
   async release(origin: string): Promise<void> {
-    const pool = this.#pools.get(origin);
-    if (pool === undefined) return;
+    const entry = this.#pools.get(origin);
+    if (entry === undefined) return;
     this.#pools.delete(origin);
-    await this.#closeGracefully(pool);
+    await this.#closeGracefully(entry.pool);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(pools.map((pool) => this.#closeGracefully(pool)));
+    await Promise.all(pools.map((entry) => this.#closeGracefully(entry.pool)));
     this.#tls?.close();
   }
 

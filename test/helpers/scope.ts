@@ -26,3 +26,19 @@ export function scoped<T extends { close(): Promise<unknown> }>(thing: T): T {
 export async function server(handler?: Handler): Promise<TestServer> {
   return scoped(await startServer(handler));
 }
+
+/**
+ * Starts `server` (http or https) on 127.0.0.1, port 0, and closes it after the current test,
+ * open connections included. Returns its port.
+ */
+export async function listening(server: import("node:http").Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  defer(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as import("node:net").AddressInfo).port;
+}

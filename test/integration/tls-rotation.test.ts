@@ -12,14 +12,13 @@
 import { X509Certificate } from "node:crypto";
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { createClient, staticDiscovery, tlsFiles } from "weft";
 import { inbound, inboundContext } from "weft/server";
 import { hasOpenssl, makePki, type Pem } from "../helpers/certs.js";
-import { defer, scoped } from "../helpers/scope.js";
+import { defer, listening, scoped } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
 
 const ORDERS = "spiffe://example.org/ns/shop/sa/orders";
@@ -95,15 +94,7 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
       connections.push({ at: Date.now(), serverSerial: (socket.getCertificate() as PeerCertificate | null)?.serialNumber ?? "", clientSerial: socket.getPeerCertificate().serialNumber });
     });
     ib.attach(httpServer);
-    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
-    defer(
-      () =>
-        new Promise<void>((resolve) => {
-          httpServer.closeAllConnections();
-          httpServer.close(() => resolve());
-        }),
-    );
-    const url = `https://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    const url = `https://127.0.0.1:${await listening(httpServer)}`;
     const client = scoped(createClient({ service: "orders", discovery: staticDiscovery([url]), tls: { source: clientTls, identity: ORDERS } }));
 
     // The load: an open loop at 200 calls/s, GETs and non-idempotent POSTs.
@@ -221,15 +212,7 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
       }),
     );
     ib.attach(httpServer);
-    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
-    defer(
-      () =>
-        new Promise<void>((resolve) => {
-          httpServer.closeAllConnections();
-          httpServer.close(() => resolve());
-        }),
-    );
-    const url = `https://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    const url = `https://127.0.0.1:${await listening(httpServer)}`;
     const client = scoped(createClient({ service: "orders", discovery: staticDiscovery([url]), tls: { ca: pki.ca, identity: ORDERS } }));
     const call = async (): Promise<string | undefined> => {
       const res = await client.request({ path: "/" });
