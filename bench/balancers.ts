@@ -39,7 +39,17 @@
  */
 import { pathToFileURL } from "node:url";
 import { BalancedPool } from "undici";
-import { createClient, errorCode, leastRequest, p2cEwma, roundRobin, staticDiscovery, type Balancer, type Client, type ClientOptions } from "weft";
+import {
+  createClient,
+  errorCode,
+  leastRequest,
+  p2cEwma,
+  roundRobin,
+  staticDiscovery,
+  type Balancer,
+  type Client,
+  type ClientOptions,
+} from "weft";
 import { readStats, setSlowdown, startChild, total } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
 
@@ -140,7 +150,11 @@ async function drive(
 }
 
 export async function runBalancers(settings: BenchSettings): Promise<LbResult> {
-  const server = await startChild("./replicas.ts", [`--replicas=${LB.replicas}`, `--median-ms=${LB.medianMs}`, `--sigma=${LB.sigma}`]);
+  const server = await startChild("./replicas.ts", [
+    `--replicas=${LB.replicas}`,
+    `--median-ms=${LB.medianMs}`,
+    `--sigma=${LB.sigma}`,
+  ]);
   const statsPort = server.ports[0] as number;
   const origins = server.ports.map((p) => `http://127.0.0.1:${p}`);
   const slowUrl = origins[LB.slowReplica] as string;
@@ -159,24 +173,28 @@ export async function runBalancers(settings: BenchSettings): Promise<LbResult> {
     outlier: false,
     slowStart: false,
   });
-  const weft = (options: ClientOptions) => (): { call: () => Promise<void>; close: () => Promise<void>; client: Client } => {
-    const client = createClient(options);
-    return {
-      client,
-      call: async () => {
-        const res = await client.request({ path: "/" });
-        await res.text();
-        if (res.status !== 200) throw new Error(`status ${res.status}`);
-      },
-      close: () => client.close(),
+  const weft =
+    (options: ClientOptions) => (): { call: () => Promise<void>; close: () => Promise<void>; client: Client } => {
+      const client = createClient(options);
+      return {
+        client,
+        call: async () => {
+          const res = await client.request({ path: "/" });
+          await res.text();
+          if (res.status !== 200) throw new Error(`status ${res.status}`);
+        },
+        close: () => client.close(),
+      };
     };
-  };
   const balancedPool = (): { call: () => Promise<void>; close: () => Promise<void> } => {
     const pool = new BalancedPool(origins, { connections: 64 });
     return {
       call: async () => {
         const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(new TimeoutAbort(`no answer within ${LB.timeoutMs} ms`)), LB.timeoutMs);
+        const timer = setTimeout(
+          () => controller.abort(new TimeoutAbort(`no answer within ${LB.timeoutMs} ms`)),
+          LB.timeoutMs,
+        );
         try {
           const res = await pool.request({ path: "/", method: "GET", signal: controller.signal });
           await res.body.text();
@@ -237,7 +255,11 @@ export async function runBalancers(settings: BenchSettings): Promise<LbResult> {
         const statsEnd = await readStats(statsPort);
         const windowRequests = after.requests.map((n, i) => n - (before.requests[i] as number));
         const sorted = Float64Array.from(sink.latencies).sort();
-        const windowLatencies = Float64Array.from(sink.latencies.filter((_, i) => (sink.starts[i] as number) >= windowStart && (sink.starts[i] as number) < windowEnd)).sort();
+        const windowLatencies = Float64Array.from(
+          sink.latencies.filter(
+            (_, i) => (sink.starts[i] as number) >= windowStart && (sink.starts[i] as number) < windowEnd,
+          ),
+        ).sort();
         const calls = sink.latencies.length;
         rows.push({
           name: spec.name,
@@ -281,7 +303,12 @@ function viewOf(client: Client, slowUrl: string): BalancerView {
 
 function meanView(views: readonly BalancerView[]): BalancerView {
   const mean = (f: (v: BalancerView) => number): number => views.reduce((a, v) => a + f(v), 0) / views.length;
-  return { slowEwmaMs: mean((v) => v.slowEwmaMs), slowInflight: mean((v) => v.slowInflight), othersEwmaMs: mean((v) => v.othersEwmaMs), othersInflight: mean((v) => v.othersInflight) };
+  return {
+    slowEwmaMs: mean((v) => v.slowEwmaMs),
+    slowInflight: mean((v) => v.slowInflight),
+    othersEwmaMs: mean((v) => v.othersEwmaMs),
+    othersInflight: mean((v) => v.othersInflight),
+  };
 }
 
 export function printBalancers(result: LbResult): void {

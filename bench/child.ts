@@ -23,7 +23,9 @@ export interface ChildServer {
 /** Runs `script` (a bench/*.ts file next to this one) under tsx with `args`; resolves once it listens. */
 export async function startChild(script: string, args: readonly string[] = []): Promise<ChildServer> {
   const path = fileURLToPath(new URL(script, import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path, ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const pid = child.pid;
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   const kill = (): void => {
@@ -108,10 +110,17 @@ export function readStats(port: number): Promise<ReplicaStats> {
  */
 export function setSlowdown(port: number, replica: number, factor: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: `/__control?replica=${replica}&factor=${factor}`, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`replicas.ts refused /__control (status ${res.statusCode})`))));
-    });
+    const req = http.get(
+      { host: "127.0.0.1", port, path: `/__control?replica=${replica}&factor=${factor}`, agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () =>
+          res.statusCode === 200
+            ? resolve()
+            : reject(new Error(`replicas.ts refused /__control (status ${res.statusCode})`)),
+        );
+      },
+    );
     req.on("error", reject);
     req.setTimeout(5_000, () => req.destroy(new Error("control request timed out")));
   });

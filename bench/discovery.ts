@@ -126,7 +126,8 @@ async function waitFor(predicate: () => boolean, what: string): Promise<void> {
 const pause = (minMs: number, maxMs: number): Promise<void> => sleep(minMs + Math.random() * (maxMs - minMs));
 
 async function runEtcd(settings: BenchSettings): Promise<LatencyRow[] | string> {
-  if (spawnSync("etcd", ["--version"], { stdio: "ignore" }).status !== 0) return "etcd is not installed: apt-get install -y etcd-server";
+  if (spawnSync("etcd", ["--version"], { stdio: "ignore" }).status !== 0)
+    return "etcd is not installed: apt-get install -y etcd-server";
   // Imported only once etcd is known to run: the helper warns at import when it is missing.
   const { startEtcd } = await import("../test/helpers/etcd.js");
   const etcd = await startEtcd();
@@ -135,7 +136,8 @@ async function runEtcd(settings: BenchSettings): Promise<LatencyRow[] | string> 
   const kv = new EtcdClient({ hosts });
   const mesh = createMesh({ onWarning: (message) => console.log(`  warning: ${message}`) });
   try {
-    for (const port of [1001, 1002]) await kv.put(`${prefix}base-${port}`, JSON.stringify({ url: `http://127.0.0.1:${port}` }));
+    for (const port of [1001, 1002])
+      await kv.put(`${prefix}base-${port}`, JSON.stringify({ url: `http://127.0.0.1:${port}` }));
     const client = mesh.client("bench-etcd", { discovery: etcdDiscovery({ hosts, prefix }) });
     const watch = new ChangeWatch(client);
     await waitFor(() => client.snapshot().endpoints.length === 2, "the first etcd listing");
@@ -155,7 +157,10 @@ async function runEtcd(settings: BenchSettings): Promise<LatencyRow[] | string> 
     for (let i = 0; i < cycles; i++) {
       const url = `http://127.0.0.1:${30_000 + i}`;
       let registration: Awaited<ReturnType<typeof etcdRegistration>> | undefined;
-      await register.time(watch.expect(url, "added"), async () => (registration = await etcdRegistration({ hosts, prefix, url, ttlSeconds: 10 })));
+      await register.time(
+        watch.expect(url, "added"),
+        async () => (registration = await etcdRegistration({ hosts, prefix, url, ttlSeconds: 10 })),
+      );
       await pause(1, 10);
       await close.time(watch.expect(url, "removed"), () => registration?.close() ?? Promise.resolve());
       await pause(1, 10);
@@ -197,7 +202,13 @@ async function runDns(settings: BenchSettings): Promise<{ row: LatencyRow; reloa
       });
     }
     watch.close();
-    return { row: row.done(), reloadMs: percentile([...reloads].sort((a, b) => a - b), 50) };
+    return {
+      row: row.done(),
+      reloadMs: percentile(
+        [...reloads].sort((a, b) => a - b),
+        50,
+      ),
+    };
   } finally {
     await mesh.close();
     await dns.close();
@@ -237,13 +248,17 @@ export function printDiscovery(result: DiscoveryResult): void {
       ms(percentile(r.ms, 99)),
       ms(r.ms.at(-1) ?? Number.NaN),
       fmt(r.missed),
-      r.name === DISCOVERY_ROW.dns ? `≤ ${fmt(DNS_REFRESH_MS + DNS_SLACK_MS)} (TTL 1 s + query)` : `< ${ETCD_TARGET_MS} (p99)`,
+      r.name === DISCOVERY_ROW.dns
+        ? `≤ ${fmt(DNS_REFRESH_MS + DNS_SLACK_MS)} (TTL 1 s + query)`
+        : `< ${ETCD_TARGET_MS} (p99)`,
     ]),
   );
   console.log(
     `(timed from just before the write to the client's onEndpointsChanged; etcd rows include the put's own HTTP round trip; ` +
       `missed = not seen within ${WAIT_MS / 1000} s` +
-      (result.dnsReloadMs === undefined ? ")" : `; dnsmasq re-read its hosts file a median ${fmt(result.dnsReloadMs, 1)} ms after the write + SIGHUP)`),
+      (result.dnsReloadMs === undefined
+        ? ")"
+        : `; dnsmasq re-read its hosts file a median ${fmt(result.dnsReloadMs, 1)} ms after the write + SIGHUP)`),
   );
 }
 

@@ -31,7 +31,9 @@ export function findHaproxy(): string | null {
   const candidates =
     explicit !== undefined
       ? [explicit]
-      : [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"].filter((d) => d !== "").map((d) => join(d, "haproxy"));
+      : [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"]
+          .filter((d) => d !== "")
+          .map((d) => join(d, "haproxy"));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
@@ -133,7 +135,8 @@ export async function startHaproxy(binary: string, upstreamPort: number): Promis
   try {
     await run(binary, ["-f", cfg, "-D", "-p", pidfile]);
     pids = readFileSync(pidfile, "utf8").split(/\s+/).filter(Boolean).map(Number);
-    if (pids.length === 0 || pids.some((p) => !Number.isInteger(p) || p <= 0)) throw new Error(`haproxy wrote no usable pid to ${pidfile}`);
+    if (pids.length === 0 || pids.some((p) => !Number.isInteger(p) || p <= 0))
+      throw new Error(`haproxy wrote no usable pid to ${pidfile}`);
     await waitForPort(port, 5_000);
   } catch (error) {
     unhook();

@@ -92,7 +92,9 @@ export interface InboundOverheadResult {
   /** µs per request over bare, default options: the figure for the ≤ 2 µs target. */
   readonly defaultNetUs: number;
   /** The process-wide AsyncLocalStorage tax on a weft client call (fresh child process), ns. */
-  readonly als: { readonly rows: readonly InboundMemoryRow[]; readonly callNetNs: number; readonly bareNetNs: number } | { readonly skipped: string };
+  readonly als:
+    | { readonly rows: readonly InboundMemoryRow[]; readonly callNetNs: number; readonly bareNetNs: number }
+    | { readonly skipped: string };
   readonly loopback: readonly InboundLoopbackRow[];
   readonly concurrency: number;
 }
@@ -117,7 +119,12 @@ type Listener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
  * Serves one request to `listener` on real node:http objects over `socket`; resolves with the
  * response when it emits `close` (as node:http's server emits it: on the tick after it finished).
  */
-function serveOne(listener: Listener, socket: NullSocket, url: string, headers: () => http.IncomingHttpHeaders): Promise<http.ServerResponse> {
+function serveOne(
+  listener: Listener,
+  socket: NullSocket,
+  url: string,
+  headers: () => http.IncomingHttpHeaders,
+): Promise<http.ServerResponse> {
   return new Promise((resolve) => {
     const req = new http.IncomingMessage(socket as never);
     req.method = "GET";
@@ -148,7 +155,12 @@ export const MEMORY_ROW = {
 } as const;
 
 const URL_PATH = "/v1/items/42";
-const BASE_HEADERS = { host: "127.0.0.1:8080", "user-agent": "undici", accept: "*/*", "x-weft-timeout-ms": "15000" } as const;
+const BASE_HEADERS = {
+  host: "127.0.0.1:8080",
+  "user-agent": "undici",
+  accept: "*/*",
+  "x-weft-timeout-ms": "15000",
+} as const;
 const TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 const bare: Listener = (_req, res) => {
@@ -179,7 +191,10 @@ async function runMemory(settings: BenchSettings, group: "main" | "traced"): Pro
     return server.handler(bare);
   };
   const headers = (): http.IncomingHttpHeaders => ({ ...BASE_HEADERS });
-  const identityHeaders = (): http.IncomingHttpHeaders => ({ ...BASE_HEADERS, "x-weft-peer-identity": "spiffe://example.org/ns/shop/sa/web" });
+  const identityHeaders = (): http.IncomingHttpHeaders => ({
+    ...BASE_HEADERS,
+    "x-weft-peer-identity": "spiffe://example.org/ns/shop/sa/web",
+  });
   const tracedHeaders = (): http.IncomingHttpHeaders => ({ ...BASE_HEADERS, traceparent: TRACEPARENT });
 
   const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
@@ -206,12 +221,18 @@ async function runMemory(settings: BenchSettings, group: "main" | "traced"): Pro
   const traced = through({}, "in-traced");
 
   let exported = 0;
-  const bareRow: MemoryRow = { name: group === "main" ? MEMORY_ROW.bare : MEMORY_ROW.bareBesideTraced, call: () => serveOne(bare, socket, URL_PATH, headers) };
+  const bareRow: MemoryRow = {
+    name: group === "main" ? MEMORY_ROW.bare : MEMORY_ROW.bareBesideTraced,
+    call: () => serveOne(bare, socket, URL_PATH, headers),
+  };
   const main: MemoryRow[] = [
     bareRow,
     { name: MEMORY_ROW.defaults, call: () => serveOne(defaults, socket, URL_PATH, headers) },
     { name: "inbound() shed: { adaptive: true }", call: () => serveOne(adaptive, socket, URL_PATH, headers) },
-    { name: "inbound() identity header + 2 authz rules", call: () => serveOne(authz, socket, URL_PATH, identityHeaders) },
+    {
+      name: "inbound() identity header + 2 authz rules",
+      call: () => serveOne(authz, socket, URL_PATH, identityHeaders),
+    },
     { name: "inbound() + OTel metrics SDK", call: () => serveOne(metered, socket, URL_PATH, headers) },
   ];
   const tracedRows: MemoryRow[] = [
@@ -244,8 +265,12 @@ async function runMemory(settings: BenchSettings, group: "main" | "traced"): Pro
     const res = (await row.call()) as http.ServerResponse;
     const spans = exporter.getFinishedSpans().length;
     row.leave?.();
-    if (res.statusCode !== 200 || !res.writableFinished) throw new Error(`inbound-overhead: ${row.name} answered ${res.statusCode}${res.writableFinished ? "" : " (unfinished)"}, expected 200`);
-    if (row.enter !== undefined && spans !== 1) throw new Error(`inbound-overhead: ${row.name} made ${spans} spans, expected 1`);
+    if (res.statusCode !== 200 || !res.writableFinished)
+      throw new Error(
+        `inbound-overhead: ${row.name} answered ${res.statusCode}${res.writableFinished ? "" : " (unfinished)"}, expected 200`,
+      );
+    if (row.enter !== undefined && spans !== 1)
+      throw new Error(`inbound-overhead: ${row.name} made ${spans} spans, expected 1`);
   }
   // AsyncLocalStorage on for every row (the first inbound request turned it on for good).
   runWithContext({}, () => {});
@@ -266,7 +291,9 @@ const CHILD_ENV = "WEFT_BENCH_INBOUND_CHILD";
 type ChildPart = "memory" | "traced" | "als";
 
 /** In the child: weft client calls and bare awaits with the promise hooks off, then on, interleaved. */
-async function alsProbe(settings: BenchSettings): Promise<{ rows: InboundMemoryRow[]; callNetNs: number; bareNetNs: number }> {
+async function alsProbe(
+  settings: BenchSettings,
+): Promise<{ rows: InboundMemoryRow[]; callNetNs: number; bareNetNs: number }> {
   const client = memoryClient("als-probe");
   const own = new AsyncLocalStorage<number>();
   // Enabling any AsyncLocalStorage turns Node 20's promise hooks on for the whole process;
@@ -280,7 +307,11 @@ async function alsProbe(settings: BenchSettings): Promise<{ rows: InboundMemoryR
   ];
   try {
     const ns = await measure(rows, settings);
-    return { rows: rows.map((r, i) => ({ name: r.name, ns: ns[i]! })), bareNetNs: ns[2]! - ns[0]!, callNetNs: ns[3]! - ns[1]! };
+    return {
+      rows: rows.map((r, i) => ({ name: r.name, ns: ns[i]! })),
+      bareNetNs: ns[2]! - ns[0]!,
+      callNetNs: ns[3]! - ns[1]!,
+    };
   } finally {
     await client.close();
   }
@@ -292,7 +323,11 @@ async function alsProbe(settings: BenchSettings): Promise<{ rows: InboundMemoryR
  * (bench/run.ts runs other parts first).
  */
 function inChild<T>(part: ChildPart, settings: BenchSettings): Promise<T | { skipped: string }> {
-  const args = [`--overhead-rounds=${settings.overheadRounds}`, `--round-ms=${settings.roundMs}`, ...(settings.quick ? ["--quick"] : [])];
+  const args = [
+    `--overhead-rounds=${settings.overheadRounds}`,
+    `--round-ms=${settings.roundMs}`,
+    ...(settings.quick ? ["--quick"] : []),
+  ];
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), ...args], {
     env: { ...process.env, [CHILD_ENV]: part },
     stdio: ["ignore", "pipe", "inherit"],
@@ -305,7 +340,8 @@ function inChild<T>(part: ChildPart, settings: BenchSettings): Promise<T | { ski
     child.once("exit", (code, signal) => {
       clearTimeout(killer);
       const line = /^RESULT (.*)$/m.exec(out)?.[1];
-      if (code !== 0 || line === undefined) resolve({ skipped: `the ${part} child exited with ${code ?? signal} and no result` });
+      if (code !== 0 || line === undefined)
+        resolve({ skipped: `the ${part} child exited with ${code ?? signal} and no result` });
       else resolve(JSON.parse(line) as T);
     });
   });
@@ -354,7 +390,12 @@ async function runLoopback(settings: BenchSettings): Promise<InboundLoopbackRow[
     for (let round = 0; round < settings.rounds; round++) {
       const order = round % 2 === 0 ? rows : [...rows].reverse();
       for (const row of order) {
-        await drive(row.call, settings.concurrency, round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs), null);
+        await drive(
+          row.call,
+          settings.concurrency,
+          round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs),
+          null,
+        );
         const before = row.tally.count;
         const cpuBefore = await childCpuUs(row.port);
         await drive(row.call, settings.concurrency, sliceMs, row.tally);
@@ -392,7 +433,14 @@ export async function runInboundOverhead(settings: BenchSettings): Promise<Inbou
   const als = await inChild<{ rows: InboundMemoryRow[]; callNetNs: number; bareNetNs: number }>("als", settings);
   const loopback = await runLoopback(settings);
   const defaultNs = main[1]?.ns ?? Number.NaN;
-  return { memory, bareNs, defaultNetUs: (defaultNs - bareNs) / 1000, als, loopback, concurrency: settings.concurrency };
+  return {
+    memory,
+    bareNs,
+    defaultNetUs: (defaultNs - bareNs) / 1000,
+    als,
+    loopback,
+    concurrency: settings.concurrency,
+  };
 }
 
 /** Median over rounds of row / base, per slice (both slices of a round ran back to back). */
@@ -403,11 +451,20 @@ function medianRatio(row: readonly number[], base: readonly number[]): number {
 export function printInboundOverhead(result: InboundOverheadResult): void {
   printTable(
     ["inbound() in memory, sequential requests", "ns/req", "over bare µs", "× bare"],
-    result.memory.map((r, i) => [r.name, fmt(r.ns), i === 0 ? "" : fmt((r.ns - result.bareNs) / 1000, 2), (r.ns / result.bareNs).toFixed(1) + "×"]),
+    result.memory.map((r, i) => [
+      r.name,
+      fmt(r.ns),
+      i === 0 ? "" : fmt((r.ns - result.bareNs) / 1000, 2),
+      (r.ns / result.bareNs).toFixed(1) + "×",
+    ]),
   );
-  console.log("(real IncomingMessage/ServerResponse over a socket-less Duplex; every row with AsyncLocalStorage enabled, see below)");
+  console.log(
+    "(real IncomingMessage/ServerResponse over a socket-less Duplex; every row with AsyncLocalStorage enabled, see below)",
+  );
   const verdict = result.defaultNetUs <= INBOUND_OVERHEAD_TARGET_US ? "pass" : "FAIL";
-  console.log(`target: inbound() default options ≤ ${INBOUND_OVERHEAD_TARGET_US} µs per request over bare, in memory: ${fmt(result.defaultNetUs, 2)} µs — ${verdict}\n`);
+  console.log(
+    `target: inbound() default options ≤ ${INBOUND_OVERHEAD_TARGET_US} µs per request over bare, in memory: ${fmt(result.defaultNetUs, 2)} µs — ${verdict}\n`,
+  );
 
   if ("skipped" in result.als) console.log(`(AsyncLocalStorage probe skipped: ${result.als.skipped})\n`);
   else {
@@ -422,7 +479,17 @@ export function printInboundOverhead(result: InboundOverheadResult): void {
 
   const plain = result.loopback[0];
   printTable(
-    [`loopback, concurrency ${result.concurrency}, keep-alive, undici`, "req/s", "p50 ms", "p99 ms", "× plain", "per-round × plain", "server CPU µs/req", "over plain µs", "errors"],
+    [
+      `loopback, concurrency ${result.concurrency}, keep-alive, undici`,
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "× plain",
+      "per-round × plain",
+      "server CPU µs/req",
+      "over plain µs",
+      "errors",
+    ],
     result.loopback.map((r, i) => [
       r.name,
       fmt(r.reqPerSec),
@@ -435,13 +502,18 @@ export function printInboundOverhead(result: InboundOverheadResult): void {
       String(r.errors),
     ]),
   );
-  console.log("(server CPU µs/req: user + system time of the server child per request, as it reports process.cpuUsage(); each row its own process)");
+  console.log(
+    "(server CPU µs/req: user + system time of the server child per request, as it reports process.cpuUsage(); each row its own process)",
+  );
 }
 
 const childPart = process.env[CHILD_ENV] as ChildPart | undefined;
 if (childPart !== undefined) {
   const settings = readSettings();
-  const result = childPart === "als" ? await alsProbe(settings) : await runMemory(settings, childPart === "traced" ? "traced" : "main");
+  const result =
+    childPart === "als"
+      ? await alsProbe(settings)
+      : await runMemory(settings, childPart === "traced" ? "traced" : "main");
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   process.exit(0);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -23,7 +23,8 @@ const BODY = Buffer.from("ok");
 const HEADERS = { "content-type": "text/plain", "content-length": String(BODY.length) };
 
 const mode = /^--mode=(\w+)$/.exec(process.argv[2] ?? "")?.[1] ?? "plain";
-if (!["plain", "als", "inbound", "adaptive"].includes(mode)) throw new Error(`inbound-server: --mode must be plain, als, inbound or adaptive, got ${mode}`);
+if (!["plain", "als", "inbound", "adaptive"].includes(mode))
+  throw new Error(`inbound-server: --mode must be plain, als, inbound or adaptive, got ${mode}`);
 // `als`: the plain server in a process where a request context was entered once, as inbound()
 // does on its first request — AsyncLocalStorage, and so Node's async hooks, on for good.
 if (mode === "als") runWithContext({}, () => {});
@@ -33,7 +34,10 @@ const app = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   res.writeHead(200, HEADERS);
   res.end(BODY);
 };
-const server = mode === "plain" || mode === "als" ? null : inbound({ service: "bench-inbound", ...(mode === "adaptive" ? { shed: { adaptive: true } } : {}) });
+const server =
+  mode === "plain" || mode === "als"
+    ? null
+    : inbound({ service: "bench-inbound", ...(mode === "adaptive" ? { shed: { adaptive: true } } : {}) });
 const handler = server === null ? app : server.handler(app);
 
 const httpServer = http.createServer((req, res) => {

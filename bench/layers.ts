@@ -21,7 +21,10 @@ interface Variant {
 
 function variants(label: string, base: Partial<ClientOptions>, roles: readonly string[]): Variant[] {
   let n = 0;
-  const make = (name: string, extra: Partial<ClientOptions>): Variant => ({ name, client: memoryClient(`layers-${label}-${n++}`, { ...base, ...extra }) });
+  const make = (name: string, extra: Partial<ClientOptions>): Variant => ({
+    name,
+    client: memoryClient(`layers-${label}-${n++}`, { ...base, ...extra }),
+  });
   return [
     make(`${label}: full stack`, {}),
     ...roles.map((role) => make(`${label}: without ${role}`, { stack: (s: Stack) => s.remove(role) })),
@@ -37,13 +40,26 @@ export async function runLayers(settings: BenchSettings): Promise<void> {
   ];
   const transport = mockService(() => ({ status: 200, body: "ok" })).create();
   const req: MeshRequest = {
-    method: "GET", path: "/x", headers: {}, body: null, idempotent: true, cancel: new Cancellation(), deadline: Infinity,
-    attempt: 0, endpoint: null, service: "s", attrs: {}, timeout: null, call: new CallState(),
+    method: "GET",
+    path: "/x",
+    headers: {},
+    body: null,
+    idempotent: true,
+    cancel: new Cancellation(),
+    deadline: Infinity,
+    attempt: 0,
+    endpoint: null,
+    service: "s",
+    attrs: {},
+    timeout: null,
+    call: new CallState(),
   };
   const rows: OverheadRow[] = [
     { name: "bare await fn()", call: terminal },
     { name: "mockService transport alone", call: () => transport.send(req) },
-    ...groups.flat().map((v) => ({ name: v.name, call: () => v.client.request({ path: "/x" }), close: () => v.client.close() })),
+    ...groups
+      .flat()
+      .map((v) => ({ name: v.name, call: () => v.client.request({ path: "/x" }), close: () => v.client.close() })),
   ];
   try {
     const ns = await measureRows(rows, settings);

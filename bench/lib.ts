@@ -10,7 +10,20 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 
-export const BENCH_PARTS = ["overhead", "throughput", "storm", "tail", "balancers", "pick", "memory", "discovery", "overload", "inbound", "tls", "hotpath"] as const;
+export const BENCH_PARTS = [
+  "overhead",
+  "throughput",
+  "storm",
+  "tail",
+  "balancers",
+  "pick",
+  "memory",
+  "discovery",
+  "overload",
+  "inbound",
+  "tls",
+  "hotpath",
+] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface BenchSettings {
@@ -55,11 +68,15 @@ export interface BenchSettings {
 }
 
 /** Reads flags (`--name=value`, `--quick`) and `BENCH_*` environment variables. */
-export function readSettings(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): BenchSettings {
+export function readSettings(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): BenchSettings {
   const flags = new Map<string, string>();
   for (const arg of argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (m === null) throw new Error(`bench: unknown argument ${JSON.stringify(arg)} (flags look like --quick, --duration=3000)`);
+    if (m === null)
+      throw new Error(`bench: unknown argument ${JSON.stringify(arg)} (flags look like --quick, --duration=3000)`);
     flags.set(m[1] as string, m[2] ?? "true");
   }
   const quick = flags.has("quick") || env.BENCH_QUICK === "1";
@@ -67,11 +84,13 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     const raw = flags.get(flag) ?? env[envName];
     if (raw === undefined) return quick ? fast : full;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`bench: --${flag} / ${envName} must be a positive number, got ${JSON.stringify(raw)}`);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new Error(`bench: --${flag} / ${envName} must be a positive number, got ${JSON.stringify(raw)}`);
     return value;
   };
   const only = flags.get("only");
-  if (only !== undefined && !(BENCH_PARTS as readonly string[]).includes(only)) throw new Error(`bench: --only must be one of ${BENCH_PARTS.join(", ")}, got ${only}`);
+  if (only !== undefined && !(BENCH_PARTS as readonly string[]).includes(only))
+    throw new Error(`bench: --only must be one of ${BENCH_PARTS.join(", ")}, got ${only}`);
   return {
     quick,
     durationMs: num("duration", "BENCH_DURATION_MS", 3000, 1000),
@@ -99,7 +118,9 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Nearest-rank percentile of an already sorted array. */
@@ -140,8 +161,15 @@ export function machineLine(): string {
 /** `git` HEAD, marked `+dirty` when src/ has uncommitted changes (others may be editing it). */
 function revision(): string {
   try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    const dirty =
+      execFileSync("git", ["status", "--porcelain", "--", "src"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim() !== "";
     return head + (dirty ? "+dirty" : "");
   } catch {
     return "(no git)";

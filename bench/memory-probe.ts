@@ -49,7 +49,11 @@ let exercised = 0;
 
 // Load the modules' code and warm the paths once, so the readings hold only the n things.
 {
-  const warm = createClient({ service: "warm", discovery: staticDiscovery(urls.slice(0, 2)), transport: mockService(() => ({ status: 200, body: "ok" })) });
+  const warm = createClient({
+    service: "warm",
+    discovery: staticDiscovery(urls.slice(0, 2)),
+    transport: mockService(() => ({ status: 200, body: "ok" })),
+  });
   await (await warm.request({ path: "/" })).text();
   await warm.close();
   new CircuitBreaker(async () => {}, { timeout: false, enableSnapshots: false }).shutdown();
@@ -130,7 +134,15 @@ switch (what) {
         controller = new EventEmitter();
         controller.setMaxListeners(0);
       }
-      keep.push(new Status({ rollingCountTimeout: 10_000, rollingCountBuckets: 10, rollingPercentilesEnabled: false, enableSnapshots: false, rotateBucketController: controller }));
+      keep.push(
+        new Status({
+          rollingCountTimeout: 10_000,
+          rollingCountBuckets: 10,
+          rollingPercentilesEnabled: false,
+          enableSnapshots: false,
+          rotateBucketController: controller,
+        }),
+      );
     }
     break;
   }
@@ -155,7 +167,9 @@ switch (what) {
 }
 
 const after = collect();
-process.stdout.write(`${JSON.stringify({ what, endpoints: n, exercised, heapBytes: after.heap - before.heap, externalBytes: after.external - before.external })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ what, endpoints: n, exercised, heapBytes: after.heap - before.heap, externalBytes: after.external - before.external })}\n`,
+);
 // Keep everything alive up to the reading, then leave without waiting for timers.
 if (keep.length < 0) console.log(keep);
 process.exit(0);

@@ -73,9 +73,16 @@ export interface MemoryResult {
 }
 
 /** Runs one probe in a fresh `--expose-gc` process; stops it by pid after 60 s. */
-function probe(what: string, endpoints: number): Promise<{ exercised: number; heapBytes: number; externalBytes: number }> {
+function probe(
+  what: string,
+  endpoints: number,
+): Promise<{ exercised: number; heapBytes: number; externalBytes: number }> {
   const script = fileURLToPath(new URL("./memory-probe.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", script, `--what=${what}`, `--endpoints=${endpoints}`], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", script, `--what=${what}`, `--endpoints=${endpoints}`],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => {
@@ -102,13 +109,23 @@ export async function runMemory(settings: BenchSettings): Promise<MemoryResult> 
   for (const [name, what, quick] of KINDS) {
     if (settings.quick && !quick) continue;
     const r = await probe(what, n);
-    rows.push({ name, endpoints: n, exercised: r.exercised, heapPerEndpoint: r.heapBytes / n, externalPerEndpoint: r.externalBytes / n });
+    rows.push({
+      name,
+      endpoints: n,
+      exercised: r.exercised,
+      heapPerEndpoint: r.heapBytes / n,
+      externalPerEndpoint: r.externalBytes / n,
+    });
   }
   if (settings.quick) return { rows, endpoints: n };
   // A client's fixed cost, apart from its endpoints: 50 clients of 3 endpoints each.
   const small = await probe("small-clients", 3);
   const smallNoBreaker = await probe("small-clients-no-breaker", 3);
-  return { rows, endpoints: n, smallClientBytes: { defaults: small.heapBytes / 50, noBreaker: smallNoBreaker.heapBytes / 50 } };
+  return {
+    rows,
+    endpoints: n,
+    smallClientBytes: { defaults: small.heapBytes / 50, noBreaker: smallNoBreaker.heapBytes / 50 },
+  };
 }
 
 /** The bytes per endpoint of a row, by name. */
@@ -118,7 +135,13 @@ export function memoryOf(result: MemoryResult, name: string): number {
 
 export function printMemory(result: MemoryResult): void {
   printTable(
-    [`${fmt(result.endpoints)} endpoints, heap after gc`, "bytes / endpoint", "KB / endpoint", "ArrayBuffer B / ep", "requests reached"],
+    [
+      `${fmt(result.endpoints)} endpoints, heap after gc`,
+      "bytes / endpoint",
+      "KB / endpoint",
+      "ArrayBuffer B / ep",
+      "requests reached",
+    ],
     result.rows.map((r) => [
       r.name,
       fmt(r.heapPerEndpoint),

@@ -98,7 +98,8 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
   const weftMetrics = memoryClient("overhead-metrics", { metrics: { meterProvider } });
   // Checked once: the bench measures a working call, not a rejected one.
   const probe = await weft.request({ path: "/x" });
-  if (probe.status !== 200 || (await probe.text()) !== "ok") throw new Error("overhead: weft over mockService did not answer 200 ok");
+  if (probe.status !== 200 || (await probe.text()) !== "ok")
+    throw new Error("overhead: weft over mockService did not answer 200 ok");
 
   const breaker = new CircuitBreaker(terminal, { timeout: false });
   const cockatielFull = wrap(
@@ -114,8 +115,16 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
   const rows: OverheadRow[] = [
     { name: "bare await fn()", call: terminal },
     { name: "weft.request, default stack", call: () => weft.request({ path: "/x" }), close: () => weft.close() },
-    { name: "weft.request, attemptMs 500 + totalMs 2000", call: () => weftTimeout.request({ path: "/x" }), close: () => weftTimeout.close() },
-    { name: "weft.request, default stack + OTel metrics SDK", call: () => weftMetrics.request({ path: "/x" }), close: () => weftMetrics.close().then(() => meterProvider.shutdown()) },
+    {
+      name: "weft.request, attemptMs 500 + totalMs 2000",
+      call: () => weftTimeout.request({ path: "/x" }),
+      close: () => weftTimeout.close(),
+    },
+    {
+      name: "weft.request, default stack + OTel metrics SDK",
+      call: () => weftMetrics.request({ path: "/x" }),
+      close: () => weftMetrics.close().then(() => meterProvider.shutdown()),
+    },
     { name: "opossum fire (timeout: false)", call: () => breaker.fire(), close: () => breaker.shutdown() },
     { name: "cockatiel wrap(retry, breaker, timeout)", call: () => cockatielFull.execute(terminal) },
     { name: "cockatiel wrap(retry, breaker) [ref]", call: () => cockatielNoTimeout.execute(terminal) },

@@ -86,10 +86,13 @@ export class SimulatedResource {
   #start(job: Job, startAt: number): void {
     const endAt = startAt + this.serviceMs;
     this.worked++;
-    setTimeout(() => {
-      job.resolve({ waitMs: startAt - job.arrivedAt, skipped: false });
-      this.#next(endAt);
-    }, Math.max(0, endAt - this.#now()));
+    setTimeout(
+      () => {
+        job.resolve({ waitMs: startAt - job.arrivedAt, skipped: false });
+        this.#next(endAt);
+      },
+      Math.max(0, endAt - this.#now()),
+    );
   }
 
   /** A slot freed at virtual time `freeAt`: give it to the oldest request that still wants it. */

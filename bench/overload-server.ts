@@ -43,7 +43,8 @@ const num = (name: string, fallback: number): number => {
   return value;
 };
 const mode = flags.get("mode") ?? "plain";
-if (mode !== "plain" && mode !== "fixed" && mode !== "adaptive") throw new Error(`overload-server: --mode must be plain, fixed or adaptive, got ${mode}`);
+if (mode !== "plain" && mode !== "fixed" && mode !== "adaptive")
+  throw new Error(`overload-server: --mode must be plain, fixed or adaptive, got ${mode}`);
 const slots = Math.round(num("slots", 4));
 const serviceMs = num("service-ms", 10);
 const sampleMs = num("sample-ms", 200);
@@ -71,7 +72,8 @@ interface Sample {
   readonly queued: number;
 }
 
-const server = mode === "plain" ? null : inbound({ service: "overload", shed, health: false, tracing: false, metrics: false });
+const server =
+  mode === "plain" ? null : inbound({ service: "overload", shed, health: false, tracing: false, metrics: false });
 
 async function work(_req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const ctx = inboundContext();
@@ -92,7 +94,11 @@ async function work(_req: http.IncomingMessage, res: http.ServerResponse): Promi
   }
   stats.answered++;
   stats.waits.push(use.waitMs);
-  res.writeHead(200, { "content-type": "text/plain", "content-length": String(BODY.length), "x-queue-wait-ms": use.waitMs.toFixed(3) });
+  res.writeHead(200, {
+    "content-type": "text/plain",
+    "content-length": String(BODY.length),
+    "x-queue-wait-ms": use.waitMs.toFixed(3),
+  });
   res.end(BODY);
 }
 

@@ -74,7 +74,11 @@ export interface OverloadSettings {
   readonly timeline: boolean;
 }
 
-export function readOverloadSettings(settings: BenchSettings, argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): OverloadSettings {
+export function readOverloadSettings(
+  settings: BenchSettings,
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): OverloadSettings {
   const flags = new Map<string, string>();
   for (const arg of argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -84,13 +88,18 @@ export function readOverloadSettings(settings: BenchSettings, argv: readonly str
     const raw = flags.get(flag) ?? env[envName];
     if (raw === undefined) return settings.quick ? fast : full;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value < min) throw new Error(`bench: --${flag} / ${envName} must be a number ≥ ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isFinite(value) || value < min)
+      throw new Error(`bench: --${flag} / ${envName} must be a number ≥ ${min}, got ${JSON.stringify(raw)}`);
     return value;
   };
   const modes = (flags.get("overload-modes") ?? OVERLOAD_MODES.join(",")).split(",");
-  for (const m of modes) if (!(OVERLOAD_MODES as readonly string[]).includes(m)) throw new Error(`bench: --overload-modes takes ${OVERLOAD_MODES.join(", ")}, got ${m}`);
+  for (const m of modes)
+    if (!(OVERLOAD_MODES as readonly string[]).includes(m))
+      throw new Error(`bench: --overload-modes takes ${OVERLOAD_MODES.join(", ")}, got ${m}`);
   const loads = (flags.get("overload-loads") ?? "0.5,1,3").split(",").map(Number);
-  for (const l of loads) if (!(l > 0 && l <= 10)) throw new Error(`bench: --overload-loads takes numbers in (0, 10], got ${flags.get("overload-loads")}`);
+  for (const l of loads)
+    if (!(l > 0 && l <= 10))
+      throw new Error(`bench: --overload-loads takes numbers in (0, 10], got ${flags.get("overload-loads")}`);
   return {
     overloadMs: num("overload-ms", "BENCH_OVERLOAD_MS", 10_000, 3000),
     refMs: num("overload-ref-ms", "BENCH_OVERLOAD_REF_MS", 4000, 1500),
@@ -163,7 +172,14 @@ interface ServerStats {
   readonly busy: number;
   readonly queued: number;
   readonly admission: { limit: number; minRttMs: number | null; sampleRttMs: number | null; inflight: number } | null;
-  readonly timeline: { t: number; limit: number | null; minRttMs: number | null; sampleRttMs: number | null; inflight: number; queued: number }[];
+  readonly timeline: {
+    t: number;
+    limit: number | null;
+    minRttMs: number | null;
+    sampleRttMs: number | null;
+    inflight: number;
+    queued: number;
+  }[];
 }
 
 function getStats(port: number, reset: boolean): Promise<ServerStats> {
@@ -190,11 +206,22 @@ const TIMED_OUT = new Error("client deadline");
  */
 async function offer(origin: string, rate: number, durationMs: number, deadlineMs: number): Promise<LoadOutcome> {
   const connections = Math.ceil((rate * deadlineMs) / 1000) * 2 + 32;
-  const pool = new Pool(origin, { connections, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000, headersTimeout: deadlineMs + 5_000, bodyTimeout: deadlineMs + 5_000, connectTimeout: 5_000 });
+  const pool = new Pool(origin, {
+    connections,
+    keepAliveTimeout: 60_000,
+    keepAliveMaxTimeout: 60_000,
+    headersTimeout: deadlineMs + 5_000,
+    bodyTimeout: deadlineMs + 5_000,
+    connectTimeout: 5_000,
+  });
   const total = Math.floor((rate * durationMs) / 1000);
   const spacing = 1000 / rate;
   const okMs: number[] = [];
-  const seconds = Array.from({ length: Math.ceil(durationMs / 1000) }, () => ({ okMs: [] as number[], shed: 0, timeouts: 0 }));
+  const seconds = Array.from({ length: Math.ceil(durationMs / 1000) }, () => ({
+    okMs: [] as number[],
+    shed: 0,
+    timeouts: 0,
+  }));
   const otherStatus = new Map<number, number>();
   const errors = new Map<string, number>();
   let ok = 0;
@@ -208,13 +235,20 @@ async function offer(origin: string, rate: number, durationMs: number, deadlineM
   const start = performance.now();
 
   const fire = (at: number): void => {
-    const second = seconds[Math.min(seconds.length - 1, Math.floor((at - start) / 1000))] as LoadOutcome["seconds"][number];
+    const second = seconds[
+      Math.min(seconds.length - 1, Math.floor((at - start) / 1000))
+    ] as LoadOutcome["seconds"][number];
     const controller = new AbortController();
     const leftMs = deadlineMs - (performance.now() - at);
     const timer = setTimeout(() => controller.abort(TIMED_OUT), Math.max(0, leftMs));
     inflight++;
     pool
-      .request({ path: "/work", method: "GET", headers: { "x-weft-timeout-ms": String(Math.max(1, Math.floor(leftMs))) }, signal: controller.signal })
+      .request({
+        path: "/work",
+        method: "GET",
+        headers: { "x-weft-timeout-ms": String(Math.max(1, Math.floor(leftMs))) },
+        signal: controller.signal,
+      })
       .then(async (res) => {
         await res.body.text();
         const ms = performance.now() - at;
@@ -262,7 +296,11 @@ async function offer(origin: string, rate: number, durationMs: number, deadlineM
 
 function rowName(mode: OverloadMode, load: number, adaptiveShed: string): string {
   const what =
-    mode === "plain" ? "plain node:http (no shedding)" : mode === "fixed" ? `inbound shed: { limit: ${OVERLOAD.fixedLimit} }` : `inbound shed: ${adaptiveShed.replace(/"/g, "").replace(/:/g, ": ").replace(/,/g, ", ").replace(/^\{/, "{ ").replace(/\}$/, " }")}`;
+    mode === "plain"
+      ? "plain node:http (no shedding)"
+      : mode === "fixed"
+        ? `inbound shed: { limit: ${OVERLOAD.fixedLimit} }`
+        : `inbound shed: ${adaptiveShed.replace(/"/g, "").replace(/:/g, ": ").replace(/,/g, ", ").replace(/^\{/, "{ ").replace(/\}$/, " }")}`;
   return `${load}× — ${what}`;
 }
 
@@ -282,12 +320,20 @@ function medianOrNull(values: (number | null)[]): number | null {
   return known.length === 0 ? null : median(known);
 }
 
-export async function runOverload(settings: BenchSettings, options: OverloadSettings = readOverloadSettings(settings)): Promise<OverloadResult> {
+export async function runOverload(
+  settings: BenchSettings,
+  options: OverloadSettings = readOverloadSettings(settings),
+): Promise<OverloadResult> {
   const capacityPerSecond = (OVERLOAD.slots * 1000) / OVERLOAD.serviceMs;
   const adaptiveShed = options.adaptiveShed ?? JSON.stringify({ adaptive: true });
   const rows: OverloadRow[] = [];
   for (const mode of options.modes) {
-    const args = [`--mode=${mode}`, `--slots=${OVERLOAD.slots}`, `--service-ms=${OVERLOAD.serviceMs}`, `--limit=${OVERLOAD.fixedLimit}`];
+    const args = [
+      `--mode=${mode}`,
+      `--slots=${OVERLOAD.slots}`,
+      `--service-ms=${OVERLOAD.serviceMs}`,
+      `--limit=${OVERLOAD.fixedLimit}`,
+    ];
     if (mode === "adaptive") args.push(`--shed=${adaptiveShed}`);
     const child: ChildServer = await startChild("./overload-server.ts", args);
     const port = child.ports[0] as number;
@@ -386,7 +432,9 @@ export function findRow(result: OverloadResult, mode: OverloadMode, load: number
 export function printOverload(result: OverloadResult): void {
   const cap = result.capacityPerSecond;
   const perSec = (n: number, row: OverloadRow): string => fmt(n / (row.durationMs / 1000));
-  const rows = [...result.rows].sort((a, b) => a.load - b.load || OVERLOAD_MODES.indexOf(a.mode) - OVERLOAD_MODES.indexOf(b.mode));
+  const rows = [...result.rows].sort(
+    (a, b) => a.load - b.load || OVERLOAD_MODES.indexOf(a.mode) - OVERLOAD_MODES.indexOf(b.mode),
+  );
   printTable(
     [
       `capacity ${fmt(cap)} req/s (${OVERLOAD.slots} slots × ${OVERLOAD.serviceMs} ms), deadline ${OVERLOAD.deadlineMs} ms`,
@@ -408,13 +456,20 @@ export function printOverload(result: OverloadResult): void {
     ],
     rows.map((r) => {
       const plain = findRow(result, "plain", r.load);
-      const other = [...[...r.otherStatus].map(([s, n]) => `${fmt(n)}×${s}`), ...[...r.errors].map(([c, n]) => `${fmt(n)} ${c}`)].join(", ");
+      const other = [
+        ...[...r.otherStatus].map(([s, n]) => `${fmt(n)}×${s}`),
+        ...[...r.errors].map(([c, n]) => `${fmt(n)} ${c}`),
+      ].join(", ");
       return [
         r.name,
         perSec(r.sent, r),
         fmt(goodput(r)),
         `${fmt((goodput(r) / cap) * 100, 1)} %`,
-        r.mode === "plain" || plain === undefined ? "" : goodput(plain) > 0 ? `${(goodput(r) / goodput(plain)).toFixed(2)}×` : "∞",
+        r.mode === "plain" || plain === undefined
+          ? ""
+          : goodput(plain) > 0
+            ? `${(goodput(r) / goodput(plain)).toFixed(2)}×`
+            : "∞",
         perSec(r.shed, r),
         perSec(r.timeouts, r),
         fmt(percentile(r.okMs, 50), 1),
@@ -435,10 +490,21 @@ export function printOverload(result: OverloadResult): void {
   );
   for (const r of rows) {
     if (!(result.settings.timeline || (r.mode === "adaptive" && r.load > 1))) continue;
-    console.log(`\nper second, ${r.name} (by scheduled second; limit / minRtt / sampleRtt: medians of the server's 200 ms snapshots):`);
+    console.log(
+      `\nper second, ${r.name} (by scheduled second; limit / minRtt / sampleRtt: medians of the server's 200 ms snapshots):`,
+    );
     printTable(
       ["s", "goodput", "p99 ms", "shed", "timeouts", "limit", "minRtt ms", "sampleRtt ms"],
-      r.seconds.map((s, i) => [String(i + 1), fmt(s.ok), fmt(s.p99Ms, 1), fmt(s.shed), fmt(s.timeouts), s.limit === null ? "" : fmt(s.limit), s.minRttMs === null ? "" : fmt(s.minRttMs, 2), s.sampleRttMs === null ? "" : fmt(s.sampleRttMs, 2)]),
+      r.seconds.map((s, i) => [
+        String(i + 1),
+        fmt(s.ok),
+        fmt(s.p99Ms, 1),
+        fmt(s.shed),
+        fmt(s.timeouts),
+        s.limit === null ? "" : fmt(s.limit),
+        s.minRttMs === null ? "" : fmt(s.minRttMs, 2),
+        s.sampleRttMs === null ? "" : fmt(s.sampleRttMs, 2),
+      ]),
     );
   }
 }

@@ -27,7 +27,18 @@
  * Run alone: `npx tsx bench/pick.ts [--quick] [--pick-rounds=n]`.
  */
 import { pathToFileURL } from "node:url";
-import { leastRequest, maglev, p2cEwma, random, ringHash, roundRobin, systemClock, type Balancer, type MeshRequest, type Picker } from "weft";
+import {
+  leastRequest,
+  maglev,
+  p2cEwma,
+  random,
+  ringHash,
+  roundRobin,
+  systemClock,
+  type Balancer,
+  type MeshRequest,
+  type Picker,
+} from "weft";
 import { LoadTracker } from "../src/balance/load.js";
 import { Endpoint } from "../src/core/endpoint.js";
 import { NOT_RAMPING, SLOW_START_DEFAULTS, slowStartWeigher } from "../src/health/slow-start.js";
@@ -54,7 +65,11 @@ const SPECS: readonly BalancerSpec[] = [
   { name: "random(), weights 1–3", balancer: () => random(), weighted: true, builds: true },
   { name: "ringHash({ key })", balancer: () => ringHash({ key: byPath }), builds: true },
   { name: "maglev({ key })", balancer: () => maglev({ key: byPath }), builds: true },
-  { name: "maglev({ key, tableSize: 1,000,003 })", balancer: () => maglev({ key: byPath, tableSize: 1_000_003 }), builds: true },
+  {
+    name: "maglev({ key, tableSize: 1,000,003 })",
+    balancer: () => maglev({ key: byPath, tableSize: 1_000_003 }),
+    builds: true,
+  },
 ];
 
 export interface PickRow {
@@ -70,13 +85,19 @@ export interface PickResult {
   readonly rows: readonly PickRow[];
 }
 
-const REQUESTS: readonly MeshRequest[] = Array.from({ length: 4096 }, (_, i) => ({ attempt: 0, path: `/users/${i}`, headers: {} }) as unknown as MeshRequest);
+const REQUESTS: readonly MeshRequest[] = Array.from(
+  { length: 4096 },
+  (_, i) => ({ attempt: 0, path: `/users/${i}`, headers: {} }) as unknown as MeshRequest,
+);
 
 /** N endpoints on distinct addresses, past slow start, with load the cost-based pickers read. */
 function makeEndpoints(n: number, weighted: boolean): Endpoint[] {
   const now = systemClock.now();
   return Array.from({ length: n }, (_, i) => {
-    const e = new Endpoint({ url: `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`, weight: weighted ? 1 + (i % 3) : 1 }, 0);
+    const e = new Endpoint(
+      { url: `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`, weight: weighted ? 1 + (i % 3) : 1 },
+      0,
+    );
     e.readySince = NOT_RAMPING;
     e.ewmaMs = 1 + ((i * 7919) % 400) / 100;
     e.ewmaStamp = now;
@@ -87,7 +108,9 @@ function makeEndpoints(n: number, weighted: boolean): Endpoint[] {
 }
 
 function makePicker(spec: BalancerSpec, load: LoadTracker): Picker {
-  return spec.balancer().create({ clock: systemClock, random: Math.random, load, weightOf: slowStartWeigher(SLOW_START_DEFAULTS) });
+  return spec
+    .balancer()
+    .create({ clock: systemClock, random: Math.random, load, weightOf: slowStartWeigher(SLOW_START_DEFAULTS) });
 }
 
 /** A load tracker whose client-wide latency is known (p2c reads it for every candidate). */
@@ -192,8 +215,16 @@ export function printPick(result: PickResult): void {
   console.log();
   const builders = result.rows.filter((r) => r.rebuildMs !== undefined);
   printTable(
-    ["build on a new ready array, ms", ...PICK_SIZES.map((n) => `cold, ${fmt(n)}`), ...PICK_SIZES.map((n) => `one leaves, ${fmt(n)}`)],
-    builders.map((r) => [r.name, ...(r.coldMs ?? []).map((ms) => fmt(ms, 3)), ...(r.rebuildMs ?? []).map((ms) => fmt(ms, 3))]),
+    [
+      "build on a new ready array, ms",
+      ...PICK_SIZES.map((n) => `cold, ${fmt(n)}`),
+      ...PICK_SIZES.map((n) => `one leaves, ${fmt(n)}`),
+    ],
+    builders.map((r) => [
+      r.name,
+      ...(r.coldMs ?? []).map((ms) => fmt(ms, 3)),
+      ...(r.rebuildMs ?? []).map((ms) => fmt(ms, 3)),
+    ]),
   );
   console.log(
     "(cold = a new picker's first pick; one leaves = the first pick after one endpoint left the ready array — the build runs inside that call, on the event loop. " +

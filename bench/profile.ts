@@ -33,7 +33,9 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const args = new Map(process.argv.slice(2).map((a) => (/^--([a-z]+)=(.*)$/.exec(a) ?? [a, a, "true"]).slice(1) as [string, string]));
+const args = new Map(
+  process.argv.slice(2).map((a) => (/^--([a-z]+)=(.*)$/.exec(a) ?? [a, a, "true"]).slice(1) as [string, string]),
+);
 const row = args.get("row") ?? "weft.request";
 const seconds = Number(args.get("seconds") ?? 5);
 const ROWS = ["weft.request", "weft.fetch", "pool", "memory"];
@@ -82,8 +84,13 @@ function summarise(profile: Profile, calls: number): void {
     selfByFn.set(key, (selfByFn.get(key) ?? 0) + us);
   }
   const top = (m: Map<string, number>, n: number): string[][] =>
-    [...m].sort((x, y) => y[1] - x[1]).slice(0, n).map(([k, us]) => [k, fmt(us / 1000), pct(us)]);
-  console.log(`busy CPU time sampled: ${fmt(total / 1000)} ms for ${fmt(calls)} calls = ${fmt(total / calls, 2)} µs of this process's CPU per call\n`);
+    [...m]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, n)
+      .map(([k, us]) => [k, fmt(us / 1000), pct(us)]);
+  console.log(
+    `busy CPU time sampled: ${fmt(total / 1000)} ms for ${fmt(calls)} calls = ${fmt(total / calls, 2)} µs of this process's CPU per call\n`,
+  );
   printTable(["self time by area", "ms", "share"], top(selfByArea, 12));
   console.log();
   printTable(["top functions by self time", "ms", "share"], top(selfByFn, 25));

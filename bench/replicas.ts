@@ -90,7 +90,9 @@ function handler(index: number): http.RequestListener {
       const ok = Number.isInteger(target) && target >= 0 && target < replicas && factor > 0 && Number.isFinite(factor);
       if (ok) factors[target] = factor;
       res.writeHead(ok ? 200 : 400, { "content-type": "application/json", connection: "close" });
-      res.end(JSON.stringify(ok ? { factors } : { error: "expected /__control?replica=<index>&factor=<positive number>" }));
+      res.end(
+        JSON.stringify(ok ? { factors } : { error: "expected /__control?replica=<index>&factor=<positive number>" }),
+      );
       return;
     }
     requests[index]!++;

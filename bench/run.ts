@@ -34,9 +34,38 @@ import { TAIL_CUT_TARGET, TAIL_EXTRA_TARGET, TAIL_ROW, printTail, runTail, type 
 import { LB_P99_TARGET, LB_ROW, printBalancers, runBalancers, type LbResult } from "./balancers.js";
 import { PICK_SIZES, printPick, runPick, type PickResult } from "./pick.js";
 import { MEMORY_ROW, MEMORY_TARGET_BYTES, memoryOf, printMemory, runMemory, type MemoryResult } from "./memory.js";
-import { DISCOVERY_ROW, DNS_REFRESH_MS, DNS_SLACK_MS, ETCD_TARGET_MS, discoveryRow, printDiscovery, runDiscovery, type DiscoveryResult } from "./discovery.js";
-import { OVERLOAD, OVERLOAD_GOODPUT_TARGET, OVERLOAD_P99_TARGET, findRow, goodput, p99, p99ByThird, p99Of, steadyP99, printOverload, readOverloadSettings, runOverload, type OverloadResult, type OverloadRow } from "./overload.js";
-import { INBOUND_OVERHEAD_TARGET_US, printInboundOverhead, runInboundOverhead, type InboundOverheadResult } from "./inbound-overhead.js";
+import {
+  DISCOVERY_ROW,
+  DNS_REFRESH_MS,
+  DNS_SLACK_MS,
+  ETCD_TARGET_MS,
+  discoveryRow,
+  printDiscovery,
+  runDiscovery,
+  type DiscoveryResult,
+} from "./discovery.js";
+import {
+  OVERLOAD,
+  OVERLOAD_GOODPUT_TARGET,
+  OVERLOAD_P99_TARGET,
+  findRow,
+  goodput,
+  p99,
+  p99ByThird,
+  p99Of,
+  steadyP99,
+  printOverload,
+  readOverloadSettings,
+  runOverload,
+  type OverloadResult,
+  type OverloadRow,
+} from "./overload.js";
+import {
+  INBOUND_OVERHEAD_TARGET_US,
+  printInboundOverhead,
+  runInboundOverhead,
+  type InboundOverheadResult,
+} from "./inbound-overhead.js";
 import { printTls, runTls, tlsSummary, type TlsResult } from "./tls.js";
 import type { BenchPart } from "./lib.js";
 
@@ -148,7 +177,17 @@ if (wants("hotpath")) {
   const seconds = settings.quick ? 1 : 3;
   for (const row of ["memory", "weft.request"]) {
     await new Promise<void>((resolve) => {
-      const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./profile.ts", import.meta.url)), `--row=${row}`, `--seconds=${seconds}`], { stdio: ["ignore", "inherit", "inherit"] });
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          fileURLToPath(new URL("./profile.ts", import.meta.url)),
+          `--row=${row}`,
+          `--seconds=${seconds}`,
+        ],
+        { stdio: ["ignore", "inherit", "inherit"] },
+      );
       const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
       child.once("exit", () => {
         clearTimeout(killer);
@@ -162,12 +201,16 @@ if (wants("hotpath")) {
 console.log("## Summary\n");
 const mark = (ok: boolean): string => (ok ? "PASS" : "FAIL");
 if (overhead !== undefined) {
-  console.log(`[${mark(overhead.weftNetUs <= OVERHEAD_TARGET_US)}] weft default stack: ${fmt(overhead.weftNetUs, 2)} µs/call over bare await (target ≤ ${OVERHEAD_TARGET_US} µs)`);
+  console.log(
+    `[${mark(overhead.weftNetUs <= OVERHEAD_TARGET_US)}] weft default stack: ${fmt(overhead.weftNetUs, 2)} µs/call over bare await (target ≤ ${OVERHEAD_TARGET_US} µs)`,
+  );
   console.log(`[info] with attemptMs 500 + totalMs 2000: ${fmt(overhead.weftTimeoutNetUs, 2)} µs/call over bare`);
   const opossum = overhead.rows.find((r) => r.name.startsWith("opossum"));
   const cockatiel = overhead.rows.find((r) => r.name.startsWith("cockatiel wrap(retry, breaker, timeout)"));
   if (opossum && cockatiel) {
-    console.log(`[info] for comparison: opossum alone ${fmt((opossum.ns - overhead.bareNs) / 1000, 2)} µs, cockatiel retry+breaker+timeout ${fmt((cockatiel.ns - overhead.bareNs) / 1000, 2)} µs over bare`);
+    console.log(
+      `[info] for comparison: opossum alone ${fmt((opossum.ns - overhead.bareNs) / 1000, 2)} µs, cockatiel retry+breaker+timeout ${fmt((cockatiel.ns - overhead.bareNs) / 1000, 2)} µs over bare`,
+    );
   }
 }
 if (throughput !== undefined) {
@@ -184,19 +227,31 @@ if (throughput !== undefined) {
     const pooled = (row(a)?.reqPerSec ?? NaN) / (row(b)?.reqPerSec ?? NaN);
     if (ratios.length < 2) return { value: pooled, text: `${pooled.toFixed(2)}×` };
     const value = median(ratios);
-    return { value, text: `${value.toFixed(2)}× (median of ${ratios.length} rounds, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; pooled ${pooled.toFixed(2)}×)` };
+    return {
+      value,
+      text: `${value.toFixed(2)}× (median of ${ratios.length} rounds, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; pooled ${pooled.toFixed(2)}×)`,
+    };
   };
   const request = compare(ROW.weftRequest, ROW.undici);
   const fetchRatio = compare(ROW.weftFetch, ROW.fetch);
-  console.log(`[${mark(request.value >= REQUEST_TARGET)}] weft.request vs undici.request req/s: ${request.text}; target ≥ ${REQUEST_TARGET.toFixed(2)}×`);
-  console.log(`[${mark(fetchRatio.value >= FETCH_TARGET)}] weft.fetch vs global fetch req/s: ${fetchRatio.text}; target ≥ ${FETCH_TARGET.toFixed(2)}×`);
-  console.log(`[info] weft.request vs undici Pool.request (the call its transport makes): ${compare(ROW.weftRequest, ROW.pool).text}`);
+  console.log(
+    `[${mark(request.value >= REQUEST_TARGET)}] weft.request vs undici.request req/s: ${request.text}; target ≥ ${REQUEST_TARGET.toFixed(2)}×`,
+  );
+  console.log(
+    `[${mark(fetchRatio.value >= FETCH_TARGET)}] weft.fetch vs global fetch req/s: ${fetchRatio.text}; target ≥ ${FETCH_TARGET.toFixed(2)}×`,
+  );
+  console.log(
+    `[info] weft.request vs undici Pool.request (the call its transport makes): ${compare(ROW.weftRequest, ROW.pool).text}`,
+  );
   const cpu = (name: string): number => row(name)?.cpuUsPerCall ?? NaN;
   console.log(
     `[info] client CPU per call: weft.request ${fmt(cpu(ROW.weftRequest), 1)} µs vs Pool.request ${fmt(cpu(ROW.pool), 1)} µs (+${fmt(cpu(ROW.weftRequest) - cpu(ROW.pool), 1)}), ` +
       `undici.request ${fmt(cpu(ROW.undici), 1)} µs; weft.fetch ${fmt(cpu(ROW.weftFetch), 1)} µs vs fetch ${fmt(cpu(ROW.fetch), 1)} µs`,
   );
-  if (row(ROW.haproxy) === undefined) console.log(`[skip] sidecar hop: ${throughput.rows.find((r) => r.name === ROW.haproxy)?.skipped ?? "not measured"}`);
+  if (row(ROW.haproxy) === undefined)
+    console.log(
+      `[skip] sidecar hop: ${throughput.rows.find((r) => r.name === ROW.haproxy)?.skipped ?? "not measured"}`,
+    );
   else {
     console.log(`[info] sidecar hop, undici.request via HAProxy vs direct: ${compare(ROW.haproxy, ROW.undici).text}`);
     console.log(`[info] weft.request vs undici.request via HAProxy: ${compare(ROW.weftRequest, ROW.haproxy).text}`);
@@ -214,12 +269,17 @@ if (storm !== undefined) {
         `(${fmt(budgetRow.serverRequests)} for ${fmt(budgetRow.calls)}); target ≤ ${(1 + STORM_RATIO_TARGET).toFixed(2)}× + the floor of ${fmt(floor)} = ${(allowed / budgetRow.calls).toFixed(2)}×`,
     );
     const naive = loadRatio(result, STORM_ROW.naive);
-    console.log(`[info] naive retries (undici, 3 attempts) ${naive.toFixed(2)}×, weft with budget: false ${loadRatio(result, STORM_ROW.weftNaive).toFixed(2)}× — naive / weft budget = ${(naive / seen).toFixed(2)}×`);
+    console.log(
+      `[info] naive retries (undici, 3 attempts) ${naive.toFixed(2)}×, weft with budget: false ${loadRatio(result, STORM_ROW.weftNaive).toFixed(2)}× — naive / weft budget = ${(naive / seen).toFixed(2)}×`,
+    );
     const full = result.rows.find((r) => r.name === STORM_ROW.weftDefaults);
     if (full !== undefined) {
-      console.log(`[info] weft full defaults (budget + breakers): ${(full.serverRequests / full.calls).toFixed(2)}× (${fmt(full.serverRequests)} requests reached the server, ${fmt(full.retries ?? 0)} of them retries, before the breaker opened; later calls failed fast with WEFT_ERR_BREAKER_OPEN)`);
+      console.log(
+        `[info] weft full defaults (budget + breakers): ${(full.serverRequests / full.calls).toFixed(2)}× (${fmt(full.serverRequests)} requests reached the server, ${fmt(full.retries ?? 0)} of them retries, before the breaker opened; later calls failed fast with WEFT_ERR_BREAKER_OPEN)`,
+      );
     }
-    const perSecond = budgetRow.calls * (1 + STORM_RATIO_TARGET) + (result.budget.minPerSecond * budgetRow.durationMs) / 1000;
+    const perSecond =
+      budgetRow.calls * (1 + STORM_RATIO_TARGET) + (result.budget.minPerSecond * budgetRow.durationMs) / 1000;
     console.log(
       `[info] read as 1.2× + minPerSecond × run time (${fmt(budgetRow.durationMs)} ms → ${fmt((result.budget.minPerSecond * budgetRow.durationMs) / 1000, 1)}), the bound would be ${(perSecond / budgetRow.calls).toFixed(3)}×: ` +
         `the budget's floor is a reserve of ${fmt((result.budget.minPerSecond * result.budget.ttlMs) / 1000)} that a burst shorter than ${result.budget.ttlMs / 1000} s spends at once`,
@@ -238,7 +298,9 @@ if (tail !== undefined) {
       `[${mark(cut >= TAIL_CUT_TARGET && row.extra <= TAIL_EXTRA_TARGET)}] tail at scale, ${label}: p99.9 ${fmt(none.p999Ms, 1)} → ${fmt(row.p999Ms, 1)} ms = ${cut.toFixed(1)}× cut ` +
         `for ${(row.extra * 100).toFixed(2)} % extra requests; target ≥ ${TAIL_CUT_TARGET}× for ≤ ${TAIL_EXTRA_TARGET * 100} %`,
     );
-    console.log(`[info]   ${fmt(row.hedges)} hedges (${((row.hedges / row.calls) * 100).toFixed(1)} % of calls), sent after a median ${fmt(row.hedgeAfterMs, 2)} ms; ${fmt(row.refused)} refused by the budget`);
+    console.log(
+      `[info]   ${fmt(row.hedges)} hedges (${((row.hedges / row.calls) * 100).toFixed(1)} % of calls), sent after a median ${fmt(row.hedgeAfterMs, 2)} ms; ${fmt(row.refused)} refused by the budget`,
+    );
   }
   const floor = result.rows.find((r) => r.name === TAIL_ROW.floor);
   if (none !== undefined && floor !== undefined) {
@@ -258,11 +320,18 @@ if (balancers !== undefined) {
       `[${mark(x <= LB_P99_TARGET)}] beyond round robin, p2cEwma with a slow replica: p99 ${fmt(p2c.p99Ms, 2)} ms = ${x.toFixed(2)}× the all-healthy p99 (${fmt(healthy.p99Ms, 2)} ms); ` +
         `target ≤ ${LB_P99_TARGET}× (p99.9 ${fmt(p2c.p999Ms, 2)} vs ${fmt(healthy.p999Ms, 2)} ms; success ${(p2c.success * 100).toFixed(2)} %; ${(p2c.slowShare * 100).toFixed(2)} % of the slow third's requests went to the slow replica)`,
     );
-    const others = [LB_ROW.roundRobin, LB_ROW.leastRequest, LB_ROW.balancedPool].map(row).filter((r) => r !== undefined);
+    const others = [LB_ROW.roundRobin, LB_ROW.leastRequest, LB_ROW.balancedPool]
+      .map(row)
+      .filter((r) => r !== undefined);
     const ahead = others.every((r) => p2c.p99Ms < r.p99Ms);
     console.log(
       `[${mark(ahead)}] p2cEwma p99 ahead of the other balancers: ` +
-        others.map((r) => `${r.name.replace(/^weft /, "")} ${fmt(r.p99Ms, 2)} ms (${(r.p99Ms / healthy.p99Ms).toFixed(2)}×, p99.9 ${fmt(r.p999Ms, 1)}, success ${(r.success * 100).toFixed(2)} %)`).join("; "),
+        others
+          .map(
+            (r) =>
+              `${r.name.replace(/^weft /, "")} ${fmt(r.p99Ms, 2)} ms (${(r.p99Ms / healthy.p99Ms).toFixed(2)}×, p99.9 ${fmt(r.p999Ms, 1)}, success ${(r.success * 100).toFixed(2)} %)`,
+          )
+          .join("; "),
     );
     const full = row(LB_ROW.full);
     if (full !== undefined) {
@@ -274,8 +343,11 @@ if (balancers !== undefined) {
   }
 }
 if (pick !== undefined) {
-  const at = (name: string, size: number): number => pick!.rows.find((r) => r.name === name)?.ns[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
-  const rebuild = (name: string, size: number): number => pick!.rows.find((r) => r.name === name)?.rebuildMs?.[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
+  const at = (name: string, size: number): number =>
+    pick!.rows.find((r) => r.name === name)?.ns[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
+  const rebuild = (name: string, size: number): number =>
+    pick!.rows.find((r) => r.name === name)?.rebuildMs?.[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ??
+    Number.NaN;
   console.log(
     `[info] pick cost at 10 / 10,000 endpoints, µs: p2cEwma ${fmt(at("p2cEwma()", 10) / 1000, 3)} / ${fmt(at("p2cEwma()", 10_000) / 1000, 3)}, ` +
       `roundRobin ${fmt(at("roundRobin()", 10) / 1000, 3)} / ${fmt(at("roundRobin()", 10_000) / 1000, 3)}, ringHash ${fmt(at("ringHash({ key })", 10) / 1000, 3)} / ${fmt(at("ringHash({ key })", 10_000) / 1000, 3)}, ` +
@@ -298,11 +370,14 @@ if (discovery !== undefined) {
   const result = discovery;
   const stat = (name: string) => {
     const row = discoveryRow(result, name);
-    return row === undefined ? undefined : { ...row, median: percentile(row.ms, 50), p99: percentile(row.ms, 99), max: row.ms.at(-1) ?? Number.NaN };
+    return row === undefined
+      ? undefined
+      : { ...row, median: percentile(row.ms, 50), p99: percentile(row.ms, 99), max: row.ms.at(-1) ?? Number.NaN };
   };
   const put = stat(DISCOVERY_ROW.put);
   const del = stat(DISCOVERY_ROW.delete);
-  if (put === undefined || del === undefined) console.log(`[skip] discovery, etcd: ${result.skipped.etcd ?? "not measured"}`);
+  if (put === undefined || del === undefined)
+    console.log(`[skip] discovery, etcd: ${result.skipped.etcd ?? "not measured"}`);
   else {
     const ok = put.missed + del.missed === 0 && put.p99 < ETCD_TARGET_MS && del.p99 < ETCD_TARGET_MS;
     console.log(
@@ -332,7 +407,8 @@ if (overload !== undefined) {
   const cap = result.capacityPerSecond;
   const load = OVERLOAD.overload;
   const plain = findRow(result, "plain", load);
-  const pct = (row: OverloadRow | undefined): string => (row === undefined ? "—" : `${((goodput(row) / cap) * 100).toFixed(1)} %`);
+  const pct = (row: OverloadRow | undefined): string =>
+    row === undefined ? "—" : `${((goodput(row) / cap) * 100).toFixed(1)} %`;
   const bound = OVERLOAD_P99_TARGET * OVERLOAD.serviceMs;
   for (const mode of ["fixed", "adaptive"] as const) {
     const row = findRow(result, mode, load);
@@ -344,10 +420,13 @@ if (overload !== undefined) {
         : `; plain node:http at ${load}×: goodput ${pct(plain)} of capacity, p99 ${fmt(p99(plain), 1)} ms, ${fmt(plain.timeouts / (plain.durationMs / 1000))} timeouts/s — ` +
           `${goodput(plain) > 0 ? `${(goodput(row) / goodput(plain)).toFixed(1)}×` : "∞×"} its goodput`;
     const head = `overload ${load}×, ${row.name.replace(/^[\d.]+× — /, "")}: goodput ${fmt(goodput(row))} req/s = ${(share * 100).toFixed(1)} % of capacity (target ≥ ${OVERLOAD_GOODPUT_TARGET * 100} %), `;
-    const times = (ms: number): string => `${fmt(ms, 1)} ms = ${(ms / OVERLOAD.serviceMs).toFixed(1)}× the ${OVERLOAD.serviceMs} ms service time`;
+    const times = (ms: number): string =>
+      `${fmt(ms, 1)} ms = ${(ms / OVERLOAD.serviceMs).toFixed(1)}× the ${OVERLOAD.serviceMs} ms service time`;
     if (mode === "fixed") {
       // A fixed limit bounds the wait from the first request on: the whole row is judged.
-      console.log(`[${mark(share >= OVERLOAD_GOODPUT_TARGET && p99(row) <= bound)}] ${head}admitted p99 ${times(p99(row))} (target ≤ ${OVERLOAD_P99_TARGET}× = ${bound} ms)${vsPlain}`);
+      console.log(
+        `[${mark(share >= OVERLOAD_GOODPUT_TARGET && p99(row) <= bound)}] ${head}admitted p99 ${times(p99(row))} (target ≤ ${OVERLOAD_P99_TARGET}× = ${bound} ms)${vsPlain}`,
+      );
       continue;
     }
     // An adaptive limit needs a few windows to cut the limit it had before the storm: the steady
@@ -365,27 +444,39 @@ if (overload !== undefined) {
     );
   }
   const floor = findRow(result, "plain", 0.5);
-  const at1 = (["plain", "fixed", "adaptive"] as const).map((m) => findRow(result, m, 1)).filter((r) => r !== undefined);
+  const at1 = (["plain", "fixed", "adaptive"] as const)
+    .map((m) => findRow(result, m, 1))
+    .filter((r) => r !== undefined);
   console.log(
     `[info] the machine's floor (same generator, plain server at 0.5×): p99 ${fmt(floor === undefined ? Number.NaN : p99(floor), 1)} ms` +
-      (at1.length === 0 ? "" : `; at 1×: ${at1.map((r) => `${r.mode} goodput ${pct(r)}, p99 ${fmt(p99(r), 1)} ms`).join("; ")}`),
+      (at1.length === 0
+        ? ""
+        : `; at 1×: ${at1.map((r) => `${r.mode} goodput ${pct(r)}, p99 ${fmt(p99(r), 1)} ms`).join("; ")}`),
   );
 }
 if (inboundCost !== undefined) {
   const result = inboundCost;
-  console.log(`[${mark(result.defaultNetUs <= INBOUND_OVERHEAD_TARGET_US)}] inbound() default options: ${fmt(result.defaultNetUs, 2)} µs per request over the bare handler, in memory (target ≤ ${INBOUND_OVERHEAD_TARGET_US} µs)`);
+  console.log(
+    `[${mark(result.defaultNetUs <= INBOUND_OVERHEAD_TARGET_US)}] inbound() default options: ${fmt(result.defaultNetUs, 2)} µs per request over the bare handler, in memory (target ≤ ${INBOUND_OVERHEAD_TARGET_US} µs)`,
+  );
   const plain = result.loopback[0];
   const withInbound = result.loopback.find((r) => r.name.includes("inbound() default"));
   if (plain !== undefined && withInbound !== undefined) {
     console.log(
       `[info] on loopback: node:http + inbound() ${(withInbound.reqPerSec / plain.reqPerSec).toFixed(2)}× plain node:http req/s; server CPU ${fmt(withInbound.serverCpuUsPerReq, 1)} vs ${fmt(plain.serverCpuUsPerReq, 1)} µs per request` +
-        ("skipped" in result.als ? "" : `; AsyncLocalStorage on, process-wide: +${fmt(result.als.callNetNs)} ns per weft client call`),
+        ("skipped" in result.als
+          ? ""
+          : `; AsyncLocalStorage on, process-wide: +${fmt(result.als.callNetNs)} ns per weft client call`),
     );
   }
 }
 if (tlsCost !== undefined) for (const line of tlsSummary(tlsCost)) console.log(line);
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {
-  console.log(`\n[warn] load average ${load1.toFixed(1)} on ${availableParallelism()} cpus (this bench alone makes ~2): other processes likely competed with it; rerun before trusting a FAIL`);
+  console.log(
+    `\n[warn] load average ${load1.toFixed(1)} on ${availableParallelism()} cpus (this bench alone makes ~2): other processes likely competed with it; rerun before trusting a FAIL`,
+  );
 }
-console.log(`\n(total ${((performance.now() - started) / 1000).toFixed(1)} s; shared 2-core machine: trust ratios, not absolute numbers)`);
+console.log(
+  `\n(total ${((performance.now() - started) / 1000).toFixed(1)} s; shared 2-core machine: trust ratios, not absolute numbers)`,
+);

@@ -67,7 +67,11 @@ export function budgetFloor(budget: RetryBudgetConfig, durationMs: number): numb
 }
 
 /** Runs `calls` calls of `call`, `concurrency` at a time; returns the outcomes. */
-async function offer(call: () => Promise<number>, calls: number, concurrency: number): Promise<Pick<StormRow, "responses503" | "errors" | "durationMs">> {
+async function offer(
+  call: () => Promise<number>,
+  calls: number,
+  concurrency: number,
+): Promise<Pick<StormRow, "responses503" | "errors" | "durationMs">> {
   let issued = 0;
   let responses503 = 0;
   const errors = new Map<string, number>();
@@ -98,7 +102,10 @@ export async function runStorm(settings: BenchSettings): Promise<StormResult> {
     const measure = async (name: string, call: () => Promise<number>, client?: Client): Promise<void> => {
       let retries = 0;
       let refused = 0;
-      const disposers = client === undefined ? [] : [client.events.onRetry(() => retries++), client.events.onBudgetExhausted(() => refused++)];
+      const disposers =
+        client === undefined
+          ? []
+          : [client.events.onRetry(() => retries++), client.events.onBudgetExhausted(() => refused++)];
       const before = total((await readStats(port)).requests);
       const outcome = await offer(call, calls, STORM_CONCURRENCY);
       const serverRequests = total((await readStats(port)).requests) - before;
@@ -133,18 +140,30 @@ export async function runStorm(settings: BenchSettings): Promise<StormResult> {
     }
 
     const weftRows: [string, Parameters<typeof createClient>[0]][] = [
-      [STORM_ROW.weftNaive, { service: "storm", discovery: staticDiscovery([origin]), retry: { maxAttempts: 3, budget: false, backoff: { baseMs: 0, maxMs: 0 } }, breaker: false }],
+      [
+        STORM_ROW.weftNaive,
+        {
+          service: "storm",
+          discovery: staticDiscovery([origin]),
+          retry: { maxAttempts: 3, budget: false, backoff: { baseMs: 0, maxMs: 0 } },
+          breaker: false,
+        },
+      ],
       [STORM_ROW.weftBudget, { service: "storm", discovery: staticDiscovery([origin]), breaker: false }],
       [STORM_ROW.weftDefaults, { service: "storm", discovery: staticDiscovery([origin]) }],
     ];
     for (const [name, options] of weftRows) {
       const client = createClient(options);
       try {
-        await measure(name, async () => {
-          const res = await client.request({ path: "/" });
-          await res.text();
-          return res.status;
-        }, client);
+        await measure(
+          name,
+          async () => {
+            const res = await client.request({ path: "/" });
+            await res.text();
+            return res.status;
+          },
+          client,
+        );
       } finally {
         await client.close();
       }
@@ -163,7 +182,17 @@ export function loadRatio(result: StormResult, name: string): number {
 
 export function printStorm(result: StormResult): void {
   printTable(
-    [`every request 503, ${fmt(result.calls)} calls, ${STORM_CONCURRENCY} in flight`, "server reqs", "per call", "retries", "refused", "floor", "ms", "503s", "errors"],
+    [
+      `every request 503, ${fmt(result.calls)} calls, ${STORM_CONCURRENCY} in flight`,
+      "server reqs",
+      "per call",
+      "retries",
+      "refused",
+      "floor",
+      "ms",
+      "503s",
+      "errors",
+    ],
     result.rows.map((r) => [
       r.name,
       fmt(r.serverRequests),

@@ -98,7 +98,13 @@ interface Tally {
  * `calls` calls (or as many as fit in `forMs`, when given), `concurrency` at a time, each timed
  * from the call to the end of its body.
  */
-async function offer(client: Client, calls: number, tally: Tally | null, path = "/", forMs = Infinity): Promise<number[]> {
+async function offer(
+  client: Client,
+  calls: number,
+  tally: Tally | null,
+  path = "/",
+  forMs = Infinity,
+): Promise<number[]> {
   let issued = 0;
   const latencies: number[] = [];
   const end = performance.now() + forMs;
@@ -122,10 +128,18 @@ async function offer(client: Client, calls: number, tally: Tally | null, path = 
   return latencies;
 }
 
-const sum = (s: ReplicaStats): { requests: number; aborted: number } => ({ requests: total(s.requests), aborted: total(s.aborted) });
+const sum = (s: ReplicaStats): { requests: number; aborted: number } => ({
+  requests: total(s.requests),
+  aborted: total(s.aborted),
+});
 
 export async function runTail(settings: BenchSettings): Promise<TailResult> {
-  const server = await startChild("./replicas.ts", [`--replicas=${TAIL.replicas}`, `--fast-ms=${TAIL.fastMs}`, `--slow-ms=${TAIL.slowMs}`, `--slow-fraction=${TAIL.slowFraction}`]);
+  const server = await startChild("./replicas.ts", [
+    `--replicas=${TAIL.replicas}`,
+    `--fast-ms=${TAIL.fastMs}`,
+    `--slow-ms=${TAIL.slowMs}`,
+    `--slow-fraction=${TAIL.slowFraction}`,
+  ]);
   const discovery = staticDiscovery(server.ports.map((p) => `http://127.0.0.1:${p}`));
   const statsPort = server.ports[0] as number;
   const warmupMs = settings.quick ? 500 : 1500;
@@ -154,7 +168,15 @@ export async function runTail(settings: BenchSettings): Promise<TailResult> {
     ];
     const setups = rows.map((s) => {
       const client = s.name === TAIL_ROW.none ? baseline : make(s.hedge);
-      const tally: Tally = { latencies: [], requests: 0, cancelled: 0, hedges: 0, refused: 0, hedgeAfter: [], errors: 0 };
+      const tally: Tally = {
+        latencies: [],
+        requests: 0,
+        cancelled: 0,
+        hedges: 0,
+        refused: 0,
+        hedgeAfter: [],
+        errors: 0,
+      };
       client.events.onHedge((e) => {
         tally.hedges++;
         tally.hedgeAfter.push(e.afterMs);
@@ -199,9 +221,16 @@ export async function runTail(settings: BenchSettings): Promise<TailResult> {
         ...(t.firstError === undefined ? {} : { firstError: t.firstError }),
       };
     });
-    return { rows: measured, calls: perRound * settings.tailRounds, rounds: settings.tailRounds, fixedDelayMs, baselineP95Ms: percentile(calibration, 95) };
+    return {
+      rows: measured,
+      calls: perRound * settings.tailRounds,
+      rounds: settings.tailRounds,
+      fixedDelayMs,
+      baselineP95Ms: percentile(calibration, 95),
+    };
   } finally {
-    for (const c of clients) await c.close().catch((error: unknown) => console.error(`closing a tail client: ${String(error)}`));
+    for (const c of clients)
+      await c.close().catch((error: unknown) => console.error(`closing a tail client: ${String(error)}`));
     await server.stop();
   }
 }
@@ -209,7 +238,21 @@ export async function runTail(settings: BenchSettings): Promise<TailResult> {
 export function printTail(result: TailResult): void {
   const base = result.rows.find((r) => r.name === TAIL_ROW.none);
   printTable(
-    [`${TAIL.replicas} replicas, ${TAIL.fastMs} ms / ${TAIL.slowFraction * 100} % at ${TAIL.slowMs} ms, ${TAIL.concurrency} in flight`, "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "p99.9 cut", "extra reqs", "hedges", "refused", "hedge at ms", "cancelled", "errors"],
+    [
+      `${TAIL.replicas} replicas, ${TAIL.fastMs} ms / ${TAIL.slowFraction * 100} % at ${TAIL.slowMs} ms, ${TAIL.concurrency} in flight`,
+      "p50 ms",
+      "p95 ms",
+      "p99 ms",
+      "p99.9 ms",
+      "max ms",
+      "p99.9 cut",
+      "extra reqs",
+      "hedges",
+      "refused",
+      "hedge at ms",
+      "cancelled",
+      "errors",
+    ],
     result.rows.map((r) => [
       r.name.replace("≈ p95", `${result.fixedDelayMs} (≈ p95)`),
       fmt(r.p50Ms, 2),
@@ -230,7 +273,9 @@ export function printTail(result: TailResult): void {
     `(${fmt(result.calls)} calls per row in ${result.rounds} interleaved rounds; latency = call to end of body, client side; ` +
       `extra reqs = server-side requests / calls − 1; hedge at = median delay before a hedge was sent; cancelled = requests the servers saw aborted)`,
   );
-  console.log(`(calls' p95 of the warm no-hedge client before the rounds: ${fmt(result.baselineP95Ms, 2)} ms; the fixed delay is that, rounded up)`);
+  console.log(
+    `(calls' p95 of the warm no-hedge client before the rounds: ${fmt(result.baselineP95Ms, 2)} ms; the fixed delay is that, rounded up)`,
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

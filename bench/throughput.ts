@@ -83,10 +83,18 @@ export async function startServer(): Promise<{ port: number; stop: () => Promise
 }
 
 /** A row's req/s, p50 and p99 (ms) and errors from its tally; prints the first error when any failed. */
-export function tallyStats(name: string, t: Tally): { reqPerSec: number; p50Ms: number; p99Ms: number; errors: number } {
+export function tallyStats(
+  name: string,
+  t: Tally,
+): { reqPerSec: number; p50Ms: number; p99Ms: number; errors: number } {
   if (t.errors > 0) console.error(`  ${name}: ${t.errors} errors, first: ${String(t.firstError)}`);
   const sorted = Float64Array.from(t.latencies).sort();
-  return { reqPerSec: (t.count * 1000) / t.elapsedMs, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), errors: t.errors };
+  return {
+    reqPerSec: (t.count * 1000) / t.elapsedMs,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    errors: t.errors,
+  };
 }
 
 /** One call, timed: its latency and a count into `tally`, or the error. */
@@ -117,7 +125,12 @@ export function closeSlice(tally: Tally | null, start: number, cpuBefore: NodeJS
 }
 
 /** Keeps `concurrency` calls in flight for `ms`; `record` keeps counts and latencies. */
-export async function drive(call: () => Promise<unknown>, concurrency: number, ms: number, tally: Tally | null): Promise<void> {
+export async function drive(
+  call: () => Promise<unknown>,
+  concurrency: number,
+  ms: number,
+  tally: Tally | null,
+): Promise<void> {
   const start = performance.now();
   const end = start + ms;
   const worker = async (): Promise<void> => {
@@ -139,18 +152,39 @@ async function setUp(port: number): Promise<{ setups: Setup[]; skipped: Throughp
   const weftRequest = createClient({ service: "bench-request", discovery: staticDiscovery([origin]) });
   const weftFetch = createClient({ service: "bench-fetch", discovery: staticDiscovery([origin]) });
   const setups: Setup[] = [
-    { name: ROW.undici, call: async () => (await request(url, { dispatcher: agent })).body.text(), close: () => agent.close() },
-    { name: ROW.pool, call: async () => (await pool.request({ path: "/", method: "GET" })).body.text(), close: () => pool.close() },
+    {
+      name: ROW.undici,
+      call: async () => (await request(url, { dispatcher: agent })).body.text(),
+      close: () => agent.close(),
+    },
+    {
+      name: ROW.pool,
+      call: async () => (await pool.request({ path: "/", method: "GET" })).body.text(),
+      close: () => pool.close(),
+    },
     { name: ROW.fetch, call: async () => (await fetch(url)).text(), close: async () => {} },
     { name: ROW.got, call: () => gotClient(url).text(), close: async () => gotAgent.destroy() },
-    { name: ROW.weftRequest, call: async () => (await weftRequest.request({ path: "/" })).text(), close: () => weftRequest.close() },
+    {
+      name: ROW.weftRequest,
+      call: async () => (await weftRequest.request({ path: "/" })).text(),
+      close: () => weftRequest.close(),
+    },
     { name: ROW.weftFetch, call: async () => (await weftFetch.fetch("/")).text(), close: () => weftFetch.close() },
   ];
   const skipped: ThroughputRow[] = [];
   let note = "";
   const binary = findHaproxy();
   if (binary === null) {
-    skipped.push({ name: ROW.haproxy, skipped: `haproxy not on PATH — install with: ${HAPROXY_INSTALL}`, reqPerSec: NaN, p50Ms: NaN, p99Ms: NaN, errors: 0, cpuUsPerCall: NaN, slices: [] });
+    skipped.push({
+      name: ROW.haproxy,
+      skipped: `haproxy not on PATH — install with: ${HAPROXY_INSTALL}`,
+      reqPerSec: NaN,
+      p50Ms: NaN,
+      p99Ms: NaN,
+      errors: 0,
+      cpuUsPerCall: NaN,
+      slices: [],
+    });
   } else {
     const sidecar = await startHaproxy(binary, port);
     const viaAgent = new Agent({ connections: 64 });
@@ -174,22 +208,35 @@ export async function runThroughput(settings: BenchSettings): Promise<Throughput
   try {
     const prepared = await setUp(server.port);
     setups = prepared.setups;
-    const tallies = new Map<string, Tally>(setups.map((s) => [s.name, { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] }]));
+    const tallies = new Map<string, Tally>(
+      setups.map((s) => [s.name, { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] }]),
+    );
     const sliceMs = settings.durationMs / settings.rounds;
     for (let round = 0; round < settings.rounds; round++) {
       const order = round % 2 === 0 ? setups : [...setups].reverse();
       for (const s of order) {
-        await drive(s.call, settings.concurrency, round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs), null);
+        await drive(
+          s.call,
+          settings.concurrency,
+          round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs),
+          null,
+        );
         await drive(s.call, settings.concurrency, sliceMs, tallies.get(s.name)!);
       }
     }
     const measured: ThroughputRow[] = setups.map((s) => {
       const t = tallies.get(s.name)!;
-      return { name: s.name, ...tallyStats(s.name, t), cpuUsPerCall: (t.cpuUs ?? NaN) / t.count, slices: t.slices ?? [] };
+      return {
+        name: s.name,
+        ...tallyStats(s.name, t),
+        cpuUsPerCall: (t.cpuUs ?? NaN) / t.count,
+        slices: t.slices ?? [],
+      };
     });
     return { rows: [...measured, ...prepared.skipped], concurrency: settings.concurrency, note: prepared.note };
   } finally {
-    for (const s of setups) await s.close().catch((error: unknown) => console.error(`closing ${s.name}: ${String(error)}`));
+    for (const s of setups)
+      await s.close().catch((error: unknown) => console.error(`closing ${s.name}: ${String(error)}`));
     await server.stop();
   }
 }
@@ -197,11 +244,27 @@ export async function runThroughput(settings: BenchSettings): Promise<Throughput
 export function printThroughput(result: ThroughputResult): void {
   const base = result.rows.find((r) => r.name === ROW.undici)?.reqPerSec ?? NaN;
   printTable(
-    [`loopback, concurrency ${result.concurrency}, keep-alive`, "req/s", "p50 ms", "p99 ms", "× undici", "CPU µs/call", "errors"],
+    [
+      `loopback, concurrency ${result.concurrency}, keep-alive`,
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "× undici",
+      "CPU µs/call",
+      "errors",
+    ],
     result.rows.map((r) =>
       r.skipped !== undefined
         ? [r.name, "skipped", "", "", "", "", ""]
-        : [r.name, fmt(r.reqPerSec), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), ratio(r.reqPerSec, base), fmt(r.cpuUsPerCall, 1), String(r.errors)],
+        : [
+            r.name,
+            fmt(r.reqPerSec),
+            fmt(r.p50Ms, 2),
+            fmt(r.p99Ms, 2),
+            ratio(r.reqPerSec, base),
+            fmt(r.cpuUsPerCall, 1),
+            String(r.errors),
+          ],
     ),
   );
   for (const r of result.rows) if (r.skipped !== undefined) console.log(`(${r.name} skipped: ${r.skipped})`);

@@ -51,7 +51,8 @@ export interface TlsServerStats {
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const mode = (args.get("mode") ?? "plain") as TlsServerMode;
-if (!["plain", "tls", "mtls"].includes(mode)) throw new Error(`tls-server: --mode must be plain, tls or mtls, got ${mode}`);
+if (!["plain", "tls", "mtls"].includes(mode))
+  throw new Error(`tls-server: --mode must be plain, tls or mtls, got ${mode}`);
 const resume = args.get("resume") !== "off";
 
 const BODY = Buffer.from("ok");
@@ -68,12 +69,15 @@ const app: http.RequestListener = (req, res) => {
 function makeServer(): http.Server {
   if (mode === "plain") return http.createServer(app);
   const dir = args.get("pki");
-  if (dir === undefined) throw new Error("tls-server: --pki=<dir written by makePki()> is required with --mode=tls|mtls");
+  if (dir === undefined)
+    throw new Error("tls-server: --pki=<dir written by makePki()> is required with --mode=tls|mtls");
   return https.createServer(
     {
       key: readFileSync(join(dir, "server.key"), "utf8"),
       cert: readFileSync(join(dir, "server.crt"), "utf8"),
-      ...(mode === "mtls" ? { ca: readFileSync(join(dir, "ca.crt"), "utf8"), requestCert: true, rejectUnauthorized: true } : {}),
+      ...(mode === "mtls"
+        ? { ca: readFileSync(join(dir, "ca.crt"), "utf8"), requestCert: true, rejectUnauthorized: true }
+        : {}),
       ...(resume ? {} : { secureOptions: constants.SSL_OP_NO_TICKET }),
     },
     app,

@@ -151,7 +151,13 @@ export interface NewConnectionRow {
   readonly serverCpuUsPerConnection: number;
   readonly errors: number;
   /** What the server counted during the measured calls. */
-  readonly server: { readonly connections: number; readonly handshakes: number; readonly resumed: number; readonly clientCerts: number; readonly requests: number };
+  readonly server: {
+    readonly connections: number;
+    readonly handshakes: number;
+    readonly resumed: number;
+    readonly clientCerts: number;
+    readonly requests: number;
+  };
   /** The server saw one new connection (and, over TLS, one handshake of the intended kind) per measured call. */
   readonly verified: boolean;
   /** Connections per second of each round. */
@@ -197,13 +203,26 @@ interface Pki {
 
 export function opensslMissing(): string | undefined {
   const found = spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0;
-  return found ? undefined : `openssl not on PATH (the test certificates are made with it) — install with: ${OPENSSL_INSTALL}`;
+  return found
+    ? undefined
+    : `openssl not on PATH (the test certificates are made with it) — install with: ${OPENSSL_INSTALL}`;
 }
 
 async function startUpstream(mode: TlsServerMode, handshake: Handshake, pkiDir: string): Promise<Upstream> {
-  const child = await startChild("./tls-server.ts", [`--mode=${mode}`, `--pki=${pkiDir}`, `--resume=${handshake === "full" ? "off" : "on"}`]);
+  const child = await startChild("./tls-server.ts", [
+    `--mode=${mode}`,
+    `--pki=${pkiDir}`,
+    `--resume=${handshake === "full" ? "off" : "on"}`,
+  ]);
   const [port, statsPort] = child.ports as [number, number];
-  return { mode, handshake, origin: `${mode === "plain" ? "http" : "https"}://127.0.0.1:${port}`, port, statsPort, child };
+  return {
+    mode,
+    handshake,
+    origin: `${mode === "plain" ? "http" : "https"}://127.0.0.1:${port}`,
+    port,
+    statsPort,
+    child,
+  };
 }
 
 type Counters = { -readonly [K in Exclude<keyof TlsServerStats, "mode">]: number };
@@ -217,17 +236,43 @@ async function readServer(upstreams: readonly Upstream[]): Promise<Counters> {
 }
 
 /** An undici Pool with the given `connect` options; with `fresh`, every request says `connection: close` (a new connection per call). */
-function undiciTarget(name: string, upstream: Upstream, connect: Record<string, unknown> | undefined, fresh: boolean): Target {
-  const pool = new Pool(upstream.origin, { connections: 64, headersTimeout: 10_000, bodyTimeout: 10_000, ...(connect === undefined ? {} : { connect }) });
-  const options = fresh ? { path: "/", method: "GET" as const, headers: { connection: "close" } } : { path: "/", method: "GET" as const };
-  return { name, upstreams: [upstream], call: async () => (await pool.request(options)).body.text(), close: () => pool.close() };
+function undiciTarget(
+  name: string,
+  upstream: Upstream,
+  connect: Record<string, unknown> | undefined,
+  fresh: boolean,
+): Target {
+  const pool = new Pool(upstream.origin, {
+    connections: 64,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+    ...(connect === undefined ? {} : { connect }),
+  });
+  const options = fresh
+    ? { path: "/", method: "GET" as const, headers: { connection: "close" } }
+    : { path: "/", method: "GET" as const };
+  return {
+    name,
+    upstreams: [upstream],
+    call: async () => (await pool.request(options)).body.text(),
+    close: () => pool.close(),
+  };
 }
 
 /** A weft client with the default stack and `tls` (the shorthand for `undiciTransport({ tls })`). */
 function weftTarget(name: string, upstream: Upstream, tlsOptions: TlsOptions, fresh: boolean): Target {
-  const client = createClient({ service: `bench-${upstream.mode}`, discovery: staticDiscovery([upstream.origin]), tls: tlsOptions });
+  const client = createClient({
+    service: `bench-${upstream.mode}`,
+    discovery: staticDiscovery([upstream.origin]),
+    tls: tlsOptions,
+  });
   const init = fresh ? { path: "/", headers: { connection: "close" } } : { path: "/" };
-  return { name, upstreams: [upstream], call: async () => (await client.request(init)).text(), close: () => client.close() };
+  return {
+    name,
+    upstreams: [upstream],
+    call: async () => (await client.request(init)).text(),
+    close: () => client.close(),
+  };
 }
 
 /**
@@ -241,7 +286,12 @@ function twoEndpointTargets(pki: Pki, a: Upstream, b: Upstream): Target[] {
   const pools = [new Pool(a.origin, poolOptions), new Pool(b.origin, poolOptions)];
   let next = 0;
   const options = { path: "/", method: "GET" as const, headers: { connection: "close" } };
-  const client = createClient({ service: "bench-two", discovery: staticDiscovery([a.origin, b.origin]), balancer: roundRobin(), tls: { ca: pki.ca } });
+  const client = createClient({
+    service: "bench-two",
+    discovery: staticDiscovery([a.origin, b.origin]),
+    balancer: roundRobin(),
+    tls: { ca: pki.ca },
+  });
   return [
     {
       name: TLS_ROW.undiciTwo,
@@ -289,13 +339,20 @@ function reportErrors(name: string, tally: Tally): void {
 }
 
 async function runKeepAlive(settings: BenchSettings, list: readonly Target[]): Promise<TlsThroughputRow[]> {
-  const tallies = new Map<string, Tally>(list.map((t) => [t.name, { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] }]));
+  const tallies = new Map<string, Tally>(
+    list.map((t) => [t.name, { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] }]),
+  );
   const server = new Map(list.map((t) => [t.name, { cpuUs: 0, requests: 0, connections: 0, opened: 0 }]));
   const sliceMs = settings.durationMs / settings.rounds;
   for (let round = 0; round < settings.rounds; round++) {
     for (const t of round % 2 === 0 ? list : [...list].reverse()) {
       const warm = await readServer(t.upstreams);
-      await drive(t.call, settings.concurrency, round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs), null);
+      await drive(
+        t.call,
+        settings.concurrency,
+        round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs),
+        null,
+      );
       const before = await readServer(t.upstreams);
       server.get(t.name)!.opened += before.connections - warm.connections;
       await drive(t.call, settings.concurrency, sliceMs, tallies.get(t.name)!);
@@ -334,7 +391,9 @@ async function sequential(call: () => Promise<unknown>, n: number, tally: Tally 
 async function runNewConnections(settings: BenchSettings, list: readonly Target[]): Promise<NewConnectionRow[]> {
   const perRound = Math.max(1, Math.ceil(settings.tlsCalls / settings.rounds));
   const warmup = Math.max(10, Math.round(perRound / 5));
-  const tallies = new Map<string, Tally>(list.map((t) => [keyOf(t), { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] }]));
+  const tallies = new Map<string, Tally>(
+    list.map((t) => [keyOf(t), { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] }]),
+  );
   const zero: Counters = { cpuUs: 0, connections: 0, handshakes: 0, resumed: 0, clientCerts: 0, requests: 0 };
   const server = new Map(list.map((t) => [keyOf(t), { ...zero }]));
   for (const t of list) await sequential(t.call, warmup, null);
@@ -355,8 +414,13 @@ async function runNewConnections(settings: BenchSettings, list: readonly Target[
     const calls = tally.count + tally.errors;
     // Resumed rows: undici's session cache holds a ticket by WeakRef, so a GC now and then drops
     // it and that one reconnect is a full handshake (a handful in 600); 90 % resumed is the bar.
-    const kindOk = upstream.handshake === "resumed" ? t.checkResumed === false || counts.resumed >= RESUMED_SHARE * calls : counts.resumed === 0;
-    const tlsOk = upstream.mode === "plain" || (counts.handshakes === calls && kindOk && (upstream.mode !== "mtls" || counts.clientCerts === calls));
+    const kindOk =
+      upstream.handshake === "resumed"
+        ? t.checkResumed === false || counts.resumed >= RESUMED_SHARE * calls
+        : counts.resumed === 0;
+    const tlsOk =
+      upstream.mode === "plain" ||
+      (counts.handshakes === calls && kindOk && (upstream.mode !== "mtls" || counts.clientCerts === calls));
     const sorted = Float64Array.from(tally.latencies).sort();
     return {
       name: t.name,
@@ -379,11 +443,14 @@ async function runNewConnections(settings: BenchSettings, list: readonly Target[
 /** ns per call of weft's SPIFFE check and of Node's host-name check, on the server's real certificate. */
 async function timeIdentityCheck(upstream: Upstream, ca: string, rounds: number): Promise<TlsResult["identityCheck"]> {
   const cert = await new Promise<PeerCertificate>((resolve, reject) => {
-    const socket = tls.connect({ host: "127.0.0.1", port: upstream.port, ca, checkServerIdentity: () => undefined }, () => {
-      const peer = socket.getPeerCertificate(true);
-      socket.destroy();
-      resolve(peer);
-    });
+    const socket = tls.connect(
+      { host: "127.0.0.1", port: upstream.port, ca, checkServerIdentity: () => undefined },
+      () => {
+        const peer = socket.getPeerCertificate(true);
+        socket.destroy();
+        resolve(peer);
+      },
+    );
     socket.once("error", reject);
     socket.setTimeout(5_000, () => socket.destroy(new Error("TLS connect for the identity check timed out")));
   });
@@ -394,7 +461,8 @@ async function timeIdentityCheck(upstream: Upstream, ca: string, rounds: number)
     return presented.length === 1 && matches(presented[0] as string);
   };
   const hostName = (): boolean => tls.checkServerIdentity("127.0.0.1", cert) === undefined;
-  if (!spiffe() || !hostName()) throw new Error("identity check bench: the server certificate failed a check it should pass");
+  if (!spiffe() || !hostName())
+    throw new Error("identity check bench: the server certificate failed a check it should pass");
   const n = 20_000;
   const time = (fn: () => boolean): number => {
     const t = performance.now();
@@ -415,7 +483,12 @@ async function timeIdentityCheck(upstream: Upstream, ca: string, rounds: number)
 }
 
 export async function runTls(settings: BenchSettings): Promise<TlsResult> {
-  const empty = { concurrency: settings.concurrency, throughput: [], connections: [], identityCheck: { spiffeNs: Number.NaN, hostNameNs: Number.NaN } };
+  const empty = {
+    concurrency: settings.concurrency,
+    throughput: [],
+    connections: [],
+    identityCheck: { spiffeNs: Number.NaN, hostNameNs: Number.NaN },
+  };
   const missing = opensslMissing();
   if (missing !== undefined) return { ...empty, skipped: missing };
   // Imported only now: certs.ts checks for openssl when it loads (and throws in CI without it).
@@ -437,13 +510,24 @@ export async function runTls(settings: BenchSettings): Promise<TlsResult> {
     for (const s of settled) if (s.status === "fulfilled") upstreams.push(s.value);
     const failed = settled.find((s) => s.status === "rejected");
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-    const [plain, tlsResumed, mtlsResumed, tlsFull, mtlsFull, tlsSecond] = upstreams as [Upstream, Upstream, Upstream, Upstream, Upstream, Upstream];
+    const [plain, tlsResumed, mtlsResumed, tlsFull, mtlsFull, tlsSecond] = upstreams as [
+      Upstream,
+      Upstream,
+      Upstream,
+      Upstream,
+      Upstream,
+      Upstream,
+    ];
 
     open = targets(pki, { plain, tls: tlsResumed, mtls: mtlsResumed }, false);
     const throughput = await runKeepAlive(settings, open);
     await closeAll(open);
 
-    open = [...targets(pki, { plain, tls: tlsFull, mtls: mtlsFull }, true), ...targets(pki, { tls: tlsResumed, mtls: mtlsResumed }, true), ...twoEndpointTargets(pki, tlsResumed, tlsSecond)];
+    open = [
+      ...targets(pki, { plain, tls: tlsFull, mtls: mtlsFull }, true),
+      ...targets(pki, { tls: tlsResumed, mtls: mtlsResumed }, true),
+      ...twoEndpointTargets(pki, tlsResumed, tlsSecond),
+    ];
     const connections = await runNewConnections(settings, open);
     await closeAll(open);
     open = [];
@@ -458,10 +542,20 @@ export async function runTls(settings: BenchSettings): Promise<TlsResult> {
 }
 
 /** `a` / `b` per round (slices run back to back), median and range, and the pooled ratio. */
-function perRound(a: { slices: readonly number[] } | undefined, b: { slices: readonly number[] } | undefined, pooled: number): RoundRatio {
+function perRound(
+  a: { slices: readonly number[] } | undefined,
+  b: { slices: readonly number[] } | undefined,
+  pooled: number,
+): RoundRatio {
   const sb = b?.slices ?? [];
   const ratios = (a?.slices ?? []).map((v, i) => v / (sb[i] ?? Number.NaN)).filter(Number.isFinite);
-  return { median: ratios.length === 0 ? pooled : median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), pooled, rounds: ratios.length };
+  return {
+    median: ratios.length === 0 ? pooled : median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    pooled,
+    rounds: ratios.length,
+  };
 }
 
 function roundText(r: RoundRatio): string {
@@ -494,7 +588,19 @@ export function printTls(result: TlsResult): void {
   }
   const plain = result.throughput.find((r) => r.name === TLS_ROW.plain)?.reqPerSec ?? Number.NaN;
   printTable(
-    [`keep-alive, concurrency ${result.concurrency}`, "req/s", "p50 ms", "p99 ms", "× plain", "per-round × undici", "CPU µs/call", "server CPU µs/req", "conns", "new in slices", "errors"],
+    [
+      `keep-alive, concurrency ${result.concurrency}`,
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "× plain",
+      "per-round × undici",
+      "CPU µs/call",
+      "server CPU µs/req",
+      "conns",
+      "new in slices",
+      "errors",
+    ],
     result.throughput.map((r) => [
       r.name,
       fmt(r.reqPerSec),
@@ -509,9 +615,22 @@ export function printTls(result: TlsResult): void {
       String(r.errors),
     ]),
   );
-  console.log("(CPU µs/call: this process; server CPU: the server child's, per request it answered; conns: connections the row opened, warm-ups included; new in slices: of those, during the measured slices)\n");
+  console.log(
+    "(CPU µs/call: this process; server CPU: the server child's, per request it answered; conns: connections the row opened, warm-ups included; new in slices: of those, during the measured slices)\n",
+  );
   printTable(
-    ["a new connection per call, sequential", "handshake", "ms/conn", "p99 ms", "conn/s", "per-round × undici", "CPU µs/conn", "server CPU µs/conn", "server saw", "errors"],
+    [
+      "a new connection per call, sequential",
+      "handshake",
+      "ms/conn",
+      "p99 ms",
+      "conn/s",
+      "per-round × undici",
+      "CPU µs/conn",
+      "server CPU µs/conn",
+      "server saw",
+      "errors",
+    ],
     result.connections.map((r) => [
       r.name,
       r.handshake,
@@ -521,13 +640,19 @@ export function printTls(result: TlsResult): void {
       PAIRS.has(r.name) ? short(connectionRatio(result, r.name, r.handshake)) : "",
       fmt(r.cpuUsPerConnection, 0),
       fmt(r.serverCpuUsPerConnection, 0),
-      (r.handshake === "none" ? `${r.server.connections} TCP` : `${r.server.handshakes} TLS, ${r.server.resumed} resumed`) + (r.verified ? "" : " ✗"),
+      (r.handshake === "none"
+        ? `${r.server.connections} TCP`
+        : `${r.server.handshakes} TLS, ${r.server.resumed} resumed`) + (r.verified ? "" : " ✗"),
       String(r.errors),
     ]),
   );
-  console.log(`(each call: TCP connect + TLS handshake + one request with "connection: close"; server saw: the handshakes and resumed sessions it counted for the measured calls, ✗ when not one per call or, for resumed, < ${RESUMED_SHARE * 100} % resumed)`);
+  console.log(
+    `(each call: TCP connect + TLS handshake + one request with "connection: close"; server saw: the handshakes and resumed sessions it counted for the measured calls, ✗ when not one per call or, for resumed, < ${RESUMED_SHARE * 100} % resumed)`,
+  );
   const check = result.identityCheck;
-  console.log(`(in memory, once per handshake: weft's SPIFFE identity check ${fmt(check.spiffeNs)} ns, Node's host-name check (undici's) ${fmt(check.hostNameNs)} ns)`);
+  console.log(
+    `(in memory, once per handshake: weft's SPIFFE identity check ${fmt(check.spiffeNs)} ns, Node's host-name check (undici's) ${fmt(check.hostNameNs)} ns)`,
+  );
 }
 
 /** The summary lines: the two targets, then what a call and a new connection cost. */
@@ -537,8 +662,12 @@ export function tlsSummary(result: TlsResult): string[] {
   const lines: string[] = [];
   const overTls = throughputRatio(result, TLS_ROW.weftTls);
   const overMtls = throughputRatio(result, TLS_ROW.weftMtls);
-  lines.push(`[${mark(overTls.median >= TLS_TARGET)}] weft over TLS vs undici Pool.request over TLS, keep-alive req/s: ${roundText(overTls)}; target ≥ ${TLS_TARGET.toFixed(2)}×`);
-  lines.push(`[${mark(overMtls.median >= TLS_TARGET)}] weft over mTLS + SPIFFE identity vs undici Pool.request over mTLS, keep-alive req/s: ${roundText(overMtls)}; target ≥ ${TLS_TARGET.toFixed(2)}×`);
+  lines.push(
+    `[${mark(overTls.median >= TLS_TARGET)}] weft over TLS vs undici Pool.request over TLS, keep-alive req/s: ${roundText(overTls)}; target ≥ ${TLS_TARGET.toFixed(2)}×`,
+  );
+  lines.push(
+    `[${mark(overMtls.median >= TLS_TARGET)}] weft over mTLS + SPIFFE identity vs undici Pool.request over mTLS, keep-alive req/s: ${roundText(overMtls)}; target ≥ ${TLS_TARGET.toFixed(2)}×`,
+  );
   const cpu = (name: string): number => result.throughput.find((r) => r.name === name)?.cpuUsPerCall ?? Number.NaN;
   const delta = (a: number, b: number): string => `${a - b < 0 ? "−" : "+"}${fmt(Math.abs(a - b), 1)}`;
   lines.push(
@@ -546,8 +675,10 @@ export function tlsSummary(result: TlsResult): string[] {
       `mTLS weft ${fmt(cpu(TLS_ROW.weftMtls), 1)} vs undici ${fmt(cpu(TLS_ROW.undiciMtls), 1)} µs (${delta(cpu(TLS_ROW.weftMtls), cpu(TLS_ROW.undiciMtls))}); ` +
       `plain undici ${fmt(cpu(TLS_ROW.plain), 1)} µs (TLS adds ${fmt(cpu(TLS_ROW.undiciTls) - cpu(TLS_ROW.plain), 1)})`,
   );
-  const conn = (name: string, handshake: Handshake): NewConnectionRow | undefined => result.connections.find((r) => r.name === name && r.handshake === handshake);
-  const ms = (name: string, handshake: Handshake): string => fmt(conn(name, handshake)?.msPerConnection ?? Number.NaN, 2);
+  const conn = (name: string, handshake: Handshake): NewConnectionRow | undefined =>
+    result.connections.find((r) => r.name === name && r.handshake === handshake);
+  const ms = (name: string, handshake: Handshake): string =>
+    fmt(conn(name, handshake)?.msPerConnection ?? Number.NaN, 2);
   const plainMs = conn(TLS_ROW.plain, "none")?.msPerConnection ?? Number.NaN;
   for (const handshake of ["full", "resumed"] as const) {
     lines.push(
@@ -560,7 +691,9 @@ export function tlsSummary(result: TlsResult): string[] {
   const saved = (name: string, base: string): string => {
     const a = conn(name, "full");
     const b = conn(base, "full");
-    return a === undefined || b === undefined ? "—" : `${fmt(b.msPerConnection - a.msPerConnection, 2)} ms, ${fmt(b.cpuUsPerConnection - a.cpuUsPerConnection)} µs CPU`;
+    return a === undefined || b === undefined
+      ? "—"
+      : `${fmt(b.msPerConnection - a.msPerConnection, 2)} ms, ${fmt(b.cpuUsPerConnection - a.cpuUsPerConnection)} µs CPU`;
   };
   lines.push(
     `[info] a secureContext made once instead of per connection saves, per full handshake: TLS ${saved(TLS_ROW.contextTls, TLS_ROW.undiciTls)}; mTLS ${saved(TLS_ROW.contextMtls, TLS_ROW.undiciMtls)} ` +
@@ -579,10 +712,14 @@ export function tlsSummary(result: TlsResult): string[] {
     lines.push(
       `[${lost ? "warn" : "info"}] session resumption with 2 servers on one host: weft ${share(two[0])} of reconnects resumed (${ms(TLS_ROW.weftTwo, "resumed")} ms per call), ` +
         `undici with a Pool per origin ${share(two[1])} (${ms(TLS_ROW.undiciTwo, "resumed")} ms); weft with 1 server ${share(one)}` +
-        (lost ? " — weft's one connector per transport keys its TLS session cache by host name, not origin: the servers overwrite each other's tickets" : ""),
+        (lost
+          ? " — weft's one connector per transport keys its TLS session cache by host name, not origin: the servers overwrite each other's tickets"
+          : ""),
     );
   }
-  lines.push(`[info] SPIFFE identity check: ${fmt(result.identityCheck.spiffeNs)} ns per handshake vs ${fmt(result.identityCheck.hostNameNs)} ns for Node's host-name check; nothing per request`);
+  lines.push(
+    `[info] SPIFFE identity check: ${fmt(result.identityCheck.spiffeNs)} ns per handshake vs ${fmt(result.identityCheck.hostNameNs)} ns for Node's host-name check; nothing per request`,
+  );
   return lines;
 }
 

@@ -13,8 +13,21 @@ export type {
   BodyInit,
   HeadersInput,
 } from "./client/index.js";
-export { staticDiscovery, fileDiscovery, dnsDiscovery, etcdDiscovery, etcdRegistration, SourceResolver } from "./discovery/index.js";
-export type { FileDiscoveryOptions, DnsDiscoveryOptions, EtcdDiscoveryOptions, EtcdRegistrationOptions, EtcdRegistration } from "./discovery/index.js";
+export {
+  staticDiscovery,
+  fileDiscovery,
+  dnsDiscovery,
+  etcdDiscovery,
+  etcdRegistration,
+  SourceResolver,
+} from "./discovery/index.js";
+export type {
+  FileDiscoveryOptions,
+  DnsDiscoveryOptions,
+  EtcdDiscoveryOptions,
+  EtcdRegistrationOptions,
+  EtcdRegistration,
+} from "./discovery/index.js";
 export { p2cEwma, roundRobin, random, leastRequest, ringHash, maglev } from "./balance/index.js";
 export type {
   Balancer,
@@ -93,5 +106,16 @@ export type {
   LimitEvent,
   EndpointHealthEvent,
 } from "./core/events.js";
-export type { MeshRequest, MeshResponse, MeshBody, Service, Layer, Middleware, Disposer, HeaderMap, ResponseHeaderMap, CallTimeout } from "./core/types.js";
+export type {
+  MeshRequest,
+  MeshResponse,
+  MeshBody,
+  Service,
+  Layer,
+  Middleware,
+  Disposer,
+  HeaderMap,
+  ResponseHeaderMap,
+  CallTimeout,
+} from "./core/types.js";
 export { CallState } from "./core/types.js";

@@ -29,10 +29,20 @@ export interface DemoClient {
 }
 
 export const DEMO_CLIENTS: readonly DemoClient[] = [
-  { service: "catalog", behaviours: ["healthy", "slow", "flaky"], path: "/v1/items/42", options: { hedge: { percentile: 95 } } },
+  {
+    service: "catalog",
+    behaviours: ["healthy", "slow", "flaky"],
+    path: "/v1/items/42",
+    options: { hedge: { percentile: 95 } },
+  },
   // Round-robin keeps sending a frozen replica its share (P2C peak-EWMA would steer around it after
   // one timeout and never find out more), so outlier detection is what takes it out: the thing to see.
-  { service: "inventory", behaviours: ["healthy", "slow"], path: "/v1/stock/42", options: { balancer: roundRobin(), timeout: { attemptMs: 250 } } },
+  {
+    service: "inventory",
+    behaviours: ["healthy", "slow"],
+    path: "/v1/stock/42",
+    options: { balancer: roundRobin(), timeout: { attemptMs: 250 } },
+  },
   { service: "pricing", behaviours: ["healthy", "flaky"], path: "/v1/prices/42", options: {} },
 ];
 
@@ -113,6 +123,7 @@ export async function startDashboard(replicas: readonly Replica[], options: Dash
 
 function urlOf(replicas: readonly Replica[], behaviour: Behaviour): string {
   const replica = replicas.find((r) => r.behaviour === behaviour);
-  if (replica === undefined) throw new Error(`startDashboard: no "${behaviour}" replica among ${replicas.map((r) => r.behaviour).join(", ")}`);
+  if (replica === undefined)
+    throw new Error(`startDashboard: no "${behaviour}" replica among ${replicas.map((r) => r.behaviour).join(", ")}`);
   return replica.url;
 }

@@ -32,12 +32,17 @@ function readOptions(): PhaseOptions & { dashboard: boolean } {
     console.log(USAGE);
     process.exit(0);
   }
-  return { requests: positiveInt("--requests", values.requests), concurrency: positiveInt("--concurrency", values.concurrency), dashboard: values.dashboard };
+  return {
+    requests: positiveInt("--requests", values.requests),
+    concurrency: positiveInt("--concurrency", values.concurrency),
+    dashboard: values.dashboard,
+  };
 }
 
 function positiveInt(flag: string, text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(text)}\n${USAGE}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(text)}\n${USAGE}`);
   return value;
 }
 
@@ -78,7 +83,11 @@ async function main(): Promise<void> {
  * the caller's `finally` stops the replicas. A second signal, or a stop slower than
  * STOP_DEADLINE_MS, falls back to `onSignal`: SIGKILL the replicas and exit.
  */
-async function runDashboard(replicas: Parameters<typeof startDashboard>[0], replicaSet: ReplicaSet, onSignal: (signal: NodeJS.Signals) => void): Promise<void> {
+async function runDashboard(
+  replicas: Parameters<typeof startDashboard>[0],
+  replicaSet: ReplicaSet,
+  onSignal: (signal: NodeJS.Signals) => void,
+): Promise<void> {
   // Listen before starting, so a signal during start-up is not the default (abrupt) exit.
   const stopRequested = nextSignal();
   let dashboard: Dashboard;
@@ -91,7 +100,9 @@ async function runDashboard(replicas: Parameters<typeof startDashboard>[0], repl
   console.log(`\ndashboard: ${dashboard.url}`);
   console.log(`  live mesh: ${DEMO_CLIENTS.map((c) => `${c.service} (${c.behaviours.join(" + ")})`).join(", ")}`);
   console.log(`  also ${dashboard.url}/snapshot.json and ${dashboard.url}/metrics`);
-  console.log(`  freeze a replica to watch outlier detection eject it: kill -STOP ${replicas.map((r) => `${r.pid} (${r.behaviour})`).join(" | ")}`);
+  console.log(
+    `  freeze a replica to watch outlier detection eject it: kill -STOP ${replicas.map((r) => `${r.pid} (${r.behaviour})`).join(" | ")}`,
+  );
   console.log("  Ctrl-C to stop");
   const signal = await stopRequested.signal;
   process.stderr.write(`\n${signal}: stopping the dashboard and the replicas\n`);

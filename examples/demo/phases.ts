@@ -33,7 +33,11 @@ export async function weftPhase(replicas: readonly Replica[], options: PhaseOpti
   const name = "weft";
   // Defaults, plus hedging: idempotent GETs still outstanding at the p95 of recent latencies get a
   // backup request to another replica, drawn from the retry budget.
-  const client = createClient({ service: "demo", discovery: staticDiscovery(replicas.map((r) => r.url)), hedge: { percentile: 95 } });
+  const client = createClient({
+    service: "demo",
+    discovery: staticDiscovery(replicas.map((r) => r.url)),
+    hedge: { percentile: 95 },
+  });
   try {
     const send: Send = async () => {
       const res = await client.request({ path: PATH });

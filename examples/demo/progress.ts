@@ -31,7 +31,9 @@ export class Progress {
     const filled = Math.round((done / this.#total) * BAR_WIDTH);
     const bar = "█".repeat(filled) + "░".repeat(BAR_WIDTH - filled);
     const seconds = ((nowMs - this.#startMs) / 1000).toFixed(1);
-    this.#stream.write(`\r  ${this.#label.padEnd(12)} ${bar} ${String(done).padStart(String(this.#total).length)}/${this.#total}  ${seconds} s`);
+    this.#stream.write(
+      `\r  ${this.#label.padEnd(12)} ${bar} ${String(done).padStart(String(this.#total).length)}/${this.#total}  ${seconds} s`,
+    );
   }
 
   finish(): void {

@@ -43,14 +43,16 @@ function reply(res: ServerResponse, status: number, delayMs: number): void {
 }
 
 const service = inbound({ service: `demo-${behaviour}` });
-const server = createServer(service.handler((req, res) => {
-  // Drain the (empty) request body so the keep-alive connection can be reused.
-  req.resume();
-  const baseMs = BASE_MIN_MS + Math.random() * BASE_SPREAD_MS;
-  if (behaviour === "flaky" && Math.random() < FLAKY_SHARE) return reply(res, 503, 0);
-  if (behaviour === "slow" && Math.random() < SLOW_SHARE) return reply(res, 200, SLOW_DELAY_MS);
-  reply(res, 200, baseMs);
-}));
+const server = createServer(
+  service.handler((req, res) => {
+    // Drain the (empty) request body so the keep-alive connection can be reused.
+    req.resume();
+    const baseMs = BASE_MIN_MS + Math.random() * BASE_SPREAD_MS;
+    if (behaviour === "flaky" && Math.random() < FLAKY_SHARE) return reply(res, 503, 0);
+    if (behaviour === "slow" && Math.random() < SLOW_SHARE) return reply(res, 200, SLOW_DELAY_MS);
+    reply(res, 200, baseMs);
+  }),
+);
 
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as AddressInfo;

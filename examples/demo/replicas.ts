@@ -52,7 +52,10 @@ export class ReplicaSet {
 
 function waitForPort(child: ChildProcess, behaviour: Behaviour): Promise<number> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`replica ${behaviour} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(new Error(`replica ${behaviour} did not start within ${START_TIMEOUT_MS} ms`)),
+      START_TIMEOUT_MS,
+    );
     const onMessage = (message: unknown): void => {
       const port = (message as { port?: unknown } | null)?.port;
       if (typeof port !== "number") return;

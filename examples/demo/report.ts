@@ -41,12 +41,25 @@ export function table(columns: readonly Column[]): string {
     ["attempts / request", ...columns.map((c) => c.attemptsPerRequest.toFixed(2))],
     ["total time", ...columns.map((c) => `${(c.result.totalMs / 1000).toFixed(2)} s`)],
     ["throughput", ...columns.map((c) => `${Math.round(c.result.requests / (c.result.totalMs / 1000))} req/s`)],
-    ...BEHAVIOURS.map((b): [string, ...string[]] => [`sent to ${b}`, ...columns.map((c) => share(c.sentTo[b], c.result.requests))]),
+    ...BEHAVIOURS.map((b): [string, ...string[]] => [
+      `sent to ${b}`,
+      ...columns.map((c) => share(c.sentTo[b], c.result.requests)),
+    ]),
   ];
   const firstWidth = Math.max(...rows.map((r) => r[0].length));
   const widths = columns.map((_, i) => Math.max(...rows.map((r) => (r[i + 1] ?? "").length)) + 4);
-  const lines = rows.map((r) => "  " + r[0].padEnd(firstWidth) + r.slice(1).map((cell, i) => cell.padStart(widths[i] ?? 0)).join(""));
-  const errors = columns.filter((c) => c.result.errors > 0).map((c) => `  ${c.name}: ${c.result.errors} calls threw, first: ${describe(c.result.firstError)}`);
+  const lines = rows.map(
+    (r) =>
+      "  " +
+      r[0].padEnd(firstWidth) +
+      r
+        .slice(1)
+        .map((cell, i) => cell.padStart(widths[i] ?? 0))
+        .join(""),
+  );
+  const errors = columns
+    .filter((c) => c.result.errors > 0)
+    .map((c) => `  ${c.name}: ${c.result.errors} calls threw, first: ${describe(c.result.firstError)}`);
   return [...lines, ...errors].join("\n");
 }
 
@@ -61,7 +74,11 @@ export function verdict(baseline: Column, weft: Column): string {
   const tail = (p: number): string => {
     const base = percentile(baseline.result.latenciesMs, p);
     const mine = percentile(weft.result.latenciesMs, p);
-    return compare(mine < base * 0.9, mine > base * 1.1, `${ms(mine)} vs ${ms(base)}${mine < base * 0.5 ? `, ${(base / mine).toFixed(0)}× lower` : ""}`);
+    return compare(
+      mine < base * 0.9,
+      mine > base * 1.1,
+      `${ms(mine)} vs ${ms(base)}${mine < base * 0.5 ? `, ${(base / mine).toFixed(0)}× lower` : ""}`,
+    );
   };
   return `verdict: weft vs plain fetch — success: ${success}; p99: ${tail(99)}; p99.9: ${tail(99.9)}.`;
 }

@@ -36,7 +36,7 @@ export interface LocalEtcd {
 /** The version line of the binary, or undefined when it does not run. */
 export function etcdVersion(): string | undefined {
   const run = spawnSync(ETCD_BIN, ["--version"], { encoding: "utf8" });
-  return run.status === 0 ? /etcd Version: (\S+)/.exec(run.stdout)?.[1] ?? "?" : undefined;
+  return run.status === 0 ? (/etcd Version: (\S+)/.exec(run.stdout)?.[1] ?? "?") : undefined;
 }
 
 export async function startEtcd(): Promise<LocalEtcd> {
@@ -46,15 +46,33 @@ export async function startEtcd(): Promise<LocalEtcd> {
   const dataDir = await mkdtemp(join(tmpdir(), "weft-etcd-mesh-"));
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const child: ChildProcess = spawn(ETCD_BIN, [
-    "--name", "weft-example", "--data-dir", join(dataDir, "data"),
-    "--listen-client-urls", url, "--advertise-client-urls", url,
-    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `weft-example=${peer}`,
-    // One member elects itself after one election timeout: short, so the example starts fast.
-    "--heartbeat-interval", "25", "--election-timeout", "250",
-    // A process group of its own: a Ctrl-C in the terminal reaches only the example, which stops
-    // etcd last, after the instances have deregistered.
-  ], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const child: ChildProcess = spawn(
+    ETCD_BIN,
+    [
+      "--name",
+      "weft-example",
+      "--data-dir",
+      join(dataDir, "data"),
+      "--listen-client-urls",
+      url,
+      "--advertise-client-urls",
+      url,
+      "--listen-peer-urls",
+      peer,
+      "--initial-advertise-peer-urls",
+      peer,
+      "--initial-cluster",
+      `weft-example=${peer}`,
+      // One member elects itself after one election timeout: short, so the example starts fast.
+      "--heartbeat-interval",
+      "25",
+      "--election-timeout",
+      "250",
+      // A process group of its own: a Ctrl-C in the terminal reaches only the example, which stops
+      // etcd last, after the instances have deregistered.
+    ],
+    { stdio: ["ignore", "ignore", "pipe"], detached: true },
+  );
   let log = "";
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => void (log = (log + chunk).slice(-4000)));
@@ -81,7 +99,9 @@ export async function startEtcd(): Promise<LocalEtcd> {
   while (!(await answers(`${url}/version`))) {
     if (!running() || Date.now() > deadline) {
       await close();
-      throw new Error(`etcd did not start on ${url} (${child.exitCode ?? child.signalCode ?? "no answer in 15 s"}):\n${log}`);
+      throw new Error(
+        `etcd did not start on ${url} (${child.exitCode ?? child.signalCode ?? "no answer in 15 s"}):\n${log}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -104,11 +124,15 @@ export function answers(url: string): Promise<boolean> {
 /** Ports free right now, all held at once so they differ. */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

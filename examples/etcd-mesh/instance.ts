@@ -38,7 +38,10 @@ const send = (message: InstanceMessage): Promise<void> =>
 // stand-in that closes it whenever it exists.
 let registration: Promise<{ close(): Promise<void> }> | undefined;
 const deregister = { close: async () => (await registration?.catch(() => undefined))?.close() };
-const service = inbound({ service: "catalog", drain: { deregister: [deregister], delayMs: DRAIN_DELAY_MS, graceMs: DRAIN_GRACE_MS } });
+const service = inbound({
+  service: "catalog",
+  drain: { deregister: [deregister], delayMs: DRAIN_DELAY_MS, graceMs: DRAIN_GRACE_MS },
+});
 
 const server = http.createServer(
   service.handler((_req, res) => {

@@ -11,7 +11,13 @@ import { fileURLToPath } from "node:url";
 
 /** What an instance tells the parent over IPC. */
 export type InstanceMessage =
-  | { readonly type: "registered"; readonly url: string; readonly key: string; readonly startedAtMs: number; readonly atMs: number }
+  | {
+      readonly type: "registered";
+      readonly url: string;
+      readonly key: string;
+      readonly startedAtMs: number;
+      readonly atMs: number;
+    }
   | { readonly type: "deregistering"; readonly atMs: number }
   | { readonly type: "error"; readonly message: string };
 
@@ -58,12 +64,23 @@ export class Instances {
     const pid = child.pid;
     this.#children.set(pid, child);
     const instance = await new Promise<Instance>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`${name} did not register within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => done(new Error(`${name} did not register within ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
       const onMessage = (message: InstanceMessage): void => {
-        if (message.type === "registered") done(undefined, { name, pid, url: message.url, registeringAtMs: message.startedAtMs, registeredAtMs: message.atMs });
+        if (message.type === "registered")
+          done(undefined, {
+            name,
+            pid,
+            url: message.url,
+            registeringAtMs: message.startedAtMs,
+            registeredAtMs: message.atMs,
+          });
         if (message.type === "error") done(new Error(`${name}: ${message.message}`));
       };
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => done(new Error(`${name} exited (${code ?? signal}) before registering`));
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+        done(new Error(`${name} exited (${code ?? signal}) before registering`));
       const done = (error: Error | undefined, value?: Instance): void => {
         clearTimeout(timer);
         child.off("message", onMessage);

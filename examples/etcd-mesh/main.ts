@@ -66,7 +66,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const t0 = { ms: 0 };
 const at = (wall: number): string => `${((wall - t0.ms) / 1000).toFixed(2).padStart(5)} s`;
-const ms = (value: number | undefined): string => (value === undefined ? "not seen" : `${Math.round(value).toLocaleString("en-US")} ms`);
+const ms = (value: number | undefined): string =>
+  value === undefined ? "not seen" : `${Math.round(value).toLocaleString("en-US")} ms`;
 
 /** Each endpoint change the caller saw, with the wall-clock time it saw it. */
 const seen: { atMs: number; event: EndpointsChangedEvent }[] = [];
@@ -80,7 +81,9 @@ async function main(): Promise<void> {
   etcd = await startEtcd();
   console.log(`etcd ${etcd.version} on ${etcd.url} (pid ${etcd.pid}, data dir ${etcd.dataDir})`);
   const hosts = [etcd.url];
-  const first = await Promise.all(["instance-1", "instance-2", "instance-3"].map((name) => instances.start(name, etcd!.url, PREFIX)));
+  const first = await Promise.all(
+    ["instance-1", "instance-2", "instance-3"].map((name) => instances.start(name, etcd!.url, PREFIX)),
+  );
   for (const i of first) {
     names.set(i.url, i.name);
     console.log(`${i.name} listening on ${i.url} (pid ${i.pid}), registered under ${PREFIX} with a 2 s lease`);
@@ -95,14 +98,23 @@ async function main(): Promise<void> {
     slowStart: { windowMs: 2_000 },
   });
   catalog.events.onEndpointsChanged((event) => onChange(catalog, event));
-  catalog.events.onEndpointHealth((e) => console.log(`${at(wallMs())}  outlier detection: ${nameOf(e.endpoint)} ${e.kind}${e.reason ? ` (${e.reason})` : ""}`));
+  catalog.events.onEndpointHealth((e) =>
+    console.log(
+      `${at(wallMs())}  outlier detection: ${nameOf(e.endpoint)} ${e.kind}${e.reason ? ` (${e.reason})` : ""}`,
+    ),
+  );
   let stale = false;
   catalog.events.onDiscoveryState((e) => {
-    if (e.stale !== stale) console.log(`${at(wallMs())}  discovery ${e.stale ? `stale (${e.lastError}): the last good set keeps serving` : "fresh again"}`);
+    if (e.stale !== stale)
+      console.log(
+        `${at(wallMs())}  discovery ${e.stale ? `stale (${e.lastError}): the last good set keeps serving` : "fresh again"}`,
+      );
     stale = e.stale;
   });
   await waitFor(() => catalog.snapshot().endpoints.length === 3, 5_000, "the caller to discover the three instances");
-  console.log(`caller: mesh.client("catalog", { discovery: etcdDiscovery({ hosts, prefix: "${PREFIX}" }) }) sees 3 endpoints`);
+  console.log(
+    `caller: mesh.client("catalog", { discovery: etcdDiscovery({ hosts, prefix: "${PREFIX}" }) }) sees 3 endpoints`,
+  );
   console.log(`traffic: ${RATE_PER_SECOND} calls/s, at most ${MAX_IN_FLIGHT} in flight, for ${RUN_MS / 1000} s\n`);
 
   const traffic = new Traffic(catalog, { ratePerSecond: RATE_PER_SECOND, maxInFlight: MAX_IN_FLIGHT });
@@ -113,7 +125,17 @@ async function main(): Promise<void> {
   const errors: unknown[] = [];
   // Errors are kept and thrown after the run, so none is left unhandled while the run goes on.
   const schedule = (delayMs: number, action: () => Promise<void>): void => {
-    actions.push(new Promise((resolve) => setTimeout(() => void action().catch((error: unknown) => errors.push(error)).finally(resolve), delayMs)));
+    actions.push(
+      new Promise((resolve) =>
+        setTimeout(
+          () =>
+            void action()
+              .catch((error: unknown) => errors.push(error))
+              .finally(resolve),
+          delayMs,
+        ),
+      ),
+    );
   };
   const marks = { terminated: 0, killed: 0, restarted: 0 };
   let again: Instance | undefined;
@@ -124,7 +146,9 @@ async function main(): Promise<void> {
   });
   schedule(KILL_AT_MS, async () => {
     marks.killed = wallMs();
-    console.log(`${at(marks.killed)}  → SIGKILL ${third.name} (pid ${third.pid}): a crash, its key stays until the lease expires`);
+    console.log(
+      `${at(marks.killed)}  → SIGKILL ${third.name} (pid ${third.pid}): a crash, its key stays until the lease expires`,
+    );
     await instances.kill(third);
   });
   schedule(RESTART_AT_MS, async () => {
@@ -145,18 +169,26 @@ async function main(): Promise<void> {
 
   const total = traffic.total;
   const failures = [...traffic.failures].map(([reason, n]) => `${reason} ×${n}`).join(", ");
-  console.log(`\nsummary: ${total.sent} calls — ${total.ok} ok, ${total.failed} failed${failures ? ` (${failures})` : ""}; ${total.retries} attempts retried; ${total.skipped} not sent (in-flight bound)`);
+  console.log(
+    `\nsummary: ${total.sent} calls — ${total.ok} ok, ${total.failed} failed${failures ? ` (${failures})` : ""}; ${total.retries} attempts retried; ${total.skipped} not sent (in-flight bound)`,
+  );
   const left = firstSeen(second.url, "removed", marks.terminated);
   console.log(
     `  ${second.name} SIGTERM → left the caller's set after ${ms(left === undefined ? undefined : left - marks.terminated)}` +
-      (second.deregisteringAtMs !== undefined && left !== undefined ? ` (its lease revoke sent → seen: ${ms(left - second.deregisteringAtMs)})` : ""),
+      (second.deregisteringAtMs !== undefined && left !== undefined
+        ? ` (its lease revoke sent → seen: ${ms(left - second.deregisteringAtMs)})`
+        : ""),
   );
   const gone = firstSeen(third.url, "removed", marks.killed);
-  console.log(`  ${third.name} SIGKILL → left the caller's set after ${ms(gone === undefined ? undefined : gone - marks.killed)} (when its 2 s lease expired)`);
+  console.log(
+    `  ${third.name} SIGKILL → left the caller's set after ${ms(gone === undefined ? undefined : gone - marks.killed)} (when its 2 s lease expired)`,
+  );
   const back = again === undefined ? undefined : firstSeen(again.url, "added", marks.restarted);
   console.log(
     `  ${second.name} started again → joined the caller's set ${ms(back === undefined ? undefined : back - marks.restarted)} after the spawn` +
-      (again !== undefined && back !== undefined ? ` (its lease grant + put sent → seen: ${ms(back - again.registeringAtMs)})` : ""),
+      (again !== undefined && back !== undefined
+        ? ` (its lease grant + put sent → seen: ${ms(back - again.registeringAtMs)})`
+        : ""),
   );
   if (total.failed > 0) process.exitCode = 1;
 }
@@ -164,15 +196,21 @@ async function main(): Promise<void> {
 function onChange(catalog: Client, event: EndpointsChangedEvent): void {
   const now = wallMs();
   seen.push({ atMs: now, event });
-  for (const e of catalog.snapshot().discovery.endpoints) if (e.metadata?.instance !== undefined) names.set(e.url, e.metadata.instance);
+  for (const e of catalog.snapshot().discovery.endpoints)
+    if (e.metadata?.instance !== undefined) names.set(e.url, e.metadata.instance);
   if (t0.ms === 0) return; // the first listing, before the run
   const diff = [...event.removed.map((u) => `−${nameOf(u)}`), ...event.added.map((u) => `+${nameOf(u)}`)].join(" ");
-  console.log(`${at(now)}  ← caller's endpoints ${diff} → ${event.endpoints.length} (${event.endpoints.map(nameOf).sort().join(", ")})`);
+  console.log(
+    `${at(now)}  ← caller's endpoints ${diff} → ${event.endpoints.length} (${event.endpoints.map(nameOf).sort().join(", ")})`,
+  );
 }
 
 function printSecond(s: number, bucket: Bucket, catalog: Client): void {
   const snapshot = catalog.snapshot();
-  const answered = [...bucket.answeredBy].sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => `${name} ${n}`).join(", ");
+  const answered = [...bucket.answeredBy]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, n]) => `${name} ${n}`)
+    .join(", ");
   console.log(
     `${String(s).padStart(2)} s  ok ${String(bucket.ok).padStart(3)}  failed ${bucket.failed}  retries ${String(bucket.retries).padStart(2)}  ` +
       `endpoints ${snapshot.endpoints.length}  stale ${snapshot.discovery.stale ? "yes" : "no"}  answered: ${answered || "none"}`,
@@ -194,7 +232,7 @@ function sleep(delayMs: number): Promise<void> {
 try {
   await main();
 } catch (error) {
-  console.error(`etcd-mesh failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  console.error(`etcd-mesh failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exitCode = 1;
 } finally {
   await cleanup();
@@ -204,5 +242,7 @@ try {
 function printStopped(): void {
   if (stoppedPrinted) return;
   stoppedPrinted = true;
-  console.log(`\nstopped: instances (pids ${instances.pids.join(", ")}) and etcd (pid ${etcd?.pid ?? "-"}); data dir removed`);
+  console.log(
+    `\nstopped: instances (pids ${instances.pids.join(", ")}) and etcd (pid ${etcd?.pid ?? "-"}); data dir removed`,
+  );
 }

@@ -61,8 +61,21 @@ describe.each([
 
   it("replaces the kept points of the same second with an update's and appends the newer ones", () => {
     const kept = new Map([["catalog", [...seconds(0, 8), { at: T0 + 9000, requests: 3 }]]]);
-    const merged = merge(kept, [client("catalog", [{ at: T0 + 9000, requests: 10 }, { at: T0 + 10_000, requests: 4 }])], false);
-    expect(merged.get("catalog")).toEqual([...seconds(0, 8), { at: T0 + 9000, requests: 10 }, { at: T0 + 10_000, requests: 4 }]);
+    const merged = merge(
+      kept,
+      [
+        client("catalog", [
+          { at: T0 + 9000, requests: 10 },
+          { at: T0 + 10_000, requests: 4 },
+        ]),
+      ],
+      false,
+    );
+    expect(merged.get("catalog")).toEqual([
+      ...seconds(0, 8),
+      { at: T0 + 9000, requests: 10 },
+      { at: T0 + 10_000, requests: 4 },
+    ]);
   });
 
   it("treats points less than 500 ms apart as the same second (at is a millisecond off between snapshots)", () => {
@@ -110,7 +123,9 @@ describe.each([
     // The server's side: a history that grows a second at a time up to 300 points, its newest
     // point still filling; at drifts by a millisecond either way from one snapshot to the next.
     const serverHistory = (newest: number, filled: number, offsetMs: number): Point[] =>
-      seconds(Math.max(0, newest - 299), newest, offsetMs).map((p) => (p.requests === newest ? { ...p, requests: filled } : p));
+      seconds(Math.max(0, newest - 299), newest, offsetMs).map((p) =>
+        p.requests === newest ? { ...p, requests: filled } : p,
+      );
     let sentUpTo: number | undefined;
     let page = new Map<string, Point[]>();
     for (let tick = 0; tick < 700; tick++) {

@@ -37,7 +37,10 @@ export const SAME_SECOND_MS = 500;
  * page has not seen): the whole history.
  * @example historyTail(history, previous.at(-1)?.at) // usually the last 1 or 2 points
  */
-export function historyTail<P extends HistoryPoint>(history: readonly P[], lastSentAt: number | undefined): readonly P[] {
+export function historyTail<P extends HistoryPoint>(
+  history: readonly P[],
+  lastSentAt: number | undefined,
+): readonly P[] {
   if (lastSentAt === undefined) return history;
   let from = history.length;
   while (from > 0 && history[from - 1]!.at > lastSentAt - SAME_SECOND_MS) from--;

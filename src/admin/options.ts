@@ -52,7 +52,12 @@ export function normalizeAdminOptions(options: unknown): AdminConfig {
       throw new InvalidOptionsError(key, `unknown option ${key} for serveAdmin; allowed: ${KEYS.join(", ")}`);
     }
   }
-  const { port = ADMIN_DEFAULTS.port, host = ADMIN_DEFAULTS.host, token, intervalMs = ADMIN_DEFAULTS.intervalMs } = given;
+  const {
+    port = ADMIN_DEFAULTS.port,
+    host = ADMIN_DEFAULTS.host,
+    token,
+    intervalMs = ADMIN_DEFAULTS.intervalMs,
+  } = given;
   if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65_535) {
     fail("port", describe(port), "an integer from 0 to 65535 (0: a free port)");
   }
@@ -60,15 +65,32 @@ export function normalizeAdminOptions(options: unknown): AdminConfig {
     fail("host", describe(host), 'an address to bind, e.g. "127.0.0.1" (the default) or "::1"');
   }
   if (token !== undefined && (typeof token !== "string" || !TOKEN_PATTERN.test(token))) {
-    fail("token", describeToken(token), "a non-empty string of letters, digits and -._~+/ (a bearer token), or undefined (no token)");
+    fail(
+      "token",
+      describeToken(token),
+      "a non-empty string of letters, digits and -._~+/ (a bearer token), or undefined (no token)",
+    );
   }
   if (token === undefined && !isLoopback(host)) {
     // Bound beyond loopback (0.0.0.0 so Prometheus can scrape it), the page and its data are open to
     // the network — and to any web page the operator visits, through DNS rebinding. A token closes both.
-    fail("token", "undefined", `a token when host is ${JSON.stringify(host)}, which is not loopback: the admin server lists every endpoint the process talks to (bind to "127.0.0.1", or set a token)`);
+    fail(
+      "token",
+      "undefined",
+      `a token when host is ${JSON.stringify(host)}, which is not loopback: the admin server lists every endpoint the process talks to (bind to "127.0.0.1", or set a token)`,
+    );
   }
-  if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_INTERVAL_MS) {
-    fail("intervalMs", describe(intervalMs), `a number of milliseconds from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS} (the dashboard updates at least once a second)`);
+  if (
+    typeof intervalMs !== "number" ||
+    !Number.isFinite(intervalMs) ||
+    intervalMs < MIN_INTERVAL_MS ||
+    intervalMs > MAX_INTERVAL_MS
+  ) {
+    fail(
+      "intervalMs",
+      describe(intervalMs),
+      `a number of milliseconds from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS} (the dashboard updates at least once a second)`,
+    );
   }
   return Object.freeze({ port, host, token: token as string | undefined, intervalMs });
 }
@@ -79,7 +101,9 @@ function fail(option: string, shown: string, allowed: string): never {
 
 /** A rejected token is not echoed into an error message (and from there into logs). */
 function describeToken(token: unknown): string {
-  return typeof token === "string" && token.length > 0 ? `a string of ${token.length} characters outside that set` : describe(token);
+  return typeof token === "string" && token.length > 0
+    ? `a string of ${token.length} characters outside that set`
+    : describe(token);
 }
 
 function describe(value: unknown): string {

@@ -20,7 +20,11 @@ function snapshot(edit: (s: MeshSnapshot["clients"][number]) => MeshSnapshot["cl
 }
 
 /** A real snapshot of an idle server that joined a mesh (no client), with fields replaced. */
-function serverSnapshot(options: Omit<InboundOptions, "service" | "mesh">, edit: (s: ServerSnapshot) => ServerSnapshot = (s) => s, service = "orders"): MeshSnapshot {
+function serverSnapshot(
+  options: Omit<InboundOptions, "service" | "mesh">,
+  edit: (s: ServerSnapshot) => ServerSnapshot = (s) => s,
+  service = "orders",
+): MeshSnapshot {
   mesh = createMesh();
   servers.push(inbound({ service, mesh, ...options }));
   const real = mesh.snapshot();
@@ -47,7 +51,8 @@ describe("renderPrometheus", () => {
     expect(text).toContain(`weft_endpoint_inflight{service="svc ${escaped}",endpoint="http://h/${escaped}"} 0\n`);
     expect(text).toContain(`weft_discovery_stale{service="svc ${escaped}",source="dns:${escaped}"} 0\n`);
     // One line per sample: no raw newline slipped into a label.
-    for (const line of text.trimEnd().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) weft_\w+ .+|weft_\w+(\{.*\})? \S+)$/);
+    for (const line of text.trimEnd().split("\n"))
+      expect(line).toMatch(/^(# (HELP|TYPE) weft_\w+ .+|weft_\w+(\{.*\})? \S+)$/);
   });
 
   it("writes HELP and TYPE for every metric, once, in order", () => {
@@ -62,7 +67,12 @@ describe("renderPrometheus", () => {
 
   it("sets 1 on the endpoint's state and breaker state and 0 on the others", () => {
     const text = renderPrometheus(
-      snapshot((c) => ({ ...c, endpoints: c.endpoints.map((e, i) => (i === 0 ? { ...e, state: "ejected" as const, breaker: "halfOpen" as const } : e)) })),
+      snapshot((c) => ({
+        ...c,
+        endpoints: c.endpoints.map((e, i) =>
+          i === 0 ? { ...e, state: "ejected" as const, breaker: "halfOpen" as const } : e,
+        ),
+      })),
     );
     const ep = 'service="catalog",endpoint="http://127.0.0.1:9"';
     expect(text).toContain(`weft_endpoint_state{${ep},state="ejected"} 1\n`);
@@ -113,7 +123,11 @@ describe("renderPrometheus", () => {
     expect(text).toContain(`weft_server_authz_total{${orders},decision="malformed"} 1\n`);
     expect(text).toContain(`weft_server_requests_per_second{${orders}} 0\n`);
     // Labels of the server families: service and the fixed sets only.
-    const labels = new Set([...text.matchAll(/^weft_server_\w+\{(.*)\} \S+$/gm)].flatMap((m) => [...m[1]!.matchAll(/(\w+)="/g)].map((l) => l[1])));
+    const labels = new Set(
+      [...text.matchAll(/^weft_server_\w+\{(.*)\} \S+$/gm)].flatMap((m) =>
+        [...m[1]!.matchAll(/(\w+)="/g)].map((l) => l[1]),
+      ),
+    );
     expect([...labels].sort()).toEqual(["decision", "priority", "service", "state"]);
   });
 
@@ -123,7 +137,14 @@ describe("renderPrometheus", () => {
     expect(adaptive).toContain('weft_server_concurrency_limit{service="orders"} 20\n');
     expect(adaptive).not.toMatch(/^weft_server_authz_total\{/m);
     const plain = renderPrometheus(serverSnapshot({}));
-    for (const name of ["weft_server_shed_total", "weft_server_authz_total", "weft_server_concurrency_limit", "weft_server_concurrency_adaptive", "weft_server_latency_ms", "weft_server_success_ratio"]) {
+    for (const name of [
+      "weft_server_shed_total",
+      "weft_server_authz_total",
+      "weft_server_concurrency_limit",
+      "weft_server_concurrency_adaptive",
+      "weft_server_latency_ms",
+      "weft_server_success_ratio",
+    ]) {
       expect(plain, name).not.toMatch(new RegExp(`^${name}\\{`, "m"));
     }
     expect(plain).toContain('weft_server_state{service="orders",state="serving"} 1\n');
@@ -137,7 +158,8 @@ describe("renderPrometheus", () => {
     expect(text).toContain(`weft_server_inflight{service="svc ${escaped}"} 0\n`);
     expect(text).toContain(`weft_server_shed_total{service="svc ${escaped}",priority="low"} 0\n`);
     expect(text).toContain(`weft_server_state{service="svc ${escaped}",state="serving"} 1\n`);
-    for (const line of text.trimEnd().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) weft_\w+ .+|weft_\w+(\{.*\})? \S+)$/);
+    for (const line of text.trimEnd().split("\n"))
+      expect(line).toMatch(/^(# (HELP|TYPE) weft_\w+ .+|weft_\w+(\{.*\})? \S+)$/);
   });
 
   it("writes no server sample for a snapshot without servers (a source older than weft/server)", () => {
@@ -148,19 +170,52 @@ describe("renderPrometheus", () => {
     expect(text).toContain('weft_client_requests_total{service="catalog"} 0\n');
   });
   it("writes TLS expiry, material version, refusals, identity and handshake failures per side, and nothing for a plain client or server", () => {
-    const material = { source: "files" as const, version: 3, appliedAt: 0, identity: "spiffe://example.org/ns/shop/sa/web", serial: "1A", notAfter: "2027-01-01T00:00:00.000Z", expiresInMs: 86_400_000, rejected: 2, lastRejection: null };
+    const material = {
+      source: "files" as const,
+      version: 3,
+      appliedAt: 0,
+      identity: "spiffe://example.org/ns/shop/sa/web",
+      serial: "1A",
+      notAfter: "2027-01-01T00:00:00.000Z",
+      expiresInMs: 86_400_000,
+      rejected: 2,
+      lastRejection: null,
+    };
     const plain = renderPrometheus(snapshot((c) => c));
     expect(plain).not.toMatch(/^weft_tls_\w+\{/m);
     const text = renderPrometheus(
-      snapshot((c) => ({ ...c, tls: { identity: ["spiffe://example.org/ns/shop/sa/orders"], insecure: false, material, identityFailures: 4, lastIdentityFailure: null, tlsFailures: { CERT_HAS_EXPIRED: 1 } } })),
+      snapshot((c) => ({
+        ...c,
+        tls: {
+          identity: ["spiffe://example.org/ns/shop/sa/orders"],
+          insecure: false,
+          material,
+          identityFailures: 4,
+          lastIdentityFailure: null,
+          tlsFailures: { CERT_HAS_EXPIRED: 1 },
+        },
+      })),
     );
     expect(text).toContain('weft_tls_certificate_expiry_seconds{service="catalog",side="client"} 86400');
     expect(text).toContain('weft_tls_material_version{service="catalog",side="client"} 3');
     expect(text).toContain('weft_tls_material_rejected_total{service="catalog",side="client"} 2');
     expect(text).toContain('weft_client_identity_failures_total{service="catalog"} 4');
-    expect(text).toContain('weft_tls_handshake_failures_total{service="catalog",side="client",reason="CERT_HAS_EXPIRED"} 1');
-    const server = renderPrometheus(serverSnapshot({}, (s) => ({ ...s, tls: { clientCert: "require", material: { ...material, expiresInMs: -1000 }, handshakeFailures: { ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 2 } } })));
+    expect(text).toContain(
+      'weft_tls_handshake_failures_total{service="catalog",side="client",reason="CERT_HAS_EXPIRED"} 1',
+    );
+    const server = renderPrometheus(
+      serverSnapshot({}, (s) => ({
+        ...s,
+        tls: {
+          clientCert: "require",
+          material: { ...material, expiresInMs: -1000 },
+          handshakeFailures: { ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 2 },
+        },
+      })),
+    );
     expect(server).toContain('weft_tls_certificate_expiry_seconds{service="orders",side="server"} -1');
-    expect(server).toContain('weft_tls_handshake_failures_total{service="orders",side="server",reason="ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"} 2');
+    expect(server).toContain(
+      'weft_tls_handshake_failures_total{service="orders",side="server",reason="ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"} 2',
+    );
   });
 });

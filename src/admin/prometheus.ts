@@ -15,7 +15,14 @@
  * Format reference: https://prometheus.io/docs/instrumenting/exposition_formats/ — label values
  * escape `\`, `"` and newline; HELP text escapes `\` and newline.
  */
-import type { ClientSnapshot, EndpointHealth, EndpointSnapshot, MeshSnapshot, ServerSnapshot, ServerState } from "../index.js";
+import type {
+  ClientSnapshot,
+  EndpointHealth,
+  EndpointSnapshot,
+  MeshSnapshot,
+  ServerSnapshot,
+  ServerState,
+} from "../index.js";
 
 /** The `Content-Type` of the exposition. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -71,7 +78,11 @@ const perServer = (value: (s: ServerSnapshot) => number | null | undefined) =>
   };
 
 /** One sample per server and key of a fixed set (`label`: its name); none for a server where `counts` is null. */
-const perServerKey = <K extends string>(label: string, keys: readonly K[], counts: (s: ServerSnapshot) => Readonly<Record<K, number>> | null) =>
+const perServerKey = <K extends string>(
+  label: string,
+  keys: readonly K[],
+  counts: (s: ServerSnapshot) => Readonly<Record<K, number>> | null,
+) =>
   function* (snapshot: MeshSnapshot): Iterable<Sample> {
     for (const server of serversOf(snapshot)) {
       const values = counts(server);
@@ -85,27 +96,73 @@ const perEndpointState = (states: readonly string[], stateOf: (e: EndpointSnapsh
     for (const client of snapshot.clients) {
       for (const endpoint of client.endpoints) {
         const current = stateOf(endpoint);
-        for (const state of states) yield [{ service: client.service, endpoint: endpoint.url, state }, current === state ? 1 : 0];
+        for (const state of states)
+          yield [{ service: client.service, endpoint: endpoint.url, state }, current === state ? 1 : 0];
       }
     }
   };
 
 const FAMILIES: readonly Family[] = [
-  { name: "weft_client_requests_total", type: "counter", help: "Calls made through the client (as the caller sees them, retries and hedges not counted).", samples: perClient((c) => c.counters.calls) },
-  { name: "weft_client_successes_total", type: "counter", help: "Calls the classifier judged successful.", samples: perClient((c) => c.counters.successes) },
-  { name: "weft_client_failures_total", type: "counter", help: "Calls the classifier judged failed.", samples: perClient((c) => c.counters.failures) },
-  { name: "weft_client_attempts_total", type: "counter", help: "Attempts sent to endpoints, retries and hedges included.", samples: perClient((c) => c.counters.attempts) },
-  { name: "weft_client_timeouts_total", type: "counter", help: "Calls that ended on an attempt or total timeout.", samples: perClient((c) => c.counters.timeouts) },
-  { name: "weft_client_inflight", type: "gauge", help: "Calls in flight now.", samples: perClient((c) => c.counters.inflight) },
-  { name: "weft_client_requests_per_second", type: "gauge", help: "Calls per second over the recent window (10 s).", samples: perClient((c) => c.stats.window.requestsPerSecond) },
+  {
+    name: "weft_client_requests_total",
+    type: "counter",
+    help: "Calls made through the client (as the caller sees them, retries and hedges not counted).",
+    samples: perClient((c) => c.counters.calls),
+  },
+  {
+    name: "weft_client_successes_total",
+    type: "counter",
+    help: "Calls the classifier judged successful.",
+    samples: perClient((c) => c.counters.successes),
+  },
+  {
+    name: "weft_client_failures_total",
+    type: "counter",
+    help: "Calls the classifier judged failed.",
+    samples: perClient((c) => c.counters.failures),
+  },
+  {
+    name: "weft_client_attempts_total",
+    type: "counter",
+    help: "Attempts sent to endpoints, retries and hedges included.",
+    samples: perClient((c) => c.counters.attempts),
+  },
+  {
+    name: "weft_client_timeouts_total",
+    type: "counter",
+    help: "Calls that ended on an attempt or total timeout.",
+    samples: perClient((c) => c.counters.timeouts),
+  },
+  {
+    name: "weft_client_inflight",
+    type: "gauge",
+    help: "Calls in flight now.",
+    samples: perClient((c) => c.counters.inflight),
+  },
+  {
+    name: "weft_client_requests_per_second",
+    type: "gauge",
+    help: "Calls per second over the recent window (10 s).",
+    samples: perClient((c) => c.stats.window.requestsPerSecond),
+  },
   {
     name: "weft_client_success_ratio",
     type: "gauge",
     help: "Successful calls over judged calls (0-1) in the recent window; absent with no judged call.",
     samples: perClient((c) => (c.stats.window.successPercent === null ? null : c.stats.window.successPercent / 100)),
   },
-  { name: "weft_client_retries_per_second", type: "gauge", help: "Retries per second over the recent window.", samples: perClient((c) => c.stats.window.retriesPerSecond) },
-  { name: "weft_client_hedges_per_second", type: "gauge", help: "Hedged (backup) requests per second over the recent window.", samples: perClient((c) => c.stats.window.hedgesPerSecond) },
+  {
+    name: "weft_client_retries_per_second",
+    type: "gauge",
+    help: "Retries per second over the recent window.",
+    samples: perClient((c) => c.stats.window.retriesPerSecond),
+  },
+  {
+    name: "weft_client_hedges_per_second",
+    type: "gauge",
+    help: "Hedged (backup) requests per second over the recent window.",
+    samples: perClient((c) => c.stats.window.hedgesPerSecond),
+  },
   {
     name: "weft_client_latency_ms",
     type: "gauge",
@@ -120,21 +177,66 @@ const FAMILIES: readonly Family[] = [
       }
     },
   },
-  { name: "weft_client_retry_budget", type: "gauge", help: "Retry tokens available now; absent when the client has no retry budget.", samples: perClient((c) => c.retryBudget) },
-  { name: "weft_client_panic", type: "gauge", help: "1 while too few endpoints are available and the balancer uses all of them (panic mode).", samples: perClient((c) => (c.panic ? 1 : 0)) },
-  { name: "weft_endpoint_inflight", type: "gauge", help: "Attempts in flight to the endpoint.", samples: perEndpoint((e) => e.inflight) },
-  { name: "weft_endpoint_requests_total", type: "counter", help: "Attempts the endpoint answered (or failed).", samples: perEndpoint((e) => e.requests) },
-  { name: "weft_endpoint_failures_total", type: "counter", help: "Attempts to the endpoint the classifier judged failed.", samples: perEndpoint((e) => e.failures) },
-  { name: "weft_endpoint_latency_ms", type: "gauge", help: "The latency the balancer reads for the endpoint now (peak EWMA, decayed), ms.", samples: perEndpoint((e) => e.latencyMs) },
-  { name: "weft_endpoint_ejections_total", type: "counter", help: "Times outlier detection ejected the endpoint.", samples: perEndpoint((e) => e.ejections) },
+  {
+    name: "weft_client_retry_budget",
+    type: "gauge",
+    help: "Retry tokens available now; absent when the client has no retry budget.",
+    samples: perClient((c) => c.retryBudget),
+  },
+  {
+    name: "weft_client_panic",
+    type: "gauge",
+    help: "1 while too few endpoints are available and the balancer uses all of them (panic mode).",
+    samples: perClient((c) => (c.panic ? 1 : 0)),
+  },
+  {
+    name: "weft_endpoint_inflight",
+    type: "gauge",
+    help: "Attempts in flight to the endpoint.",
+    samples: perEndpoint((e) => e.inflight),
+  },
+  {
+    name: "weft_endpoint_requests_total",
+    type: "counter",
+    help: "Attempts the endpoint answered (or failed).",
+    samples: perEndpoint((e) => e.requests),
+  },
+  {
+    name: "weft_endpoint_failures_total",
+    type: "counter",
+    help: "Attempts to the endpoint the classifier judged failed.",
+    samples: perEndpoint((e) => e.failures),
+  },
+  {
+    name: "weft_endpoint_latency_ms",
+    type: "gauge",
+    help: "The latency the balancer reads for the endpoint now (peak EWMA, decayed), ms.",
+    samples: perEndpoint((e) => e.latencyMs),
+  },
+  {
+    name: "weft_endpoint_ejections_total",
+    type: "counter",
+    help: "Times outlier detection ejected the endpoint.",
+    samples: perEndpoint((e) => e.ejections),
+  },
   {
     name: "weft_endpoint_state",
     type: "gauge",
     help: "1 for the endpoint's current state, 0 for the others.",
     samples: perEndpointState(STATES, (e) => e.state),
   },
-  { name: "weft_endpoint_stalled", type: "gauge", help: "1 while the endpoint's attempts in flight are on average ≥ 1 s and ≥ 10× its latency estimate old (no answer: frozen, black-holed).", samples: perEndpoint((e) => (e.stalledForMs === null ? 0 : 1)) },
-  { name: "weft_endpoint_breaker_open", type: "gauge", help: "1 while the endpoint's circuit breaker is open (half-open and closed: 0).", samples: perEndpoint((e) => (e.breaker === "open" ? 1 : 0)) },
+  {
+    name: "weft_endpoint_stalled",
+    type: "gauge",
+    help: "1 while the endpoint's attempts in flight are on average ≥ 1 s and ≥ 10× its latency estimate old (no answer: frozen, black-holed).",
+    samples: perEndpoint((e) => (e.stalledForMs === null ? 0 : 1)),
+  },
+  {
+    name: "weft_endpoint_breaker_open",
+    type: "gauge",
+    help: "1 while the endpoint's circuit breaker is open (half-open and closed: 0).",
+    samples: perEndpoint((e) => (e.breaker === "open" ? 1 : 0)),
+  },
   {
     name: "weft_endpoint_breaker_state",
     type: "gauge",
@@ -146,7 +248,8 @@ const FAMILIES: readonly Family[] = [
     type: "gauge",
     help: "1 while the discovery source is failing and its last good answer keeps serving.",
     *samples(snapshot) {
-      for (const client of snapshot.clients) yield [{ service: client.service, source: client.discovery.source }, client.discovery.stale ? 1 : 0];
+      for (const client of snapshot.clients)
+        yield [{ service: client.service, source: client.discovery.source }, client.discovery.stale ? 1 : 0];
     },
   },
   // TLS: the certificates in use and what failed, per client (origination) and per server (termination).
@@ -170,8 +273,10 @@ const FAMILIES: readonly Family[] = [
     type: "gauge",
     help: "The version of the TLS material in use: 1 at start, +1 per rotation applied.",
     *samples(snapshot) {
-      for (const client of snapshot.clients) if (client.tls !== null) yield [{ service: client.service, side: "client" }, client.tls.material.version];
-      for (const server of serversOf(snapshot)) if (server.tls !== null) yield [{ service: server.service, side: "server" }, server.tls.material.version];
+      for (const client of snapshot.clients)
+        if (client.tls !== null) yield [{ service: client.service, side: "client" }, client.tls.material.version];
+      for (const server of serversOf(snapshot))
+        if (server.tls !== null) yield [{ service: server.service, side: "server" }, server.tls.material.version];
     },
   },
   {
@@ -179,18 +284,29 @@ const FAMILIES: readonly Family[] = [
     type: "counter",
     help: "Candidate TLS material refused (half-written, mismatched pair, expired); the last good kept serving.",
     *samples(snapshot) {
-      for (const client of snapshot.clients) if (client.tls !== null) yield [{ service: client.service, side: "client" }, client.tls.material.rejected];
-      for (const server of serversOf(snapshot)) if (server.tls !== null) yield [{ service: server.service, side: "server" }, server.tls.material.rejected];
+      for (const client of snapshot.clients)
+        if (client.tls !== null) yield [{ service: client.service, side: "client" }, client.tls.material.rejected];
+      for (const server of serversOf(snapshot))
+        if (server.tls !== null) yield [{ service: server.service, side: "server" }, server.tls.material.rejected];
     },
   },
-  { name: "weft_client_identity_failures_total", type: "counter", help: "TLS handshakes refused because the server's SPIFFE ID was not the one expected.", samples: perClient((c) => (c.tls === null ? null : c.tls.identityFailures)) },
+  {
+    name: "weft_client_identity_failures_total",
+    type: "counter",
+    help: "TLS handshakes refused because the server's SPIFFE ID was not the one expected.",
+    samples: perClient((c) => (c.tls === null ? null : c.tls.identityFailures)),
+  },
   {
     name: "weft_tls_handshake_failures_total",
     type: "counter",
     help: "Failed TLS handshakes by reason (an OpenSSL / Node code: CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).",
     *samples(snapshot) {
-      for (const client of snapshot.clients) for (const [reason, n] of Object.entries(client.tls?.tlsFailures ?? {})) yield [{ service: client.service, side: "client", reason }, n];
-      for (const server of serversOf(snapshot)) for (const [reason, n] of Object.entries(server.tls?.handshakeFailures ?? {})) yield [{ service: server.service, side: "server", reason }, n];
+      for (const client of snapshot.clients)
+        for (const [reason, n] of Object.entries(client.tls?.tlsFailures ?? {}))
+          yield [{ service: client.service, side: "client", reason }, n];
+      for (const server of serversOf(snapshot))
+        for (const [reason, n] of Object.entries(server.tls?.handshakeFailures ?? {}))
+          yield [{ service: server.service, side: "server", reason }, n];
     },
   },
   // Servers: the inbound side, one series set per `inbound({ service, mesh })`.
@@ -204,12 +320,42 @@ const FAMILIES: readonly Family[] = [
       }
     },
   },
-  { name: "weft_server_inflight", type: "gauge", help: "Requests being handled now (admitted, not yet finished).", samples: perServer((s) => s.inflight) },
-  { name: "weft_server_requests_total", type: "counter", help: "Requests that reached the server (health checks excluded), refused ones included.", samples: perServer((s) => s.counters.requests) },
-  { name: "weft_server_errors_total", type: "counter", help: "Admitted requests the application answered with 5xx.", samples: perServer((s) => s.counters.errors) },
-  { name: "weft_server_aborted_total", type: "counter", help: "Admitted requests whose caller went away before the response finished.", samples: perServer((s) => s.counters.aborted) },
-  { name: "weft_server_deadline_expired_total", type: "counter", help: "Requests refused with 504: the caller's deadline had passed on arrival.", samples: perServer((s) => s.counters.expired) },
-  { name: "weft_server_deadline_malformed_total", type: "counter", help: "Requests refused with 400: an unreadable deadline header.", samples: perServer((s) => s.counters.badDeadline) },
+  {
+    name: "weft_server_inflight",
+    type: "gauge",
+    help: "Requests being handled now (admitted, not yet finished).",
+    samples: perServer((s) => s.inflight),
+  },
+  {
+    name: "weft_server_requests_total",
+    type: "counter",
+    help: "Requests that reached the server (health checks excluded), refused ones included.",
+    samples: perServer((s) => s.counters.requests),
+  },
+  {
+    name: "weft_server_errors_total",
+    type: "counter",
+    help: "Admitted requests the application answered with 5xx.",
+    samples: perServer((s) => s.counters.errors),
+  },
+  {
+    name: "weft_server_aborted_total",
+    type: "counter",
+    help: "Admitted requests whose caller went away before the response finished.",
+    samples: perServer((s) => s.counters.aborted),
+  },
+  {
+    name: "weft_server_deadline_expired_total",
+    type: "counter",
+    help: "Requests refused with 504: the caller's deadline had passed on arrival.",
+    samples: perServer((s) => s.counters.expired),
+  },
+  {
+    name: "weft_server_deadline_malformed_total",
+    type: "counter",
+    help: "Requests refused with 400: an unreadable deadline header.",
+    samples: perServer((s) => s.counters.badDeadline),
+  },
   {
     name: "weft_server_shed_total",
     type: "counter",
@@ -222,14 +368,24 @@ const FAMILIES: readonly Family[] = [
     help: "Authorization decisions (allow, deny, unauthenticated, malformed); absent when authz is off.",
     samples: perServerKey("decision", DECISIONS, (s) => s.authz),
   },
-  { name: "weft_server_concurrency_limit", type: "gauge", help: "The admission limit now (fixed, or the adaptive controller's); absent when shedding is off.", samples: perServer((s) => s.admission?.limit) },
+  {
+    name: "weft_server_concurrency_limit",
+    type: "gauge",
+    help: "The admission limit now (fixed, or the adaptive controller's); absent when shedding is off.",
+    samples: perServer((s) => s.admission?.limit),
+  },
   {
     name: "weft_server_concurrency_adaptive",
     type: "gauge",
     help: "1 when the admission limit is adaptive, 0 when fixed; absent when shedding is off.",
     samples: perServer((s) => (s.admission === null ? null : s.admission.adaptive ? 1 : 0)),
   },
-  { name: "weft_server_requests_per_second", type: "gauge", help: "Admitted requests finished per second over the recent window (10 s).", samples: perServer((s) => s.stats.window.requestsPerSecond) },
+  {
+    name: "weft_server_requests_per_second",
+    type: "gauge",
+    help: "Admitted requests finished per second over the recent window (10 s).",
+    samples: perServer((s) => s.stats.window.requestsPerSecond),
+  },
   {
     name: "weft_server_success_ratio",
     type: "gauge",
@@ -260,7 +416,8 @@ export function renderPrometheus(snapshot: MeshSnapshot): string {
   const lines: string[] = [];
   for (const family of FAMILIES) {
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
-    for (const [labels, value] of family.samples(snapshot)) lines.push(`${family.name}${formatLabels(labels)} ${formatValue(value)}`);
+    for (const [labels, value] of family.samples(snapshot))
+      lines.push(`${family.name}${formatLabels(labels)} ${formatValue(value)}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -58,7 +58,10 @@ const ROUTES = ["/admin", "/admin/events", "/admin/snapshot.json", "/admin/metri
  */
 export async function serveAdmin(mesh: AdminSource, options?: AdminOptions): Promise<AdminServer> {
   if (typeof mesh !== "object" || mesh === null || typeof mesh.snapshot !== "function") {
-    throw new InvalidOptionsError("mesh", "invalid option mesh: serveAdmin expects a mesh from createMesh() (anything with snapshot())");
+    throw new InvalidOptionsError(
+      "mesh",
+      "invalid option mesh: serveAdmin expects a mesh from createMesh() (anything with snapshot())",
+    );
   }
   const config = normalizeAdminOptions(options);
   const authorized = tokenCheck(config.token);
@@ -67,14 +70,17 @@ export async function serveAdmin(mesh: AdminSource, options?: AdminOptions): Pro
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://admin.invalid");
-    if (!allowedHost(req)) return sendJson(res, 403, { error: "host not allowed: the admin server answers loopback names only" });
+    if (!allowedHost(req))
+      return sendJson(res, 403, { error: "host not allowed: the admin server answers loopback names only" });
     if (!authorized(req, url)) {
       res.setHeader("www-authenticate", 'Bearer realm="weft admin"');
       return sendJson(res, 401, { error: "unauthorized: send Authorization: Bearer <token>, or ?token=<token>" });
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");
-      return sendJson(res, 405, { error: `method ${req.method ?? ""} not allowed: the admin server is read-only (GET, HEAD)` });
+      return sendJson(res, 405, {
+        error: `method ${req.method ?? ""} not allowed: the admin server is read-only (GET, HEAD)`,
+      });
     }
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
     switch (path) {

@@ -26,7 +26,11 @@ class FakeResponse extends EventEmitter {
       const data = JSON.parse(event[2]!) as { clients?: Carrier[]; servers?: Carrier[] };
       this.events.push({ name: event[1]!, points: data.clients?.[0]?.stats.history.length ?? 0 });
       this.clientPoints.push(Object.fromEntries((data.clients ?? []).map((c) => [c.service, c.stats.history.length])));
-      this.serverPoints.push(data.servers === undefined ? undefined : Object.fromEntries(data.servers.map((s) => [s.service, s.stats.history.length])));
+      this.serverPoints.push(
+        data.servers === undefined
+          ? undefined
+          : Object.fromEntries(data.servers.map((s) => [s.service, s.stats.history.length])),
+      );
     }
     return true;
   }
@@ -45,7 +49,8 @@ const T0 = Date.UTC(2026, 0, 1);
  */
 function source(servers = false): { take: () => MeshSnapshot; readonly takes: number } {
   let takes = 0;
-  const history = (length: number, newest: number) => Array.from({ length }, (_, i) => ({ at: T0 + (newest - length + i + 1) * 1000, requests: i }));
+  const history = (length: number, newest: number) =>
+    Array.from({ length }, (_, i) => ({ at: T0 + (newest - length + i + 1) * 1000, requests: i }));
   return {
     take: () => {
       const newest = 100 + Math.floor(takes++ / 4);

@@ -89,7 +89,11 @@ export class SnapshotStream {
   open(req: IncomingMessage, res: ServerResponse, headers: Readonly<Record<string, string>>): void {
     if (this.#closed || this.#streams.size >= MAX_STREAMS) {
       res.writeHead(503, { ...headers, "content-type": "application/json; charset=utf-8", "retry-after": "5" });
-      res.end(JSON.stringify({ error: this.#closed ? "admin server is closing" : `too many live streams (at most ${MAX_STREAMS})` }));
+      res.end(
+        JSON.stringify({
+          error: this.#closed ? "admin server is closing" : `too many live streams (at most ${MAX_STREAMS})`,
+        }),
+      );
       return;
     }
     res.writeHead(200, {
@@ -141,7 +145,10 @@ export class SnapshotStream {
         const key = sentUpTo === undefined ? NO_TICK : had;
         let event = events.get(key);
         if (event === undefined) {
-          event = sentUpTo === undefined ? sse("snapshot", JSON.stringify(snapshot)) : sse("update", JSON.stringify(withTails(snapshot, sentUpTo)));
+          event =
+            sentUpTo === undefined
+              ? sse("snapshot", JSON.stringify(snapshot))
+              : sse("update", JSON.stringify(withTails(snapshot, sentUpTo)));
           events.set(key, event);
         }
         res.write(event);
@@ -210,7 +217,10 @@ function withTails(snapshot: MeshSnapshot, sentUpTo: NewestPoints): MeshSnapshot
   return servers === undefined ? cut : { ...cut, servers: tails(servers, sentUpTo.servers) };
 }
 
-function tails<C extends HistoryCarrier<HistoryPoint>>(carriers: readonly C[], sentUpTo: ReadonlyMap<string, number>): C[] {
+function tails<C extends HistoryCarrier<HistoryPoint>>(
+  carriers: readonly C[],
+  sentUpTo: ReadonlyMap<string, number>,
+): C[] {
   return carriers.map((carrier) => ({
     ...carrier,
     stats: { ...carrier.stats, history: historyTail(carrier.stats.history, sentUpTo.get(carrier.service)) },

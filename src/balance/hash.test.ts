@@ -7,9 +7,14 @@ function reference(bytes: Uint8Array, seed = 0): number {
   const c2 = 0x1b873593;
   let h = seed | 0;
   const whole = bytes.length & ~3;
-  const k32 = (k: number) => Math.imul(((Math.imul(k, c1) << 15) | (Math.imul(k, c1) >>> 17)), c2);
+  const k32 = (k: number) => Math.imul((Math.imul(k, c1) << 15) | (Math.imul(k, c1) >>> 17), c2);
   for (let i = 0; i < whole; i += 4) {
-    h ^= k32((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24));
+    h ^= k32(
+      (bytes[i] as number) |
+        ((bytes[i + 1] as number) << 8) |
+        ((bytes[i + 2] as number) << 16) |
+        ((bytes[i + 3] as number) << 24),
+    );
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
@@ -36,7 +41,16 @@ describe("hash32 (Murmur3 x86 32 over UTF-8)", () => {
 
   it("hashes the UTF-8 bytes, as TextEncoder encodes them (2-, 3-, 4-byte characters, lone surrogates)", () => {
     const encoder = new TextEncoder();
-    for (const text of ["é", "ü-42", "日本語のキー", "emoji 🎉 key", "a\ud800b", "\udc00", "mixed ascii ñ 中 𝄞 end", "x".repeat(37)]) {
+    for (const text of [
+      "é",
+      "ü-42",
+      "日本語のキー",
+      "emoji 🎉 key",
+      "a\ud800b",
+      "\udc00",
+      "mixed ascii ñ 中 𝄞 end",
+      "x".repeat(37),
+    ]) {
       for (const seed of [0, 1, 0xdeadbeef]) expect(hash32(text, seed)).toBe(reference(encoder.encode(text), seed));
     }
   });

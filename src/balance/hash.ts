@@ -55,18 +55,23 @@ export function hash32(text: string, seed = 0): number {
     let bytes: number;
     let count: number;
     if (cp < 0x800) {
-      bytes = (0xc0 | (cp >>> 6)) | ((0x80 | (cp & 63)) << 8);
+      bytes = 0xc0 | (cp >>> 6) | ((0x80 | (cp & 63)) << 8);
       count = 2;
     } else {
       const low = i + 1 < n ? text.charCodeAt(i + 1) : 0;
       if (cp >= 0xd800 && cp < 0xdc00 && low >= 0xdc00 && low < 0xe000) {
         cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         i++;
-        bytes = (0xf0 | (cp >>> 18)) | ((0x80 | ((cp >>> 12) & 63)) << 8) | ((0x80 | ((cp >>> 6) & 63)) << 16) | ((0x80 | (cp & 63)) << 24);
+        bytes =
+          0xf0 |
+          (cp >>> 18) |
+          ((0x80 | ((cp >>> 12) & 63)) << 8) |
+          ((0x80 | ((cp >>> 6) & 63)) << 16) |
+          ((0x80 | (cp & 63)) << 24);
         count = 4;
       } else {
         if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
-        bytes = (0xe0 | (cp >>> 12)) | ((0x80 | ((cp >>> 6) & 63)) << 8) | ((0x80 | (cp & 63)) << 16);
+        bytes = 0xe0 | (cp >>> 12) | ((0x80 | ((cp >>> 6) & 63)) << 8) | ((0x80 | (cp & 63)) << 16);
         count = 3;
       }
     }
@@ -94,7 +99,13 @@ export function suffixHashes(prefix: string, from: number, out: Uint32Array): vo
   const whole = bytes.length & ~3;
   let h = 0;
   for (let b = 0; b < whole; b += 4) {
-    h = mixBlock(h, (bytes[b] as number) | ((bytes[b + 1] as number) << 8) | ((bytes[b + 2] as number) << 16) | ((bytes[b + 3] as number) << 24));
+    h = mixBlock(
+      h,
+      (bytes[b] as number) |
+        ((bytes[b + 1] as number) << 8) |
+        ((bytes[b + 2] as number) << 16) |
+        ((bytes[b + 3] as number) << 24),
+    );
   }
   let tail = 0;
   const tailLength = bytes.length - whole;

@@ -51,9 +51,16 @@ function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly
 }
 
 export function balanceLayer(context: BalanceLayerContext): Layer {
-  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome, zoneAware, firstAnswer } = context;
+  const { endpoints, picker, load, clock, classifier, events, service, observeOutcome, zoneAware, firstAnswer } =
+    context;
 
-  const finish = (req: MeshRequest, endpoint: Endpoint, start: number, res: MeshResponse | undefined, error: unknown): void => {
+  const finish = (
+    req: MeshRequest,
+    endpoint: Endpoint,
+    start: number,
+    res: MeshResponse | undefined,
+    error: unknown,
+  ): void => {
     endpoint.inflight--;
     endpoint.pendingStartSum = endpoint.inflight === 0 ? 0 : endpoint.pendingStartSum - start;
     // A breaker that refused the attempt sent nothing: no latency, no failure to record.
@@ -69,7 +76,11 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     if (observeOutcome !== undefined) {
       const before = endpoint.state;
       observeOutcome(endpoint, outcome);
-      if (endpoint.state === "ejected" && before !== "ejected") req.call.note?.("weft.endpoint_ejected", { "weft.endpoint": endpoint.url, "weft.ejections": endpoint.ejections });
+      if (endpoint.state === "ejected" && before !== "ejected")
+        req.call.note?.("weft.endpoint_ejected", {
+          "weft.endpoint": endpoint.url,
+          "weft.ejections": endpoint.ejections,
+        });
     }
     const now = clock.now();
     const rtt = now - start;
@@ -77,7 +88,8 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     // A caller's abort says nothing about the endpoint's speed: keep it out of the estimate. A
     // shed (overloaded) answer is fast but not a sign of capacity: it weighs like a failure here,
     // so traffic steers away, though it counts against no breaker or ejection.
-    if (res !== undefined || outcome !== "ignorable") load.observe(endpoint, rtt, failed || outcome === "overloaded", now);
+    if (res !== undefined || outcome !== "ignorable")
+      load.observe(endpoint, rtt, failed || outcome === "overloaded", now);
     endpoint.requests++;
     if (failed) {
       endpoint.failures++;
@@ -115,7 +127,8 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
       const refused = call.refused;
       const usable = refused === null ? ready : ready.filter((e) => !refused.includes(e.url));
       if (usable.length === 0) return Promise.reject(call.refusal);
-      const candidates = zoneAware === undefined ? usable : zoneCandidates(usable, endpoints.all, zoneAware.zone, zoneAware);
+      const candidates =
+        zoneAware === undefined ? usable : zoneCandidates(usable, endpoints.all, zoneAware.zone, zoneAware);
       // A resend (retry or hedge) prefers an endpoint this call has not tried yet — in the zone
       // first, then anywhere.
       let pool = candidates;
@@ -131,7 +144,13 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
       call.lastEndpoint = endpoint.url;
       call.tried.push(endpoint.url);
       if (events.attemptStart.active) {
-        events.attemptStart.emit({ service, method: req.method, path: req.path, endpoint: endpoint.url, attempt: req.attempt });
+        events.attemptStart.emit({
+          service,
+          method: req.method,
+          path: req.path,
+          endpoint: endpoint.url,
+          attempt: req.attempt,
+        });
       }
       endpoint.pendingStartSum += start;
       let pending: Promise<MeshResponse>;

@@ -9,7 +9,8 @@ import { LoadTracker } from "./load.js";
 import type { PickerContext } from "./picker.js";
 
 const req = { attempt: 0 } as MeshRequest;
-const endpoints = (weights: number[]) => weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
+const endpoints = (weights: number[]) =>
+  weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
 
 function setup(options?: LeastRequestOptions, weightOf: PickerContext["weightOf"] = (e) => e.weight) {
   const clock = fakeClock();

@@ -23,7 +23,11 @@ export interface LoadOptions {
   readonly defaultRttMs: number;
 }
 
-export const DEFAULT_LOAD_OPTIONS: LoadOptions = Object.freeze({ decayMs: 10_000, failurePenalty: 10, defaultRttMs: 1 });
+export const DEFAULT_LOAD_OPTIONS: LoadOptions = Object.freeze({
+  decayMs: 10_000,
+  failurePenalty: 10,
+  defaultRttMs: 1,
+});
 
 export class LoadTracker {
   readonly options: LoadOptions;
@@ -46,7 +50,13 @@ export class LoadTracker {
 
   /** The latency to assume for an endpoint at `nowMs`. */
   latencyMs(endpoint: Endpoint, nowMs: number): number {
-    const estimate = readPeakEwma(endpoint.ewmaMs, endpoint.ewmaStamp, nowMs, this.options.decayMs, this.baselineMs(nowMs));
+    const estimate = readPeakEwma(
+      endpoint.ewmaMs,
+      endpoint.ewmaStamp,
+      nowMs,
+      this.options.decayMs,
+      this.baselineMs(nowMs),
+    );
     const pendingAgeMs = endpoint.pendingAgeMs(nowMs);
     return pendingAgeMs > estimate ? pendingAgeMs : estimate;
   }

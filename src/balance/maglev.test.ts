@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { endpoints, key, KEYS, mapping, moved, N, pickerOf, request, shares } from "../../test/helpers/consistent-hash.js";
+import {
+  endpoints,
+  key,
+  KEYS,
+  mapping,
+  moved,
+  N,
+  pickerOf,
+  request,
+  shares,
+} from "../../test/helpers/consistent-hash.js";
 import { seededRandom } from "../core/clock.js";
 import { Endpoint } from "../core/endpoint.js";
 import { fakeClock } from "../testing/fake-clock.js";
@@ -26,7 +36,14 @@ describe("maglev", () => {
     let total = 0;
     let totalOthers = 0;
     for (const gone of ready) {
-      const { fraction, othersFraction } = moved(before, mapping(create(), ready.filter((e) => e !== gone)), gone.url);
+      const { fraction, othersFraction } = moved(
+        before,
+        mapping(
+          create(),
+          ready.filter((e) => e !== gone),
+        ),
+        gone.url,
+      );
       expect(fraction).toBeLessThanOrEqual(1.5 / N);
       // Maglev is not minimally disruptive: with the leaver gone, the survivors claim slots on
       // different turns, so a few of their slots change hands (Maglev puts balance first). How many
@@ -66,12 +83,17 @@ describe("maglev", () => {
   it("spreads keys within ±8 % of each endpoint's fair share (the slots are even; the rest is sampling)", () => {
     // Measured: 4.6 %. With 1 000 keys per endpoint the sampling noise alone is ±3 % (one σ).
     const fair = KEYS.length / N;
-    for (const count of shares(mapping(create(), endpoints(N))).values()) expect(Math.abs(count - fair) / fair).toBeLessThan(0.08);
+    for (const count of shares(mapping(create(), endpoints(N))).values())
+      expect(Math.abs(count - fair) / fair).toBeLessThan(0.08);
   });
 
   it("gives weight 2 twice the slots and about twice the keys", () => {
     const ready = endpoints(N, (i) => (i === 0 ? 2 : 1));
-    const table = buildMaglevTable(ready, new Float64Array(N).map((_, i) => (i === 0 ? 2 : 1)), 65_537);
+    const table = buildMaglevTable(
+      ready,
+      new Float64Array(N).map((_, i) => (i === 0 ? 2 : 1)),
+      65_537,
+    );
     const heavySlots = table.slots.filter((i) => i === 0).length;
     expect(heavySlots / ((65_537 - heavySlots) / (N - 1))).toBeCloseTo(2, 2);
     const counts = shares(mapping(create(), ready));
@@ -90,7 +112,8 @@ describe("maglev", () => {
   it("follows a slow-start ramp, rebuilding at most once a second", () => {
     const clock = fakeClock();
     const fresh = "http://10.0.0.1:8080";
-    const weightOf: PickerContext["weightOf"] = (e, now) => (e.url === fresh ? e.weight * Math.min(1, 0.1 + now / 10_000) : e.weight);
+    const weightOf: PickerContext["weightOf"] = (e, now) =>
+      e.url === fresh ? e.weight * Math.min(1, 0.1 + now / 10_000) : e.weight;
     const picker = maglev({ key }).create({ clock, random: seededRandom(1), load: new LoadTracker(), weightOf });
     const ready = endpoints(N);
     const before = shares(mapping(picker, ready)).get(fresh) as number;
@@ -109,7 +132,12 @@ describe("maglev", () => {
       const untried = ready.filter((e) => e !== tried);
       const second = picker.pick(untried, request(k, 1));
       expect(second).not.toBe(tried);
-      expect(picker.pick(ready.filter((e) => e !== tried), request(k, 1))).toBe(second);
+      expect(
+        picker.pick(
+          ready.filter((e) => e !== tried),
+          request(k, 1),
+        ),
+      ).toBe(second);
     }
   });
 

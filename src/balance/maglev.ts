@@ -123,7 +123,8 @@ export function maglev(options: MaglevOptions): Balancer {
   const o = balancerOptions(options, ["key", "tableSize", "weightRefreshMs"], "maglev({ key })");
   const key = hashKey(o, "maglev({ key: (req) => req.path })");
   const size = integerOption(o, "tableSize", DEFAULT_MAGLEV_TABLE_SIZE, 3, 16_777_216);
-  if (!isPrime(size)) fail("balancer.tableSize", size, "a prime number of slots (e.g. 65537, 655373), at least 100 × the endpoints");
+  if (!isPrime(size))
+    fail("balancer.tableSize", size, "a prime number of slots (e.g. 65537, 655373), at least 100 × the endpoints");
   const refreshMs = weightRefreshMs(o);
   return { name: "maglev", create: (context) => new MaglevPicker(context, key, size, refreshMs) };
 }

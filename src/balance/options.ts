@@ -34,7 +34,13 @@ export function hashKey(options: Record<string, unknown>, example: string): Hash
 }
 
 /** An integer option in [min, max], or its default. */
-export function integerOption(options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+export function integerOption(
+  options: Record<string, unknown>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const value = options[name];
   if (value === undefined) return fallback;
   if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;

@@ -8,7 +8,8 @@ import { p2cEwma } from "./p2c-ewma.js";
 import { roundRobin } from "./round-robin.js";
 
 const req = {} as MeshRequest;
-const endpoints = (n: number) => Array.from({ length: n }, (_, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}` }, 0));
+const endpoints = (n: number) =>
+  Array.from({ length: n }, (_, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}` }, 0));
 
 function setup(n: number) {
   const clock = fakeClock();
@@ -97,7 +98,12 @@ describe("p2cEwma", () => {
 
 describe("roundRobin", () => {
   it("visits each endpoint in turn", () => {
-    const picker = roundRobin().create({ clock: fakeClock(), random: seededRandom(1), load: new LoadTracker(), weightOf: (e) => e.weight });
+    const picker = roundRobin().create({
+      clock: fakeClock(),
+      random: seededRandom(1),
+      load: new LoadTracker(),
+      weightOf: (e) => e.weight,
+    });
     const eps = endpoints(3);
     expect(Array.from({ length: 6 }, () => picker.pick(eps, req).port)).toEqual([8000, 8001, 8002, 8000, 8001, 8002]);
   });

@@ -27,7 +27,8 @@ export interface P2cEwmaBalancer extends Balancer {
  */
 export function p2cEwma(options: P2cEwmaOptions = {}): P2cEwmaBalancer {
   const decayMs = options.decayMs ?? 10_000;
-  if (!(decayMs > 0) || !Number.isFinite(decayMs)) fail("balancer.decayMs", decayMs, "a positive number of milliseconds (default 10 000)");
+  if (!(decayMs > 0) || !Number.isFinite(decayMs))
+    fail("balancer.decayMs", decayMs, "a positive number of milliseconds (default 10 000)");
   return {
     name: "p2cEwma",
     decayMs,

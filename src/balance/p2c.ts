@@ -8,7 +8,12 @@ import type { Random } from "../core/clock.js";
 import type { Endpoint } from "../core/endpoint.js";
 
 /** The cheaper of two distinct random endpoints of `ready` (ties keep the first drawn). */
-export function powerOfTwo(ready: readonly Endpoint[], random: Random, nowMs: number, costOf: (endpoint: Endpoint, nowMs: number) => number): Endpoint {
+export function powerOfTwo(
+  ready: readonly Endpoint[],
+  random: Random,
+  nowMs: number,
+  costOf: (endpoint: Endpoint, nowMs: number) => number,
+): Endpoint {
   const n = ready.length;
   if (n === 1) return ready[0] as Endpoint;
   const i = Math.floor(random() * n);

@@ -22,14 +22,26 @@ export function decayWeight(elapsedMs: number, decayMs: number): number {
  * The new estimate after observing `rttMs`: the peak if it is higher, otherwise an exponentially
  * weighted average by the time since the previous sample.
  */
-export function observePeakEwma(estimate: number, stampMs: number, rttMs: number, nowMs: number, decayMs: number): number {
+export function observePeakEwma(
+  estimate: number,
+  stampMs: number,
+  rttMs: number,
+  nowMs: number,
+  decayMs: number,
+): number {
   if (Number.isNaN(estimate) || rttMs > estimate) return rttMs;
   const w = decayWeight(nowMs - stampMs, decayMs);
   return estimate * w + rttMs * (1 - w);
 }
 
 /** The estimate as read at `nowMs`: decayed toward `baselineMs` since the last sample. */
-export function readPeakEwma(estimate: number, stampMs: number, nowMs: number, decayMs: number, baselineMs: number): number {
+export function readPeakEwma(
+  estimate: number,
+  stampMs: number,
+  nowMs: number,
+  decayMs: number,
+  baselineMs: number,
+): number {
   if (Number.isNaN(estimate)) return baselineMs;
   if (Number.isNaN(baselineMs)) return estimate;
   const w = decayWeight(nowMs - stampMs, decayMs);

@@ -10,7 +10,8 @@ import { cumulativeWeights, random, searchCumulative } from "./random.js";
 
 const first = { attempt: 0 } as MeshRequest;
 const resend = { attempt: 1 } as MeshRequest;
-const endpoints = (weights: number[]) => weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
+const endpoints = (weights: number[]) =>
+  weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
 
 function setup(weightOf: PickerContext["weightOf"] = (e) => e.weight) {
   const clock = fakeClock();

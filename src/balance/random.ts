@@ -76,7 +76,8 @@ class RandomPicker implements Picker {
     let sums = cache.peek(ready);
     if (sums === undefined) {
       // A resend's one-off array: uniform when the set's weights are equal, else an O(n) scan.
-      if (isResend(req) && cache.recent !== null) return pickByScan(ready, this.#context, nowMs ?? this.#context.clock.now());
+      if (isResend(req) && cache.recent !== null)
+        return pickByScan(ready, this.#context, nowMs ?? this.#context.clock.now());
       sums = isResend(req) ? null : cache.get(ready);
     }
     const r = this.#context.random();

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { endpoints, key, KEYS, mapping, moved, N, pickerOf, request, shares } from "../../test/helpers/consistent-hash.js";
+import {
+  endpoints,
+  key,
+  KEYS,
+  mapping,
+  moved,
+  N,
+  pickerOf,
+  request,
+  shares,
+} from "../../test/helpers/consistent-hash.js";
 import { seededRandom } from "../core/clock.js";
 import { Endpoint } from "../core/endpoint.js";
 import { fakeClock } from "../testing/fake-clock.js";
@@ -8,7 +18,11 @@ import { invalidOption } from "../../test/helpers/options.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { ringEntryCounts, ringHash, ringIndex, type RingHashOptions } from "./ring-hash.js";
 
-function create(options: Partial<RingHashOptions> = {}, weightOf?: PickerContext["weightOf"], balancer?: Balancer): Picker {
+function create(
+  options: Partial<RingHashOptions> = {},
+  weightOf?: PickerContext["weightOf"],
+  balancer?: Balancer,
+): Picker {
   return pickerOf(balancer ?? ringHash({ key, ...options }), 13, weightOf);
 }
 
@@ -27,7 +41,10 @@ describe("ringHash", () => {
     const before = mapping(create(), ready);
     const fractions: number[] = [];
     for (const gone of ready) {
-      const after = mapping(create(), ready.filter((e) => e !== gone));
+      const after = mapping(
+        create(),
+        ready.filter((e) => e !== gone),
+      );
       const { fraction, othersFraction } = moved(before, after, gone.url);
       fractions.push(fraction);
       expect(fraction).toBeLessThanOrEqual(1.5 / N);
@@ -55,8 +72,10 @@ describe("ringHash", () => {
     // worst share was off by 11 % (median), 15 % (p90) with 256 points.
     const ready = endpoints(N);
     const fair = KEYS.length / N;
-    for (const count of shares(mapping(create(), ready)).values()) expect(Math.abs(count - fair) / fair).toBeLessThan(0.15);
-    for (const count of shares(mapping(create({ entriesPerEndpoint: 1000 }), ready)).values()) expect(Math.abs(count - fair) / fair).toBeLessThan(0.05);
+    for (const count of shares(mapping(create(), ready)).values())
+      expect(Math.abs(count - fair) / fair).toBeLessThan(0.15);
+    for (const count of shares(mapping(create({ entriesPerEndpoint: 1000 }), ready)).values())
+      expect(Math.abs(count - fair) / fair).toBeLessThan(0.05);
   });
 
   it("gives weight 2 about twice the keys", () => {
@@ -75,7 +94,8 @@ describe("ringHash", () => {
     const clock = fakeClock();
     const fresh = "http://10.0.0.1:8080";
     // The new endpoint ramps from 10 % to its full weight over 10 s.
-    const weightOf: PickerContext["weightOf"] = (e, now) => (e.url === fresh ? e.weight * Math.min(1, 0.1 + now / 10_000) : e.weight);
+    const weightOf: PickerContext["weightOf"] = (e, now) =>
+      e.url === fresh ? e.weight * Math.min(1, 0.1 + now / 10_000) : e.weight;
     const picker = ringHash({ key }).create({ clock, random: seededRandom(1), load: new LoadTracker(), weightOf });
     const ready = endpoints(N);
     const before = mapping(picker, ready);

@@ -11,7 +11,8 @@ import { roundRobin } from "./round-robin.js";
 
 const first = { attempt: 0 } as MeshRequest;
 const resend = { attempt: 1 } as MeshRequest;
-const endpoints = (weights: number[]) => weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
+const endpoints = (weights: number[]) =>
+  weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
 
 function setup(weightOf: PickerContext["weightOf"] = (e) => e.weight) {
   const clock = fakeClock();
@@ -48,7 +49,8 @@ describe("roundRobin", () => {
     let ramp = 0.25;
     const { picker, clock } = setup((e) => (e.port === 8000 ? e.weight * ramp : e.weight));
     const ready = endpoints([1, 1]);
-    const share = () => ports(Array.from({ length: 100 }, () => picker.pick(ready, first))).filter((p) => p === 0).length;
+    const share = () =>
+      ports(Array.from({ length: 100 }, () => picker.pick(ready, first))).filter((p) => p === 0).length;
     expect(share()).toBe(20);
     ramp = 1;
     expect(share()).toBe(20);
@@ -64,7 +66,8 @@ describe("roundRobin", () => {
     for (let i = 0; i < 20; i++) expect(picker.pick(untried, resend).port).not.toBe(8001);
     const weighted = endpoints([1, 5, 1]);
     picker.pick(weighted, first);
-    for (let i = 0; i < 20; i++) expect(picker.pick([weighted[0] as Endpoint, weighted[2] as Endpoint], resend).port).not.toBe(8001);
+    for (let i = 0; i < 20; i++)
+      expect(picker.pick([weighted[0] as Endpoint, weighted[2] as Endpoint], resend).port).not.toBe(8001);
   });
 
   it("rejects bad options, naming them", () => {

@@ -53,7 +53,8 @@ class RoundRobinPicker implements Picker {
     const cache = this.#cache;
     let schedule = cache.peek(ready);
     if (schedule === undefined) {
-      if (isResend(req) && cache.recent !== null) return pickByScan(ready, this.#context, nowMs ?? this.#context.clock.now());
+      if (isResend(req) && cache.recent !== null)
+        return pickByScan(ready, this.#context, nowMs ?? this.#context.clock.now());
       schedule = isResend(req) ? null : cache.get(ready);
     }
     if (schedule === null) {

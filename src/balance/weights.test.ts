@@ -6,7 +6,8 @@ import { LoadTracker } from "./load.js";
 import type { PickerContext } from "./picker.js";
 import { BuildCache, pickByScan, readWeights } from "./weights.js";
 
-const endpoints = (weights: number[]) => weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
+const endpoints = (weights: number[]) =>
+  weights.map((weight, i) => new Endpoint({ url: `http://127.0.0.1:${8000 + i}`, weight }, 0));
 
 function context(weightOf: PickerContext["weightOf"] = (e) => e.weight) {
   const clock = fakeClock();

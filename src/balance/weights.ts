@@ -37,7 +37,12 @@ export function usableWeight(weight: number): number {
  * Reads every endpoint's weight at `nowMs` into `out`; returns true when no weight is ramping.
  * When every weight is 0 (or unusable) all are read as 1: an endpoint set is never unpickable.
  */
-export function readWeights(ready: readonly Endpoint[], context: PickerContext, nowMs: number, out: Float64Array): boolean {
+export function readWeights(
+  ready: readonly Endpoint[],
+  context: PickerContext,
+  nowMs: number,
+  out: Float64Array,
+): boolean {
   let settled = true;
   let total = 0;
   for (let i = 0; i < ready.length; i++) {
@@ -81,7 +86,8 @@ export function pickByScan(ready: readonly Endpoint[], context: PickerContext, n
     target -= w;
   }
   // Rounding left a sliver past the last weight: the last usable endpoint takes it.
-  for (let i = n - 1; i >= 0; i--) if (usableWeight(context.weightOf(ready[i] as Endpoint, nowMs)) > 0) return ready[i] as Endpoint;
+  for (let i = n - 1; i >= 0; i--)
+    if (usableWeight(context.weightOf(ready[i] as Endpoint, nowMs)) > 0) return ready[i] as Endpoint;
   return ready[n - 1] as Endpoint;
 }
 
@@ -93,7 +99,13 @@ interface Slot<T> {
   checkedAt: number;
 }
 
-const emptySlot = <T>(): Slot<T> => ({ ready: null, value: undefined, weights: new Float64Array(0), settled: true, checkedAt: 0 });
+const emptySlot = <T>(): Slot<T> => ({
+  ready: null,
+  value: undefined,
+  weights: new Float64Array(0),
+  settled: true,
+  checkedAt: 0,
+});
 
 /**
  * Builds `T` from `(ready, weights)` and keeps it for the two most recent `ready` arrays.
@@ -113,7 +125,11 @@ export class BuildCache<T> {
   /** Structures built so far (for tests and the snapshot). */
   builds = 0;
 
-  constructor(context: PickerContext, refreshMs: number, build: (ready: readonly Endpoint[], weights: Float64Array) => T) {
+  constructor(
+    context: PickerContext,
+    refreshMs: number,
+    build: (ready: readonly Endpoint[], weights: Float64Array) => T,
+  ) {
     this.#context = context;
     this.#refreshMs = refreshMs;
     this.#build = build;

@@ -41,7 +41,10 @@ describe("zoneCandidates", () => {
 
   it("does not count draining endpoints against the zone, and spills in panic mode", () => {
     const set = endpointSet(4, 4);
-    set.update([...set.all.filter((e) => e.url !== "http://10.0.1.4:8080").map((e) => ({ url: e.url, zone: e.zone }))], 0);
+    set.update(
+      [...set.all.filter((e) => e.url !== "http://10.0.1.4:8080").map((e) => ({ url: e.url, zone: e.zone }))],
+      0,
+    );
     expect(zoneCandidates(set.ready, set.all, "a")).toHaveLength(3);
     // Most endpoints ejected: the set panics and `ready` holds unavailable ones; the local zone
     // is not healthy enough to take the traffic alone.
@@ -125,6 +128,8 @@ describe("normalizeZoneOptions", () => {
     expect(option({ zone: "a", saturationInflight: -1 })).toBe("zoneAware.saturationInflight");
     expect(option({ zone: "a", saturationInflight: true })).toBe("zoneAware.saturationInflight");
     expect(option({ zone: "a", minLocalHealthPercent: 50 })).toBe("zoneAware.minLocalHealthPercent");
-    expect(() => normalizeZoneOptions({ zone: "a", minLocalHealthPercent: 50 })).toThrow(/did you mean zoneAware\.minLocalHealthyPercent/);
+    expect(() => normalizeZoneOptions({ zone: "a", minLocalHealthPercent: 50 })).toThrow(
+      /did you mean zoneAware\.minLocalHealthyPercent/,
+    );
   });
 });

@@ -77,7 +77,12 @@ const splits = new WeakMap<readonly Endpoint[], Split>();
 let lastReady: readonly Endpoint[] | null = null;
 let lastSplit: Split | null = null;
 
-function computeSplit(ready: readonly Endpoint[], all: readonly Endpoint[], zone: string, minLocalHealthyPercent: number): Split {
+function computeSplit(
+  ready: readonly Endpoint[],
+  all: readonly Endpoint[],
+  zone: string,
+  minLocalHealthyPercent: number,
+): Split {
   const local = ready.filter((e) => e.zone === zone);
   const remote = ready.filter((e) => e.zone !== zone);
   let total = 0;
@@ -123,10 +128,21 @@ function meanInflight(group: readonly Endpoint[], cursor: number): number {
  * @param options `minLocalHealthyPercent` (70), `saturationInflight` (8, or false)
  * @example const candidates = zoneCandidates(set.ready, set.all, "eu-west-1a", config);
  */
-export function zoneCandidates(ready: readonly Endpoint[], all: readonly Endpoint[], localZone: string, options: ZoneOptions = {}): readonly Endpoint[] {
+export function zoneCandidates(
+  ready: readonly Endpoint[],
+  all: readonly Endpoint[],
+  localZone: string,
+  options: ZoneOptions = {},
+): readonly Endpoint[] {
   const minPercent = options.minLocalHealthyPercent ?? DEFAULT_MIN_LOCAL_HEALTHY_PERCENT;
   let split = ready === lastReady ? lastSplit : splits.get(ready);
-  if (split === undefined || split === null || split.all !== all || split.zone !== localZone || split.minLocalHealthyPercent !== minPercent) {
+  if (
+    split === undefined ||
+    split === null ||
+    split.all !== all ||
+    split.zone !== localZone ||
+    split.minLocalHealthyPercent !== minPercent
+  ) {
     split = computeSplit(ready, all, localZone, minPercent);
     splits.set(ready, split);
   }
@@ -152,15 +168,32 @@ export function zoneCandidates(ready: readonly Endpoint[], all: readonly Endpoin
  */
 export function normalizeZoneOptions(value: unknown, option = "zoneAware"): ZoneAwareConfig | undefined {
   if (value === undefined || value === false) return undefined;
-  if (!isPlainObject(value)) return fail(option, value, "{ zone: string, minLocalHealthyPercent?: number, saturationInflight?: number | false } or false");
+  if (!isPlainObject(value))
+    return fail(
+      option,
+      value,
+      "{ zone: string, minLocalHealthyPercent?: number, saturationInflight?: number | false } or false",
+    );
   checkKeys(value, ["zone", "minLocalHealthyPercent", "saturationInflight"], option);
-  const { zone, minLocalHealthyPercent = DEFAULT_MIN_LOCAL_HEALTHY_PERCENT, saturationInflight = DEFAULT_SATURATION_INFLIGHT } = value;
-  if (typeof zone !== "string" || zone === "") fail(`${option}.zone`, zone, "a non-empty string (the zone this process runs in)");
+  const {
+    zone,
+    minLocalHealthyPercent = DEFAULT_MIN_LOCAL_HEALTHY_PERCENT,
+    saturationInflight = DEFAULT_SATURATION_INFLIGHT,
+  } = value;
+  if (typeof zone !== "string" || zone === "")
+    fail(`${option}.zone`, zone, "a non-empty string (the zone this process runs in)");
   if (typeof minLocalHealthyPercent !== "number" || !(minLocalHealthyPercent >= 0 && minLocalHealthyPercent <= 100)) {
     fail(`${option}.minLocalHealthyPercent`, minLocalHealthyPercent, "a percentage from 0 to 100");
   }
-  if (saturationInflight !== false && (typeof saturationInflight !== "number" || !(saturationInflight >= 0) || !Number.isFinite(saturationInflight))) {
-    fail(`${option}.saturationInflight`, saturationInflight, "a number of requests in flight ≥ 0, or false (never spill for load)");
+  if (
+    saturationInflight !== false &&
+    (typeof saturationInflight !== "number" || !(saturationInflight >= 0) || !Number.isFinite(saturationInflight))
+  ) {
+    fail(
+      `${option}.saturationInflight`,
+      saturationInflight,
+      "a number of requests in flight ≥ 0, or false (never spill for load)",
+    );
   }
   return Object.freeze({ zone, minLocalHealthyPercent, saturationInflight });
 }

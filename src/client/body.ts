@@ -31,10 +31,13 @@ export function encodeBody(input: unknown): EncodedBody | Promise<EncodedBody> {
   if (typeof input === "string") return { body: input, contentType: "text/plain;charset=UTF-8" };
   if (input instanceof Uint8Array) return { body: input, contentType: undefined };
   if (input instanceof ArrayBuffer) return { body: new Uint8Array(input), contentType: undefined };
-  if (ArrayBuffer.isView(input)) return { body: new Uint8Array(input.buffer, input.byteOffset, input.byteLength), contentType: undefined };
-  if (input instanceof URLSearchParams) return { body: input.toString(), contentType: "application/x-www-form-urlencoded;charset=UTF-8" };
+  if (ArrayBuffer.isView(input))
+    return { body: new Uint8Array(input.buffer, input.byteOffset, input.byteLength), contentType: undefined };
+  if (input instanceof URLSearchParams)
+    return { body: input.toString(), contentType: "application/x-www-form-urlencoded;charset=UTF-8" };
   if (input instanceof FormData || input instanceof Blob) return serialize(input);
-  if (input instanceof ReadableStream) return { body: { kind: "stream", stream: input as ReadableStream<Uint8Array> }, contentType: undefined };
+  if (input instanceof ReadableStream)
+    return { body: { kind: "stream", stream: input as ReadableStream<Uint8Array> }, contentType: undefined };
   if (typeof (input as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
     return { body: { kind: "stream", stream: input as AsyncIterable<Uint8Array> }, contentType: undefined };
   }

@@ -18,7 +18,15 @@ import { newRequest } from "../core/request.js";
 import { Stack, middlewareLayer } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
 import type { TlsClientSnapshot } from "../transport/tls.js";
-import { CallState, type CallTimeout, type Disposer, type HeaderMap, type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
+import {
+  CallState,
+  type CallTimeout,
+  type Disposer,
+  type HeaderMap,
+  type MeshRequest,
+  type MeshResponse,
+  type Service,
+} from "../core/types.js";
 import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
 import { clientMetrics } from "../telemetry/metrics.js";
 import { RetryBudget } from "../retry/budget.js";
@@ -177,21 +185,43 @@ export class Client {
             onStateChange: (endpoint, from, to) => {
               endpoint.breaker = to;
               this.#endpoints.refresh();
-              if (events.breakerStateChange.active) events.breakerStateChange.emit({ service, endpoint: endpoint.url, from, to });
+              if (events.breakerStateChange.active)
+                events.breakerStateChange.emit({ service, endpoint: endpoint.url, from, to });
             },
           });
-    this.#concurrency = config.concurrency === false ? null : concurrencyLayer({ service, config: config.concurrency, clock, classifier, events });
-    this.#rateLimit = config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
-    this.#budget = config.budget === false || (config.retry === false && config.hedge === false) ? null : new RetryBudget(config.budget);
-    const load = (this.#load = new LoadTracker({ ...DEFAULT_LOAD_OPTIONS, decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs }));
+    this.#concurrency =
+      config.concurrency === false
+        ? null
+        : concurrencyLayer({ service, config: config.concurrency, clock, classifier, events });
+    this.#rateLimit =
+      config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
+    this.#budget =
+      config.budget === false || (config.retry === false && config.hedge === false)
+        ? null
+        : new RetryBudget(config.budget);
+    const load = (this.#load = new LoadTracker({
+      ...DEFAULT_LOAD_OPTIONS,
+      decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs,
+    }));
     this.#endpoints.panicThreshold = config.panicThreshold;
     // An endpoint's weight now: its discovery weight times its slow-start ramp.
     this.#weightOf = slowStartWeigher(config.slowStart);
     const picker: Picker = config.balancer.create({ clock, random, load, weightOf: this.#weightOf });
-    const healthEvent = (endpoint: Endpoint, kind: "ejected" | "returned" | "unhealthy" | "healthy", reason?: "consecutive" | "successRate", untilMs?: number): void => {
+    const healthEvent = (
+      endpoint: Endpoint,
+      kind: "ejected" | "returned" | "unhealthy" | "healthy",
+      reason?: "consecutive" | "successRate",
+      untilMs?: number,
+    ): void => {
       this.#endpoints.refresh();
       if (events.endpointHealth.active) {
-        events.endpointHealth.emit({ service, endpoint: endpoint.url, kind, reason, ejectionMs: untilMs === undefined ? undefined : untilMs - clock.now() });
+        events.endpointHealth.emit({
+          service,
+          endpoint: endpoint.url,
+          kind,
+          reason,
+          ejectionMs: untilMs === undefined ? undefined : untilMs - clock.now(),
+        });
       }
     };
     this.#outlier =
@@ -227,7 +257,9 @@ export class Client {
       ...(config.tracing ? [{ role: "trace", layer: callSpanLayer() }] : []),
       // Coalescing sits above the deadline and the limits: a GET that joins one in flight takes
       // no slot, no token and no attempt of its own.
-      ...(config.coalesce !== false ? [{ role: "coalesce", layer: coalesceLayer(config.coalesce === true ? undefined : config.coalesce) }] : []),
+      ...(config.coalesce !== false
+        ? [{ role: "coalesce", layer: coalesceLayer(config.coalesce === true ? undefined : config.coalesce) }]
+        : []),
       // The total deadline sits above balance (and, later, retry and queueing) so it bounds all of them.
       { role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) },
       // The rate limit below the deadline (a token wait ends at it), above concurrency (a call
@@ -239,7 +271,22 @@ export class Client {
       // Retry and hedging below the deadline (no wait outlives it) and above balance (each resend
       // picks again, preferring an endpoint the call has not tried).
       ...(config.retry !== false || config.hedge !== false
-        ? [{ role: "retry", layer: retryLayer({ service, retry: config.retry, hedge: config.hedge, budget: this.#budget, latency: this.#latency, classifier, clock, random, events }) }]
+        ? [
+            {
+              role: "retry",
+              layer: retryLayer({
+                service,
+                retry: config.retry,
+                hedge: config.hedge,
+                budget: this.#budget,
+                latency: this.#latency,
+                classifier,
+                clock,
+                random,
+                events,
+              }),
+            },
+          ]
         : []),
       // Balance picks per attempt: below the call-level layers so a resend can pick another endpoint.
       {
@@ -263,14 +310,24 @@ export class Client {
       // User middleware runs once per attempt and sees the endpoint picked for it.
       ...config.use.map((m) => ({ role: "use", layer: middlewareLayer(m) })),
       // Per-try timeout: below balance so a timed-out attempt counts against its endpoint's load.
-      { role: "attempt", layer: attemptLayer({ clock, events, attemptMs: config.attemptMs, header: config.deadlineHeader }) },
+      {
+        role: "attempt",
+        layer: attemptLayer({ clock, events, attemptMs: config.attemptMs, header: config.deadlineHeader }),
+      },
       // Innermost: the attempt span measures wire time only, and its traceparent is injected last
       // so no middleware can overwrite it.
-      ...(config.tracing ? [{ role: "attempt-trace", layer: attemptSpanLayer(() => parts.transport.instrumented?.() === true) }] : []),
+      ...(config.tracing
+        ? [{ role: "attempt-trace", layer: attemptSpanLayer(() => parts.transport.instrumented?.() === true) }]
+        : []),
     ]);
     if (config.stack !== undefined) {
       const edited = config.stack(stack);
-      if (!(edited instanceof Stack)) fail("stack", edited, "the stack function to return a Stack (use stack.insertAfter/insertBefore/replace/remove)");
+      if (!(edited instanceof Stack))
+        fail(
+          "stack",
+          edited,
+          "the stack function to return a Stack (use stack.insertAfter/insertBefore/replace/remove)",
+        );
       stack = edited;
     }
     this.stack = stack;
@@ -285,7 +342,14 @@ export class Client {
     this.#firstAnswer = firstAnswer;
     // Metrics subscribe to events only when a real meter provider is there: none, no work.
     this.#stopMetrics =
-      config.metrics === false ? null : clientMetrics({ service, events: this.#events.api, snapshot: () => this.snapshot(), meterProvider: config.metrics.meterProvider });
+      config.metrics === false
+        ? null
+        : clientMetrics({
+            service,
+            events: this.#events.api,
+            snapshot: () => this.snapshot(),
+            meterProvider: config.metrics.meterProvider,
+          });
     this.#unwatchDiscovery = parts.resolver.onState?.((state) => this.#onDiscoveryState(state)) ?? (() => {});
     this.#unsubscribe = parts.resolver.subscribe((infos) => this.#onEndpoints(infos));
     // A source that answers synchronously (static) or has answered for another client already.
@@ -314,7 +378,8 @@ export class Client {
 
   #dispatch(init: MeshRequestInit, call: CallState): Promise<MeshResponse> {
     if (this.#closed) return Promise.reject(new ClientClosedError(this.service));
-    if (typeof init !== "object" || init === null) return Promise.reject(new TypeError("request: expected { method?, path, headers?, body?, signal? }"));
+    if (typeof init !== "object" || init === null)
+      return Promise.reject(new TypeError("request: expected { method?, path, headers?, body?, signal? }"));
     let encoded: EncodedBody | Promise<EncodedBody>;
     try {
       encoded = encodeBody(init.body);
@@ -348,7 +413,10 @@ export class Client {
     else if (typeof input === "string") path = input.startsWith("/") ? input : pathOf(parseUrl(input));
     else throw new TypeError(`fetch: input must be a path, a URL or a Request, got ${typeof input}`);
     const call = new CallState();
-    const res = await this.#dispatch({ method, path, headers, body, signal, idempotent: init.idempotent, timeout: init.timeout }, call);
+    const res = await this.#dispatch(
+      { method, path, headers, body, signal, idempotent: init.idempotent, timeout: init.timeout },
+      call,
+    );
     return toResponse(res, call.lastEndpoint === "" ? "" : call.lastEndpoint + path);
   }
 
@@ -413,9 +481,18 @@ export class Client {
   }
 
   #send(init: MeshRequestInit, encoded: EncodedBody, call: CallState): Promise<MeshResponse> {
-    const { method: methodInit, path, headers: headersInit, signal, idempotent: idempotentInit, timeout: timeoutInit } = init;
+    const {
+      method: methodInit,
+      path,
+      headers: headersInit,
+      signal,
+      idempotent: idempotentInit,
+      timeout: timeoutInit,
+    } = init;
     if (typeof path !== "string" || path.charCodeAt(0) !== 47 /* "/" */) {
-      return Promise.reject(new TypeError(`request: path must be a string starting with "/", got ${JSON.stringify(path)}`));
+      return Promise.reject(
+        new TypeError(`request: path must be a string starting with "/", got ${JSON.stringify(path)}`),
+      );
     }
     const method = methodInit === undefined ? "GET" : methodInit.toUpperCase();
     let headers: HeaderMap = headersInit === undefined ? EMPTY_HEADERS : normalizeHeaders(headersInit);
@@ -441,11 +518,20 @@ export class Client {
       deadline = inheritedDeadline(context, this.config.clock);
       if (!cancel.aborted && deadline <= this.config.clock.now()) {
         cancel.release();
-        return Promise.reject(new TotalTimeoutError(0, { message: `the deadline this call inherits from the request being served has passed: no call to "${this.service}" was made` }));
+        return Promise.reject(
+          new TotalTimeoutError(0, {
+            message: `the deadline this call inherits from the request being served has passed: no call to "${this.service}" was made`,
+          }),
+        );
       }
     }
     const unlinkSignal = signal === undefined || signal === null ? null : linkSignal(signal, cancel);
-    const unlink = context === undefined ? unlinkSignal : unlinkSignal === null ? () => cancel.release() : () => (cancel.release(), unlinkSignal());
+    const unlink =
+      context === undefined
+        ? unlinkSignal
+        : unlinkSignal === null
+          ? () => cancel.release()
+          : () => (cancel.release(), unlinkSignal());
     // An already-aborted signal (or context) ends the call before it starts, as fetch does.
     if (cancel.aborted) {
       unlink?.();
@@ -538,7 +624,6 @@ export class Client {
       });
     }
   }
-
 }
 
 const NO_ATTRS = Object.freeze({});

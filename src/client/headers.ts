@@ -1,7 +1,8 @@
 /** Header normalization: lower-case names, repeated headers as arrays. */
 import type { HeaderMap, ResponseHeaderMap } from "../core/types.js";
 
-export type HeadersInput = Headers | Readonly<Record<string, string | readonly string[] | undefined>> | Iterable<readonly [string, string]>;
+export type HeadersInput =
+  Headers | Readonly<Record<string, string | readonly string[] | undefined>> | Iterable<readonly [string, string]>;
 
 export const EMPTY_HEADERS: HeaderMap = Object.freeze({});
 
@@ -18,7 +19,8 @@ export function normalizeHeaders(input: HeadersInput | undefined): HeaderMap {
   }
   if (typeof (input as Iterable<unknown>)[Symbol.iterator] === "function") {
     for (const pair of input as Iterable<readonly [string, string]>) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError("headers: each entry must be a [name, value] pair");
+      if (!Array.isArray(pair) || pair.length !== 2)
+        throw new TypeError("headers: each entry must be a [name, value] pair");
       add(out, String(pair[0]).toLowerCase(), String(pair[1]));
     }
     return out;

@@ -54,9 +54,12 @@ export class Mesh {
   constructor(options: MeshOptions = {}) {
     if (!isPlainObject(options)) fail("createMesh options", options, "{ defaults?, onWarning? }");
     checkKeys(options, ["defaults", "onWarning"], "");
-    if (options.onWarning !== undefined && typeof options.onWarning !== "function") fail("onWarning", options.onWarning, "a function (message) => void");
+    if (options.onWarning !== undefined && typeof options.onWarning !== "function")
+      fail("onWarning", options.onWarning, "a function (message) => void");
     this.#defaults = checkDefaults(options.defaults);
-    this.#warn = (options.onWarning as ((message: string) => void) | undefined) ?? ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" }));
+    this.#warn =
+      (options.onWarning as ((message: string) => void) | undefined) ??
+      ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" }));
   }
 
   /** The clients of this mesh, by service name. */
@@ -69,10 +72,14 @@ export class Mesh {
    * @example const catalog = mesh.client("catalog", { discovery: staticDiscovery(urls) });
    */
   client(service: string, options: Partial<Omit<ClientOptions, "service">> = {}): Client {
-    if (this.#closed) throw new InvalidOptionsError("service", `mesh is closed: cannot create a client for "${service}"`);
+    if (this.#closed)
+      throw new InvalidOptionsError("service", `mesh is closed: cannot create a client for "${service}"`);
     if (!isPlainObject(options)) fail("options", options, "an object of client options");
     if (this.#clients.has(service)) {
-      throw new InvalidOptionsError("service", `invalid option service: got ${JSON.stringify(service)}; a client for this service already exists in the mesh`);
+      throw new InvalidOptionsError(
+        "service",
+        `invalid option service: got ${JSON.stringify(service)}; a client for this service already exists in the mesh`,
+      );
     }
     const config = normalizeOptions({ ...mergeOptions(this.#defaults, options), service });
     const transport = this.#transportFor(config.transport);
@@ -82,9 +89,11 @@ export class Mesh {
     const client = new Client(config, {
       transport,
       resolver: {
-        subscribe: (listener: (endpoints: readonly EndpointInfo[]) => void): Disposer => shared.resolver.subscribe(listener),
+        subscribe: (listener: (endpoints: readonly EndpointInfo[]) => void): Disposer =>
+          shared.resolver.subscribe(listener),
         snapshot: (): ResolverSnapshot => shared.resolver.snapshot(),
-        onState: (listener: (state: ResolverSnapshot) => void): Disposer => shared.resolver.onState?.(listener) ?? (() => {}),
+        onState: (listener: (state: ResolverSnapshot) => void): Disposer =>
+          shared.resolver.onState?.(listener) ?? (() => {}),
       },
       warn: this.#warn,
       origins: this.#originsOf(transport),
@@ -108,7 +117,11 @@ export class Mesh {
   }
 
   snapshot(): MeshSnapshot {
-    return { takenAt: Date.now(), clients: [...this.#clients.values()].map((c) => c.snapshot()), servers: [...this.#servers].map((s) => s.snapshot()) };
+    return {
+      takenAt: Date.now(),
+      clients: [...this.#clients.values()].map((c) => c.snapshot()),
+      servers: [...this.#servers].map((s) => s.snapshot()),
+    };
   }
 
   /**
@@ -118,7 +131,10 @@ export class Mesh {
   addServer(server: ServerSource): Disposer {
     for (const other of this.#servers) {
       if (other !== server && other.service === server.service) {
-        throw new InvalidOptionsError("mesh", `invalid option mesh: a server for service "${server.service}" is already in this mesh (its snapshot, admin card and metrics would collide); close it first or name this one differently`);
+        throw new InvalidOptionsError(
+          "mesh",
+          `invalid option mesh: a server for service "${server.service}" is already in this mesh (its snapshot, admin card and metrics would collide); close it first or name this one differently`,
+        );
       }
     }
     this.#servers.add(server);

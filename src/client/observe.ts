@@ -22,7 +22,14 @@ export class CallCounters {
   timeouts = 0;
 }
 
-export function observeLayer(service: string, counters: CallCounters, stats: CallStats, classifier: Classifier, clock: Clock, events: ClientEventHub): Layer {
+export function observeLayer(
+  service: string,
+  counters: CallCounters,
+  stats: CallStats,
+  classifier: Classifier,
+  clock: Clock,
+  events: ClientEventHub,
+): Layer {
   const finish = (req: MeshRequest, start: number, res: MeshResponse | undefined, error: unknown): void => {
     counters.inflight--;
     const call = req.call;

@@ -23,7 +23,9 @@ describe("createClient options", () => {
   it("names the option, the value and what is allowed", () => {
     const error = invalid(() => createClient({ service: "s", discovery, transport, timeout: { attemptMs: -5 } }));
     expect(error.option).toBe("timeout.attemptMs");
-    expect(error.message).toBe("invalid option timeout.attemptMs: got -5; expected a positive number of milliseconds or false (off)");
+    expect(error.message).toBe(
+      "invalid option timeout.attemptMs: got -5; expected a positive number of milliseconds or false (off)",
+    );
   });
 
   it("rejects an unknown key and suggests the nearest one", () => {
@@ -33,7 +35,9 @@ describe("createClient options", () => {
   });
 
   it("rejects unknown nested keys", () => {
-    const error = invalid(() => createClient({ service: "s", discovery, transport, timeout: { totalMS: 10 } as never }));
+    const error = invalid(() =>
+      createClient({ service: "s", discovery, transport, timeout: { totalMS: 10 } as never }),
+    );
     expect(error.message).toMatch(/unknown option timeout.totalMS \(did you mean timeout.totalMs\?\)/);
   });
 
@@ -44,25 +48,43 @@ describe("createClient options", () => {
 
   it("requires a service name and a discovery source", () => {
     expect(invalid(() => createClient({ discovery } as never)).option).toBe("service");
-    expect(invalid(() => createClient({ service: "s" } as never)).message).toMatch(/invalid option discovery: got undefined; expected a discovery source/);
+    expect(invalid(() => createClient({ service: "s" } as never)).message).toMatch(
+      /invalid option discovery: got undefined; expected a discovery source/,
+    );
   });
 
   it("checks the type of every policy", () => {
     expect(invalid(() => createClient({ service: "s", discovery, balancer: "p2c" } as never)).option).toBe("balancer");
     expect(invalid(() => createClient({ service: "s", discovery, use: [42] } as never)).option).toBe("use[0]");
-    expect(invalid(() => createClient({ service: "s", discovery, timeout: { attemptMs: 500, totalMs: 100 } })).message).toMatch(/at most timeout.totalMs \(100\)/);
+    expect(
+      invalid(() => createClient({ service: "s", discovery, timeout: { attemptMs: 500, totalMs: 100 } })).message,
+    ).toMatch(/at most timeout.totalMs \(100\)/);
     expect(invalid(() => createClient({ service: "s", discovery, tracing: "yes" } as never)).option).toBe("tracing");
-    expect(invalid(() => createClient({ service: "s", discovery, retry: { maxAttempts: 0 } })).option).toBe("retry.maxAttempts");
-    expect(invalid(() => createClient({ service: "s", discovery, retry: { budget: { ratio: -1 } } })).option).toBe("retry.budget.ratio");
-    expect(invalid(() => createClient({ service: "s", discovery, retry: { backof: {} } as never })).message).toMatch(/did you mean retry.backoff/);
-    expect(invalid(() => createClient({ service: "s", discovery, hedge: { maxHedges: 2 } })).message).toMatch(/expected delayMs or percentile/);
-    expect(invalid(() => createClient({ service: "s", discovery, hedge: { percentile: 100 } })).option).toBe("hedge.percentile");
-    expect(invalid(() => createClient({ service: "s", discovery, timeout: { header: "bad header" } })).option).toBe("timeout.header");
+    expect(invalid(() => createClient({ service: "s", discovery, retry: { maxAttempts: 0 } })).option).toBe(
+      "retry.maxAttempts",
+    );
+    expect(invalid(() => createClient({ service: "s", discovery, retry: { budget: { ratio: -1 } } })).option).toBe(
+      "retry.budget.ratio",
+    );
+    expect(invalid(() => createClient({ service: "s", discovery, retry: { backof: {} } as never })).message).toMatch(
+      /did you mean retry.backoff/,
+    );
+    expect(invalid(() => createClient({ service: "s", discovery, hedge: { maxHedges: 2 } })).message).toMatch(
+      /expected delayMs or percentile/,
+    );
+    expect(invalid(() => createClient({ service: "s", discovery, hedge: { percentile: 100 } })).option).toBe(
+      "hedge.percentile",
+    );
+    expect(invalid(() => createClient({ service: "s", discovery, timeout: { header: "bad header" } })).option).toBe(
+      "timeout.header",
+    );
   });
 
   it("rejects bad endpoint URLs when discovery is built", () => {
     expect(invalid(() => staticDiscovery([])).message).toMatch(/non-empty array/);
-    expect(invalid(() => staticDiscovery(["127.0.0.1:8080"])).message).toMatch(/"127.0.0.1:8080" (is not an absolute URL|has protocol)/);
+    expect(invalid(() => staticDiscovery(["127.0.0.1:8080"])).message).toMatch(
+      /"127.0.0.1:8080" (is not an absolute URL|has protocol)/,
+    );
     expect(invalid(() => staticDiscovery(["ftp://x"])).message).toMatch(/allowed: http:, https:/);
   });
 
@@ -90,7 +112,9 @@ describe("createMesh", () => {
   });
 
   it("validates defaults at construction and refuses a duplicate service", async () => {
-    expect(invalid(() => createMesh({ defaults: { timeout: { totalMs: 0 } } })).option).toBe("defaults.timeout.totalMs");
+    expect(invalid(() => createMesh({ defaults: { timeout: { totalMs: 0 } } })).option).toBe(
+      "defaults.timeout.totalMs",
+    );
     const mesh = createMesh({ defaults: { transport } });
     mesh.client("a", { discovery });
     expect(invalid(() => mesh.client("a", { discovery })).message).toMatch(/already exists/);

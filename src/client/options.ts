@@ -16,7 +16,12 @@ import { undiciTransport } from "../transport/undici.js";
 import type { TlsOptions } from "../transport/tls.js";
 import type { RetryBudgetConfig } from "../retry/budget.js";
 import type { HedgeConfig } from "../retry/layer.js";
-import { normalizeHedgeOptions, normalizeRetryOptions, type HedgeOptions, type RetryOptions } from "../retry/options.js";
+import {
+  normalizeHedgeOptions,
+  normalizeRetryOptions,
+  type HedgeOptions,
+  type RetryOptions,
+} from "../retry/options.js";
 import type { RetryConfig } from "../retry/policy.js";
 import type { Fallback } from "../limit/fallback.js";
 import { normalizeConcurrencyOptions, normalizeRateLimitOptions } from "../limit/options.js";
@@ -24,7 +29,11 @@ import { normalizeZoneOptions, type ZoneAwareConfig, type ZoneAwareOptions } fro
 import { normalizeBreakerOptions, type BreakerConfig, type BreakerOptions } from "../health/breaker-options.js";
 import { normalizeOutlierOptions, type OutlierConfig, type OutlierOptions } from "../health/outlier-options.js";
 import { normalizeSlowStartOptions, type SlowStartConfig, type SlowStartOptions } from "../health/slow-start.js";
-import { normalizeHealthCheckOptions, type HealthCheckConfig, type HealthCheckOptions } from "../health/health-check-options.js";
+import {
+  normalizeHealthCheckOptions,
+  type HealthCheckConfig,
+  type HealthCheckOptions,
+} from "../health/health-check-options.js";
 import type { ConcurrencyConfig, ConcurrencyOptions, RateLimitConfig, RateLimitOptions } from "../limit/options.js";
 import type { CoalesceKey } from "../limit/coalesce.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
@@ -159,7 +168,33 @@ export interface ClientConfig {
   readonly random: Random;
 }
 
-const KEYS = ["service", "discovery", "balancer", "transport", "tls", "timeout", "retry", "hedge", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck", "panicThresholdPercent", "concurrency", "rateLimit", "fallback", "coalesce", "classifier", "use", "tracing", "metrics", "stack", "clock", "random"] as const;
+const KEYS = [
+  "service",
+  "discovery",
+  "balancer",
+  "transport",
+  "tls",
+  "timeout",
+  "retry",
+  "hedge",
+  "breaker",
+  "zoneAware",
+  "outlier",
+  "slowStart",
+  "healthCheck",
+  "panicThresholdPercent",
+  "concurrency",
+  "rateLimit",
+  "fallback",
+  "coalesce",
+  "classifier",
+  "use",
+  "tracing",
+  "metrics",
+  "stack",
+  "clock",
+  "random",
+] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
@@ -181,7 +216,12 @@ export const DEFAULTS = Object.freeze({
 export function checkDefaults(defaults: unknown): ClientDefaults {
   if (defaults === undefined) return {};
   if (!isPlainObject(defaults)) fail("defaults", defaults, "an object of client options");
-  checkKeys(defaults, KEYS.filter((k) => k !== "service"), "defaults", LATER);
+  checkKeys(
+    defaults,
+    KEYS.filter((k) => k !== "service"),
+    "defaults",
+    LATER,
+  );
   checkParts(defaults, "defaults.");
   return defaults as ClientDefaults;
 }
@@ -197,7 +237,8 @@ export function mergeOptions(defaults: ClientDefaults, options: Record<string, u
     const b = options[key];
     if (isPlainObject(a) && isPlainObject(b)) merged[key] = { ...a, ...b };
   }
-  if (Array.isArray(defaults.use) && Array.isArray(options.use)) merged.use = [...defaults.use, ...(options.use as unknown[])];
+  if (Array.isArray(defaults.use) && Array.isArray(options.use))
+    merged.use = [...defaults.use, ...(options.use as unknown[])];
   return merged;
 }
 
@@ -205,8 +246,10 @@ export function normalizeOptions(options: unknown): ClientConfig {
   if (!isPlainObject(options)) fail("options", options, "an object with at least { service, discovery }");
   checkKeys(options, KEYS, "", LATER);
   const service = options.service;
-  if (typeof service !== "string" || service.trim() === "") fail("service", service, "a non-empty string naming the service");
-  if (options.discovery === undefined) fail("discovery", undefined, "a discovery source, e.g. staticDiscovery([\"http://127.0.0.1:8080\"])");
+  if (typeof service !== "string" || service.trim() === "")
+    fail("service", service, "a non-empty string naming the service");
+  if (options.discovery === undefined)
+    fail("discovery", undefined, 'a discovery source, e.g. staticDiscovery(["http://127.0.0.1:8080"])');
   checkParts(options, "");
   const timeout = options.timeout as TimeoutOptions | false | undefined;
   const attemptMs = timeout === false ? false : (timeout?.attemptMs ?? DEFAULTS.timeout.attemptMs);
@@ -218,7 +261,9 @@ export function normalizeOptions(options: unknown): ClientConfig {
     service,
     discovery: options.discovery as Discovery,
     balancer: (options.balancer as Balancer | undefined) ?? p2cEwma(),
-    transport: (options.transport as TransportFactory | undefined) ?? (options.tls === undefined ? DEFAULT_TRANSPORT : undiciTransport({ tls: options.tls as TlsOptions })),
+    transport:
+      (options.transport as TransportFactory | undefined) ??
+      (options.tls === undefined ? DEFAULT_TRANSPORT : undiciTransport({ tls: options.tls as TlsOptions })),
     attemptMs: attemptMs === false ? Infinity : attemptMs,
     totalMs: totalMs === false ? Infinity : totalMs,
     deadlineHeader: deadlineHeader === false ? false : deadlineHeader.toLowerCase(),
@@ -234,14 +279,24 @@ export function normalizeOptions(options: unknown): ClientConfig {
     concurrency: normalizeConcurrencyOptions(options.concurrency),
     rateLimit: normalizeRateLimitOptions(options.rateLimit),
     fallback: options.fallback as Fallback | undefined,
-    coalesce: options.coalesce === undefined || options.coalesce === false ? false : options.coalesce === true ? true : (options.coalesce as { key: CoalesceKey }).key,
+    coalesce:
+      options.coalesce === undefined || options.coalesce === false
+        ? false
+        : options.coalesce === true
+          ? true
+          : (options.coalesce as { key: CoalesceKey }).key,
     classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
     use: Object.freeze([...((options.use as Middleware[] | undefined) ?? [])]),
     tracing: (options.tracing as boolean | undefined) ?? DEFAULTS.tracing,
     metrics:
       options.metrics === false
         ? false
-        : Object.freeze({ meterProvider: typeof options.metrics === "object" && options.metrics !== null ? (options.metrics as { meterProvider?: MeterProvider }).meterProvider : undefined }),
+        : Object.freeze({
+            meterProvider:
+              typeof options.metrics === "object" && options.metrics !== null
+                ? (options.metrics as { meterProvider?: MeterProvider }).meterProvider
+                : undefined,
+          }),
     stack: options.stack as ((stack: Stack) => Stack) | undefined,
     clock: (options.clock as Clock | undefined) ?? systemClock,
     random: (options.random as Random | undefined) ?? systemRandom,
@@ -254,19 +309,28 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   if (o.discovery !== undefined && !hasFunction(o.discovery, "create")) {
     fail(at("discovery"), o.discovery, "a discovery source such as staticDiscovery([...]), dnsDiscovery({...})");
   }
-  if (o.balancer !== undefined && !hasFunction(o.balancer, "create")) fail(at("balancer"), o.balancer, "a balancer such as p2cEwma() or roundRobin()");
+  if (o.balancer !== undefined && !hasFunction(o.balancer, "create"))
+    fail(at("balancer"), o.balancer, "a balancer such as p2cEwma() or roundRobin()");
   if (o.transport !== undefined && !hasFunction(o.transport, "create")) {
     fail(at("transport"), o.transport, "a transport such as undiciTransport(), fetchTransport() or gotTransport(got)");
   }
   if (o.tls !== undefined && o.transport !== undefined) {
-    fail(at("tls"), "(with transport)", "absent when `transport` is given: pass it to the transport instead, undiciTransport({ tls })");
+    fail(
+      at("tls"),
+      "(with transport)",
+      "absent when `transport` is given: pass it to the transport instead, undiciTransport({ tls })",
+    );
   }
   if (o.timeout !== undefined && o.timeout !== false) {
     if (!isPlainObject(o.timeout)) fail(at("timeout"), o.timeout, "{ attemptMs?, totalMs? } or false");
     checkKeys(o.timeout, ["attemptMs", "totalMs", "header"], at("timeout"));
     const header = o.timeout.header;
-    if (header !== undefined && header !== false && !(typeof header === "string" && /^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header))) {
-      fail(at("timeout.header"), header, "an HTTP header name (e.g. \"x-weft-timeout-ms\") or false");
+    if (
+      header !== undefined &&
+      header !== false &&
+      !(typeof header === "string" && /^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header))
+    ) {
+      fail(at("timeout.header"), header, 'an HTTP header name (e.g. "x-weft-timeout-ms") or false');
     }
     const attemptMs = checkMs(at("timeout.attemptMs"), o.timeout.attemptMs, true);
     const totalMs = checkMs(at("timeout.totalMs"), o.timeout.totalMs, true);
@@ -282,17 +346,22 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
   if (o.slowStart !== undefined) normalizeSlowStartOptions(o.slowStart, at("slowStart"));
   if (o.healthCheck !== undefined) normalizeHealthCheckOptions(o.healthCheck, at("healthCheck"));
   const panic = o.panicThresholdPercent;
-  if (panic !== undefined && !(typeof panic === "number" && panic >= 0 && panic <= 100)) fail(at("panicThresholdPercent"), panic, "a percentage from 0 (off) to 100");
+  if (panic !== undefined && !(typeof panic === "number" && panic >= 0 && panic <= 100))
+    fail(at("panicThresholdPercent"), panic, "a percentage from 0 (off) to 100");
   if (o.concurrency !== undefined) normalizeConcurrencyOptions(o.concurrency, at("concurrency"));
   if (o.rateLimit !== undefined) normalizeRateLimitOptions(o.rateLimit, at("rateLimit"));
-  if (o.fallback !== undefined && typeof o.fallback !== "function") fail(at("fallback"), o.fallback, "a function (req, error) => response");
+  if (o.fallback !== undefined && typeof o.fallback !== "function")
+    fail(at("fallback"), o.fallback, "a function (req, error) => response");
   if (o.coalesce !== undefined && typeof o.coalesce !== "boolean") {
-    if (!isPlainObject(o.coalesce) || typeof o.coalesce.key !== "function") fail(at("coalesce"), o.coalesce, "true, false or { key: (req) => string }");
+    if (!isPlainObject(o.coalesce) || typeof o.coalesce.key !== "function")
+      fail(at("coalesce"), o.coalesce, "true, false or { key: (req) => string }");
     checkKeys(o.coalesce, ["key"], at("coalesce"));
   }
-  if (o.classifier !== undefined && typeof o.classifier !== "function") fail(at("classifier"), o.classifier, "a function (req, res, error) => outcome");
+  if (o.classifier !== undefined && typeof o.classifier !== "function")
+    fail(at("classifier"), o.classifier, "a function (req, res, error) => outcome");
   if (o.use !== undefined) {
-    if (!Array.isArray(o.use)) fail(at("use"), o.use, "an array of middleware functions (req, next) => Promise<response>");
+    if (!Array.isArray(o.use))
+      fail(at("use"), o.use, "an array of middleware functions (req, next) => Promise<response>");
     o.use.forEach((m, i) => {
       if (typeof m !== "function") fail(at(`use[${i}]`), m, "a middleware function (req, next) => Promise<response>");
     });
@@ -302,13 +371,18 @@ function checkParts(o: Record<string, unknown>, prefix: string): void {
     if (!isPlainObject(o.metrics)) fail(at("metrics"), o.metrics, "true, false or { meterProvider }");
     checkKeys(o.metrics, ["meterProvider"], at("metrics"));
     const provider = o.metrics.meterProvider;
-    if (provider !== undefined && !hasFunction(provider, "getMeter")) fail(at("metrics.meterProvider"), provider, "an OpenTelemetry MeterProvider (with getMeter)");
+    if (provider !== undefined && !hasFunction(provider, "getMeter"))
+      fail(at("metrics.meterProvider"), provider, "an OpenTelemetry MeterProvider (with getMeter)");
   }
   if (o.stack !== undefined && typeof o.stack !== "function") fail(at("stack"), o.stack, "a function (stack) => stack");
-  if (o.clock !== undefined && !(hasFunction(o.clock, "now") && hasFunction(o.clock, "setTimer") && hasFunction(o.clock, "wallNow"))) {
+  if (
+    o.clock !== undefined &&
+    !(hasFunction(o.clock, "now") && hasFunction(o.clock, "setTimer") && hasFunction(o.clock, "wallNow"))
+  ) {
     fail(at("clock"), o.clock, "a Clock { now(), wallNow(), setTimer(fn, ms) }, e.g. fakeClock() from weft/testing");
   }
-  if (o.random !== undefined && typeof o.random !== "function") fail(at("random"), o.random, "a function returning numbers in [0, 1)");
+  if (o.random !== undefined && typeof o.random !== "function")
+    fail(at("random"), o.random, "a function returning numbers in [0, 1)");
 }
 
 function hasFunction(value: unknown, name: string): boolean {

@@ -85,7 +85,8 @@ export class CallStats {
     this.#retries[slot] = this.#retries[slot]! + retries;
     this.#hedges[slot] = this.#hedges[slot]! + hedges;
     if (durationMs > this.#maxMs[slot]!) this.#maxMs[slot] = durationMs;
-    this.#histogram[slot * BUCKETS + bucketOf(durationMs)] = this.#histogram[slot * BUCKETS + bucketOf(durationMs)]! + 1;
+    this.#histogram[slot * BUCKETS + bucketOf(durationMs)] =
+      this.#histogram[slot * BUCKETS + bucketOf(durationMs)]! + 1;
   }
 
   /** `now` monotonic ms; `wallNow` the wall clock at the same instant, to date the history. */
@@ -105,8 +106,12 @@ export class CallStats {
         failures: live ? this.#failures[slot]! : 0,
         retries: live ? this.#retries[slot]! : 0,
         hedges: live ? this.#hedges[slot]! : 0,
-        p50Ms: live ? percentile(this.#histogram.subarray(offset, offset + BUCKETS), this.#calls[slot]!, 50, this.#maxMs[slot]!) : null,
-        p99Ms: live ? percentile(this.#histogram.subarray(offset, offset + BUCKETS), this.#calls[slot]!, 99, this.#maxMs[slot]!) : null,
+        p50Ms: live
+          ? percentile(this.#histogram.subarray(offset, offset + BUCKETS), this.#calls[slot]!, 50, this.#maxMs[slot]!)
+          : null,
+        p99Ms: live
+          ? percentile(this.#histogram.subarray(offset, offset + BUCKETS), this.#calls[slot]!, 99, this.#maxMs[slot]!)
+          : null,
       });
     }
     return { window: this.#window(current, now), history };
@@ -133,7 +138,10 @@ export class CallStats {
     }
     // Right after the first call the window is shorter than windowSeconds: rates divide by the time
     // actually covered (at least one second).
-    const covered = this.#startedSecond === -1 ? this.#windowSeconds : Math.min(this.#windowSeconds, Math.max(1, (now - this.#startedSecond * 1000) / 1000));
+    const covered =
+      this.#startedSecond === -1
+        ? this.#windowSeconds
+        : Math.min(this.#windowSeconds, Math.max(1, (now - this.#startedSecond * 1000) / 1000));
     const judged = successes + failures;
     return {
       seconds: round(covered),
@@ -144,7 +152,12 @@ export class CallStats {
       latencyMs:
         calls === 0
           ? null
-          : { p50: percentile(merged, calls, 50, max) as number, p90: percentile(merged, calls, 90, max) as number, p99: percentile(merged, calls, 99, max) as number, max: round(max) },
+          : {
+              p50: percentile(merged, calls, 50, max) as number,
+              p90: percentile(merged, calls, 90, max) as number,
+              p99: percentile(merged, calls, 99, max) as number,
+              max: round(max),
+            },
     };
   }
 

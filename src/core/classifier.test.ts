@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { Cancellation } from "./cancel.js";
-import { defaultClassifier, isFailure, isIdempotentRequest, isRetryable, neverReachedServer, SHED_HEADER } from "./classifier.js";
+import {
+  defaultClassifier,
+  isFailure,
+  isIdempotentRequest,
+  isRetryable,
+  neverReachedServer,
+  SHED_HEADER,
+} from "./classifier.js";
 import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
 import { BufferedResponse } from "./response.js";
 import type { MeshRequest } from "./types.js";
@@ -31,7 +38,9 @@ describe("defaultClassifier", () => {
     expect(isRetryable("overloaded")).toBe(true);
     expect(isFailure("overloaded")).toBe(false);
     // The marker means nothing on another status.
-    expect(defaultClassifier(post, new BufferedResponse(500, "", { [SHED_HEADER]: "concurrency" }), undefined)).toBe("failure");
+    expect(defaultClassifier(post, new BufferedResponse(500, "", { [SHED_HEADER]: "concurrency" }), undefined)).toBe(
+      "failure",
+    );
   });
 
   it("retries 429 for any method", () => {

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { createClient, staticDiscovery, RequestContext, currentContext, runWithContext, runWithoutContext, Cancellation, ErrorCodes, type MeshRequest } from "weft";
+import {
+  createClient,
+  staticDiscovery,
+  RequestContext,
+  currentContext,
+  runWithContext,
+  runWithoutContext,
+  Cancellation,
+  ErrorCodes,
+  type MeshRequest,
+} from "weft";
 import { fakeClock, mockService } from "weft/testing";
 
 /** A client over an in-memory transport that records each attempt's request. */
@@ -129,7 +139,9 @@ describe("calls made in a context", () => {
       retry: false,
       clock,
     });
-    const pending = runWithContext({ clock, timeoutMs: 50 }, () => client.request({ path: "/slow" }).catch((e: unknown) => e));
+    const pending = runWithContext({ clock, timeoutMs: 50 }, () =>
+      client.request({ path: "/slow" }).catch((e: unknown) => e),
+    );
     await clock.advanceAsync(60);
     const error = (await pending) as { code: string; message: string; timeoutMs: number };
     expect(error.code).toBe(ErrorCodes.TOTAL_TIMEOUT);

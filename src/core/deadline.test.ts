@@ -23,7 +23,14 @@ describe("deadlines", () => {
   it("ends an attempt at attemptMs with WEFT_ERR_ATTEMPT_TIMEOUT and cancels it", async () => {
     const clock = fakeClock();
     const { seen, factory } = hangingService();
-    const client = createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), transport: factory, clock, retry: false, timeout: { attemptMs: 100, totalMs: 1000 } });
+    const client = createClient({
+      service: "s",
+      discovery: staticDiscovery(["http://127.0.0.1:1"]),
+      transport: factory,
+      clock,
+      retry: false,
+      timeout: { attemptMs: 100, totalMs: 1000 },
+    });
     const call = client.request({ path: "/" }).catch((e: WeftError) => e);
     await clock.advanceAsync(100);
     const error = (await call) as WeftError;
@@ -37,7 +44,14 @@ describe("deadlines", () => {
   it("ends the call at totalMs with WEFT_ERR_TOTAL_TIMEOUT when it comes before the attempt timeout", async () => {
     const clock = fakeClock();
     const { factory } = hangingService();
-    const client = createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), transport: factory, clock, retry: false, timeout: { attemptMs: 500, totalMs: 1000 } });
+    const client = createClient({
+      service: "s",
+      discovery: staticDiscovery(["http://127.0.0.1:1"]),
+      transport: factory,
+      clock,
+      retry: false,
+      timeout: { attemptMs: 500, totalMs: 1000 },
+    });
     const call = client.request({ path: "/", timeout: { totalMs: 200 } }).catch((e: WeftError) => e);
     await clock.advanceAsync(199);
     let settled = false;
@@ -52,7 +66,14 @@ describe("deadlines", () => {
   it("honours per-call timeouts over the client's", async () => {
     const clock = fakeClock();
     const { factory } = hangingService();
-    const client = createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), transport: factory, clock, retry: false, timeout: { totalMs: 10_000 } });
+    const client = createClient({
+      service: "s",
+      discovery: staticDiscovery(["http://127.0.0.1:1"]),
+      transport: factory,
+      clock,
+      retry: false,
+      timeout: { totalMs: 10_000 },
+    });
     const call = client.request({ path: "/", timeout: { totalMs: 50 } }).catch((e: WeftError) => e);
     await clock.advanceAsync(50);
     expect(((await call) as WeftError).code).toBe(ErrorCodes.TOTAL_TIMEOUT);
@@ -77,7 +98,12 @@ describe("deadlines", () => {
 
   it("passes the caller's abort reason through unchanged", async () => {
     const { factory } = hangingService();
-    const client = createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), transport: factory, retry: false });
+    const client = createClient({
+      service: "s",
+      discovery: staticDiscovery(["http://127.0.0.1:1"]),
+      transport: factory,
+      retry: false,
+    });
     const controller = new AbortController();
     const reason = new Error("user navigated away");
     const call = client.request({ path: "/", signal: controller.signal }).catch((e: unknown) => e);

@@ -59,9 +59,12 @@ export function deadlineLayer(context: DeadlineContext): Layer {
     return raceDeadline(next, deadline === req.deadline ? req : { ...req, deadline }, wheel, deadline, () => {
       const error = new TotalTimeoutError(timeoutMs, {
         attempts: req.attempt + 1,
-        message: inherited ? `call exceeded the deadline it inherited from the request being served (${timeoutMs} ms left when it started)` : undefined,
+        message: inherited
+          ? `call exceeded the deadline it inherited from the request being served (${timeoutMs} ms left when it started)`
+          : undefined,
       });
-      if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "total", timeoutMs });
+      if (events.timeout.active)
+        events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "total", timeoutMs });
       cancel.abort(error);
       return error;
     });
@@ -76,13 +79,23 @@ export function attemptLayer(context: AttemptContext): Layer {
     // Always read: a queue (bulkhead, rate limit) may have held the attempt since the call began.
     const now = clock.now();
     const at = Math.min(now + attemptMs, input.deadline);
-    const req = header !== false && at !== Infinity ? { ...input, headers: { ...input.headers, [header]: String(Math.max(0, Math.floor(at - now))) } } : input;
+    const req =
+      header !== false && at !== Infinity
+        ? { ...input, headers: { ...input.headers, [header]: String(Math.max(0, Math.floor(at - now))) } }
+        : input;
     // When the total deadline comes first, it is the one that fires (and names itself).
     if (attemptMs === Infinity || req.cancel === null || now + attemptMs >= req.deadline) return next(req);
     const cancel = req.cancel.child();
     const settle = raceDeadline(next, { ...req, cancel }, wheel, at, () => {
       const error = new AttemptTimeoutError(attemptMs, { attempts: req.attempt + 1 });
-      if (events.timeout.active) events.timeout.emit({ service: req.service, method: req.method, path: req.path, kind: "attempt", timeoutMs: attemptMs });
+      if (events.timeout.active)
+        events.timeout.emit({
+          service: req.service,
+          method: req.method,
+          path: req.path,
+          kind: "attempt",
+          timeoutMs: attemptMs,
+        });
       cancel.abort(error);
       return error;
     });
@@ -100,7 +113,13 @@ export function attemptLayer(context: AttemptContext): Layer {
 }
 
 /** Calls `next(req)` and settles with it, or with `onDeadline()`'s error at `at`, whichever is first. */
-function raceDeadline(next: Service, req: MeshRequest, wheel: DeadlineWheel, at: number, onDeadline: () => Error): Promise<MeshResponse> {
+function raceDeadline(
+  next: Service,
+  req: MeshRequest,
+  wheel: DeadlineWheel,
+  at: number,
+  onDeadline: () => Error,
+): Promise<MeshResponse> {
   return new Promise<MeshResponse>((resolve, reject) => {
     let settled = false;
     const entry = wheel.schedule(at, () => {

@@ -146,7 +146,10 @@ export class RateLimitedError extends WeftError {
  */
 export class RequestAbortedError extends WeftError {
   constructor(service: string, method: string, path: string) {
-    super(ErrorCodes.REQUEST_ABORTED, `the caller of ${method} ${path} (service "${service}") went away before the response finished`);
+    super(
+      ErrorCodes.REQUEST_ABORTED,
+      `the caller of ${method} ${path} (service "${service}") went away before the response finished`,
+    );
   }
 }
 

@@ -44,7 +44,9 @@ export class Emitter<T> {
       try {
         this.#channel.publish(event);
       } catch (error) {
-        process.emitWarning(`weft: a diagnostics_channel subscriber threw: ${String(error)}`, { code: "WEFT_LISTENER_ERROR" });
+        process.emitWarning(`weft: a diagnostics_channel subscriber threw: ${String(error)}`, {
+          code: "WEFT_LISTENER_ERROR",
+        });
       }
     }
     for (const listener of this.#listeners) {

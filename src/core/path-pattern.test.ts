@@ -30,12 +30,22 @@ describe("compilePathPattern", () => {
     expect(p.matches("/v1/items//reviews")).toBe(false);
     expect(p.matches("/v1/items/42/43/reviews")).toBe(false);
     expect(p.label).toBe("/v1/items/:id/reviews");
-    for (const miss of ["/v1/items/42/reviews/", "/v1/items/42/review", "/v1/items/42/reviewsX", "/v1/itemsX/42/reviews", "/v1/item/42/reviews", "v1/items/42/reviews", "/v1/items/42", ""]) {
+    for (const miss of [
+      "/v1/items/42/reviews/",
+      "/v1/items/42/review",
+      "/v1/items/42/reviewsX",
+      "/v1/itemsX/42/reviews",
+      "/v1/item/42/reviews",
+      "v1/items/42/reviews",
+      "/v1/items/42",
+      "",
+    ]) {
       expect(p.matches(miss), miss).toBe(false);
     }
     const last = compilePathPattern("/v1/items/:id", "p");
     expect(last.matches("/v1/items/42")).toBe(true);
-    for (const miss of ["/v1/items/", "/v1/items", "/v1/items/42/", "/v1/items/42/x", "/v2/items/42"]) expect(last.matches(miss), miss).toBe(false);
+    for (const miss of ["/v1/items/", "/v1/items", "/v1/items/42/", "/v1/items/42/x", "/v2/items/42"])
+      expect(last.matches(miss), miss).toBe(false);
   });
 
   it("refuses what is not a pattern, naming the option", () => {

@@ -34,12 +34,17 @@ export function compilePathPattern(pattern: unknown, option: string): PathPatter
     const prefix = pattern.slice(0, -2);
     if (prefix.includes("*")) fail(option, pattern, `${allowed}; "*" only as the last segment`);
     const under = prefix + "/";
-    return { label: pattern, matches: (path) => path === prefix || path.startsWith(under) || (prefix === "" && path.startsWith("/")) };
+    return {
+      label: pattern,
+      matches: (path) => path === prefix || path.startsWith(under) || (prefix === "" && path.startsWith("/")),
+    };
   }
   if (pattern.includes("*")) fail(option, pattern, `${allowed}; "*" only as the last segment`);
   const segments = pattern.split("/");
   if (!segments.some((s) => s.startsWith(":"))) return { label: pattern, matches: (path) => path === pattern };
-  for (const segment of segments) if (segment.startsWith(":") && !PARAM.test(segment)) fail(option, pattern, `${allowed}; a parameter is ":" and a name`);
+  for (const segment of segments)
+    if (segment.startsWith(":") && !PARAM.test(segment))
+      fail(option, pattern, `${allowed}; a parameter is ":" and a name`);
   return {
     label: pattern,
     // Walked with indexOf, not split: this runs for every request a rule is checked against.
@@ -51,7 +56,8 @@ export function compilePathPattern(pattern: unknown, option: string): PathPatter
         if (i < last ? slash === -1 : slash !== -1) return false;
         const end = i < last ? slash : path.length;
         const want = segments[i] as string;
-        if (want.startsWith(":") ? end === from : end - from !== want.length || !path.startsWith(want, from)) return false;
+        if (want.startsWith(":") ? end === from : end - from !== want.length || !path.startsWith(want, from))
+          return false;
         from = end + 1;
       }
       return true;

@@ -30,7 +30,12 @@ export interface ServerSnapshot {
     readonly badDeadline: number;
   };
   /** Authorization decisions so far (null when `authz` is off). */
-  readonly authz: { readonly allow: number; readonly deny: number; readonly unauthenticated: number; readonly malformed: number } | null;
+  readonly authz: {
+    readonly allow: number;
+    readonly deny: number;
+    readonly unauthenticated: number;
+    readonly malformed: number;
+  } | null;
   /** Admission control (null when `shed` is off). */
   readonly admission: {
     readonly adaptive: boolean;

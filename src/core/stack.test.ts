@@ -3,12 +3,15 @@ import { BufferedResponse } from "./response.js";
 import { Stack, middlewareLayer } from "./stack.js";
 import type { Layer, MeshRequest, Service } from "./types.js";
 
-const trail = (name: string, log: string[]): Layer => (next) => async (req) => {
-  log.push(`>${name}`);
-  const res = await next(req);
-  log.push(`<${name}`);
-  return res;
-};
+const trail =
+  (name: string, log: string[]): Layer =>
+  (next) =>
+  async (req) => {
+    log.push(`>${name}`);
+    const res = await next(req);
+    log.push(`<${name}`);
+    return res;
+  };
 const terminal: Service = async () => new BufferedResponse(200, "ok");
 const req = {} as MeshRequest;
 
@@ -29,7 +32,9 @@ describe("Stack", () => {
       { role: "a", layer: trail("a", log) },
       { role: "c", layer: trail("c", log) },
     ]);
-    const edited = base.insertAfter("a", { role: "b", layer: trail("b", log) }).insertBefore("a", { role: "z", layer: trail("z", log) });
+    const edited = base
+      .insertAfter("a", { role: "b", layer: trail("b", log) })
+      .insertBefore("a", { role: "z", layer: trail("z", log) });
     expect(edited.roles).toEqual(["z", "a", "b", "c"]);
     expect(base.roles).toEqual(["a", "c"]);
     await edited.build(terminal)(req);
@@ -49,7 +54,9 @@ describe("Stack", () => {
 
   it("names the missing role and the roles it has", () => {
     const stack = new Stack([{ role: "a", layer: (n) => n }]);
-    expect(() => stack.insertAfter("nope", { role: "b", layer: (n) => n })).toThrow(/no layer with role "nope" \(roles: a\)/);
+    expect(() => stack.insertAfter("nope", { role: "b", layer: (n) => n })).toThrow(
+      /no layer with role "nope" \(roles: a\)/,
+    );
   });
 
   it("lets a layer call next more than once (a retry) with a derived request", async () => {

@@ -7,7 +7,6 @@
 import type { Endpoint } from "./endpoint.js";
 import type { Cancellation } from "./cancel.js";
 
-
 /** Request headers: lower-case names. A repeated header is an array. */
 export type HeaderMap = Readonly<Record<string, string | readonly string[]>>;
 

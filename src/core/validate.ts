@@ -29,11 +29,17 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /** Fails on keys outside `allowed`; `later` names keys reserved for policies not in this version. */
-export function checkKeys(object: Record<string, unknown>, allowed: readonly string[], prefix: string, later: Readonly<Record<string, string>> = {}): void {
+export function checkKeys(
+  object: Record<string, unknown>,
+  allowed: readonly string[],
+  prefix: string,
+  later: Readonly<Record<string, string>> = {},
+): void {
   for (const key of Object.keys(object)) {
     if (allowed.includes(key) || object[key] === undefined) continue;
     const name = prefix === "" ? key : `${prefix}.${key}`;
-    if (key in later) throw new InvalidOptionsError(name, `option ${name} is not available in this version of weft (${later[key]})`);
+    if (key in later)
+      throw new InvalidOptionsError(name, `option ${name} is not available in this version of weft (${later[key]})`);
     const near = nearest(key, allowed);
     throw new InvalidOptionsError(
       name,
@@ -54,11 +60,21 @@ export function checkMs(option: string, value: unknown, allowFalse: boolean): nu
 export function checkInteger(option: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= min) return value;
-  return fail(option, value, min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer of at least ${min}`);
+  return fail(
+    option,
+    value,
+    min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer of at least ${min}`,
+  );
 }
 
 /** A finite number accepted by `ok`, or `fallback` when absent. */
-export function checkNumber(option: string, value: unknown, fallback: number, ok: (n: number) => boolean, allowed: string): number {
+export function checkNumber(
+  option: string,
+  value: unknown,
+  fallback: number,
+  ok: (n: number) => boolean,
+  allowed: string,
+): number {
   if (value === undefined) return fallback;
   if (typeof value === "number" && Number.isFinite(value) && ok(value)) return value;
   return fail(option, value, allowed);
@@ -84,7 +100,11 @@ function distance(a: string, b: string): number {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + cost,
+      );
     }
     previous = current;
   }

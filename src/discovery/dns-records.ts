@@ -67,7 +67,8 @@ export function checkAddress(address: string): string | undefined {
 export function checkSrvRecord(record: SrvRecord): string | undefined {
   // RFC 2782: a target of "." means "the service is decidedly not available at this domain".
   if (record.name === "" || record.name === ".") return 'target "." means the service is not available there';
-  if (!Number.isInteger(record.port) || record.port < 1 || record.port > 65535) return `port ${record.port} is not a usable port (1–65535)`;
+  if (!Number.isInteger(record.port) || record.port < 1 || record.port > 65535)
+    return `port ${record.port} is not a usable port (1–65535)`;
   return undefined;
 }
 
@@ -83,7 +84,11 @@ export function srvPriorityGroups(records: readonly SrvRecord[]): SrvRecord[][] 
 }
 
 /** Endpoints for address records: one `protocol://ip:port` each, sorted, duplicates merged. */
-export function addressEndpoints(addresses: readonly TtlAddress[], port: number, protocol: "http" | "https"): EndpointInfo[] {
+export function addressEndpoints(
+  addresses: readonly TtlAddress[],
+  port: number,
+  protocol: "http" | "https",
+): EndpointInfo[] {
   const urls = new Set(addresses.map((a) => `${protocol}://${hostPort(a.address, port)}`));
   return [...urls].sort().map((url) => ({ url }));
 }
@@ -110,7 +115,11 @@ export function srvEndpoints(group: readonly ResolvedSrv[], protocol: "http" | "
       byUrl.set(url, {
         url,
         weight: (previous?.weight ?? 0) + weight,
-        metadata: previous?.metadata ?? { target: record.name, priority: String(record.priority), srvWeight: String(record.weight) },
+        metadata: previous?.metadata ?? {
+          target: record.name,
+          priority: String(record.priority),
+          srvWeight: String(record.weight),
+        },
       });
     }
   }

@@ -13,7 +13,12 @@ import {
   type SrvRecord,
 } from "./dns-records.js";
 
-const srv = (name: string, port: number, priority: number, weight: number): SrvRecord => ({ name, port, priority, weight });
+const srv = (name: string, port: number, priority: number, weight: number): SrvRecord => ({
+  name,
+  port,
+  priority,
+  weight,
+});
 
 function invalid(options: unknown): InvalidOptionsError {
   try {
@@ -44,7 +49,11 @@ describe("refreshDelayMs", () => {
 
 describe("address records", () => {
   it("become http://ip:port endpoints, IPv6 in brackets, sorted and without duplicates", () => {
-    const endpoints = addressEndpoints([{ address: "127.0.0.3" }, { address: "127.0.0.2" }, { address: "127.0.0.3" }], 8080, "http");
+    const endpoints = addressEndpoints(
+      [{ address: "127.0.0.3" }, { address: "127.0.0.2" }, { address: "127.0.0.3" }],
+      8080,
+      "http",
+    );
     expect(endpoints).toEqual([{ url: "http://127.0.0.2:8080" }, { url: "http://127.0.0.3:8080" }]);
     expect(addressEndpoints([{ address: "::1" }], 443, "https")).toEqual([{ url: "https://[::1]:443" }]);
     expect(hostPort("fe80::1", 80)).toBe("[fe80::1]:80");
@@ -138,7 +147,9 @@ describe("dnsDiscovery options", () => {
   it("names the option, the value and what is allowed", () => {
     const error = invalid({ name: "a.test", port: 70000 });
     expect(error.option).toBe("dnsDiscovery.port");
-    expect(error.message).toBe("invalid option dnsDiscovery.port: got 70000; expected an integer port 1–65535 (required with type A: address records carry no port)");
+    expect(error.message).toBe(
+      "invalid option dnsDiscovery.port: got 70000; expected an integer port 1–65535 (required with type A: address records carry no port)",
+    );
   });
   it("requires a DNS name", () => {
     expect(invalid({ port: 80 }).option).toBe("dnsDiscovery.name");
@@ -146,21 +157,29 @@ describe("dnsDiscovery options", () => {
     expect(invalid({ name: "http://a.test", port: 80 }).message).toMatch(/got "http:\/\/a.test"; expected a DNS name/);
   });
   it("requires a port for A and AAAA, and refuses one for SRV", () => {
-    expect(invalid({ name: "a.test" }).message).toMatch(/got undefined; expected an integer port 1–65535 \(required with type A/);
+    expect(invalid({ name: "a.test" }).message).toMatch(
+      /got undefined; expected an integer port 1–65535 \(required with type A/,
+    );
     expect(invalid({ name: "a.test", type: "AAAA", port: 1.5 }).message).toMatch(/required with type AAAA/);
     expect(invalid({ name: "_http._tcp.a.test", type: "SRV", port: 80 }).message).toBe(
       "invalid option dnsDiscovery.port: got 80; expected no port with type SRV: every SRV record carries its own port",
     );
   });
   it("accepts only A, AAAA and SRV", () => {
-    expect(invalid({ name: "a.test", type: "MX", port: 80 }).message).toBe('invalid option dnsDiscovery.type: got "MX"; expected "A", "AAAA" or "SRV"');
+    expect(invalid({ name: "a.test", type: "MX", port: 80 }).message).toBe(
+      'invalid option dnsDiscovery.type: got "MX"; expected "A", "AAAA" or "SRV"',
+    );
   });
   it("checks each server: ip, ip:port or [ipv6]:port", () => {
     expect(invalid({ name: "a.test", port: 80, servers: "127.0.0.1" }).option).toBe("dnsDiscovery.servers");
-    expect(invalid({ name: "a.test", port: 80, servers: ["127.0.0.1:5353", "dns.test:53"] }).option).toBe("dnsDiscovery.servers[1]");
+    expect(invalid({ name: "a.test", port: 80, servers: ["127.0.0.1:5353", "dns.test:53"] }).option).toBe(
+      "dnsDiscovery.servers[1]",
+    );
     expect(invalid({ name: "a.test", port: 80, servers: ["[127.0.0.1]:53"] }).option).toBe("dnsDiscovery.servers[0]");
     expect(invalid({ name: "a.test", port: 80, servers: ["127.0.0.1:0"] }).option).toBe("dnsDiscovery.servers[0]");
-    expect(() => dnsDiscovery({ name: "a.test", port: 80, servers: ["127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:5353"] })).not.toThrow();
+    expect(() =>
+      dnsDiscovery({ name: "a.test", port: 80, servers: ["127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:5353"] }),
+    ).not.toThrow();
   });
   it("checks refresh bounds, timeouts and the protocol", () => {
     expect(invalid({ name: "a.test", port: 80, minRefreshMs: 5000, maxRefreshMs: 1000 }).message).toBe(
@@ -173,7 +192,9 @@ describe("dnsDiscovery options", () => {
     expect(invalid({ name: "a.test", port: 80, backoff: { baseMs: -1 } }).option).toBe("dnsDiscovery.backoff.baseMs");
   });
   it("rejects an unknown option and suggests the nearest", () => {
-    expect(invalid({ name: "a.test", port: 80, server: ["127.0.0.1"] }).message).toMatch(/unknown option dnsDiscovery.server \(did you mean dnsDiscovery.servers\?\)/);
+    expect(invalid({ name: "a.test", port: 80, server: ["127.0.0.1"] }).message).toMatch(
+      /unknown option dnsDiscovery.server \(did you mean dnsDiscovery.servers\?\)/,
+    );
   });
   it("keys the source so a mesh shares one resolver per name, port and server", () => {
     const a = dnsDiscovery({ name: "A.test.", port: 80, servers: ["127.0.0.1:5353"] });

@@ -74,7 +74,18 @@ interface DnsConfig {
   readonly backoff: SourceBackoff;
 }
 
-const KEYS = ["name", "type", "port", "servers", "protocol", "minRefreshMs", "maxRefreshMs", "timeoutMs", "tries", "backoff"];
+const KEYS = [
+  "name",
+  "type",
+  "port",
+  "servers",
+  "protocol",
+  "minRefreshMs",
+  "maxRefreshMs",
+  "timeoutMs",
+  "tries",
+  "backoff",
+];
 
 /**
  * Discovers endpoints through DNS. A/AAAA: one `http://ip:port` endpoint per address. SRV: one
@@ -151,11 +162,16 @@ class DnsResolver extends SourceResolver {
 
   async #addresses(rejected: Set<string>): Promise<Answer> {
     const { type, name, port, protocol, minRefreshMs, maxRefreshMs } = this.#config;
-    const records = type === "AAAA" ? await this.#dns.resolve6(name, { ttl: true }) : await this.#dns.resolve4(name, { ttl: true });
+    const records =
+      type === "AAAA" ? await this.#dns.resolve6(name, { ttl: true }) : await this.#dns.resolve4(name, { ttl: true });
     const usable = records.filter((r) => this.#usable(r.address, `${type} record of ${name}`, rejected));
     return {
       endpoints: addressEndpoints(usable, port as number, protocol),
-      delayMs: refreshDelayMs(usable.map((r) => r.ttl), minRefreshMs, maxRefreshMs),
+      delayMs: refreshDelayMs(
+        usable.map((r) => r.ttl),
+        minRefreshMs,
+        maxRefreshMs,
+      ),
       empty: `${type} ${name} has no usable address`,
     };
   }
@@ -180,7 +196,13 @@ class DnsResolver extends SourceResolver {
         }),
       );
       for (const { record, addresses } of resolved) {
-        if (addresses.length === 0) this.#reject(`SRV record of ${name}`, describeSrv(record), `target ${record.name} does not resolve to a usable address`, rejected);
+        if (addresses.length === 0)
+          this.#reject(
+            `SRV record of ${name}`,
+            describeSrv(record),
+            `target ${record.name} does not resolve to a usable address`,
+            rejected,
+          );
       }
       const endpoints = srvEndpoints(resolved, protocol);
       if (endpoints.length > 0) {
@@ -188,14 +210,21 @@ class DnsResolver extends SourceResolver {
         return { endpoints, delayMs: refreshDelayMs(ttls, minRefreshMs, maxRefreshMs), empty: "" };
       }
     }
-    return { endpoints: [], delayMs: minRefreshMs, empty: `SRV ${name}: none of its ${records.length} record(s) has a usable target` };
+    return {
+      endpoints: [],
+      delayMs: minRefreshMs,
+      empty: `SRV ${name}: none of its ${records.length} record(s) has a usable target`,
+    };
   }
 
   /** Addresses of an SRV target: A, then AAAA when there is no A; an IP literal as is. */
   async #target(target: string, rejected: Set<string>): Promise<TtlAddress[]> {
     const where = `address of SRV target ${target}`;
     if (isIP(target) !== 0) return this.#usable(target, where, rejected) ? [{ address: target }] : [];
-    for (const resolve of [(n: string) => this.#dns.resolve4(n, { ttl: true }), (n: string) => this.#dns.resolve6(n, { ttl: true })]) {
+    for (const resolve of [
+      (n: string) => this.#dns.resolve4(n, { ttl: true }),
+      (n: string) => this.#dns.resolve6(n, { ttl: true }),
+    ]) {
       try {
         const records = await resolve(target);
         const usable = records.filter((r) => this.#usable(r.address, where, rejected));
@@ -231,27 +260,54 @@ function normalize(options: DnsDiscoveryOptions): DnsConfig {
   checkKeys(options, KEYS, "dnsDiscovery");
   const { name, type = "A", port, servers = [], protocol = "http" } = options as Record<string, unknown>;
   if (typeof name !== "string" || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(name) || name.length > 254) {
-    fail("dnsDiscovery.name", name, 'a DNS name such as "catalog.default.svc.cluster.local" or "_http._tcp.catalog.test"');
+    fail(
+      "dnsDiscovery.name",
+      name,
+      'a DNS name such as "catalog.default.svc.cluster.local" or "_http._tcp.catalog.test"',
+    );
   }
   if (type !== "A" && type !== "AAAA" && type !== "SRV") fail("dnsDiscovery.type", type, '"A", "AAAA" or "SRV"');
-  if (type === "SRV" && port !== undefined) fail("dnsDiscovery.port", port, "no port with type SRV: every SRV record carries its own port");
+  if (type === "SRV" && port !== undefined)
+    fail("dnsDiscovery.port", port, "no port with type SRV: every SRV record carries its own port");
   if (type !== "SRV" && !(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)) {
-    fail("dnsDiscovery.port", port, `an integer port 1–65535 (required with type ${type}: address records carry no port)`);
+    fail(
+      "dnsDiscovery.port",
+      port,
+      `an integer port 1–65535 (required with type ${type}: address records carry no port)`,
+    );
   }
-  if (!Array.isArray(servers)) fail("dnsDiscovery.servers", servers, 'an array of "ip", "ip:port" or "[ipv6]:port" strings');
+  if (!Array.isArray(servers))
+    fail("dnsDiscovery.servers", servers, 'an array of "ip", "ip:port" or "[ipv6]:port" strings');
   (servers as unknown[]).forEach((server, i) => {
-    if (!isServer(server)) fail(`dnsDiscovery.servers[${i}]`, server, '"ip", "ip:port" or "[ipv6]:port", e.g. "127.0.0.1:5353"');
+    if (!isServer(server))
+      fail(`dnsDiscovery.servers[${i}]`, server, '"ip", "ip:port" or "[ipv6]:port", e.g. "127.0.0.1:5353"');
   });
   if (protocol !== "http" && protocol !== "https") fail("dnsDiscovery.protocol", protocol, '"http" or "https"');
-  const minRefreshMs = (checkMs("dnsDiscovery.minRefreshMs", options.minRefreshMs, false) as number | undefined) ?? 1000;
-  const maxRefreshMs = (checkMs("dnsDiscovery.maxRefreshMs", options.maxRefreshMs, false) as number | undefined) ?? Math.max(30_000, minRefreshMs);
-  if (maxRefreshMs < minRefreshMs) fail("dnsDiscovery.maxRefreshMs", maxRefreshMs, `a number ≥ dnsDiscovery.minRefreshMs (${minRefreshMs})`);
+  const minRefreshMs =
+    (checkMs("dnsDiscovery.minRefreshMs", options.minRefreshMs, false) as number | undefined) ?? 1000;
+  const maxRefreshMs =
+    (checkMs("dnsDiscovery.maxRefreshMs", options.maxRefreshMs, false) as number | undefined) ??
+    Math.max(30_000, minRefreshMs);
+  if (maxRefreshMs < minRefreshMs)
+    fail("dnsDiscovery.maxRefreshMs", maxRefreshMs, `a number ≥ dnsDiscovery.minRefreshMs (${minRefreshMs})`);
   const timeoutMs = options.timeoutMs ?? 2000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) fail("dnsDiscovery.timeoutMs", timeoutMs, "a positive integer number of milliseconds");
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
+    fail("dnsDiscovery.timeoutMs", timeoutMs, "a positive integer number of milliseconds");
   const tries = options.tries ?? 2;
   if (!Number.isInteger(tries) || tries < 1) fail("dnsDiscovery.tries", tries, "a positive integer");
   const backoff = checkSourceBackoff("dnsDiscovery.backoff", options.backoff);
-  return Object.freeze({ name, type, port: port as number | undefined, servers: Object.freeze([...(servers as string[])]), protocol, minRefreshMs, maxRefreshMs, timeoutMs, tries, backoff });
+  return Object.freeze({
+    name,
+    type,
+    port: port as number | undefined,
+    servers: Object.freeze([...(servers as string[])]),
+    protocol,
+    minRefreshMs,
+    maxRefreshMs,
+    timeoutMs,
+    tries,
+    backoff,
+  });
 }
 
 /** `ip`, `ip:port` (IPv4), `[ipv6]` or `[ipv6]:port` — what `Resolver.setServers` takes. */

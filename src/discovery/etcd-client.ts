@@ -101,22 +101,34 @@ export class EtcdClient {
   async rangePrefix(prefix: string): Promise<{ revision: number; kvs: EtcdKeyValue[] }> {
     const res = await this.call("/v3/kv/range", { key: b64(prefix), range_end: prefixRangeEnd(prefix) });
     const kvs = Array.isArray(res.kvs) ? (res.kvs as Json[]) : [];
-    return { revision: headerRevision(res), kvs: kvs.map((kv) => ({ ...keyValue(kv), lease: String(kv.lease ?? "0") })) };
+    return {
+      revision: headerRevision(res),
+      kvs: kvs.map((kv) => ({ ...keyValue(kv), lease: String(kv.lease ?? "0") })),
+    };
   }
 
   /** The number of keys under `prefix` and the store's revision: a cheap liveness probe. */
   async count(prefix: string): Promise<{ revision: number; count: number }> {
-    const res = await this.call("/v3/kv/range", { key: b64(prefix), range_end: prefixRangeEnd(prefix), count_only: true });
+    const res = await this.call("/v3/kv/range", {
+      key: b64(prefix),
+      range_end: prefixRangeEnd(prefix),
+      count_only: true,
+    });
     return { revision: headerRevision(res), count: num(res.count) };
   }
 
   async put(key: string, value: string, lease?: string): Promise<number> {
-    return headerRevision(await this.call("/v3/kv/put", { key: b64(key), value: b64(value), ...(lease === undefined ? {} : { lease }) }));
+    return headerRevision(
+      await this.call("/v3/kv/put", { key: b64(key), value: b64(value), ...(lease === undefined ? {} : { lease }) }),
+    );
   }
 
   /** Deletes `key`, or every key under it with `prefix: true`; resolves with the count deleted. */
   async delete(key: string, options: { prefix?: boolean } = {}): Promise<number> {
-    const res = await this.call("/v3/kv/deleterange", { key: b64(key), ...(options.prefix === true ? { range_end: prefixRangeEnd(key) } : {}) });
+    const res = await this.call("/v3/kv/deleterange", {
+      key: b64(key),
+      ...(options.prefix === true ? { range_end: prefixRangeEnd(key) } : {}),
+    });
     return num(res.deleted);
   }
 
@@ -156,16 +168,29 @@ export class EtcdClient {
       this.#checkOpen();
       const controller = new AbortController();
       this.#inflight.add(controller);
-      const timer = setTimeout(() => controller.abort(new Error(`timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs).unref();
+      const timer = setTimeout(
+        () => controller.abort(new Error(`timed out after ${this.requestTimeoutMs} ms`)),
+        this.requestTimeoutMs,
+      ).unref();
       try {
-        const res = await request(host + path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" }, dispatcher: this.#agent, signal: controller.signal });
+        const res = await request(host + path, {
+          method: "POST",
+          body: JSON.stringify(body),
+          headers: { "content-type": "application/json" },
+          dispatcher: this.#agent,
+          signal: controller.signal,
+        });
         const text = await res.body.text();
         const json = parse(text);
         if (res.statusCode === 200) {
           this.#current = index;
           return json;
         }
-        const error = new EtcdError(res.statusCode, num(json.code), typeof json.message === "string" ? json.message : text.slice(0, 200));
+        const error = new EtcdError(
+          res.statusCode,
+          num(json.code),
+          typeof json.message === "string" ? json.message : text.slice(0, 200),
+        );
         if (res.statusCode !== 503) throw error;
         errors.push(`${host}: ${error.message}`);
       } catch (error) {
@@ -195,14 +220,23 @@ export class EtcdClient {
       controller.abort();
       if (error !== undefined && !this.#closed) handlers.onClose(error);
     };
-    const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixRangeEnd(prefix), start_revision: String(startRevision) } });
+    const body = JSON.stringify({
+      create_request: { key: b64(prefix), range_end: prefixRangeEnd(prefix), start_revision: String(startRevision) },
+    });
     const open = async (): Promise<void> => {
       const errors: string[] = [];
       for (let i = 0; i < this.hosts.length && !closed; i++) {
         const index = (this.#current + i) % this.hosts.length;
         const host = this.hosts[index] as string;
         try {
-          const res = await request(`${host}/v3/watch`, { method: "POST", body, dispatcher: this.#agent, signal: controller.signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
+          const res = await request(`${host}/v3/watch`, {
+            method: "POST",
+            body,
+            dispatcher: this.#agent,
+            signal: controller.signal,
+            headersTimeout: this.requestTimeoutMs,
+            bodyTimeout: 0,
+          });
           if (res.statusCode !== 200) {
             const text = await res.body.text();
             return finish(new Error(`watch refused by ${host}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
@@ -254,12 +288,19 @@ function dispatch(message: Json, handlers: EtcdWatchHandlers, finish: (error: Er
   const result = message.result as Json | undefined;
   if (result === undefined) {
     const error = message.error as Json | undefined;
-    return finish(new Error(`watch error: ${typeof error?.message === "string" ? error.message : JSON.stringify(message).slice(0, 200)}`));
+    return finish(
+      new Error(
+        `watch error: ${typeof error?.message === "string" ? error.message : JSON.stringify(message).slice(0, 200)}`,
+      ),
+    );
   }
   const revision = headerRevision(result);
   if (result.canceled === true) {
     const compact = num(result.compact_revision);
-    return handlers.onCanceled(compact > 0 ? compact : undefined, typeof result.cancel_reason === "string" ? result.cancel_reason : "canceled");
+    return handlers.onCanceled(
+      compact > 0 ? compact : undefined,
+      typeof result.cancel_reason === "string" ? result.cancel_reason : "canceled",
+    );
   }
   const events = Array.isArray(result.events) ? (result.events as Json[]) : [];
   if (events.length === 0) return handlers.onProgress?.(revision);
@@ -294,7 +335,9 @@ function describeError(error: unknown, controller?: AbortController): string {
   if (reason instanceof Error) {
     const code = (reason as { code?: unknown }).code;
     const cause = reason.cause instanceof Error ? ` (${reason.cause.message})` : "";
-    return typeof code === "string" && !reason.message.includes(code) ? `${code} ${reason.message}${cause}` : `${reason.message}${cause}`;
+    return typeof code === "string" && !reason.message.includes(code)
+      ? `${code} ${reason.message}${cause}`
+      : `${reason.message}${cause}`;
   }
   return String(reason);
 }

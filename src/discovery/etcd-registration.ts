@@ -43,7 +43,18 @@ export interface EtcdRegistration {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = ["hosts", "prefix", "url", "ttlSeconds", "weight", "zone", "metadata", "key", "onWarning", "requestTimeoutMs"];
+const OPTION_KEYS = [
+  "hosts",
+  "prefix",
+  "url",
+  "ttlSeconds",
+  "weight",
+  "zone",
+  "metadata",
+  "key",
+  "onWarning",
+  "requestTimeoutMs",
+];
 
 /**
  * Registers `url` under `prefix` and keeps it registered until `close()`. Rejects when etcd
@@ -53,16 +64,29 @@ const OPTION_KEYS = ["hosts", "prefix", "url", "ttlSeconds", "weight", "zone", "
  * process.on("SIGTERM", () => void registration.close().then(() => server.close()));
  */
 export async function etcdRegistration(options: EtcdRegistrationOptions): Promise<EtcdRegistration> {
-  if (!isPlainObject(options)) fail("etcdRegistration", options, "{ hosts, prefix, url, ttlSeconds?, weight?, zone?, metadata?, key?, onWarning?, requestTimeoutMs? }");
+  if (!isPlainObject(options))
+    fail(
+      "etcdRegistration",
+      options,
+      "{ hosts, prefix, url, ttlSeconds?, weight?, zone?, metadata?, key?, onWarning?, requestTimeoutMs? }",
+    );
   checkKeys(options, OPTION_KEYS, "etcdRegistration");
   const hosts = checkHosts("etcdRegistration.hosts", options.hosts);
   const prefix = checkPrefix("etcdRegistration.prefix", options.prefix);
-  const endpoint = checkEndpoint({ url: options.url, weight: options.weight, zone: options.zone, metadata: options.metadata }, "etcdRegistration", "etcdRegistration");
+  const endpoint = checkEndpoint(
+    { url: options.url, weight: options.weight, zone: options.zone, metadata: options.metadata },
+    "etcdRegistration",
+    "etcdRegistration",
+  );
   const ttlSeconds = options.ttlSeconds ?? 10;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) fail("etcdRegistration.ttlSeconds", ttlSeconds, "an integer number of seconds ≥ 1");
-  if (options.key !== undefined && (typeof options.key !== "string" || options.key === "")) fail("etcdRegistration.key", options.key, "a non-empty string");
-  if (options.onWarning !== undefined && typeof options.onWarning !== "function") fail("etcdRegistration.onWarning", options.onWarning, "a function (message) => void");
-  const requestTimeoutMs = (checkMs("etcdRegistration.requestTimeoutMs", options.requestTimeoutMs, false) as number | undefined) ?? 5_000;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+    fail("etcdRegistration.ttlSeconds", ttlSeconds, "an integer number of seconds ≥ 1");
+  if (options.key !== undefined && (typeof options.key !== "string" || options.key === ""))
+    fail("etcdRegistration.key", options.key, "a non-empty string");
+  if (options.onWarning !== undefined && typeof options.onWarning !== "function")
+    fail("etcdRegistration.onWarning", options.onWarning, "a function (message) => void");
+  const requestTimeoutMs =
+    (checkMs("etcdRegistration.requestTimeoutMs", options.requestTimeoutMs, false) as number | undefined) ?? 5_000;
   const key = options.key ?? prefix + defaultKeySuffix(endpoint.url);
   const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" }));
   const registration = new Registration(new EtcdClient({ hosts, requestTimeoutMs }), key, endpoint, ttlSeconds, warn);
@@ -71,7 +95,10 @@ export async function etcdRegistration(options: EtcdRegistrationOptions): Promis
   } catch (error) {
     await registration.close();
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`etcdRegistration: could not register ${endpoint.url} as ${key} at ${hosts.join(", ")}: ${reason}`, { cause: error });
+    throw new Error(
+      `etcdRegistration: could not register ${endpoint.url} as ${key} at ${hosts.join(", ")}: ${reason}`,
+      { cause: error },
+    );
   }
   registration.keepAlive();
   return { key, url: endpoint.url, close: () => registration.close() };
@@ -97,7 +124,13 @@ class Registration {
   #unreachable = false;
   #closed: Promise<void> | undefined;
 
-  constructor(client: EtcdClient, key: string, endpoint: EndpointInfo, ttlSeconds: number, warn: (message: string) => void) {
+  constructor(
+    client: EtcdClient,
+    key: string,
+    endpoint: EndpointInfo,
+    ttlSeconds: number,
+    warn: (message: string) => void,
+  ) {
     this.#client = client;
     this.#key = key;
     this.#value = JSON.stringify(endpoint);
@@ -129,7 +162,8 @@ class Registration {
       const ttl = this.#lease === undefined ? 0 : await this.#client.leaseKeepAlive(this.#lease);
       if (this.#closed !== undefined) return;
       if (ttl <= 0) {
-        if (!this.#unreachable) this.#warn(`weft etcdRegistration: the lease of ${this.#key} is gone; registering again`);
+        if (!this.#unreachable)
+          this.#warn(`weft etcdRegistration: the lease of ${this.#key} is gone; registering again`);
         this.#lease = undefined;
         await this.register();
       } else if (this.#unreachable) {
@@ -141,7 +175,9 @@ class Registration {
       if (this.#closed !== undefined || this.#unreachable) return;
       this.#unreachable = true;
       const reason = error instanceof Error ? error.message : String(error);
-      this.#warn(`weft etcdRegistration: could not keep ${this.#key} registered at ${this.#client.hosts.join(", ")}: ${reason}; retrying every ${Math.round(this.#intervalMs)} ms`);
+      this.#warn(
+        `weft etcdRegistration: could not keep ${this.#key} registered at ${this.#client.hosts.join(", ")}: ${reason}; retrying every ${Math.round(this.#intervalMs)} ms`,
+      );
     }
   }
 
@@ -158,7 +194,9 @@ class Registration {
       if (this.#lease !== undefined) await this.#client.leaseRevoke(this.#lease);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.#warn(`weft etcdRegistration: could not revoke the lease of ${this.#key} (${reason}); the key disappears when the lease expires`);
+      this.#warn(
+        `weft etcdRegistration: could not revoke the lease of ${this.#key} (${reason}); the key disappears when the lease expires`,
+      );
     } finally {
       this.#lease = undefined;
       await this.#client.close();

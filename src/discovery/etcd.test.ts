@@ -22,7 +22,11 @@ const hosts = ["http://127.0.0.1:2379"];
 
 describe("parseEndpointValue", () => {
   it("reads url, weight, zone and metadata, and ignores fields it does not know", () => {
-    expect(parseEndpointValue('{"url":"http://127.0.0.1:8081","weight":2,"zone":"a","metadata":{"v":"1"},"registeredBy":"x"}')).toEqual({
+    expect(
+      parseEndpointValue(
+        '{"url":"http://127.0.0.1:8081","weight":2,"zone":"a","metadata":{"v":"1"},"registeredBy":"x"}',
+      ),
+    ).toEqual({
       url: "http://127.0.0.1:8081",
       weight: 2,
       zone: "a",
@@ -37,28 +41,46 @@ describe("parseEndpointValue", () => {
     expect(() => parseEndpointValue('{"url":"ftp://127.0.0.1:21"}')).toThrow(/protocol ftp:; allowed: http:, https:/);
     expect(() => parseEndpointValue('{"url":"127.0.0.1:8081"}')).toThrow(/not an absolute URL|protocol/);
     expect(() => parseEndpointValue('{"weight":1}')).toThrow(/expected a URL string/);
-    expect(() => parseEndpointValue('{"url":"http://127.0.0.1:1","weight":0}')).toThrow(/weight must be a positive number, got 0/);
-    expect(() => parseEndpointValue('{"url":"http://127.0.0.1:1","zone":7}')).toThrow(/zone must be a non-empty string, got 7/);
-    expect(() => parseEndpointValue('{"url":"http://127.0.0.1:1","metadata":{"n":1}}')).toThrow(/metadata must be an object of strings/);
+    expect(() => parseEndpointValue('{"url":"http://127.0.0.1:1","weight":0}')).toThrow(
+      /weight must be a positive number, got 0/,
+    );
+    expect(() => parseEndpointValue('{"url":"http://127.0.0.1:1","zone":7}')).toThrow(
+      /zone must be a non-empty string, got 7/,
+    );
+    expect(() => parseEndpointValue('{"url":"http://127.0.0.1:1","metadata":{"n":1}}')).toThrow(
+      /metadata must be an object of strings/,
+    );
   });
 });
 
 describe("etcdDiscovery options", () => {
   it("shares resolvers by hosts and prefix", () => {
-    expect(etcdDiscovery({ hosts, prefix: "/services/catalog/" }).key).toBe("etcd:http://127.0.0.1:2379:/services/catalog/");
-    expect(etcdDiscovery({ hosts: ["http://a:2379/", "https://b:2379"], prefix: "/p/" }).key).toBe("etcd:http://a:2379,https://b:2379:/p/");
+    expect(etcdDiscovery({ hosts, prefix: "/services/catalog/" }).key).toBe(
+      "etcd:http://127.0.0.1:2379:/services/catalog/",
+    );
+    expect(etcdDiscovery({ hosts: ["http://a:2379/", "https://b:2379"], prefix: "/p/" }).key).toBe(
+      "etcd:http://a:2379,https://b:2379:/p/",
+    );
   });
 
   it("fails at construction, naming the option and what is allowed", () => {
     const make = (options: unknown) => () => etcdDiscovery(options as EtcdDiscoveryOptions);
-    expect(invalid(make({ hosts: [], prefix: "/p/" })).message).toMatch(/invalid option etcdDiscovery.hosts: got \[\]; expected a non-empty array of http\(s\) URLs/);
+    expect(invalid(make({ hosts: [], prefix: "/p/" })).message).toMatch(
+      /invalid option etcdDiscovery.hosts: got \[\]; expected a non-empty array of http\(s\) URLs/,
+    );
     expect(invalid(make({ hosts: "http://127.0.0.1:2379", prefix: "/p/" })).option).toBe("etcdDiscovery.hosts");
     expect(invalid(make({ hosts: ["127.0.0.1:2379"], prefix: "/p/" })).option).toBe("etcdDiscovery.hosts[0]");
     expect(invalid(make({ hosts: ["http://127.0.0.1:2379/v3"], prefix: "/p/" })).option).toBe("etcdDiscovery.hosts[0]");
-    expect(invalid(make({ hosts, prefix: "" })).message).toMatch(/etcdDiscovery.prefix: got ""; expected a non-empty key prefix/);
+    expect(invalid(make({ hosts, prefix: "" })).message).toMatch(
+      /etcdDiscovery.prefix: got ""; expected a non-empty key prefix/,
+    );
     expect(invalid(make({ hosts, prefix: "/p/", requestTimeoutMs: 0 })).option).toBe("etcdDiscovery.requestTimeoutMs");
-    expect(invalid(make({ hosts, prefix: "/p/", backoff: { baseMs: 100, maxMs: 10 } })).option).toBe("etcdDiscovery.backoff.maxMs");
-    expect(invalid(make({ hosts, prefx: "/p/" })).message).toMatch(/unknown option etcdDiscovery.prefx \(did you mean etcdDiscovery.prefix\?\)/);
+    expect(invalid(make({ hosts, prefix: "/p/", backoff: { baseMs: 100, maxMs: 10 } })).option).toBe(
+      "etcdDiscovery.backoff.maxMs",
+    );
+    expect(invalid(make({ hosts, prefx: "/p/" })).message).toMatch(
+      /unknown option etcdDiscovery.prefx \(did you mean etcdDiscovery.prefix\?\)/,
+    );
     expect(isWeftError(invalid(make(undefined)))).toBe(true);
   });
 });
@@ -68,7 +90,9 @@ describe("etcdRegistration options", () => {
     etcdRegistration({ hosts, prefix: "/p/", url: "http://127.0.0.1:8081", ...options } as EtcdRegistrationOptions);
 
   it("rejects bad options before calling etcd", async () => {
-    await expect(register({ ttlSeconds: 0.5 })).rejects.toThrow(/etcdRegistration.ttlSeconds: got 0.5; expected an integer number of seconds ≥ 1/);
+    await expect(register({ ttlSeconds: 0.5 })).rejects.toThrow(
+      /etcdRegistration.ttlSeconds: got 0.5; expected an integer number of seconds ≥ 1/,
+    );
     await expect(register({ ttlSeconds: 0 })).rejects.toBeInstanceOf(InvalidOptionsError);
     await expect(register({ url: "localhost:8081" })).rejects.toThrow(/etcdRegistration/);
     await expect(register({ weight: -1 })).rejects.toThrow(/weight must be a positive number/);

@@ -48,16 +48,20 @@ const OPTION_KEYS = ["hosts", "prefix", "backoff", "requestTimeoutMs", "probeInt
  * });
  */
 export function etcdDiscovery(options: EtcdDiscoveryOptions): Discovery {
-  if (!isPlainObject(options)) fail("etcdDiscovery", options, "{ hosts, prefix, backoff?, requestTimeoutMs?, probeIntervalMs? }");
+  if (!isPlainObject(options))
+    fail("etcdDiscovery", options, "{ hosts, prefix, backoff?, requestTimeoutMs?, probeIntervalMs? }");
   checkKeys(options, OPTION_KEYS, "etcdDiscovery");
   const hosts = checkHosts("etcdDiscovery.hosts", options.hosts);
   const prefix = checkPrefix("etcdDiscovery.prefix", options.prefix);
   const backoff = checkSourceBackoff("etcdDiscovery.backoff", options.backoff);
-  const requestTimeoutMs = (checkMs("etcdDiscovery.requestTimeoutMs", options.requestTimeoutMs, false) as number | undefined) ?? 5_000;
-  const probeIntervalMs = (checkMs("etcdDiscovery.probeIntervalMs", options.probeIntervalMs, false) as number | undefined) ?? 10_000;
+  const requestTimeoutMs =
+    (checkMs("etcdDiscovery.requestTimeoutMs", options.requestTimeoutMs, false) as number | undefined) ?? 5_000;
+  const probeIntervalMs =
+    (checkMs("etcdDiscovery.probeIntervalMs", options.probeIntervalMs, false) as number | undefined) ?? 10_000;
   return {
     key: `etcd:${hosts.join(",")}:${prefix}`,
-    create: (context: ResolverContext): Resolver => new EtcdResolver({ hosts, prefix, backoff, requestTimeoutMs, probeIntervalMs }, context),
+    create: (context: ResolverContext): Resolver =>
+      new EtcdResolver({ hosts, prefix, backoff, requestTimeoutMs, probeIntervalMs }, context),
   };
 }
 
@@ -123,7 +127,10 @@ class EtcdResolver extends SourceResolver {
     for (const kv of listing.kvs) {
       // A value rejected before and unchanged since is not reported again on every re-list.
       const known = previous.get(kv.key);
-      const entry = known !== undefined && known.modRevision === kv.modRevision ? known : this.#parse(kv.key, kv.value, kv.modRevision, known);
+      const entry =
+        known !== undefined && known.modRevision === kv.modRevision
+          ? known
+          : this.#parse(kv.key, kv.value, kv.modRevision, known);
       this.#entries.set(kv.key, entry);
     }
     // Not settled until the watch is up: a list that works beside a watch that keeps failing
@@ -156,7 +163,11 @@ class EtcdResolver extends SourceResolver {
   #apply(events: readonly EtcdEvent[]): void {
     for (const event of events) {
       if (event.type === "DELETE") this.#entries.delete(event.key);
-      else this.#entries.set(event.key, this.#parse(event.key, event.value, event.modRevision, this.#entries.get(event.key)));
+      else
+        this.#entries.set(
+          event.key,
+          this.#parse(event.key, event.value, event.modRevision, this.#entries.get(event.key)),
+        );
     }
     this.#publishEntries();
   }
@@ -182,7 +193,11 @@ class EtcdResolver extends SourceResolver {
     } catch (error) {
       const kept = previous?.endpoint;
       const why = error instanceof Error ? error.message : String(error);
-      this.reject(`key ${key} value`, value, kept === undefined ? why : `${why}; the key keeps its last good endpoint ${kept.url}`);
+      this.reject(
+        `key ${key} value`,
+        value,
+        kept === undefined ? why : `${why}; the key keeps its last good endpoint ${kept.url}`,
+      );
       return { endpoint: kept, modRevision };
     }
   }
@@ -199,7 +214,9 @@ class EtcdResolver extends SourceResolver {
           if (round !== this.#round || this.closed) return;
           this.#round++;
           this.#unwatch();
-          this.failure(new Error(`etcd liveness probe failed: ${error instanceof Error ? error.message : String(error)}`));
+          this.failure(
+            new Error(`etcd liveness probe failed: ${error instanceof Error ? error.message : String(error)}`),
+          );
         },
       );
     }, this.#probeIntervalMs);
@@ -223,9 +240,12 @@ export function parseEndpointValue(value: string): EndpointInfo {
   try {
     parsed = JSON.parse(value);
   } catch (error) {
-    throw new Error(`not JSON (${error instanceof Error ? error.message : String(error)}); expected { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`);
+    throw new Error(
+      `not JSON (${error instanceof Error ? error.message : String(error)}); expected { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`,
+    );
   }
-  if (!isPlainObject(parsed)) throw new Error(`expected a JSON object { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`);
+  if (!isPlainObject(parsed))
+    throw new Error(`expected a JSON object { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`);
   return checkEndpoint(parsed, "value");
 }
 
@@ -237,8 +257,12 @@ export function checkEndpoint(value: Record<string, unknown>, where: string, opt
   } catch (error) {
     throw error instanceof InvalidOptionsError ? new InvalidOptionsError(option, error.message) : error;
   }
-  if (zone !== undefined && (typeof zone !== "string" || zone === "")) throw new InvalidOptionsError(option, `${where}: zone must be a non-empty string, got ${describe(zone)}`);
-  if (metadata !== undefined && !(isPlainObject(metadata) && Object.values(metadata).every((v) => typeof v === "string"))) {
+  if (zone !== undefined && (typeof zone !== "string" || zone === ""))
+    throw new InvalidOptionsError(option, `${where}: zone must be a non-empty string, got ${describe(zone)}`);
+  if (
+    metadata !== undefined &&
+    !(isPlainObject(metadata) && Object.values(metadata).every((v) => typeof v === "string"))
+  ) {
     throw new InvalidOptionsError(option, `${where}: metadata must be an object of strings, got ${describe(metadata)}`);
   }
   return Object.freeze({
@@ -261,7 +285,13 @@ export function checkHosts(option: string, hosts: unknown): readonly string[] {
       } catch {
         url = undefined;
       }
-      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search !== "" || url.username !== "") {
+      if (
+        url === undefined ||
+        (url.protocol !== "http:" && url.protocol !== "https:") ||
+        url.pathname !== "/" ||
+        url.search !== "" ||
+        url.username !== ""
+      ) {
         fail(`${option}[${i}]`, host, allowed);
       }
       return url.origin;
@@ -271,6 +301,7 @@ export function checkHosts(option: string, hosts: unknown): readonly string[] {
 
 /** Checks `prefix`: a non-empty string. */
 export function checkPrefix(option: string, prefix: unknown): string {
-  if (typeof prefix !== "string" || prefix === "") fail(option, prefix, 'a non-empty key prefix, e.g. "/services/catalog/"');
+  if (typeof prefix !== "string" || prefix === "")
+    fail(option, prefix, 'a non-empty key prefix, e.g. "/services/catalog/"');
   return prefix;
 }

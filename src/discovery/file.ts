@@ -41,7 +41,8 @@ export function fileDiscovery(path: string, options: FileDiscoveryOptions = {}):
   if (!isPlainObject(options)) fail("fileDiscovery options", options, "{ pollMs?, debounceMs? }");
   checkKeys(options, ["pollMs", "debounceMs"], "fileDiscovery");
   const pollMs = (checkMs("fileDiscovery.pollMs", options.pollMs, false) as number | undefined) ?? DEFAULT_POLL_MS;
-  const debounceMs = (checkMs("fileDiscovery.debounceMs", options.debounceMs, false) as number | undefined) ?? DEFAULT_DEBOUNCE_MS;
+  const debounceMs =
+    (checkMs("fileDiscovery.debounceMs", options.debounceMs, false) as number | undefined) ?? DEFAULT_DEBOUNCE_MS;
   const file = resolve(path);
   return {
     key: `file:${file}`,
@@ -55,7 +56,10 @@ class FileResolver extends SourceResolver {
   readonly #debounceMs: number;
   #watcher: FSWatcher | undefined;
   #debounce: TimerHandle | undefined;
-  readonly #reader = new SerialTask(() => this.#read(), () => this.closed);
+  readonly #reader = new SerialTask(
+    () => this.#read(),
+    () => this.closed,
+  );
   /** The text last accepted or rejected: an unchanged file is not parsed (or warned about) again. */
   #lastText: string | undefined;
 
@@ -124,9 +128,16 @@ class FileResolver extends SourceResolver {
       this.failure(`invalid JSON (${(error as Error).message}); a write may be in progress`, false);
       return;
     }
-    const entries = Array.isArray(document) ? document : isPlainObject(document) && Array.isArray(document.endpoints) ? document.endpoints : undefined;
+    const entries = Array.isArray(document)
+      ? document
+      : isPlainObject(document) && Array.isArray(document.endpoints)
+        ? document.endpoints
+        : undefined;
     if (entries === undefined) {
-      this.failure(`expected an array of endpoints or { "endpoints": [...] }, got ${typeof document === "object" ? JSON.stringify(document).slice(0, 80) : String(document)}`, false);
+      this.failure(
+        `expected an array of endpoints or { "endpoints": [...] }, got ${typeof document === "object" ? JSON.stringify(document).slice(0, 80) : String(document)}`,
+        false,
+      );
       return;
     }
     const endpoints: EndpointInfo[] = [];
@@ -138,7 +149,10 @@ class FileResolver extends SourceResolver {
       }
     });
     if (endpoints.length === 0) {
-      this.failure(entries.length === 0 ? "the file lists no endpoints" : "no entry in the file is a valid endpoint", false);
+      this.failure(
+        entries.length === 0 ? "the file lists no endpoints" : "no entry in the file is a valid endpoint",
+        false,
+      );
       return;
     }
     this.publish(endpoints);

@@ -33,7 +33,11 @@ class ScriptedSource extends SourceResolver {
 function setup(answers: (readonly EndpointInfo[] | Error)[] = []) {
   const clock = fakeClock();
   const warnings: string[] = [];
-  const source = new ScriptedSource("test:source", { clock, random: () => 0.5, warn: (m) => warnings.push(m) }, { baseMs: 100, maxMs: 1_000 });
+  const source = new ScriptedSource(
+    "test:source",
+    { clock, random: () => 0.5, warn: (m) => warnings.push(m) },
+    { baseMs: 100, maxMs: 1_000 },
+  );
   source.answers = answers;
   return { clock, warnings, source };
 }
@@ -151,7 +155,9 @@ describe("sameSet", () => {
 
 describe("checkSourceBackoff", () => {
   it("names the option and what is allowed", () => {
-    expect(() => checkSourceBackoff("dnsDiscovery.backoff", { baseMs: -1 })).toThrow(/dnsDiscovery\.backoff\.baseMs.*positive number/);
+    expect(() => checkSourceBackoff("dnsDiscovery.backoff", { baseMs: -1 })).toThrow(
+      /dnsDiscovery\.backoff\.baseMs.*positive number/,
+    );
     expect(() => checkSourceBackoff("x.backoff", { baseMs: 500, maxMs: 100 })).toThrow(/x\.backoff\.maxMs/);
     expect(() => checkSourceBackoff("x.backoff", { base: 1 })).toThrow(/unknown option x\.backoff\.base/);
     expect(checkSourceBackoff("x.backoff", { baseMs: 10 })).toEqual({ baseMs: 10, maxMs: 10_000 });

@@ -30,8 +30,11 @@ export function checkSourceBackoff(option: string, value: unknown): SourceBackof
   if (value === undefined) return DEFAULT_SOURCE_BACKOFF;
   if (!isPlainObject(value)) fail(option, value, "{ baseMs?, maxMs? }");
   checkKeys(value, ["baseMs", "maxMs"], option);
-  const baseMs = (checkMs(`${option}.baseMs`, value.baseMs, false) as number | undefined) ?? DEFAULT_SOURCE_BACKOFF.baseMs;
-  const maxMs = (checkMs(`${option}.maxMs`, value.maxMs, false) as number | undefined) ?? Math.max(baseMs, DEFAULT_SOURCE_BACKOFF.maxMs);
+  const baseMs =
+    (checkMs(`${option}.baseMs`, value.baseMs, false) as number | undefined) ?? DEFAULT_SOURCE_BACKOFF.baseMs;
+  const maxMs =
+    (checkMs(`${option}.maxMs`, value.maxMs, false) as number | undefined) ??
+    Math.max(baseMs, DEFAULT_SOURCE_BACKOFF.maxMs);
   if (maxMs < baseMs) fail(`${option}.maxMs`, maxMs, `a number ≥ ${option}.baseMs (${baseMs})`);
   return Object.freeze({ baseMs, maxMs });
 }
@@ -145,7 +148,10 @@ export abstract class SourceResolver implements Resolver {
     this.#stale = true;
     this.#failures++;
     if (!repeated) {
-      const kept = this.#endpoints === undefined ? "no endpoints yet" : `keeping the last good set of ${this.#endpoints.length} endpoint(s)`;
+      const kept =
+        this.#endpoints === undefined
+          ? "no endpoints yet"
+          : `keeping the last good set of ${this.#endpoints.length} endpoint(s)`;
       this.context.warn(`weft discovery ${this.source}: ${message}; ${kept}`);
     }
     this.#emitState();
@@ -170,7 +176,10 @@ export abstract class SourceResolver implements Resolver {
   protected scheduleRetry(): void {
     if (this.#closed) return;
     this.#timer?.cancel();
-    const ceiling = Math.min(this.#backoff.maxMs, this.#backoff.baseMs * 2 ** Math.min(30, Math.max(0, this.#failures - 1)));
+    const ceiling = Math.min(
+      this.#backoff.maxMs,
+      this.#backoff.baseMs * 2 ** Math.min(30, Math.max(0, this.#failures - 1)),
+    );
     // Full jitter, but never a busy loop.
     const wait = Math.max(this.#backoff.baseMs / 4, this.context.random() * ceiling);
     this.#timer = this.context.clock.setTimer(() => {
@@ -207,7 +216,8 @@ export abstract class SourceResolver implements Resolver {
 /** Same endpoints with the same weight, zone and metadata, in any order. */
 export function sameSet(a: readonly EndpointInfo[], b: readonly EndpointInfo[]): boolean {
   if (a.length !== b.length) return false;
-  const key = (e: EndpointInfo): string => `${e.url}\u0000${e.weight ?? 1}\u0000${e.zone ?? ""}\u0000${JSON.stringify(e.metadata ?? {})}`;
+  const key = (e: EndpointInfo): string =>
+    `${e.url}\u0000${e.weight ?? 1}\u0000${e.zone ?? ""}\u0000${JSON.stringify(e.metadata ?? {})}`;
   const left = new Set(a.map(key));
   return b.every((e) => left.has(key(e)));
 }

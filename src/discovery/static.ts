@@ -13,7 +13,10 @@ import type { Disposer } from "../core/types.js";
  */
 export function staticDiscovery(urls: readonly (string | EndpointInfo)[]): Discovery {
   if (!Array.isArray(urls) || urls.length === 0) {
-    throw new InvalidOptionsError("discovery", `staticDiscovery: expected a non-empty array of endpoint URLs, got ${describe(urls)}`);
+    throw new InvalidOptionsError(
+      "discovery",
+      `staticDiscovery: expected a non-empty array of endpoint URLs, got ${describe(urls)}`,
+    );
   }
   const endpoints = urls.map((entry, i) => validateEndpoint(entry, `staticDiscovery[${i}]`));
   const frozen = Object.freeze(endpoints);
@@ -42,29 +45,58 @@ class StaticResolver implements Resolver {
 export function validateEndpoint(entry: string | EndpointInfo, where: string): EndpointInfo {
   const info: EndpointInfo = typeof entry === "string" ? { url: entry } : entry;
   if (typeof info !== "object" || info === null || typeof info.url !== "string") {
-    throw new InvalidOptionsError("discovery", `${where}: expected a URL string or { url, weight?, zone? }, got ${describe(entry)}`);
+    throw new InvalidOptionsError(
+      "discovery",
+      `${where}: expected a URL string or { url, weight?, zone? }, got ${describe(entry)}`,
+    );
   }
   let parsed: URL;
   try {
     parsed = new URL(info.url);
   } catch {
-    throw new InvalidOptionsError("discovery", `${where}: "${info.url}" is not an absolute URL; expected e.g. "http://127.0.0.1:8080"`);
+    throw new InvalidOptionsError(
+      "discovery",
+      `${where}: "${info.url}" is not an absolute URL; expected e.g. "http://127.0.0.1:8080"`,
+    );
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new InvalidOptionsError("discovery", `${where}: "${info.url}" has protocol ${parsed.protocol}; allowed: http:, https:`);
+    throw new InvalidOptionsError(
+      "discovery",
+      `${where}: "${info.url}" has protocol ${parsed.protocol}; allowed: http:, https:`,
+    );
   }
   if (parsed.search !== "" || parsed.hash !== "" || parsed.username !== "") {
-    throw new InvalidOptionsError("discovery", `${where}: "${info.url}" must not carry a query, fragment or credentials`);
+    throw new InvalidOptionsError(
+      "discovery",
+      `${where}: "${info.url}" must not carry a query, fragment or credentials`,
+    );
   }
-  if (info.weight !== undefined && !(typeof info.weight === "number" && info.weight > 0 && Number.isFinite(info.weight))) {
-    throw new InvalidOptionsError("discovery", `${where}: weight must be a positive number, got ${describe(info.weight)}`);
+  if (
+    info.weight !== undefined &&
+    !(typeof info.weight === "number" && info.weight > 0 && Number.isFinite(info.weight))
+  ) {
+    throw new InvalidOptionsError(
+      "discovery",
+      `${where}: weight must be a positive number, got ${describe(info.weight)}`,
+    );
   }
   if (info.zone !== undefined && (typeof info.zone !== "string" || info.zone.length === 0)) {
     throw new InvalidOptionsError("discovery", `${where}: zone must be a non-empty string, got ${describe(info.zone)}`);
   }
   const metadata: unknown = info.metadata;
-  if (metadata !== undefined && !(typeof metadata === "object" && metadata !== null && !Array.isArray(metadata) && Object.values(metadata).every((v) => typeof v === "string"))) {
-    throw new InvalidOptionsError("discovery", `${where}: metadata must be an object of string values, got ${describe(metadata)}`);
+  if (
+    metadata !== undefined &&
+    !(
+      typeof metadata === "object" &&
+      metadata !== null &&
+      !Array.isArray(metadata) &&
+      Object.values(metadata).every((v) => typeof v === "string")
+    )
+  ) {
+    throw new InvalidOptionsError(
+      "discovery",
+      `${where}: metadata must be an object of string values, got ${describe(metadata)}`,
+    );
   }
   // A clean copy: only the fields weft reads, so data from a registry cannot smuggle in others.
   return {

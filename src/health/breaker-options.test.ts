@@ -45,13 +45,17 @@ describe("normalizeBreakerOptions", () => {
   it("names the option, the value and what is allowed", () => {
     const error = invalid({ resetTimeoutMs: -5 });
     expect(error.option).toBe("breaker.resetTimeoutMs");
-    expect(error.message).toBe("invalid option breaker.resetTimeoutMs: got -5; expected a positive number of milliseconds");
+    expect(error.message).toBe(
+      "invalid option breaker.resetTimeoutMs: got -5; expected a positive number of milliseconds",
+    );
   });
 
   it("rejects an unknown key and suggests the nearest one", () => {
     const error = invalid({ resetTimeout: 5000 });
     expect(error.option).toBe("breaker.resetTimeout");
-    expect(error.message).toMatch(/^unknown option breaker.resetTimeout \(did you mean breaker.resetTimeoutMs\?\); allowed: errorThresholdPercentage, resetTimeoutMs/);
+    expect(error.message).toMatch(
+      /^unknown option breaker.resetTimeout \(did you mean breaker.resetTimeoutMs\?\); allowed: errorThresholdPercentage, resetTimeoutMs/,
+    );
     expect(invalid({ timeout: 1000 }).message).toMatch(/^unknown option breaker.timeout; allowed:/);
   });
 
@@ -60,7 +64,9 @@ describe("normalizeBreakerOptions", () => {
   });
 
   it("rejects what is not an object or false", () => {
-    expect(invalid(true).message).toMatch(/^invalid option breaker: got true; expected \{ errorThresholdPercentage\?, .* \} or false \(off\)$/);
+    expect(invalid(true).message).toMatch(
+      /^invalid option breaker: got true; expected \{ errorThresholdPercentage\?, .* \} or false \(off\)$/,
+    );
     expect(invalid(null).option).toBe("breaker");
     expect(invalid([]).option).toBe("breaker");
   });
@@ -87,7 +93,9 @@ describe("normalizeBreakerOptions", () => {
   });
 
   it("accepts the edges: a threshold of 0, a volume of 0, one bucket", () => {
-    expect(normalizeBreakerOptions({ errorThresholdPercentage: 0, volumeThreshold: 0, rollingBuckets: 1 })).toMatchObject({
+    expect(
+      normalizeBreakerOptions({ errorThresholdPercentage: 0, volumeThreshold: 0, rollingBuckets: 1 }),
+    ).toMatchObject({
       errorThresholdPercentage: 0,
       volumeThreshold: 0,
       rollingBuckets: 1,
@@ -95,6 +103,8 @@ describe("normalizeBreakerOptions", () => {
   });
 
   it("refuses buckets shorter than a millisecond", () => {
-    expect(invalid({ rollingWindowMs: 10, rollingBuckets: 20 }).message).toMatch(/at most breaker.rollingWindowMs \(10\) buckets/);
+    expect(invalid({ rollingWindowMs: 10, rollingBuckets: 20 }).message).toMatch(
+      /at most breaker.rollingWindowMs \(10\) buckets/,
+    );
   });
 });

@@ -99,27 +99,49 @@ export function normalizeBreakerOptions(value: unknown, option = "breaker"): Bre
   const at = (key: keyof BreakerConfig): string => `${option}.${key}`;
 
   const errorThresholdPercentage = pick("errorThresholdPercentage");
-  if (typeof errorThresholdPercentage !== "number" || !(errorThresholdPercentage >= 0 && errorThresholdPercentage < 100)) {
+  if (
+    typeof errorThresholdPercentage !== "number" ||
+    !(errorThresholdPercentage >= 0 && errorThresholdPercentage < 100)
+  ) {
     // 100 is refused rather than accepted: with opossum's strict `>` it would never open.
-    fail(at("errorThresholdPercentage"), errorThresholdPercentage, "a percentage from 0 up to (not including) 100; the breaker opens when failures exceed it");
+    fail(
+      at("errorThresholdPercentage"),
+      errorThresholdPercentage,
+      "a percentage from 0 up to (not including) 100; the breaker opens when failures exceed it",
+    );
   }
   const resetTimeoutMs = pick("resetTimeoutMs");
   if (!isPositiveMs(resetTimeoutMs)) fail(at("resetTimeoutMs"), resetTimeoutMs, "a positive number of milliseconds");
   const volumeThreshold = pick("volumeThreshold");
-  if (!isInteger(volumeThreshold, 0)) fail(at("volumeThreshold"), volumeThreshold, "an integer ≥ 0 (calls in the window before the breaker may open)");
+  if (!isInteger(volumeThreshold, 0))
+    fail(at("volumeThreshold"), volumeThreshold, "an integer ≥ 0 (calls in the window before the breaker may open)");
   const rollingWindowMs = pick("rollingWindowMs");
   if (!isPositiveMs(rollingWindowMs)) fail(at("rollingWindowMs"), rollingWindowMs, "a positive number of milliseconds");
   const rollingBuckets = pick("rollingBuckets");
   if (!isInteger(rollingBuckets, 1)) fail(at("rollingBuckets"), rollingBuckets, "an integer ≥ 1");
   if (rollingWindowMs / rollingBuckets < MIN_BUCKET_MS) {
-    fail(at("rollingBuckets"), rollingBuckets, `at most ${option}.rollingWindowMs (${rollingWindowMs}) buckets, so a bucket lasts at least ${MIN_BUCKET_MS} ms`);
+    fail(
+      at("rollingBuckets"),
+      rollingBuckets,
+      `at most ${option}.rollingWindowMs (${rollingWindowMs}) buckets, so a bucket lasts at least ${MIN_BUCKET_MS} ms`,
+    );
   }
   const halfOpenProbes = pick("halfOpenProbes");
-  if (!isInteger(halfOpenProbes, 1)) fail(at("halfOpenProbes"), halfOpenProbes, "an integer ≥ 1 (probe calls in flight while half-open)");
+  if (!isInteger(halfOpenProbes, 1))
+    fail(at("halfOpenProbes"), halfOpenProbes, "an integer ≥ 1 (probe calls in flight while half-open)");
   const maxEndpoints = pick("maxEndpoints");
-  if (!isInteger(maxEndpoints, 1)) fail(at("maxEndpoints"), maxEndpoints, "an integer ≥ 1 (endpoints whose breakers are kept)");
+  if (!isInteger(maxEndpoints, 1))
+    fail(at("maxEndpoints"), maxEndpoints, "an integer ≥ 1 (endpoints whose breakers are kept)");
 
-  return Object.freeze({ errorThresholdPercentage, resetTimeoutMs, volumeThreshold, rollingWindowMs, rollingBuckets, halfOpenProbes, maxEndpoints });
+  return Object.freeze({
+    errorThresholdPercentage,
+    resetTimeoutMs,
+    volumeThreshold,
+    rollingWindowMs,
+    rollingBuckets,
+    halfOpenProbes,
+    maxEndpoints,
+  });
 }
 
 function isPositiveMs(value: unknown): value is number {

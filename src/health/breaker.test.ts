@@ -364,7 +364,10 @@ describe("breaker layer: open and half-open", () => {
     const res = await breakers.layer(async () => new BufferedResponse(503))(request(a));
     expect(res.status).toBe(503);
     expect(breakers.stateOf(a)).toBe("open");
-    expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining("listener bug"), expect.objectContaining({ code: "WEFT_LISTENER_ERROR" }));
+    expect(emitWarning).toHaveBeenCalledWith(
+      expect.stringContaining("listener bug"),
+      expect.objectContaining({ code: "WEFT_LISTENER_ERROR" }),
+    );
   });
 });
 
@@ -392,7 +395,12 @@ describe("breaker layer: memory and timers", () => {
     expect(shutdown).not.toHaveBeenCalled();
     await t.send(c);
     expect(shutdown).toHaveBeenCalledTimes(1);
-    expect(t.breakers.snapshot().endpoints.map((e) => e.url).sort()).toEqual([b.url, c.url]);
+    expect(
+      t.breakers
+        .snapshot()
+        .endpoints.map((e) => e.url)
+        .sort(),
+    ).toEqual([b.url, c.url]);
   });
 
   it("reports an evicted open breaker as closed, so its endpoint is not stranded out of rotation", async () => {

@@ -154,7 +154,9 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     try {
       onStateChange(endpoint, from, to);
     } catch (error) {
-      process.emitWarning(`weft: a breaker onStateChange callback threw: ${String(error)}`, { code: "WEFT_LISTENER_ERROR" });
+      process.emitWarning(`weft: a breaker onStateChange callback threw: ${String(error)}`, {
+        code: "WEFT_LISTENER_ERROR",
+      });
     }
   };
 
@@ -242,7 +244,13 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
    * counts: closed, or half-open and not yet decided (opossum's `pendingClose`). Outcomes of calls
    * that outlived their instance (it opened, was evicted, or another probe decided) are dropped.
    */
-  const settle = (req: MeshRequest, entry: BreakerEntry, admittedBy: Opossum | null, res: MeshResponse | undefined, error: unknown): void => {
+  const settle = (
+    req: MeshRequest,
+    entry: BreakerEntry,
+    admittedBy: Opossum | null,
+    res: MeshResponse | undefined,
+    error: unknown,
+  ): void => {
     if (entry.breaker === admittedBy && entry.state === "halfOpen") entry.probes--;
     const outcome = classifier(req, res, error);
     // A shed (overloaded) answer says the endpoint is busy, not broken: neither a failure nor a success.
@@ -283,40 +291,42 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     return Promise.reject(new BreakerOpenError(service, { attempts: req.call.attempts, endpoint: req.endpoint?.url }));
   };
 
-  const layer: Layer = (next: Service): Service => (req) => {
-    const endpoint = req.endpoint;
-    // Above balance (no endpoint) or after close(): nothing to guard.
-    if (endpoint === null || closed) return next(req);
-    let entry = cache.get(endpoint);
-    if (entry === undefined) {
-      entry = new BreakerEntry(endpoint);
-      entry.quietSince = clock.now();
-      cache.set(endpoint, entry);
-    }
-    if (entry.state !== "closed") {
-      if (entry.state === "open" || entry.probes >= halfOpenProbes) return rejectOpen(req);
-      entry.probes++;
-    }
-    const admitted = entry;
-    const breaker = entry.breaker;
-    let pending: Promise<MeshResponse>;
-    try {
-      pending = next(req);
-    } catch (error) {
-      settle(req, admitted, breaker, undefined, error);
-      return Promise.reject(error);
-    }
-    return pending.then(
-      (res) => {
-        settle(req, admitted, breaker, res, undefined);
-        return res;
-      },
-      (error: unknown) => {
+  const layer: Layer =
+    (next: Service): Service =>
+    (req) => {
+      const endpoint = req.endpoint;
+      // Above balance (no endpoint) or after close(): nothing to guard.
+      if (endpoint === null || closed) return next(req);
+      let entry = cache.get(endpoint);
+      if (entry === undefined) {
+        entry = new BreakerEntry(endpoint);
+        entry.quietSince = clock.now();
+        cache.set(endpoint, entry);
+      }
+      if (entry.state !== "closed") {
+        if (entry.state === "open" || entry.probes >= halfOpenProbes) return rejectOpen(req);
+        entry.probes++;
+      }
+      const admitted = entry;
+      const breaker = entry.breaker;
+      let pending: Promise<MeshResponse>;
+      try {
+        pending = next(req);
+      } catch (error) {
         settle(req, admitted, breaker, undefined, error);
-        throw error;
-      },
-    );
-  };
+        return Promise.reject(error);
+      }
+      return pending.then(
+        (res) => {
+          settle(req, admitted, breaker, res, undefined);
+          return res;
+        },
+        (error: unknown) => {
+          settle(req, admitted, breaker, undefined, error);
+          throw error;
+        },
+      );
+    };
 
   return {
     layer,

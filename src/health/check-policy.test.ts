@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../core/clock.js";
-import { firstCheckDelayMs, isExpectedStatus, nextCheckDelayMs, recordCheck, type CheckStreak } from "./check-policy.js";
+import {
+  firstCheckDelayMs,
+  isExpectedStatus,
+  nextCheckDelayMs,
+  recordCheck,
+  type CheckStreak,
+} from "./check-policy.js";
 
 /** Feeds results (true = passed) and returns the verdict after each. */
 function run(streak: CheckStreak, results: boolean[]): boolean[] {
@@ -42,7 +48,15 @@ describe("recordCheck", () => {
 describe("isExpectedStatus", () => {
   it("passes any 2xx by default", () => {
     const config = { expectedStatus: null };
-    expect([199, 200, 204, 299, 300, 404, 503].map((s) => isExpectedStatus(config, s))).toEqual([false, true, true, true, false, false, false]);
+    expect([199, 200, 204, 299, 300, 404, 503].map((s) => isExpectedStatus(config, s))).toEqual([
+      false,
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it("passes only the listed statuses when given", () => {

@@ -29,7 +29,12 @@ export interface CheckStreak {
  * recordCheck(s, false, 2, 3); recordCheck(s, false, 2, 3); // false, false
  * recordCheck(s, false, 2, 3); // true: s.healthy is now false
  */
-export function recordCheck(streak: CheckStreak, passed: boolean, healthyThreshold: number, unhealthyThreshold: number): boolean {
+export function recordCheck(
+  streak: CheckStreak,
+  passed: boolean,
+  healthyThreshold: number,
+  unhealthyThreshold: number,
+): boolean {
   if (passed) {
     streak.fails = 0;
     if (streak.healthy) return false;

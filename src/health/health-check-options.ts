@@ -45,7 +45,15 @@ export const HEALTH_CHECK_DEFAULTS = Object.freeze({
   method: "GET",
 });
 
-const KEYS = ["path", "intervalMs", "timeoutMs", "healthyThreshold", "unhealthyThreshold", "method", "expectedStatus"] as const;
+const KEYS = [
+  "path",
+  "intervalMs",
+  "timeoutMs",
+  "healthyThreshold",
+  "unhealthyThreshold",
+  "method",
+  "expectedStatus",
+] as const;
 type Key = (typeof KEYS)[number];
 
 /** An HTTP token (RFC 9110 §5.6.2), the grammar of a method name. */
@@ -61,10 +69,12 @@ export function normalizeHealthCheckOptions(value: unknown, option = "healthChec
   if (!isPlainObject(value)) fail(option, value, `{ path, ${KEYS.slice(1).join("?, ")}? } or false (off)`);
   checkKeys(value, KEYS, option);
   const at = (key: Key): string => `${option}.${key}`;
-  const pick = (key: Exclude<Key, "path" | "expectedStatus">): unknown => (value[key] === undefined ? HEALTH_CHECK_DEFAULTS[key] : value[key]);
+  const pick = (key: Exclude<Key, "path" | "expectedStatus">): unknown =>
+    value[key] === undefined ? HEALTH_CHECK_DEFAULTS[key] : value[key];
 
   const path = value.path;
-  if (typeof path !== "string" || !path.startsWith("/")) fail(at("path"), path, 'a path starting with "/", e.g. "/healthz"');
+  if (typeof path !== "string" || !path.startsWith("/"))
+    fail(at("path"), path, 'a path starting with "/", e.g. "/healthz"');
   const intervalMs = pick("intervalMs");
   if (!isPositiveMs(intervalMs)) fail(at("intervalMs"), intervalMs, "a positive number of milliseconds");
   const timeoutMs = pick("timeoutMs");
@@ -72,11 +82,14 @@ export function normalizeHealthCheckOptions(value: unknown, option = "healthChec
     fail(at("timeoutMs"), timeoutMs, `a positive number of milliseconds, at most ${option}.intervalMs (${intervalMs})`);
   }
   const healthyThreshold = pick("healthyThreshold");
-  if (!isInteger(healthyThreshold)) fail(at("healthyThreshold"), healthyThreshold, "an integer ≥ 1 (passed checks in a row)");
+  if (!isInteger(healthyThreshold))
+    fail(at("healthyThreshold"), healthyThreshold, "an integer ≥ 1 (passed checks in a row)");
   const unhealthyThreshold = pick("unhealthyThreshold");
-  if (!isInteger(unhealthyThreshold)) fail(at("unhealthyThreshold"), unhealthyThreshold, "an integer ≥ 1 (failed checks in a row)");
+  if (!isInteger(unhealthyThreshold))
+    fail(at("unhealthyThreshold"), unhealthyThreshold, "an integer ≥ 1 (failed checks in a row)");
   const method = pick("method");
-  if (typeof method !== "string" || !TOKEN.test(method)) fail(at("method"), method, 'an HTTP method such as "GET" or "HEAD"');
+  if (typeof method !== "string" || !TOKEN.test(method))
+    fail(at("method"), method, 'an HTTP method such as "GET" or "HEAD"');
   const expected = value.expectedStatus;
   let expectedStatus: readonly number[] | null = null;
   if (expected !== undefined) {
@@ -86,7 +99,15 @@ export function normalizeHealthCheckOptions(value: unknown, option = "healthChec
     }
     expectedStatus = Object.freeze([...(list as number[])]);
   }
-  return Object.freeze({ path, intervalMs, timeoutMs, healthyThreshold, unhealthyThreshold, method: method.toUpperCase(), expectedStatus });
+  return Object.freeze({
+    path,
+    intervalMs,
+    timeoutMs,
+    healthyThreshold,
+    unhealthyThreshold,
+    method: method.toUpperCase(),
+    expectedStatus,
+  });
 }
 
 function isStatus(value: unknown): boolean {

@@ -3,8 +3,18 @@ import { seededRandom } from "../core/clock.js";
 import { Endpoint } from "../core/endpoint.js";
 import { wheelFor } from "../core/wheel.js";
 import { fakeClock } from "../testing/fake-clock.js";
-import { HEALTH_CHECK_CANCELLED, HEALTH_CHECK_TIMED_OUT, HealthChecker, type HealthCheckProbe, type HealthCheckSend } from "./health-check.js";
-import { normalizeHealthCheckOptions, type HealthCheckConfig, type HealthCheckOptions } from "./health-check-options.js";
+import {
+  HEALTH_CHECK_CANCELLED,
+  HEALTH_CHECK_TIMED_OUT,
+  HealthChecker,
+  type HealthCheckProbe,
+  type HealthCheckSend,
+} from "./health-check.js";
+import {
+  normalizeHealthCheckOptions,
+  type HealthCheckConfig,
+  type HealthCheckOptions,
+} from "./health-check-options.js";
 
 const open: HealthChecker[] = [];
 afterEach(() => {
@@ -50,7 +60,8 @@ function setup(options: Partial<HealthCheckOptions> = {}, n = 1) {
     clock,
     random: seededRandom(7),
     send,
-    onChange: (endpoint, healthy) => changes.push(`${endpoint.hostname} ${healthy ? "healthy" : "unhealthy"} at ${clock.now()}`),
+    onChange: (endpoint, healthy) =>
+      changes.push(`${endpoint.hostname} ${healthy ? "healthy" : "unhealthy"} at ${clock.now()}`),
   });
   open.push(checker);
   checker.setEndpoints(endpoints);
@@ -65,7 +76,18 @@ function setup(options: Partial<HealthCheckOptions> = {}, n = 1) {
       await clock.advanceAsync(100);
     }
   };
-  return { clock, checker, endpoints, replies, sent, changes, untilChecks, untilEachChecked, wheel: wheelFor(clock), maxInFlight: () => maxInFlightPerEndpoint };
+  return {
+    clock,
+    checker,
+    endpoints,
+    replies,
+    sent,
+    changes,
+    untilChecks,
+    untilEachChecked,
+    wheel: wheelFor(clock),
+    maxInFlight: () => maxInFlightPerEndpoint,
+  };
 }
 
 describe("HealthChecker", () => {

@@ -29,7 +29,13 @@ import { Cancellation } from "../core/cancel.js";
 import type { Clock, Random } from "../core/clock.js";
 import type { Endpoint } from "../core/endpoint.js";
 import { wheelFor, type DeadlineWheel, type Scheduled } from "../core/wheel.js";
-import { firstCheckDelayMs, isExpectedStatus, nextCheckDelayMs, recordCheck, type CheckStreak } from "./check-policy.js";
+import {
+  firstCheckDelayMs,
+  isExpectedStatus,
+  nextCheckDelayMs,
+  recordCheck,
+  type CheckStreak,
+} from "./check-policy.js";
 import { DueHeap, type DueItem } from "./due-heap.js";
 import type { HealthCheckConfig } from "./health-check-options.js";
 import { rampStart } from "./slow-start.js";
@@ -123,7 +129,11 @@ export class HealthChecker {
   }
 
   snapshot(): HealthCheckSnapshot {
-    const endpoints = [...this.#targets.values()].map((t) => ({ url: t.endpoint.url, healthy: t.healthy, checking: t.inFlight !== null }));
+    const endpoints = [...this.#targets.values()].map((t) => ({
+      url: t.endpoint.url,
+      healthy: t.healthy,
+      checking: t.inFlight !== null,
+    }));
     return { endpoints };
   }
 
@@ -217,7 +227,9 @@ export class HealthChecker {
     try {
       this.#context.onChange(endpoint, target.healthy);
     } catch (error) {
-      process.emitWarning(`weft: a health check onChange hook threw: ${String(error)}`, { code: "WEFT_LISTENER_ERROR" });
+      process.emitWarning(`weft: a health check onChange hook threw: ${String(error)}`, {
+        code: "WEFT_LISTENER_ERROR",
+      });
     }
   }
 }

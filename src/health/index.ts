@@ -7,7 +7,14 @@ export type { EjectionReason, OutlierHooks, OutlierSnapshot } from "./outlier.js
 export { OUTLIER_DEFAULTS, normalizeOutlierOptions } from "./outlier-options.js";
 export type { OutlierConfig, OutlierOptions } from "./outlier-options.js";
 export { ejectionMs, mayEject, raisedMultiplier, successRateThreshold } from "./ejection.js";
-export { NOT_RAMPING, SLOW_START_DEFAULTS, normalizeSlowStartOptions, rampStart, slowStartFactor, slowStartWeigher } from "./slow-start.js";
+export {
+  NOT_RAMPING,
+  SLOW_START_DEFAULTS,
+  normalizeSlowStartOptions,
+  rampStart,
+  slowStartFactor,
+  slowStartWeigher,
+} from "./slow-start.js";
 export type { SlowStartConfig, SlowStartOptions } from "./slow-start.js";
 export { HEALTH_CHECK_CANCELLED, HEALTH_CHECK_TIMED_OUT, HealthChecker } from "./health-check.js";
 export type { HealthCheckerContext, HealthCheckProbe, HealthCheckSend, HealthCheckSnapshot } from "./health-check.js";

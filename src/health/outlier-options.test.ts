@@ -28,15 +28,24 @@ describe("normalizeOutlierOptions", () => {
 
   it("names the option, the value and what is allowed", () => {
     const cases: [unknown, string][] = [
-      [{ consecutiveFailures: 0 }, "invalid option outlier.consecutiveFailures: got 0; expected an integer ≥ 1 (consecutive failures before an ejection) or false (off)"],
+      [
+        { consecutiveFailures: 0 },
+        "invalid option outlier.consecutiveFailures: got 0; expected an integer ≥ 1 (consecutive failures before an ejection) or false (off)",
+      ],
       [{ consecutiveFailures: 2.5 }, "outlier.consecutiveFailures: got 2.5"],
       [{ intervalMs: -1 }, "invalid option outlier.intervalMs: got -1; expected a positive number of milliseconds"],
       [{ baseEjectionMs: Infinity }, "outlier.baseEjectionMs: got Infinity"],
-      [{ maxEjectionMs: 10_000 }, "invalid option outlier.maxEjectionMs: got 10000; expected a number of milliseconds ≥ outlier.baseEjectionMs (30000)"],
+      [
+        { maxEjectionMs: 10_000 },
+        "invalid option outlier.maxEjectionMs: got 10000; expected a number of milliseconds ≥ outlier.baseEjectionMs (30000)",
+      ],
       [{ maxEjectionPercent: 101 }, "outlier.maxEjectionPercent: got 101; expected a percentage from 0 to 100"],
       [{ successRateMinimumHosts: 0 }, "outlier.successRateMinimumHosts: got 0; expected an integer ≥ 1"],
       [{ successRateRequestVolume: "100" }, 'outlier.successRateRequestVolume: got "100"'],
-      [{ successRateStdevFactor: 0 }, "outlier.successRateStdevFactor: got 0; expected a positive number of standard deviations (1.9, not Envoy's 1900) or false (off)"],
+      [
+        { successRateStdevFactor: 0 },
+        "outlier.successRateStdevFactor: got 0; expected a positive number of standard deviations (1.9, not Envoy's 1900) or false (off)",
+      ],
       [true, "invalid option outlier: got true; expected { consecutiveFailures?, intervalMs?"],
       [{ consecutive5xx: 5 }, "unknown option outlier.consecutive5xx"],
       [{ intervalMS: 5 }, "unknown option outlier.intervalMS (did you mean outlier.intervalMs?)"],

@@ -85,7 +85,11 @@ export function normalizeOutlierOptions(value: unknown, option = "outlier"): Out
 
   const consecutiveFailures = pick("consecutiveFailures");
   if (consecutiveFailures !== false && !isInteger(consecutiveFailures, 1)) {
-    fail(at("consecutiveFailures"), consecutiveFailures, "an integer ≥ 1 (consecutive failures before an ejection) or false (off)");
+    fail(
+      at("consecutiveFailures"),
+      consecutiveFailures,
+      "an integer ≥ 1 (consecutive failures before an ejection) or false (off)",
+    );
   }
   const intervalMs = pick("intervalMs");
   if (!isPositiveMs(intervalMs)) fail(at("intervalMs"), intervalMs, "a positive number of milliseconds");
@@ -98,15 +102,32 @@ export function normalizeOutlierOptions(value: unknown, option = "outlier"): Out
   }
   const maxEjectionPercent = pick("maxEjectionPercent");
   if (typeof maxEjectionPercent !== "number" || !(maxEjectionPercent >= 0 && maxEjectionPercent <= 100)) {
-    fail(at("maxEjectionPercent"), maxEjectionPercent, "a percentage from 0 to 100 (one endpoint may always be ejected unless it is 0)");
+    fail(
+      at("maxEjectionPercent"),
+      maxEjectionPercent,
+      "a percentage from 0 to 100 (one endpoint may always be ejected unless it is 0)",
+    );
   }
   const successRateMinimumHosts = pick("successRateMinimumHosts");
-  if (!isInteger(successRateMinimumHosts, 1)) fail(at("successRateMinimumHosts"), successRateMinimumHosts, "an integer ≥ 1");
+  if (!isInteger(successRateMinimumHosts, 1))
+    fail(at("successRateMinimumHosts"), successRateMinimumHosts, "an integer ≥ 1");
   const successRateRequestVolume = pick("successRateRequestVolume");
-  if (!isInteger(successRateRequestVolume, 1)) fail(at("successRateRequestVolume"), successRateRequestVolume, "an integer ≥ 1 (requests per interval)");
+  if (!isInteger(successRateRequestVolume, 1))
+    fail(at("successRateRequestVolume"), successRateRequestVolume, "an integer ≥ 1 (requests per interval)");
   const successRateStdevFactor = pick("successRateStdevFactor");
-  if (successRateStdevFactor !== false && !(typeof successRateStdevFactor === "number" && successRateStdevFactor > 0 && Number.isFinite(successRateStdevFactor))) {
-    fail(at("successRateStdevFactor"), successRateStdevFactor, "a positive number of standard deviations (1.9, not Envoy's 1900) or false (off)");
+  if (
+    successRateStdevFactor !== false &&
+    !(
+      typeof successRateStdevFactor === "number" &&
+      successRateStdevFactor > 0 &&
+      Number.isFinite(successRateStdevFactor)
+    )
+  ) {
+    fail(
+      at("successRateStdevFactor"),
+      successRateStdevFactor,
+      "a positive number of standard deviations (1.9, not Envoy's 1900) or false (off)",
+    );
   }
 
   return Object.freeze({

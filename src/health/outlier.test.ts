@@ -163,7 +163,12 @@ describe("the ejection bound", () => {
 
 describe("success rate", () => {
   /** One interval of traffic: `requests[i]` to the i-th endpoint, the first `failing[i]` of them failures. */
-  function interval(feed: (e: Endpoint, o: Outcome) => void, endpoints: Endpoint[], requests: number[], failing: number[]): void {
+  function interval(
+    feed: (e: Endpoint, o: Outcome) => void,
+    endpoints: Endpoint[],
+    requests: number[],
+    failing: number[],
+  ): void {
     endpoints.forEach((endpoint, i) => {
       const n = requests[i] ?? 0;
       const bad = failing[i] ?? 0;
@@ -270,7 +275,10 @@ describe("hooks and handles", () => {
     detector.setEndpoints([endpoint]);
     for (let i = 0; i < 5; i++) detector.observe(endpoint, "failure");
     expect(endpoint.state).toBe("ejected");
-    expect(warn).toHaveBeenCalledWith(expect.stringContaining("boom"), expect.objectContaining({ code: "WEFT_LISTENER_ERROR" }));
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringContaining("boom"),
+      expect.objectContaining({ code: "WEFT_LISTENER_ERROR" }),
+    );
     warn.mockRestore();
   });
 

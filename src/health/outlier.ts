@@ -28,7 +28,14 @@ import type { Outcome } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
 import type { Endpoint } from "../core/endpoint.js";
 import { wheelFor, type DeadlineWheel, type Scheduled } from "../core/wheel.js";
-import { ejectionMs, isSuccessRateOutlier, mayEject, raisedMultiplier, successRateThreshold, type SuccessRateThreshold } from "./ejection.js";
+import {
+  ejectionMs,
+  isSuccessRateOutlier,
+  mayEject,
+  raisedMultiplier,
+  successRateThreshold,
+  type SuccessRateThreshold,
+} from "./ejection.js";
 import type { OutlierConfig } from "./outlier-options.js";
 import { rampStart } from "./slow-start.js";
 
@@ -45,7 +52,11 @@ export interface OutlierSnapshot {
   readonly ejected: number;
   /** The last success-rate sweep that had enough endpoints, or null. */
   readonly successRate: SuccessRateThreshold | null;
-  readonly endpoints: readonly { readonly url: string; readonly consecutiveFailures: number; readonly multiplier: number }[];
+  readonly endpoints: readonly {
+    readonly url: string;
+    readonly consecutiveFailures: number;
+    readonly multiplier: number;
+  }[];
 }
 
 /** The detector's counts for one endpoint. */
@@ -81,7 +92,8 @@ export class OutlierDetector {
     this.#clock = clock;
     this.#hooks = hooks;
     this.#wheel = wheelFor(clock);
-    this.#consecutiveLimit = config.consecutiveFailures === false ? Number.POSITIVE_INFINITY : config.consecutiveFailures;
+    this.#consecutiveLimit =
+      config.consecutiveFailures === false ? Number.POSITIVE_INFINITY : config.consecutiveFailures;
   }
 
   /** Endpoints ejected now. */
@@ -140,7 +152,11 @@ export class OutlierDetector {
   }
 
   snapshot(): OutlierSnapshot {
-    const endpoints = [...this.#tracked.values()].map((t) => ({ url: t.endpoint.url, consecutiveFailures: t.consecutive, multiplier: t.multiplier }));
+    const endpoints = [...this.#tracked.values()].map((t) => ({
+      url: t.endpoint.url,
+      consecutiveFailures: t.consecutive,
+      multiplier: t.multiplier,
+    }));
     return { ejected: this.#ejected, successRate: this.#lastSuccessRate, endpoints };
   }
 
@@ -199,7 +215,8 @@ export class OutlierDetector {
   #sweepsNeeded(): boolean {
     if (this.#tracked.size === 0) return false;
     if (this.#ejected > 0) return true;
-    if (this.#config.successRateStdevFactor !== false && this.#tracked.size >= this.#config.successRateMinimumHosts) return true;
+    if (this.#config.successRateStdevFactor !== false && this.#tracked.size >= this.#config.successRateMinimumHosts)
+      return true;
     for (const tracked of this.#tracked.values()) if (tracked.multiplier > 0) return true;
     return false;
   }
@@ -217,7 +234,8 @@ export class OutlierDetector {
     else if (this.#sweepAt === Number.POSITIVE_INFINITY) this.#startSweeps(now);
     let at = this.#sweepAt;
     for (const tracked of this.#tracked.values()) {
-      if (tracked.endpoint.state === "ejected" && tracked.endpoint.ejectedUntil < at) at = tracked.endpoint.ejectedUntil;
+      if (tracked.endpoint.state === "ejected" && tracked.endpoint.ejectedUntil < at)
+        at = tracked.endpoint.ejectedUntil;
     }
     this.#timer?.cancel();
     this.#timer = null;
@@ -250,13 +268,22 @@ export class OutlierDetector {
 
   /** One interval's evaluation: multiplier decay, then the success-rate rule; then fresh counts. */
   #sweep(now: number): void {
-    const { intervalMs, successRateStdevFactor: factor, successRateMinimumHosts, successRateRequestVolume } = this.#config;
+    const {
+      intervalMs,
+      successRateStdevFactor: factor,
+      successRateMinimumHosts,
+      successRateRequestVolume,
+    } = this.#config;
     const candidates: Tracked[] = [];
     const rates: number[] = [];
     for (const tracked of this.#tracked.values()) {
       const state = tracked.endpoint.state;
       if (state !== "ejected" && tracked.multiplier > 0 && now - tracked.returnedAt >= intervalMs) tracked.multiplier--;
-      if (factor !== false && (state === "healthy" || state === "probing") && tracked.total >= successRateRequestVolume) {
+      if (
+        factor !== false &&
+        (state === "healthy" || state === "probing") &&
+        tracked.total >= successRateRequestVolume
+      ) {
         candidates.push(tracked);
         rates.push(tracked.successes / tracked.total);
       }
@@ -266,7 +293,8 @@ export class OutlierDetector {
     const result = successRateThreshold(rates, rates.length, factor);
     this.#lastSuccessRate = result;
     for (let i = 0; i < candidates.length; i++) {
-      if (isSuccessRateOutlier(rates[i] as number, result.threshold)) this.#eject(candidates[i] as Tracked, "successRate", now);
+      if (isSuccessRateOutlier(rates[i] as number, result.threshold))
+        this.#eject(candidates[i] as Tracked, "successRate", now);
     }
   }
 }

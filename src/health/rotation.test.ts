@@ -32,11 +32,13 @@ describe("BucketRotation", () => {
 
   it("shards subscribers so no controller holds more than a few hundred", () => {
     const rotation = new BucketRotation(fakeClock(), 10_000, 10);
-    const controllers = new Set(Array.from({ length: 1000 }, () => {
-      const controller = rotation.controller();
-      controller.on("rotate", () => {});
-      return controller;
-    }));
+    const controllers = new Set(
+      Array.from({ length: 1000 }, () => {
+        const controller = rotation.controller();
+        controller.on("rotate", () => {});
+        return controller;
+      }),
+    );
     expect(controllers.size).toBe(4);
     for (const controller of controllers) expect(controller.listenerCount("rotate")).toBeLessThanOrEqual(256);
     rotation.stop();

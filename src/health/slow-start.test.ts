@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Endpoint } from "../core/endpoint.js";
 import { InvalidOptionsError } from "../core/errors.js";
-import { NOT_RAMPING, normalizeSlowStartOptions, rampStart, SLOW_START_DEFAULTS, slowStartFactor, slowStartWeigher } from "./slow-start.js";
+import {
+  NOT_RAMPING,
+  normalizeSlowStartOptions,
+  rampStart,
+  SLOW_START_DEFAULTS,
+  slowStartFactor,
+  slowStartWeigher,
+} from "./slow-start.js";
 
 describe("slowStartFactor", () => {
   it("starts at the minimum share, ramps linearly and is 1 from the end of the window", () => {
@@ -73,12 +80,18 @@ describe("normalizeSlowStartOptions", () => {
   });
 
   it("names the option, the value and what is allowed", () => {
-    expect(() => normalizeSlowStartOptions({ windowMs: 0 })).toThrow("invalid option slowStart.windowMs: got 0; expected a positive number of milliseconds");
-    expect(() => normalizeSlowStartOptions({ minShare: 0 })).toThrow(/slowStart\.minShare: got 0; expected a share greater than 0 and at most 1/);
+    expect(() => normalizeSlowStartOptions({ windowMs: 0 })).toThrow(
+      "invalid option slowStart.windowMs: got 0; expected a positive number of milliseconds",
+    );
+    expect(() => normalizeSlowStartOptions({ minShare: 0 })).toThrow(
+      /slowStart\.minShare: got 0; expected a share greater than 0 and at most 1/,
+    );
     expect(() => normalizeSlowStartOptions({ minShare: 1.5 })).toThrow(/slowStart\.minShare/);
     expect(() => normalizeSlowStartOptions({ aggression: -1 })).toThrow(/slowStart\.aggression/);
     expect(() => normalizeSlowStartOptions(true)).toThrow(/invalid option slowStart: got true/);
-    expect(() => normalizeSlowStartOptions({ window: 1000 }, "defaults.slowStart")).toThrow("unknown option defaults.slowStart.window (did you mean defaults.slowStart.windowMs?)");
+    expect(() => normalizeSlowStartOptions({ window: 1000 }, "defaults.slowStart")).toThrow(
+      "unknown option defaults.slowStart.window (did you mean defaults.slowStart.windowMs?)",
+    );
     expect(() => normalizeSlowStartOptions({ windowMs: "30s" })).toThrow(InvalidOptionsError);
   });
 });

@@ -35,7 +35,13 @@ export const NOT_RAMPING = Number.NEGATIVE_INFINITY;
  * @example slowStartFactor(15_000, 0, 30_000) // 0.5 (linear by default)
  * @example slowStartFactor(30_000, 0, 30_000) // 1
  */
-export function slowStartFactor(nowMs: number, readySinceMs: number, windowMs: number, minShare = 0.1, aggression = 1): number {
+export function slowStartFactor(
+  nowMs: number,
+  readySinceMs: number,
+  windowMs: number,
+  minShare = 0.1,
+  aggression = 1,
+): number {
   const elapsed = nowMs - readySinceMs;
   if (elapsed >= windowMs) return 1;
   if (elapsed <= 0) return minShare;
@@ -90,13 +96,17 @@ export function normalizeSlowStartOptions(value: unknown, option = "slowStart"):
   if (value === undefined) return SLOW_START_DEFAULTS;
   if (!isPlainObject(value)) fail(option, value, `{ ${KEYS.join("?, ")}? } or false (off)`);
   checkKeys(value, KEYS, option);
-  const pick = (key: keyof SlowStartConfig): unknown => (value[key] === undefined ? SLOW_START_DEFAULTS[key] : value[key]);
+  const pick = (key: keyof SlowStartConfig): unknown =>
+    value[key] === undefined ? SLOW_START_DEFAULTS[key] : value[key];
   const windowMs = pick("windowMs");
-  if (!(typeof windowMs === "number" && windowMs > 0 && Number.isFinite(windowMs))) fail(`${option}.windowMs`, windowMs, "a positive number of milliseconds");
+  if (!(typeof windowMs === "number" && windowMs > 0 && Number.isFinite(windowMs)))
+    fail(`${option}.windowMs`, windowMs, "a positive number of milliseconds");
   const minShare = pick("minShare");
-  if (!(typeof minShare === "number" && minShare > 0 && minShare <= 1)) fail(`${option}.minShare`, minShare, "a share greater than 0 and at most 1 (0.1 = 10 % of the weight)");
+  if (!(typeof minShare === "number" && minShare > 0 && minShare <= 1))
+    fail(`${option}.minShare`, minShare, "a share greater than 0 and at most 1 (0.1 = 10 % of the weight)");
   const aggression = pick("aggression");
-  if (!(typeof aggression === "number" && aggression > 0 && Number.isFinite(aggression))) fail(`${option}.aggression`, aggression, "a positive number (1 = linear ramp)");
+  if (!(typeof aggression === "number" && aggression > 0 && Number.isFinite(aggression)))
+    fail(`${option}.aggression`, aggression, "a positive number (1 = linear ramp)");
   return Object.freeze({ windowMs, minShare, aggression });
 }
 
@@ -108,5 +118,6 @@ export function normalizeSlowStartOptions(value: unknown, option = "slowStart"):
 export function slowStartWeigher(config: SlowStartConfig | false): (endpoint: Endpoint, nowMs: number) => number {
   if (config === false) return (endpoint) => endpoint.weight;
   const { windowMs, minShare, aggression } = config;
-  return (endpoint, nowMs) => endpoint.weight * slowStartFactor(nowMs, endpoint.readySince, windowMs, minShare, aggression);
+  return (endpoint, nowMs) =>
+    endpoint.weight * slowStartFactor(nowMs, endpoint.readySince, windowMs, minShare, aggression);
 }

@@ -86,9 +86,19 @@ describe("concurrency limit (bulkhead)", () => {
     expect(error).toBeInstanceOf(ConcurrencyLimitError);
     expect(error.code).toBe(ErrorCodes.CONCURRENCY_LIMIT);
     expect(error.attempts).toBe(0);
-    expect(error.message).toMatch(/concurrency limit of service "svc" reached: queue full \(1 in flight, limit 1; 1 queued\)/);
+    expect(error.message).toMatch(
+      /concurrency limit of service "svc" reached: queue full \(1 in flight, limit 1; 1 queued\)/,
+    );
     expect(paths(calls)).toEqual(["/a"]);
-    expect(limited).toEqual([{ service: "svc", method: "POST", path: "/c", kind: "concurrency", reason: "queue full (1 in flight, limit 1; 1 queued)" }]);
+    expect(limited).toEqual([
+      {
+        service: "svc",
+        method: "POST",
+        path: "/c",
+        kind: "concurrency",
+        reason: "queue full (1 in flight, limit 1; 1 queued)",
+      },
+    ]);
     expect(limiter.snapshot()).toMatchObject({ inflight: 1, queued: 1, rejected: 1 });
   });
 
@@ -152,7 +162,9 @@ describe("concurrency limit (bulkhead)", () => {
   it("serves the queue in FIFO order, also after one in the middle left", async () => {
     const { service, calls } = setup({ limit: 1, queue: 10 });
     const cancel = new Cancellation();
-    const pending = ["/1", "/2", "/3", "/4", "/5"].map((p) => outcome(service(request(p, p === "/3" ? { cancel } : {}))));
+    const pending = ["/1", "/2", "/3", "/4", "/5"].map((p) =>
+      outcome(service(request(p, p === "/3" ? { cancel } : {}))),
+    );
     cancel.abort(new Error("gone"));
     for (let i = 0; i < 4; i++) {
       calls[i]?.resolve();
@@ -178,7 +190,13 @@ describe("concurrency limit (bulkhead)", () => {
   it("releases the slot when the service below throws or rejects", async () => {
     const events = new ClientEventHub();
     const config = normalizeConcurrencyOptions({ limit: 1, queue: 0 }) as ConcurrencyConfig;
-    const limiter = concurrencyLayer({ service: "svc", config, clock: fakeClock(), classifier: defaultClassifier, events });
+    const limiter = concurrencyLayer({
+      service: "svc",
+      config,
+      clock: fakeClock(),
+      classifier: defaultClassifier,
+      events,
+    });
     const boom = new Error("boom");
     const throwing = limiter.layer(() => {
       throw boom;

@@ -121,14 +121,24 @@ export function concurrencyLayer(context: ConcurrencyLayerContext): ConcurrencyL
   };
 
   /** Adaptive mode: feeds the call's latency and outcome to Gradient2, then frees the slot. */
-  const settle = (req: MeshRequest, start: number, inflightAtStart: number, res: MeshResponse | undefined, error: unknown): void => {
+  const settle = (
+    req: MeshRequest,
+    start: number,
+    inflightAtStart: number,
+    res: MeshResponse | undefined,
+    error: unknown,
+  ): void => {
     try {
       const outcome = classifier(req, res, error);
       // A caller's abort says nothing about the service; an ignorable response (a 404) is still
       // work the service did, at its usual speed.
       if (res !== undefined || outcome !== "ignorable") {
         // A shed answer is the plainest drop there is (Netflix's onDropped).
-        limit = (gradient as Gradient2Limit).sample(clock.now() - start, inflightAtStart, isFailure(outcome) || outcome === "overloaded");
+        limit = (gradient as Gradient2Limit).sample(
+          clock.now() - start,
+          inflightAtStart,
+          isFailure(outcome) || outcome === "overloaded",
+        );
       }
     } finally {
       // After the sample, so a raised limit admits waiters in this same drain.
@@ -164,7 +174,8 @@ export function concurrencyLayer(context: ConcurrencyLayerContext): ConcurrencyL
 
   const turnAway = (req: MeshRequest, reason: string, cause?: unknown): ConcurrencyLimitError => {
     rejected++;
-    if (events.limited.active) events.limited.emit({ service, method: req.method, path: req.path, kind: "concurrency", reason });
+    if (events.limited.active)
+      events.limited.emit({ service, method: req.method, path: req.path, kind: "concurrency", reason });
     return new ConcurrencyLimitError(service, reason, { cause, attempts: req.call.attempts });
   };
 
@@ -189,7 +200,10 @@ export function concurrencyLayer(context: ConcurrencyLayerContext): ConcurrencyL
     const cancel = req.cancel;
     if (cancel !== null && cancel.aborted) return Promise.reject(cancel.reason);
     if (line.size >= maxQueued) {
-      const reason = maxQueued === 0 ? `${inflight} calls in flight (limit ${limit}) and no queue` : `queue full (${inflight} in flight, limit ${limit}; ${line.size} queued)`;
+      const reason =
+        maxQueued === 0
+          ? `${inflight} calls in flight (limit ${limit}) and no queue`
+          : `queue full (${inflight} in flight, limit ${limit}; ${line.size} queued)`;
       return Promise.reject(turnAway(req, reason));
     }
     const now = clock.now();

@@ -51,7 +51,9 @@ describe("fallback", () => {
   });
 
   it("is validated", () => {
-    expect(() => createClient({ service: "s", discovery, fallback: "x" as never })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_OPTIONS }));
+    expect(() => createClient({ service: "s", discovery, fallback: "x" as never })).toThrow(
+      expect.objectContaining({ code: ErrorCodes.INVALID_OPTIONS }),
+    );
   });
 });
 
@@ -70,7 +72,12 @@ describe("coalesce", () => {
         return { status: 200, body: `body of ${req.path}` };
       }),
     });
-    const calls = [client.request({ path: "/a" }), client.request({ path: "/a" }), client.request({ path: "/b" }), client.request({ path: "/a", headers: { authorization: "other" } })];
+    const calls = [
+      client.request({ path: "/a" }),
+      client.request({ path: "/a" }),
+      client.request({ path: "/b" }),
+      client.request({ path: "/a", headers: { authorization: "other" } }),
+    ];
     release();
     const bodies = await Promise.all(calls.map(async (c) => (await c).text()));
     expect(bodies).toEqual(["body of /a", "body of /a", "body of /b", "body of /a"]);
@@ -106,8 +113,18 @@ describe("coalesce", () => {
 
   it("never coalesces a request with a body or another method", async () => {
     let sent = 0;
-    const client = createClient({ service: "s", discovery, coalesce: true, transport: mockService(() => (sent++, { status: 200 })) });
-    await Promise.all([client.request({ method: "POST", path: "/", body: "x" }), client.request({ method: "POST", path: "/", body: "x" }), client.request({ method: "DELETE", path: "/" }), client.request({ method: "DELETE", path: "/" })]);
+    const client = createClient({
+      service: "s",
+      discovery,
+      coalesce: true,
+      transport: mockService(() => (sent++, { status: 200 })),
+    });
+    await Promise.all([
+      client.request({ method: "POST", path: "/", body: "x" }),
+      client.request({ method: "POST", path: "/", body: "x" }),
+      client.request({ method: "DELETE", path: "/" }),
+      client.request({ method: "DELETE", path: "/" }),
+    ]);
     expect(sent).toBe(4);
     await client.close();
   });

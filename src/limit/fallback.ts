@@ -14,7 +14,10 @@ export interface FallbackReply {
   readonly body?: string | Uint8Array | null;
 }
 
-export type Fallback = (req: MeshRequest, error: unknown) => MeshResponse | FallbackReply | Promise<MeshResponse | FallbackReply>;
+export type Fallback = (
+  req: MeshRequest,
+  error: unknown,
+) => MeshResponse | FallbackReply | Promise<MeshResponse | FallbackReply>;
 
 export function fallbackLayer(fallback: Fallback): Layer {
   return (next) => (req) =>

@@ -64,7 +64,15 @@ export const DEFAULT_GRADIENT2: Gradient2Config = Object.freeze({
 });
 
 /** The option keys of a Gradient2 limit (beside `adaptive` and `queue` in `concurrency`). */
-export const GRADIENT2_KEYS = ["initialLimit", "minLimit", "maxLimit", "smoothing", "rttTolerance", "longWindowSamples", "headroom"] as const;
+export const GRADIENT2_KEYS = [
+  "initialLimit",
+  "minLimit",
+  "maxLimit",
+  "smoothing",
+  "rttTolerance",
+  "longWindowSamples",
+  "headroom",
+] as const;
 
 /**
  * Checks the Gradient2 fields of `value` (an object whose keys were already checked) and returns
@@ -77,14 +85,46 @@ export function checkGradient2(value: Readonly<Record<string, unknown>>, option:
   const maxLimit = checkInteger(`${option}.maxLimit`, value.maxLimit, Math.max(d.maxLimit, minLimit), 1);
   if (maxLimit < minLimit) fail(`${option}.maxLimit`, maxLimit, `at least ${option}.minLimit (${minLimit})`);
   // The default initial limit follows min/max; one given explicitly must lie between them.
-  const initialLimit = checkInteger(`${option}.initialLimit`, value.initialLimit, Math.min(Math.max(d.initialLimit, minLimit), maxLimit), 1);
+  const initialLimit = checkInteger(
+    `${option}.initialLimit`,
+    value.initialLimit,
+    Math.min(Math.max(d.initialLimit, minLimit), maxLimit),
+    1,
+  );
   if (initialLimit < minLimit || initialLimit > maxLimit) {
-    fail(`${option}.initialLimit`, initialLimit, `an integer between ${option}.minLimit (${minLimit}) and ${option}.maxLimit (${maxLimit})`);
+    fail(
+      `${option}.initialLimit`,
+      initialLimit,
+      `an integer between ${option}.minLimit (${minLimit}) and ${option}.maxLimit (${maxLimit})`,
+    );
   }
-  const smoothing = checkNumber(`${option}.smoothing`, value.smoothing, d.smoothing, (n) => n > 0 && n <= 1, "a number in (0, 1]");
-  const rttTolerance = checkNumber(`${option}.rttTolerance`, value.rttTolerance, d.rttTolerance, (n) => n >= 1, "a number of at least 1");
-  const longWindowSamples = checkInteger(`${option}.longWindowSamples`, value.longWindowSamples, d.longWindowSamples, 1);
-  const headroom = checkNumber(`${option}.headroom`, value.headroom, d.headroom, (n) => n >= 0, "a non-negative number");
+  const smoothing = checkNumber(
+    `${option}.smoothing`,
+    value.smoothing,
+    d.smoothing,
+    (n) => n > 0 && n <= 1,
+    "a number in (0, 1]",
+  );
+  const rttTolerance = checkNumber(
+    `${option}.rttTolerance`,
+    value.rttTolerance,
+    d.rttTolerance,
+    (n) => n >= 1,
+    "a number of at least 1",
+  );
+  const longWindowSamples = checkInteger(
+    `${option}.longWindowSamples`,
+    value.longWindowSamples,
+    d.longWindowSamples,
+    1,
+  );
+  const headroom = checkNumber(
+    `${option}.headroom`,
+    value.headroom,
+    d.headroom,
+    (n) => n >= 0,
+    "a non-negative number",
+  );
   return { initialLimit, minLimit, maxLimit, smoothing, rttTolerance, longWindowSamples, headroom };
 }
 

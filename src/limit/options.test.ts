@@ -54,7 +54,9 @@ describe("normalizeConcurrencyOptions", () => {
     );
     expect(failure(() => normalizeConcurrencyOptions(true)).option).toBe("concurrency");
     expect(failure(() => normalizeConcurrencyOptions({ adaptive: "yes" })).option).toBe("concurrency.adaptive");
-    expect(failure(() => normalizeConcurrencyOptions({ limit: 0 }, "defaults.concurrency")).message).toMatch(/^invalid option defaults\.concurrency\.limit: got 0;/);
+    expect(failure(() => normalizeConcurrencyOptions({ limit: 0 }, "defaults.concurrency")).message).toMatch(
+      /^invalid option defaults\.concurrency\.limit: got 0;/,
+    );
   });
 
   it("rejects unknown keys, with the nearest known name", () => {
@@ -64,23 +66,48 @@ describe("normalizeConcurrencyOptions", () => {
   });
 
   it("says when an option belongs to the other mode", () => {
-    expect(failure(() => normalizeConcurrencyOptions({ maxLimit: 100 })).message).toMatch(/adaptive limit only; add adaptive: true/);
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, limit: 100 })).message).toMatch(/use concurrency\.initialLimit/);
+    expect(failure(() => normalizeConcurrencyOptions({ maxLimit: 100 })).message).toMatch(
+      /adaptive limit only; add adaptive: true/,
+    );
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, limit: 100 })).message).toMatch(
+      /use concurrency\.initialLimit/,
+    );
   });
 
   it("checks the adaptive parameters and their order", () => {
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, minLimit: 50, maxLimit: 10 })).option).toBe("concurrency.maxLimit");
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, initialLimit: 5, minLimit: 10 })).option).toBe("concurrency.initialLimit");
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, smoothing: 0 })).option).toBe("concurrency.smoothing");
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, rttTolerance: 0.9 })).option).toBe("concurrency.rttTolerance");
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, headroom: -1 })).option).toBe("concurrency.headroom");
-    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, longWindowSamples: 0 })).option).toBe("concurrency.longWindowSamples");
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, minLimit: 50, maxLimit: 10 })).option).toBe(
+      "concurrency.maxLimit",
+    );
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, initialLimit: 5, minLimit: 10 })).option).toBe(
+      "concurrency.initialLimit",
+    );
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, smoothing: 0 })).option).toBe(
+      "concurrency.smoothing",
+    );
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, rttTolerance: 0.9 })).option).toBe(
+      "concurrency.rttTolerance",
+    );
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, headroom: -1 })).option).toBe(
+      "concurrency.headroom",
+    );
+    expect(failure(() => normalizeConcurrencyOptions({ adaptive: true, longWindowSamples: 0 })).option).toBe(
+      "concurrency.longWindowSamples",
+    );
   });
 
   it("moves the default initial limit into [minLimit, maxLimit]", () => {
-    expect(normalizeConcurrencyOptions({ adaptive: true, maxLimit: 10 })).toMatchObject({ initialLimit: 10, maxLimit: 10 });
-    expect(normalizeConcurrencyOptions({ adaptive: true, minLimit: 50 })).toMatchObject({ initialLimit: 50, minLimit: 50 });
-    expect(normalizeConcurrencyOptions({ adaptive: true, minLimit: 2000 })).toMatchObject({ minLimit: 2000, maxLimit: 2000 });
+    expect(normalizeConcurrencyOptions({ adaptive: true, maxLimit: 10 })).toMatchObject({
+      initialLimit: 10,
+      maxLimit: 10,
+    });
+    expect(normalizeConcurrencyOptions({ adaptive: true, minLimit: 50 })).toMatchObject({
+      initialLimit: 50,
+      minLimit: 50,
+    });
+    expect(normalizeConcurrencyOptions({ adaptive: true, minLimit: 2000 })).toMatchObject({
+      minLimit: 2000,
+      maxLimit: 2000,
+    });
   });
 });
 
@@ -93,7 +120,11 @@ describe("normalizeRateLimitOptions", () => {
   it("defaults burst to one second's worth and queue to burst", () => {
     expect(normalizeRateLimitOptions({ perSecond: 100 })).toEqual({ perSecond: 100, burst: 100, queue: 100 });
     expect(normalizeRateLimitOptions({ perSecond: 0.5 })).toEqual({ perSecond: 0.5, burst: 1, queue: 1 });
-    expect(normalizeRateLimitOptions({ perSecond: 2.5, burst: 5, queue: 0 })).toEqual({ perSecond: 2.5, burst: 5, queue: 0 });
+    expect(normalizeRateLimitOptions({ perSecond: 2.5, burst: 5, queue: 0 })).toEqual({
+      perSecond: 2.5,
+      burst: 5,
+      queue: 0,
+    });
   });
 
   it("requires perSecond and checks each value", () => {
@@ -103,7 +134,9 @@ describe("normalizeRateLimitOptions", () => {
     expect(failure(() => normalizeRateLimitOptions({ perSecond: Infinity })).option).toBe("rateLimit.perSecond");
     expect(failure(() => normalizeRateLimitOptions({ perSecond: 10, burst: 0.5 })).option).toBe("rateLimit.burst");
     expect(failure(() => normalizeRateLimitOptions({ perSecond: 10, queue: -1 })).option).toBe("rateLimit.queue");
-    expect(failure(() => normalizeRateLimitOptions({ perSecond: 10, brust: 5 })).message).toMatch(/did you mean rateLimit\.burst\?/);
+    expect(failure(() => normalizeRateLimitOptions({ perSecond: 10, brust: 5 })).message).toMatch(
+      /did you mean rateLimit\.burst\?/,
+    );
     expect(failure(() => normalizeRateLimitOptions(10)).option).toBe("rateLimit");
   });
 });

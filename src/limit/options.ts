@@ -93,7 +93,10 @@ export function normalizeConcurrencyOptions(value: unknown, option = "concurrenc
   if (adaptive !== true) {
     for (const key of ADAPTIVE_ONLY_KEYS) {
       if (value[key] !== undefined) {
-        throw new InvalidOptionsError(`${option}.${key}`, `option ${option}.${key} applies to the adaptive limit only; add adaptive: true or remove it`);
+        throw new InvalidOptionsError(
+          `${option}.${key}`,
+          `option ${option}.${key} applies to the adaptive limit only; add adaptive: true or remove it`,
+        );
       }
     }
     checkKeys(value, FIXED_KEYS, option);
@@ -101,7 +104,10 @@ export function normalizeConcurrencyOptions(value: unknown, option = "concurrenc
     return Object.freeze({ adaptive: false, limit, queue });
   }
   if (value.limit !== undefined) {
-    throw new InvalidOptionsError(`${option}.limit`, `option ${option}.limit does not apply to the adaptive limit; use ${option}.initialLimit, minLimit and maxLimit`);
+    throw new InvalidOptionsError(
+      `${option}.limit`,
+      `option ${option}.limit does not apply to the adaptive limit; use ${option}.initialLimit, minLimit and maxLimit`,
+    );
   }
   checkKeys(value, ADAPTIVE_KEYS, option);
   return Object.freeze({ adaptive: true, queue, ...checkGradient2(value, option) });
@@ -120,7 +126,13 @@ export function normalizeRateLimitOptions(value: unknown, option = "rateLimit"):
   if (typeof perSecond !== "number" || !(perSecond > 0) || !Number.isFinite(perSecond)) {
     fail(`${option}.perSecond`, perSecond, "a positive number of calls per second");
   }
-  const burst = number(`${option}.burst`, value.burst, Math.max(1, Math.ceil(perSecond)), (n) => n >= 1, "a number of at least 1");
+  const burst = number(
+    `${option}.burst`,
+    value.burst,
+    Math.max(1, Math.ceil(perSecond)),
+    (n) => n >= 1,
+    "a number of at least 1",
+  );
   const queue = integer(`${option}.queue`, value.queue, Math.ceil(burst), 0);
   return Object.freeze({ perSecond, burst, queue });
 }

@@ -18,7 +18,12 @@ function setup(options: RateLimitOptions, clock: FakeClock = fakeClock()) {
   const events = new ClientEventHub();
   const limited: LimitEvent[] = [];
   events.limited.on((e) => limited.push(e));
-  const limiter = rateLimitLayer({ service: "svc", config: normalizeRateLimitOptions(options) as RateLimitConfig, clock, events });
+  const limiter = rateLimitLayer({
+    service: "svc",
+    config: normalizeRateLimitOptions(options) as RateLimitConfig,
+    clock,
+    events,
+  });
   const sent: { path: string; at: number }[] = [];
   const next: Service = async (req) => {
     sent.push({ path: req.path, at: clock.now() });
@@ -56,9 +61,19 @@ describe("rate limit", () => {
     const error = (await outcome(service(request("/late", { deadline: 50 })))) as WeftError;
     expect(error).toBeInstanceOf(RateLimitedError);
     expect(error.code).toBe(ErrorCodes.RATE_LIMITED);
-    expect(limited).toEqual([{ service: "svc", method: "GET", path: "/late", kind: "rate", reason: "next token in 100 ms, not before the deadline" }]);
+    expect(limited).toEqual([
+      {
+        service: "svc",
+        method: "GET",
+        path: "/late",
+        kind: "rate",
+        reason: "next token in 100 ms, not before the deadline",
+      },
+    ]);
     // A token exactly at the deadline is no use either.
-    expect(((await outcome(service(request("/edge", { deadline: 100 })))) as WeftError).code).toBe(ErrorCodes.RATE_LIMITED);
+    expect(((await outcome(service(request("/edge", { deadline: 100 })))) as WeftError).code).toBe(
+      ErrorCodes.RATE_LIMITED,
+    );
     // The rejected call reserved nothing: the next one still gets the token at 100.
     const ok = service(request("/ok", { deadline: 150 }));
     await clock.advanceAsync(100);
@@ -140,7 +155,12 @@ describe("rate limit", () => {
 
   it("a waiter whose service throws synchronously rejects", async () => {
     const clock = fakeClock();
-    const limiter = rateLimitLayer({ service: "svc", config: { perSecond: 10, burst: 1, queue: 1 }, clock, events: new ClientEventHub() });
+    const limiter = rateLimitLayer({
+      service: "svc",
+      config: { perSecond: 10, burst: 1, queue: 1 },
+      clock,
+      events: new ClientEventHub(),
+    });
     const boom = new Error("boom");
     const ok = limiter.layer(async () => new BufferedResponse(200));
     const throwing = limiter.layer(() => {

@@ -73,7 +73,8 @@ export function rateLimitLayer(context: RateLimitLayerContext): RateLimiter {
 
   const turnAway = (req: MeshRequest, reason: string, cause?: unknown): RateLimitedError => {
     rejected++;
-    if (events.limited.active) events.limited.emit({ service, method: req.method, path: req.path, kind: "rate", reason });
+    if (events.limited.active)
+      events.limited.emit({ service, method: req.method, path: req.path, kind: "rate", reason });
     return new RateLimitedError(service, { cause, attempts: req.call.attempts });
   };
 
@@ -87,7 +88,8 @@ export function rateLimitLayer(context: RateLimitLayerContext): RateLimiter {
       const now = clock.now();
       bucket.giveBack(now);
       // The total deadline aborting the call is still the deadline, not the caller giving up.
-      if (now >= waiter.req.deadline) waiter.fail(turnAway(waiter.req, "deadline reached while waiting for a token", reason));
+      if (now >= waiter.req.deadline)
+        waiter.fail(turnAway(waiter.req, "deadline reached while waiting for a token", reason));
       else waiter.fail(reason);
     },
   };
@@ -118,6 +120,12 @@ export function rateLimitLayer(context: RateLimitLayerContext): RateLimiter {
 
   return {
     layer,
-    snapshot: () => ({ perSecond: config.perSecond, burst: config.burst, tokens: bucket.tokens(clock.now()), waiting, rejected }),
+    snapshot: () => ({
+      perSecond: config.perSecond,
+      burst: config.burst,
+      tokens: bucket.tokens(clock.now()),
+      waiting,
+      rejected,
+    }),
   };
 }

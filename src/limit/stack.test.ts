@@ -13,7 +13,12 @@ import { staticDiscovery } from "../discovery/static.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import { mockService } from "../testing/mock-service.js";
 import { concurrencyLayer } from "./bulkhead.js";
-import { normalizeConcurrencyOptions, normalizeRateLimitOptions, type ConcurrencyConfig, type RateLimitConfig } from "./options.js";
+import {
+  normalizeConcurrencyOptions,
+  normalizeRateLimitOptions,
+  type ConcurrencyConfig,
+  type RateLimitConfig,
+} from "./options.js";
 import { rateLimitLayer } from "./rate-limit.js";
 
 describe("limits in a client stack", () => {
@@ -106,7 +111,12 @@ describe("limits through client options", () => {
       rateLimit: { perSecond: 100 },
     });
     const roles = client.stack.roles;
-    expect(roles.slice(roles.indexOf("deadline"), roles.indexOf("retry") + 1)).toEqual(["deadline", "rate-limit", "concurrency", "retry"]);
+    expect(roles.slice(roles.indexOf("deadline"), roles.indexOf("retry") + 1)).toEqual([
+      "deadline",
+      "rate-limit",
+      "concurrency",
+      "retry",
+    ]);
     const a = client.request({ path: "/a" });
     const b = (await client.request({ path: "/b" }).catch((e: WeftError) => e)) as WeftError;
     expect(b.code).toBe(ErrorCodes.CONCURRENCY_LIMIT);
@@ -118,7 +128,11 @@ describe("limits through client options", () => {
   });
 
   it("rejects bad limit options at construction", () => {
-    expect(() => createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), concurrency: { limit: -1 } })).toThrow(/concurrency.limit/);
-    expect(() => createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), rateLimit: { perSecond: 0 } })).toThrow(/rateLimit.perSecond/);
+    expect(() =>
+      createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), concurrency: { limit: -1 } }),
+    ).toThrow(/concurrency.limit/);
+    expect(() =>
+      createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), rateLimit: { perSecond: 0 } }),
+    ).toThrow(/rateLimit.perSecond/);
   });
 });

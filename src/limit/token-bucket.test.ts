@@ -4,7 +4,12 @@ import { TokenBucket } from "./token-bucket.js";
 describe("TokenBucket", () => {
   it("starts full and allows a burst of `burst` calls at once", () => {
     const bucket = new TokenBucket({ perSecond: 10, burst: 3 }, 0);
-    expect([bucket.tryTake(0), bucket.tryTake(0), bucket.tryTake(0), bucket.tryTake(0)]).toEqual([true, true, true, false]);
+    expect([bucket.tryTake(0), bucket.tryTake(0), bucket.tryTake(0), bucket.tryTake(0)]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
     expect(bucket.tokens(0)).toBe(0);
   });
 

@@ -15,7 +15,10 @@ import { mockService, type MockReply } from "../testing/mock-service.js";
 const URLS = ["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"];
 const refused = () => Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
 
-function setup(handler: (req: MeshRequest, n: number) => MockReply | MeshResponse | Promise<MockReply | MeshResponse>, options: Partial<ClientOptions> = {}) {
+function setup(
+  handler: (req: MeshRequest, n: number) => MockReply | MeshResponse | Promise<MockReply | MeshResponse>,
+  options: Partial<ClientOptions> = {},
+) {
   const clock = fakeClock();
   const seen: MeshRequest[] = [];
   const client = createClient({
@@ -77,7 +80,9 @@ describe("retry", () => {
       throw refused();
     });
     const stream = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    const error = (await client.request({ method: "PUT", path: "/", body: stream }).catch((e: unknown) => e)) as { code?: string };
+    const error = (await client.request({ method: "PUT", path: "/", body: stream }).catch((e: unknown) => e)) as {
+      code?: string;
+    };
     expect(error.code).toBe("ECONNREFUSED");
     expect(seen).toHaveLength(1);
   });
@@ -106,7 +111,9 @@ describe("retry", () => {
   });
 
   it("waits with full-jitter backoff between attempts, bounded by maxMs", async () => {
-    const { client, seen, clock } = setup(() => ({ status: 503 }), { retry: { maxAttempts: 4, backoff: { baseMs: 100, maxMs: 150 } } });
+    const { client, seen, clock } = setup(() => ({ status: 503 }), {
+      retry: { maxAttempts: 4, backoff: { baseMs: 100, maxMs: 150 } },
+    });
     const starts: number[] = [];
     client.events.onAttemptStart(() => starts.push(clock.now()));
     const call = client.request({ path: "/" });
@@ -120,10 +127,16 @@ describe("retry", () => {
 
   it("resends a shed POST to another endpoint after the backoff, not the shedding server's Retry-After", async () => {
     const shed = { status: 503, headers: { "x-weft-shed": "concurrency", "retry-after": "30" }, body: "" };
-    const { client, seen, clock } = setup((req) => (req.endpoint?.url === URLS[0] ? shed : { status: 201, body: "made" }), {
-      // Picks the first URL whenever it may, so the first attempt goes to the shedding one.
-      balancer: { name: "first", create: () => ({ pick: (ready: readonly Endpoint[]) => ready.find((e) => e.url === URLS[0]) ?? ready[0]! }) },
-    });
+    const { client, seen, clock } = setup(
+      (req) => (req.endpoint?.url === URLS[0] ? shed : { status: 201, body: "made" }),
+      {
+        // Picks the first URL whenever it may, so the first attempt goes to the shedding one.
+        balancer: {
+          name: "first",
+          create: () => ({ pick: (ready: readonly Endpoint[]) => ready.find((e) => e.url === URLS[0]) ?? ready[0]! }),
+        },
+      },
+    );
     const call = client.request({ method: "POST", path: "/orders", body: "{}" });
     await clock.advanceAsync(1000);
     const res = await call;
@@ -157,7 +170,10 @@ describe("retry", () => {
   });
 
   it("honours Retry-After (seconds) before resending", async () => {
-    const { client, seen, clock } = setup((_req, n) => (n === 1 ? { status: 503, headers: { "retry-after": "2" } } : { status: 200 }), { timeout: { totalMs: 10_000 } });
+    const { client, seen, clock } = setup(
+      (_req, n) => (n === 1 ? { status: 503, headers: { "retry-after": "2" } } : { status: 200 }),
+      { timeout: { totalMs: 10_000 } },
+    );
     const call = client.request({ path: "/" });
     await clock.advanceAsync(1999);
     expect(seen).toHaveLength(1);
@@ -173,7 +189,11 @@ describe("retry", () => {
       service: "svc",
       discovery: staticDiscovery(URLS),
       clock,
-      transport: mockService(() => (++n === 1 ? { status: 429, headers: { "retry-after": new Date(clock.wallNow() + 3000).toUTCString() } } : { status: 200 })),
+      transport: mockService(() =>
+        ++n === 1
+          ? { status: 429, headers: { "retry-after": new Date(clock.wallNow() + 3000).toUTCString() } }
+          : { status: 200 },
+      ),
     });
     const call = client.request({ method: "POST", path: "/", body: "x" });
     await clock.advanceAsync(2500);
@@ -183,14 +203,18 @@ describe("retry", () => {
   });
 
   it("returns at once when Retry-After is longer than the time left", async () => {
-    const { client, seen } = setup(() => ({ status: 503, headers: { "retry-after": "5" } }), { timeout: { totalMs: 1000 } });
+    const { client, seen } = setup(() => ({ status: 503, headers: { "retry-after": "5" } }), {
+      timeout: { totalMs: 1000 },
+    });
     const res = await client.request({ path: "/" });
     expect(res.status).toBe(503);
     expect(seen).toHaveLength(1);
   });
 
   it("stops with the response when the retry budget is spent, and says so", async () => {
-    const { client, seen, clock } = setup(() => ({ status: 503 }), { retry: { budget: { ratio: 0, minPerSecond: 0.1, ttlMs: 10_000 } } });
+    const { client, seen, clock } = setup(() => ({ status: 503 }), {
+      retry: { budget: { ratio: 0, minPerSecond: 0.1, ttlMs: 10_000 } },
+    });
     const exhausted: string[] = [];
     client.events.onBudgetExhausted((e) => exhausted.push(e.kind));
     // The floor allows 0.1/s × 10 s = 1 retry in the window.
@@ -228,7 +252,11 @@ describe("retry", () => {
   });
 
   it("ends a backoff wait at the total deadline", async () => {
-    const { client, clock } = setup(() => ({ status: 503 }), { retry: { backoff: { baseMs: 10_000, maxMs: 10_000 } }, timeout: { totalMs: 300 }, random: () => 0.99 });
+    const { client, clock } = setup(() => ({ status: 503 }), {
+      retry: { backoff: { baseMs: 10_000, maxMs: 10_000 } },
+      timeout: { totalMs: 300 },
+      random: () => 0.99,
+    });
     const call = client.request({ path: "/" });
     // The wait (up to 9.9 s) would pass the deadline: the call ends with the response now.
     expect((await call).status).toBe(503);
@@ -303,7 +331,11 @@ describe("hedging", () => {
 
   it("draws hedges from the retry budget", async () => {
     const { handler } = hangingFirst();
-    const { client, seen, clock } = setup(handler, { hedge: { delayMs: 50 }, retry: { budget: { ratio: 0, minPerSecond: 0 } }, timeout: { totalMs: 500 } });
+    const { client, seen, clock } = setup(handler, {
+      hedge: { delayMs: 50 },
+      retry: { budget: { ratio: 0, minPerSecond: 0 } },
+      timeout: { totalMs: 500 },
+    });
     const refusedHedges: string[] = [];
     client.events.onBudgetExhausted((e) => refusedHedges.push(e.kind));
     const call = client.request({ path: "/" }).catch((e: WeftError) => e);

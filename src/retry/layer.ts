@@ -51,7 +51,11 @@ export interface RetryLayerContext {
 const MIN_PERCENTILE_SAMPLES = 50;
 /** How often a call sent before the percentile is known checks whether it is known yet, ms. */
 const WARMUP_RECHECK_MS = 10;
-const SINGLE_ATTEMPT: RetryConfig = Object.freeze({ maxAttempts: 1, backoff: { baseMs: 0, maxMs: 0 }, retryAfterMaxMs: 0 });
+const SINGLE_ATTEMPT: RetryConfig = Object.freeze({
+  maxAttempts: 1,
+  backoff: { baseMs: 0, maxMs: 0 },
+  retryAfterMaxMs: 0,
+});
 
 /** The reason a losing hedge is cancelled with; the classifier calls it ignorable. */
 export class HedgeLostError extends Error {
@@ -64,18 +68,42 @@ export class HedgeLostError extends Error {
 export function retryLayer(ctx: RetryLayerContext): Layer {
   const { clock, classifier, events, budget, latency, hedge } = ctx;
   const wheel = wheelFor(clock);
-  const policy: PolicyContext = { service: ctx.service, config: ctx.retry === false ? SINGLE_ATTEMPT : ctx.retry, budget, clock, random: ctx.random };
+  const policy: PolicyContext = {
+    service: ctx.service,
+    config: ctx.retry === false ? SINGLE_ATTEMPT : ctx.retry,
+    budget,
+    clock,
+    random: ctx.random,
+  };
 
-  const reportRetry = (req: MeshRequest, attempt: number, res: MeshResponse | undefined, error: unknown, delayMs: number): void => {
+  const reportRetry = (
+    req: MeshRequest,
+    attempt: number,
+    res: MeshResponse | undefined,
+    error: unknown,
+    delayMs: number,
+  ): void => {
     const note = req.call.note;
     if (!events.retry.active && note === null) return;
     const reason = res !== undefined ? String(res.status) : errorCode(error);
-    note?.("weft.retry", { "weft.attempt": attempt, "weft.retry.reason": reason, "weft.retry.delay_ms": Math.round(delayMs) });
-    if (events.retry.active) events.retry.emit({ service: ctx.service, method: req.method, path: req.path, attempt, reason, delayMs });
+    note?.("weft.retry", {
+      "weft.attempt": attempt,
+      "weft.retry.reason": reason,
+      "weft.retry.delay_ms": Math.round(delayMs),
+    });
+    if (events.retry.active)
+      events.retry.emit({ service: ctx.service, method: req.method, path: req.path, attempt, reason, delayMs });
   };
   const reportBudget = (req: MeshRequest, kind: "retry" | "hedge"): void => {
     req.call.note?.("weft.budget_exhausted", { "weft.budget.kind": kind, "weft.attempts": req.call.attempts });
-    if (events.budgetExhausted.active) events.budgetExhausted.emit({ service: ctx.service, method: req.method, path: req.path, attempts: req.call.attempts, kind });
+    if (events.budgetExhausted.active)
+      events.budgetExhausted.emit({
+        service: ctx.service,
+        method: req.method,
+        path: req.path,
+        attempts: req.call.attempts,
+        kind,
+      });
   };
   const record = (outcome: Outcome, startedAt: number): void => {
     if (outcome === "success" && hedge !== false) latency.record(clock.now() - startedAt, clock.now());
@@ -85,7 +113,14 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
    * After a retryable failure of attempt `attempt`: decide, wait, resend — until an outcome that
    * is not retryable or a limit. Only calls that failed get here.
    */
-  const retrying = async (next: Service, req: MeshRequest, attempt: number, firstRes: MeshResponse | undefined, firstError: unknown, firstOutcome: Outcome): Promise<MeshResponse> => {
+  const retrying = async (
+    next: Service,
+    req: MeshRequest,
+    attempt: number,
+    firstRes: MeshResponse | undefined,
+    firstError: unknown,
+    firstOutcome: Outcome,
+  ): Promise<MeshResponse> => {
     let res = firstRes;
     let error = firstError;
     let outcome = firstOutcome;
@@ -245,8 +280,18 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
         }
         hedges++;
         req.call.hedges++;
-        req.call.note?.("weft.hedge", { "weft.attempt": sent, "weft.hedge.after_ms": Math.round(clock.now() - callStart) });
-        if (events.hedge.active) events.hedge.emit({ service: ctx.service, method: req.method, path: req.path, attempt: sent, afterMs: clock.now() - callStart });
+        req.call.note?.("weft.hedge", {
+          "weft.attempt": sent,
+          "weft.hedge.after_ms": Math.round(clock.now() - callStart),
+        });
+        if (events.hedge.active)
+          events.hedge.emit({
+            service: ctx.service,
+            method: req.method,
+            path: req.path,
+            attempt: sent,
+            afterMs: clock.now() - callStart,
+          });
         launch();
         armHedge();
       };
@@ -259,7 +304,12 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
         if (hedges >= config.maxHedges) return;
         const delayMs = hedgeDelayMs();
         const now = clock.now();
-        const at = delayMs === Infinity ? (config.percentile !== undefined ? now + WARMUP_RECHECK_MS : Infinity) : Math.max(now, launchedAt + delayMs);
+        const at =
+          delayMs === Infinity
+            ? config.percentile !== undefined
+              ? now + WARMUP_RECHECK_MS
+              : Infinity
+            : Math.max(now, launchedAt + delayMs);
         if (!(at < req.deadline)) return;
         timer?.cancel();
         timer = wheel.schedule(at, delayMs === Infinity ? onWarmupRecheck : onHedgeTimer);

@@ -37,7 +37,12 @@ export interface RetryPolicyConfig {
   readonly budget: RetryBudgetConfig | false;
 }
 
-export const RETRY_DEFAULTS = Object.freeze({ maxAttempts: 3, backoff: DEFAULT_BACKOFF, budget: DEFAULT_BUDGET, retryAfterMaxMs: 30_000 });
+export const RETRY_DEFAULTS = Object.freeze({
+  maxAttempts: 3,
+  backoff: DEFAULT_BACKOFF,
+  budget: DEFAULT_BUDGET,
+  retryAfterMaxMs: 30_000,
+});
 
 export function normalizeRetryOptions(value: unknown): RetryPolicyConfig {
   if (value === false) return { retry: false, budget: DEFAULT_BUDGET };
@@ -63,14 +68,18 @@ export function normalizeRetryOptions(value: unknown): RetryPolicyConfig {
     if (!isPlainObject(value.budget)) fail("retry.budget", value.budget, "{ ratio?, minPerSecond?, ttlMs? } or false");
     checkKeys(value.budget, ["ratio", "minPerSecond", "ttlMs"], "retry.budget");
     const ratio = value.budget.ratio ?? DEFAULT_BUDGET.ratio;
-    if (!(typeof ratio === "number" && ratio >= 0 && ratio <= 10)) fail("retry.budget.ratio", ratio, "a number from 0 to 10 (0.2 = retries may add 20 % of calls)");
+    if (!(typeof ratio === "number" && ratio >= 0 && ratio <= 10))
+      fail("retry.budget.ratio", ratio, "a number from 0 to 10 (0.2 = retries may add 20 % of calls)");
     const minPerSecond = value.budget.minPerSecond ?? DEFAULT_BUDGET.minPerSecond;
-    if (!(typeof minPerSecond === "number" && minPerSecond >= 0 && Number.isFinite(minPerSecond))) fail("retry.budget.minPerSecond", minPerSecond, "a number ≥ 0");
-    const ttlMs = (checkMs("retry.budget.ttlMs", value.budget.ttlMs, false) as number | undefined) ?? DEFAULT_BUDGET.ttlMs;
+    if (!(typeof minPerSecond === "number" && minPerSecond >= 0 && Number.isFinite(minPerSecond)))
+      fail("retry.budget.minPerSecond", minPerSecond, "a number ≥ 0");
+    const ttlMs =
+      (checkMs("retry.budget.ttlMs", value.budget.ttlMs, false) as number | undefined) ?? DEFAULT_BUDGET.ttlMs;
     if (ttlMs < 1000 || ttlMs > 60_000) fail("retry.budget.ttlMs", ttlMs, "1 000 to 60 000 ms");
     budget = Object.freeze({ ratio, minPerSecond, ttlMs });
   }
-  const retryAfterMaxMs = nonNegativeMs("retry.retryAfterMaxMs", value.retryAfterMaxMs) ?? RETRY_DEFAULTS.retryAfterMaxMs;
+  const retryAfterMaxMs =
+    nonNegativeMs("retry.retryAfterMaxMs", value.retryAfterMaxMs) ?? RETRY_DEFAULTS.retryAfterMaxMs;
   const retry: RetryConfig = Object.freeze({ maxAttempts: maxAttempts as number, backoff, retryAfterMaxMs });
   return { retry, budget };
 }
@@ -86,7 +95,8 @@ export function normalizeHedgeOptions(value: unknown): HedgeConfig | false {
   }
   if (delayMs === undefined && percentile === undefined) fail("hedge", value, "delayMs or percentile (or both)");
   const maxHedges = value.maxHedges ?? 1;
-  if (!(Number.isInteger(maxHedges) && (maxHedges as number) >= 1 && (maxHedges as number) <= 10)) fail("hedge.maxHedges", maxHedges, "an integer from 1 to 10");
+  if (!(Number.isInteger(maxHedges) && (maxHedges as number) >= 1 && (maxHedges as number) <= 10))
+    fail("hedge.maxHedges", maxHedges, "an integer from 1 to 10");
   return Object.freeze({ delayMs, percentile: percentile as number | undefined, maxHedges: maxHedges as number });
 }
 

@@ -7,7 +7,14 @@
  * not spend one).
  */
 import type { Clock, Random } from "../core/clock.js";
-import { AttemptsExhaustedError, BreakerOpenError, BudgetExhaustedError, ClientClosedError, NoEndpointsError, TotalTimeoutError } from "../core/errors.js";
+import {
+  AttemptsExhaustedError,
+  BreakerOpenError,
+  BudgetExhaustedError,
+  ClientClosedError,
+  NoEndpointsError,
+  TotalTimeoutError,
+} from "../core/errors.js";
 import { isReplayable } from "../core/request.js";
 import type { Outcome } from "../core/classifier.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
@@ -25,7 +32,11 @@ export interface RetryConfig {
 
 export type RetryDecision =
   | { readonly retry: true; readonly delayMs: number }
-  | { readonly retry: false; readonly error: unknown; readonly limit: "attempts" | "budget" | "deadline" | "body" | "unavailable" };
+  | {
+      readonly retry: false;
+      readonly error: unknown;
+      readonly limit: "attempts" | "budget" | "deadline" | "body" | "unavailable";
+    };
 
 export interface PolicyContext {
   readonly service: string;
@@ -53,11 +64,19 @@ export function decideRetry(
 ): RetryDecision {
   const { config, clock } = ctx;
   // Nothing to send to — every breaker open, no endpoints, or the client closed: a resend would find the same.
-  if ((error instanceof BreakerOpenError && error.endpoint === undefined) || error instanceof NoEndpointsError || error instanceof ClientClosedError) {
+  if (
+    (error instanceof BreakerOpenError && error.endpoint === undefined) ||
+    error instanceof NoEndpointsError ||
+    error instanceof ClientClosedError
+  ) {
     return { retry: false, limit: "unavailable", error };
   }
   if (attemptsMade >= config.maxAttempts) {
-    return { retry: false, limit: "attempts", error: new AttemptsExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }) };
+    return {
+      retry: false,
+      limit: "attempts",
+      error: new AttemptsExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }),
+    };
   }
   // A stream body can be sent once; strings and bytes can be sent again.
   if (!isReplayable(req)) return { retry: false, limit: "body", error };
@@ -71,10 +90,18 @@ export function decideRetry(
   const leftMs = req.deadline - clock.now();
   if (delayMs >= leftMs) {
     const message = `no time left for a retry: waiting ${Math.round(delayMs)} ms would pass the deadline (${Math.max(0, Math.round(leftMs))} ms left)`;
-    return { retry: false, limit: "deadline", error: new TotalTimeoutError(Math.round(leftMs), { cause: error, attempts: attemptsMade, message }) };
+    return {
+      retry: false,
+      limit: "deadline",
+      error: new TotalTimeoutError(Math.round(leftMs), { cause: error, attempts: attemptsMade, message }),
+    };
   }
   if (ctx.budget !== null && !ctx.budget.tryWithdraw(clock.now())) {
-    return { retry: false, limit: "budget", error: new BudgetExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }) };
+    return {
+      retry: false,
+      limit: "budget",
+      error: new BudgetExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }),
+    };
   }
   return { retry: true, delayMs };
 }

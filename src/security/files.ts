@@ -23,7 +23,14 @@ import { basename, dirname, resolve } from "node:path";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
 import { SerialTask } from "../core/serial.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
-import { checkMaterial, materialSnapshot, type TlsMaterial, type TlsPem, type TlsSnapshot, type TlsSource } from "./material.js";
+import {
+  checkMaterial,
+  materialSnapshot,
+  type TlsMaterial,
+  type TlsPem,
+  type TlsSnapshot,
+  type TlsSource,
+} from "./material.js";
 
 export interface TlsFilesOptions {
   /** The certificate chain file (PEM, leaf first). */
@@ -53,8 +60,13 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  */
 export function tlsFiles(input: TlsFilesOptions): TlsSource {
   const options = input;
-  if (!isPlainObject(input)) fail("tlsFiles options", options, "{ cert?, key?, ca?, pollMs?, debounceMs?, warnBeforeMs?, onWarning?, clock? }");
-  checkKeys(input as Record<string, unknown>, [...FILE_KEYS, "pollMs", "debounceMs", "warnBeforeMs", "onWarning", "clock"], "tlsFiles");
+  if (!isPlainObject(input))
+    fail("tlsFiles options", options, "{ cert?, key?, ca?, pollMs?, debounceMs?, warnBeforeMs?, onWarning?, clock? }");
+  checkKeys(
+    input as Record<string, unknown>,
+    [...FILE_KEYS, "pollMs", "debounceMs", "warnBeforeMs", "onWarning", "clock"],
+    "tlsFiles",
+  );
   const files: Partial<Record<FileKey, string>> = {};
   for (const key of FILE_KEYS) {
     const value = options[key];
@@ -62,9 +74,16 @@ export function tlsFiles(input: TlsFilesOptions): TlsSource {
     if (typeof value !== "string" || value === "") fail(`tlsFiles.${key}`, value, "a file path");
     files[key] = resolve(value);
   }
-  if (files.cert === undefined && files.ca === undefined) fail("tlsFiles", options, "at least `cert` + `key` (to present a certificate) or `ca` (to verify the peer)");
-  if ((files.cert === undefined) !== (files.key === undefined)) fail(files.cert === undefined ? "tlsFiles.cert" : "tlsFiles.key", undefined, "a file path: `cert` and `key` go together");
-  if (options.onWarning !== undefined && typeof options.onWarning !== "function") fail("tlsFiles.onWarning", options.onWarning, "a function (message: string) => void");
+  if (files.cert === undefined && files.ca === undefined)
+    fail("tlsFiles", options, "at least `cert` + `key` (to present a certificate) or `ca` (to verify the peer)");
+  if ((files.cert === undefined) !== (files.key === undefined))
+    fail(
+      files.cert === undefined ? "tlsFiles.cert" : "tlsFiles.key",
+      undefined,
+      "a file path: `cert` and `key` go together",
+    );
+  if (options.onWarning !== undefined && typeof options.onWarning !== "function")
+    fail("tlsFiles.onWarning", options.onWarning, "a function (message: string) => void");
   return new FileTlsSource(files, {
     pollMs: (checkMs("tlsFiles.pollMs", options.pollMs, false) as number | undefined) ?? 1000,
     debounceMs: (checkMs("tlsFiles.debounceMs", options.debounceMs, false) as number | undefined) ?? 50,
@@ -96,7 +115,10 @@ class FileTlsSource implements TlsSource {
   #expiryWarned = 0;
   #poll: TimerHandle | undefined;
   #debounce: TimerHandle | undefined;
-  readonly #reader = new SerialTask(() => this.#read(), () => this.#closed);
+  readonly #reader = new SerialTask(
+    () => this.#read(),
+    () => this.#closed,
+  );
   #closed = false;
 
   constructor(files: Partial<Record<FileKey, string>>, settings: Settings) {
@@ -109,7 +131,9 @@ class FileTlsSource implements TlsSource {
       try {
         pem[key] = readFileSync(file, "utf8");
       } catch (error) {
-        throw new Error(`tlsFiles: cannot read ${key} file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        throw new Error(
+          `tlsFiles: cannot read ${key} file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        );
       }
     }
     try {
@@ -204,7 +228,10 @@ class FileTlsSource implements TlsSource {
         pem[key] = await readFile(file, "utf8");
       } catch (error) {
         // Gone for a moment mid-swap, or unreadable: keep serving; the next event or poll reads again.
-        this.#refuse(`cannot read ${key} file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, undefined);
+        this.#refuse(
+          `cannot read ${key} file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+          undefined,
+        );
         return;
       }
     }
@@ -237,7 +264,9 @@ class FileTlsSource implements TlsSource {
     if (texts !== undefined) this.#lastTexts = texts;
     this.#rejected++;
     this.#lastRejection = { at: this.#settings.clock.wallNow(), reason };
-    this.#settings.onWarning(`tlsFiles: refused new TLS material (${this.#names()}): ${reason}; still serving version ${this.#current.version} (serial ${this.#current.serial ?? "—"})`);
+    this.#settings.onWarning(
+      `tlsFiles: refused new TLS material (${this.#names()}): ${reason}; still serving version ${this.#current.version} (serial ${this.#current.serial ?? "—"})`,
+    );
   }
 
   #checkExpiry(): void {
@@ -249,10 +278,14 @@ class FileTlsSource implements TlsSource {
     // 1: warned it is close; 2: warned it lapsed — per version.
     const warned = this.#expiryWarned >> 2 === m.version ? this.#expiryWarned & 3 : 0;
     if (left <= 0 && warned < 2) {
-      this.#settings.onWarning(`tlsFiles: the certificate (serial ${m.serial}, ${m.identity ?? "no SPIFFE ID"}) expired at ${new Date(m.notAfter).toISOString()} and nothing replaced it: peers will refuse it`);
+      this.#settings.onWarning(
+        `tlsFiles: the certificate (serial ${m.serial}, ${m.identity ?? "no SPIFFE ID"}) expired at ${new Date(m.notAfter).toISOString()} and nothing replaced it: peers will refuse it`,
+      );
       this.#expiryWarned = (m.version << 2) | 2;
     } else if (left > 0 && left <= warnBefore && warned < 1) {
-      this.#settings.onWarning(`tlsFiles: the certificate (serial ${m.serial}, ${m.identity ?? "no SPIFFE ID"}) expires in ${Math.round(left / 1000)} s (${new Date(m.notAfter).toISOString()}) and has not been rotated`);
+      this.#settings.onWarning(
+        `tlsFiles: the certificate (serial ${m.serial}, ${m.identity ?? "no SPIFFE ID"}) expires in ${Math.round(left / 1000)} s (${new Date(m.notAfter).toISOString()}) and has not been rotated`,
+      );
       this.#expiryWarned = (m.version << 2) | 1;
     }
   }

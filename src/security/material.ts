@@ -90,11 +90,18 @@ export function checkMaterial(pem: TlsPem, version: number, now: number): TlsMat
     } catch (error) {
       throw new Error(`the key does not parse (${(error as Error).message.replace(/\s+/g, " ")})`);
     }
-    if (!leaf.checkPrivateKey(key)) throw new Error(`the key is not the certificate's (serial ${leaf.serialNumber}): a mismatched pair, or one file written before the other`);
+    if (!leaf.checkPrivateKey(key))
+      throw new Error(
+        `the key is not the certificate's (serial ${leaf.serialNumber}): a mismatched pair, or one file written before the other`,
+      );
     const notBefore = Date.parse(leaf.validFrom);
     const notAfter = Date.parse(leaf.validTo);
-    if (now >= notAfter) throw new Error(`the certificate (serial ${leaf.serialNumber}) expired at ${new Date(notAfter).toISOString()}`);
-    if (now < notBefore - NOT_BEFORE_SKEW_MS) throw new Error(`the certificate (serial ${leaf.serialNumber}) is not valid before ${new Date(notBefore).toISOString()}`);
+    if (now >= notAfter)
+      throw new Error(`the certificate (serial ${leaf.serialNumber}) expired at ${new Date(notAfter).toISOString()}`);
+    if (now < notBefore - NOT_BEFORE_SKEW_MS)
+      throw new Error(
+        `the certificate (serial ${leaf.serialNumber}) is not valid before ${new Date(notBefore).toISOString()}`,
+      );
   } else if (pem.key !== undefined) {
     throw new Error("a key without its certificate");
   }
@@ -125,7 +132,10 @@ export function checkMaterial(pem: TlsPem, version: number, now: number): TlsMat
 }
 
 /** The snapshot fields every source shares. */
-export function materialSnapshot(material: TlsMaterial, now: number): Pick<TlsSnapshot, "version" | "identity" | "serial" | "notAfter" | "expiresInMs"> {
+export function materialSnapshot(
+  material: TlsMaterial,
+  now: number,
+): Pick<TlsSnapshot, "version" | "identity" | "serial" | "notAfter" | "expiresInMs"> {
   return {
     version: material.version,
     identity: material.identity,
@@ -146,12 +156,23 @@ export function tlsMaterial(pem: TlsPem, wallNow: () => number = Date.now): TlsS
   return Object.freeze({
     current,
     onChange: () => () => {},
-    snapshot: (): TlsSnapshot => ({ source: "inline", appliedAt, ...materialSnapshot(current, wallNow()), rejected: 0, lastRejection: null }),
+    snapshot: (): TlsSnapshot => ({
+      source: "inline",
+      appliedAt,
+      ...materialSnapshot(current, wallNow()),
+      rejected: 0,
+      lastRejection: null,
+    }),
     close: () => {},
   });
 }
 
 /** True for a `TlsSource` (anything with `current` and `onChange`). */
 export function isTlsSource(value: unknown): value is TlsSource {
-  return typeof value === "object" && value !== null && "current" in value && typeof (value as { onChange?: unknown }).onChange === "function";
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    "current" in value &&
+    typeof (value as { onChange?: unknown }).onChange === "function"
+  );
 }

@@ -35,7 +35,8 @@ export function parseSpiffeId(text: string): SpiffeId | string {
   const trustDomain = slash === -1 ? rest : rest.slice(0, slash);
   const path = slash === -1 ? "" : rest.slice(slash);
   if (trustDomain === "") return "no trust domain";
-  if (!TRUST_DOMAIN.test(trustDomain)) return "the trust domain may hold only lower-case letters, digits, '.', '-' and '_'";
+  if (!TRUST_DOMAIN.test(trustDomain))
+    return "the trust domain may hold only lower-case letters, digits, '.', '-' and '_'";
   if (path !== "" && !VALID_PATH.test(path)) {
     // Only on the way to a refusal: which rule it broke.
     const segments = path.slice(1).split("/");
@@ -69,7 +70,8 @@ export function identityMatcher(patterns: readonly unknown[], option: string): (
   let anyone = false;
   patterns.forEach((pattern, j) => {
     const at = `${option}[${j}]`;
-    const allowed = 'a SPIFFE ID ("spiffe://example.org/ns/shop/sa/web"), a pattern ending in "/*" ("spiffe://example.org/*"), or "*" (any verified identity)';
+    const allowed =
+      'a SPIFFE ID ("spiffe://example.org/ns/shop/sa/web"), a pattern ending in "/*" ("spiffe://example.org/*"), or "*" (any verified identity)';
     if (typeof pattern !== "string") fail(at, pattern, allowed);
     if (pattern === "*") {
       anyone = true;

@@ -15,7 +15,10 @@ function window(limit: AdaptiveLimit, at: number, rttMs: number, inflight: numbe
 /** A window that used most of the limit but did not fill it. */
 const busy = (limit: AdaptiveLimit): number => Math.max(1, limit.limit - 1);
 
-const config = (over: Partial<AdaptiveLimitConfig> = {}): AdaptiveLimitConfig => ({ ...ADAPTIVE_LIMIT_DEFAULTS, ...over });
+const config = (over: Partial<AdaptiveLimitConfig> = {}): AdaptiveLimitConfig => ({
+  ...ADAPTIVE_LIMIT_DEFAULTS,
+  ...over,
+});
 
 describe("AdaptiveLimit (Envoy's gradient controller)", () => {
   it("grows while the latency stays at the no-load level and the limit is used", () => {

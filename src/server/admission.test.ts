@@ -6,7 +6,12 @@ describe("Admission", () => {
     const a = new Admission({ adaptive: false, limit: 4 });
     expect([1, 2, 3, 4].map(() => a.tryAcquire("normal"))).toEqual([true, true, true, true]);
     expect(a.tryAcquire("normal")).toBe(false);
-    expect(a.snapshot()).toMatchObject({ adaptive: false, limit: 4, inflight: 4, shed: { normal: 1, low: 0, high: 0, critical: 0 } });
+    expect(a.snapshot()).toMatchObject({
+      adaptive: false,
+      limit: 4,
+      inflight: 4,
+      shed: { normal: 1, low: 0, high: 0, critical: 0 },
+    });
     a.release(Number.NaN, 0);
     expect(a.tryAcquire("normal")).toBe(true);
   });
@@ -28,7 +33,16 @@ describe("Admission", () => {
   });
 
   it("feeds the adaptive limit only the latencies that say something", () => {
-    const a = new Admission({ adaptive: true, initialLimit: 20, minLimit: 3, maxLimit: 1000, windowMs: 100, minSamples: 5, bufferPercent: 25, minRttWindowMs: 30_000 });
+    const a = new Admission({
+      adaptive: true,
+      initialLimit: 20,
+      minLimit: 3,
+      maxLimit: 1000,
+      windowMs: 100,
+      minSamples: 5,
+      bufferPercent: 25,
+      minRttWindowMs: 30_000,
+    });
     for (let i = 0; i < 20; i++) a.tryAcquire("normal");
     for (let i = 0; i < 10; i++) a.release(Number.NaN, 200);
     expect(a.snapshot().sampleRttMs).toBeNull();

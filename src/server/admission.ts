@@ -24,7 +24,8 @@ export const PRIORITIES: readonly Priority[] = ["critical", "high", "normal", "l
 /** Share of the limit each class may fill. */
 const SHARE: Readonly<Record<Priority, number>> = { critical: Infinity, high: 1.25, normal: 1, low: 0.8 };
 
-export type AdmissionConfig = { readonly adaptive: false; readonly limit: number } | ({ readonly adaptive: true } & AdaptiveLimitConfig);
+export type AdmissionConfig =
+  { readonly adaptive: false; readonly limit: number } | ({ readonly adaptive: true } & AdaptiveLimitConfig);
 
 export interface AdmissionSnapshot {
   readonly adaptive: boolean;

@@ -15,9 +15,17 @@ export interface Answer {
 }
 
 /** `error` is a stable word for machines (`shed`, `deadline_expired`, …); `message` is for people. */
-export function jsonAnswer(status: number, fields: Readonly<Record<string, unknown>>, headers: Readonly<Record<string, string>> = {}): Answer {
+export function jsonAnswer(
+  status: number,
+  fields: Readonly<Record<string, unknown>>,
+  headers: Readonly<Record<string, string>> = {},
+): Answer {
   const body = JSON.stringify(fields);
-  return { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body };
+  return {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
+    body,
+  };
 }
 
 /** Writes an answer on a `node:http` response (no body for HEAD). */

@@ -8,7 +8,11 @@ const id = (text: string): IdentityReading => {
   return { kind: "valid", identity: { id: text, trustDomain: domain, path, source: "tls" } };
 };
 const NONE: IdentityReading = { kind: "none" };
-const MALFORMED: IdentityReading = { kind: "malformed", source: "header", reason: "the SPIFFE ID in x-weft-peer-identity is invalid: no trust domain" };
+const MALFORMED: IdentityReading = {
+  kind: "malformed",
+  source: "header",
+  reason: "the SPIFFE ID in x-weft-peer-identity is invalid: no trust domain",
+};
 
 const authz = new Authorizer({
   rules: [
@@ -22,25 +26,36 @@ const authz = new Authorizer({
 
 describe("Authorizer", () => {
   it("allows a public route to anyone, even without or with a broken identity", () => {
-    for (const reading of [NONE, MALFORMED, id("spiffe://example.org/sa/web")]) expect(authz.decide("POST", "/login", reading).decision).toBe("allow");
+    for (const reading of [NONE, MALFORMED, id("spiffe://example.org/sa/web")])
+      expect(authz.decide("POST", "/login", reading).decision).toBe("allow");
   });
 
   it("allows a listed identity, exact, by prefix, by trust domain or any", () => {
     expect(authz.decide("GET", "/v1/items/7", id("spiffe://other.org/sa/x")).decision).toBe("allow");
-    expect(authz.decide("PUT", "/v1/items/7", id("spiffe://example.org/ns/shop/sa/catalog-admin")).decision).toBe("allow");
+    expect(authz.decide("PUT", "/v1/items/7", id("spiffe://example.org/ns/shop/sa/catalog-admin")).decision).toBe(
+      "allow",
+    );
     expect(authz.decide("GET", "/admin/users", id("spiffe://example.org/ns/ops/sa/oncall")).decision).toBe("allow");
     expect(authz.decide("GET", "/partners/feed", id("spiffe://partner.example/billing")).decision).toBe("allow");
   });
 
   it("denies an identity no rule of the route lists, with 403 and a reason naming it", () => {
     const result = authz.decide("DELETE", "/v1/items/7", id("spiffe://example.org/ns/shop/sa/web"));
-    expect(result).toEqual({ decision: "deny", status: 403, reason: "spiffe://example.org/ns/shop/sa/web is not allowed to DELETE /v1/items/7" });
+    expect(result).toEqual({
+      decision: "deny",
+      status: 403,
+      reason: "spiffe://example.org/ns/shop/sa/web is not allowed to DELETE /v1/items/7",
+    });
     // A prefix pattern does not leak to a sibling path.
     expect(authz.decide("GET", "/admin/x", id("spiffe://example.org/ns/opsx/sa/y")).decision).toBe("deny");
   });
 
   it("denies by default what no rule covers", () => {
-    expect(authz.decide("GET", "/v2/secret", id("spiffe://example.org/ns/ops/sa/oncall"))).toMatchObject({ decision: "deny", status: 403, reason: "no rule allows GET /v2/secret" });
+    expect(authz.decide("GET", "/v2/secret", id("spiffe://example.org/ns/ops/sa/oncall"))).toMatchObject({
+      decision: "deny",
+      status: 403,
+      reason: "no rule allows GET /v2/secret",
+    });
     expect(authz.decide("POST", "/v1/items/7", id("spiffe://example.org/ns/ops/sa/oncall")).decision).toBe("deny");
   });
 
@@ -58,7 +73,9 @@ describe("Authorizer", () => {
     expect(invalidOption(() => new Authorizer({ rules: [] }))).toBe("authz.rules");
     expect(invalidOption(() => new Authorizer({ rules: [{ paths: ["admin"] }] }))).toBe("authz.rules[0].paths[0]");
     expect(invalidOption(() => new Authorizer({ rules: [{ methods: ["get"] }] }))).toBe("authz.rules[0].methods[0]");
-    expect(invalidOption(() => new Authorizer({ rules: [{ from: ["spiffe://Bad/x"] }] }))).toBe("authz.rules[0].from[0]");
+    expect(invalidOption(() => new Authorizer({ rules: [{ from: ["spiffe://Bad/x"] }] }))).toBe(
+      "authz.rules[0].from[0]",
+    );
     expect(invalidOption(() => new Authorizer({ rules: [{ from: [] }] }))).toBe("authz.rules[0].from");
     expect(invalidOption(() => new Authorizer({ rules: [{ path: ["/x"] }] }))).toBe("authz.rules[0].path");
   });

@@ -64,7 +64,11 @@ export class Authorizer {
     if (!isPlainObject(options)) fail(option, options, "{ rules: [{ paths?, methods?, from? }, ...] } or false (off)");
     checkKeys(options, ["rules"], option);
     if (!Array.isArray(options.rules) || options.rules.length === 0) {
-      fail(`${option}.rules`, options.rules, "a non-empty array of rules { paths?, methods?, from? } (to allow everything, leave authz off)");
+      fail(
+        `${option}.rules`,
+        options.rules,
+        "a non-empty array of rules { paths?, methods?, from? } (to allow everything, leave authz off)",
+      );
     }
     this.#rules = Object.freeze(options.rules.map((rule, i) => compileRule(rule, `${option}.rules[${i}]`)));
   }
@@ -81,8 +85,18 @@ export class Authorizer {
       needsIdentity = true;
     }
     if (!covered) return { decision: "deny", status: 403, reason: `no rule allows ${method} ${path}` };
-    if (needsIdentity && identity.kind === "malformed") return { decision: "malformed", status: 401, reason: `malformed peer identity (${identity.source}): ${identity.reason}` };
-    if (identity.kind !== "valid") return { decision: "unauthenticated", status: 401, reason: `${method} ${path} requires a peer identity and none was presented` };
+    if (needsIdentity && identity.kind === "malformed")
+      return {
+        decision: "malformed",
+        status: 401,
+        reason: `malformed peer identity (${identity.source}): ${identity.reason}`,
+      };
+    if (identity.kind !== "valid")
+      return {
+        decision: "unauthenticated",
+        status: 401,
+        reason: `${method} ${path} requires a peer identity and none was presented`,
+      };
     const id = identity.identity.id;
     for (const rule of this.#rules) {
       if (rule.methods !== null && !rule.methods.has(method)) continue;
@@ -96,13 +110,17 @@ export class Authorizer {
 function compileRule(rule: unknown, option: string): CompiledRule {
   if (!isPlainObject(rule)) fail(option, rule, "a rule { paths?, methods?, from? }");
   checkKeys(rule, ["paths", "methods", "from"], option);
-  const paths = rule.paths === undefined ? null : listOf(rule.paths, `${option}.paths`).map((p, j) => compilePathPattern(p, `${option}.paths[${j}]`));
+  const paths =
+    rule.paths === undefined
+      ? null
+      : listOf(rule.paths, `${option}.paths`).map((p, j) => compilePathPattern(p, `${option}.paths[${j}]`));
   const methods =
     rule.methods === undefined
       ? null
       : new Set(
           listOf(rule.methods, `${option}.methods`).map((m, j) => {
-            if (typeof m !== "string" || !/^[A-Z]+$/.test(m)) fail(`${option}.methods[${j}]`, m, 'an upper-case HTTP method such as "GET"');
+            if (typeof m !== "string" || !/^[A-Z]+$/.test(m))
+              fail(`${option}.methods[${j}]`, m, 'an upper-case HTTP method such as "GET"');
             return m;
           }),
         );

@@ -17,7 +17,9 @@ describe("readDeadline", () => {
     for (const bad of ["-5", "1.5", "soon", "", "1e3"]) {
       const reading = readDeadline({ [H]: bad }, H, true);
       expect(reading.kind).toBe("malformed");
-      expect(reading.kind === "malformed" && reading.message).toMatch(/x-weft-timeout-ms must be a whole number of milliseconds/);
+      expect(reading.kind === "malformed" && reading.message).toMatch(
+        /x-weft-timeout-ms must be a whole number of milliseconds/,
+      );
     }
     expect(readDeadline({ [H]: ["100", "200"] as unknown as string }, H, true).kind).toBe("malformed");
   });

@@ -35,7 +35,12 @@ export function readDeadline(headers: IncomingHttpHeaders, header: string, grpc:
     if (Array.isArray(weft) && weft.length > 1 && weft.some((v) => v.trim() !== text)) {
       return { kind: "malformed", header, message: `${header} was sent ${weft.length} times with different values` };
     }
-    if (!WHOLE_MS.test(text)) return { kind: "malformed", header, message: `${header} must be a whole number of milliseconds, got ${JSON.stringify(clip(text))}` };
+    if (!WHOLE_MS.test(text))
+      return {
+        kind: "malformed",
+        header,
+        message: `${header} must be a whole number of milliseconds, got ${JSON.stringify(clip(text))}`,
+      };
     return { kind: "ms", ms: Number(text), header };
   }
   if (!grpc) return NONE;
@@ -44,7 +49,11 @@ export function readDeadline(headers: IncomingHttpHeaders, header: string, grpc:
   const text = (Array.isArray(value) ? value[0] : value)?.trim() ?? "";
   const ms = parseGrpcTimeout(text);
   if (ms === undefined) {
-    return { kind: "malformed", header: "grpc-timeout", message: `grpc-timeout must be 1–8 digits and a unit (H, M, S, m, u, n), got ${JSON.stringify(clip(text))}` };
+    return {
+      kind: "malformed",
+      header: "grpc-timeout",
+      message: `grpc-timeout must be 1–8 digits and a unit (H, M, S, m, u, n), got ${JSON.stringify(clip(text))}`,
+    };
   }
   return { kind: "ms", ms, header: "grpc-timeout" };
 }

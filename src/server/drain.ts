@@ -49,7 +49,8 @@ export async function runDrain(target: DrainTarget): Promise<DrainResult> {
   target.phase("draining");
   const revoked = await Promise.allSettled(target.deregister.map(async (r) => r.close()));
   for (const result of revoked) {
-    if (result.status === "rejected") target.warn(`weft/server: revoking a registration while draining failed: ${String(result.reason)}`);
+    if (result.status === "rejected")
+      target.warn(`weft/server: revoking a registration while draining failed: ${String(result.reason)}`);
   }
   if (target.delayMs > 0) await sleep(clock, target.delayMs);
   target.phase("closing");
@@ -65,7 +66,9 @@ export async function runDrain(target: DrainTarget): Promise<DrainResult> {
   const finished = await Promise.race([target.idle().then(() => true), sleep(clock, leftMs).then(() => false)]);
   const forced = finished ? 0 : target.inflight();
   if (!finished) {
-    target.warn(`weft/server: ${forced} request(s) still running after the ${target.graceMs} ms drain grace; cutting their connections`);
+    target.warn(
+      `weft/server: ${forced} request(s) still running after the ${target.graceMs} ms drain grace; cutting their connections`,
+    );
   }
   // Idle keep-alive connections would hold close() open until their timeout: close them (and the
   // forced ones) now; nothing is in flight on them any more.

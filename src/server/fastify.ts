@@ -28,11 +28,18 @@ interface FastifyReplyLike {
 type HookDone = (error?: Error) => void;
 interface FastifyInstanceLike {
   readonly server: Server;
-  addHook(name: "onRequest" | "preHandler", hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: HookDone) => void): unknown;
+  addHook(
+    name: "onRequest" | "preHandler",
+    hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: HookDone) => void,
+  ): unknown;
 }
 
 /** A Fastify plugin (callback style), marked to skip encapsulation as `fastify-plugin` would. */
-export type FastifyPlugin = ((fastify: FastifyInstanceLike, options: unknown, done: (error?: Error) => void) => void) & {
+export type FastifyPlugin = ((
+  fastify: FastifyInstanceLike,
+  options: unknown,
+  done: (error?: Error) => void,
+) => void) & {
   readonly [key: symbol]: unknown;
 };
 
@@ -50,7 +57,9 @@ export function fastifyPlugin(inbound: Inbound): FastifyPlugin {
         inbound.run(decided, next);
         return;
       }
-      void Promise.resolve(decided).then((answer) => reply.code(answer.status).headers(answer.headers).send(answer.body));
+      void Promise.resolve(decided).then((answer) =>
+        reply.code(answer.status).headers(answer.headers).send(answer.body),
+      );
     });
     fastify.addHook("preHandler", (request, _reply, next) => {
       const ctx = (request as Tracked)[CONTEXT];
@@ -59,5 +68,8 @@ export function fastifyPlugin(inbound: Inbound): FastifyPlugin {
     });
     done();
   };
-  return Object.assign(plugin, { [Symbol.for("skip-override")]: true, [Symbol.for("fastify.display-name")]: "weft-inbound" });
+  return Object.assign(plugin, {
+    [Symbol.for("skip-override")]: true,
+    [Symbol.for("fastify.display-name")]: "weft-inbound",
+  });
 }

@@ -74,7 +74,11 @@ export function uriFromXfcc(value: string): string | undefined {
  * Reads the peer identity of one inbound request (see the module comment for the order). With
  * `header` set, a header from an untrusted address is deleted from `req.headers`.
  */
-export function readIdentity(req: IncomingMessage, header: HeaderIdentityConfig | null, cache?: Map<string, IdentityReading>): IdentityReading {
+export function readIdentity(
+  req: IncomingMessage,
+  header: HeaderIdentityConfig | null,
+  cache?: Map<string, IdentityReading>,
+): IdentityReading {
   const socket = req.socket as Partial<TLSSocket> | undefined;
   if (socket?.encrypted === true && socket.authorized === true && typeof socket.getPeerCertificate === "function") {
     let reading = tlsReadings.get(socket);
@@ -92,7 +96,8 @@ export function readIdentity(req: IncomingMessage, header: HeaderIdentityConfig 
     delete req.headers[header.header];
     return NONE;
   }
-  if (Array.isArray(raw)) return { kind: "malformed", source: "header", reason: `${header.header} was sent more than once` };
+  if (Array.isArray(raw))
+    return { kind: "malformed", source: "header", reason: `${header.header} was sent more than once` };
   let reading = cache?.get(raw);
   if (reading === undefined) {
     reading = readHeaderValue(raw, header);
@@ -109,7 +114,8 @@ function readCertificate(certificate: ReturnType<TLSSocket["getPeerCertificate"]
   if (certificate === null || typeof certificate !== "object" || Object.keys(certificate).length === 0) return NONE;
   const uris = spiffeUrisOf(certificate.subjectaltname);
   if (uris.length === 0) return malformed("tls", "the client certificate has no spiffe:// URI SAN");
-  if (uris.length > 1) return malformed("tls", `the client certificate has ${uris.length} spiffe:// URI SANs (an SVID has exactly one)`);
+  if (uris.length > 1)
+    return malformed("tls", `the client certificate has ${uris.length} spiffe:// URI SANs (an SVID has exactly one)`);
   const parsed = parseSpiffeId(uris[0] as string);
   if (typeof parsed === "string") return malformed("tls", `the certificate's SPIFFE ID is invalid: ${parsed}`);
   return Object.freeze({ kind: "valid", identity: Object.freeze({ ...parsed, source: "tls" }) });

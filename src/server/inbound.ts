@@ -95,7 +95,10 @@ export class Inbound implements ServerSource {
     this.#admission = config.admission === false ? null : new Admission(config.admission);
     // Joining the mesh may fail (a server of that service is there already): before anything is made.
     this.#leaveMesh = config.mesh?.addServer(this) ?? null;
-    this.#metrics = config.metrics === false ? null : serverMetrics(config.service, () => this.snapshot(), config.metrics.meterProvider);
+    this.#metrics =
+      config.metrics === false
+        ? null
+        : serverMetrics(config.service, () => this.snapshot(), config.metrics.meterProvider);
     const finish = (ctx: InboundContext): void => this.#finish(ctx);
     this.#onClose = function (this: TrackedResponse) {
       const ctx = this[CONTEXT];
@@ -149,7 +152,11 @@ export class Inbound implements ServerSource {
   attach(server: Server): this {
     this.#servers.add(server);
     const tls = this.config.tls;
-    if (tls !== null && typeof (server as unknown as Partial<TlsServer>).setSecureContext === "function" && !this.#tlsServers.has(server)) {
+    if (
+      tls !== null &&
+      typeof (server as unknown as Partial<TlsServer>).setSecureContext === "function" &&
+      !this.#tlsServers.has(server)
+    ) {
       const tlsServer = server as unknown as TlsServer;
       this.#tlsServers.add(server);
       // New material applies to new connections; an open one made with older material answers its
@@ -176,7 +183,12 @@ export class Inbound implements ServerSource {
   tlsOptions(): TlsServerOptions {
     const tls = this.config.tls;
     if (tls === null) throw new Error(`weft/server ${this.service}: tlsOptions() needs inbound({ tls })`);
-    return { ...secureContextOf(tls.source.current), requestCert: tls.clientCert !== "none", rejectUnauthorized: tls.clientCert === "require", minVersion: "TLSv1.2" };
+    return {
+      ...secureContextOf(tls.source.current),
+      requestCert: tls.clientCert !== "none",
+      rejectUnauthorized: tls.clientCert === "require",
+      minVersion: "TLSv1.2",
+    };
   }
 
   /**
@@ -207,9 +219,17 @@ export class Inbound implements ServerSource {
     if (dl !== false) {
       const reading = readDeadline(req.headers, dl.header, dl.grpcTimeout);
       let ms = dl.defaultMs === false ? Infinity : dl.defaultMs;
-      if (reading.kind === "malformed") return this.#refuseDeadline("malformed", reading.header, method, path, reading.message);
+      if (reading.kind === "malformed")
+        return this.#refuseDeadline("malformed", reading.header, method, path, reading.message);
       if (reading.kind === "ms") {
-        if (reading.ms <= 0) return this.#refuseDeadline("expired", reading.header, method, path, `the caller's deadline (${reading.header}) had passed when the request arrived`);
+        if (reading.ms <= 0)
+          return this.#refuseDeadline(
+            "expired",
+            reading.header,
+            method,
+            path,
+            `the caller's deadline (${reading.header}) had passed when the request arrived`,
+          );
         ms = Math.min(reading.ms, dl.maxMs);
       }
       if (ms !== Infinity) deadline = start + ms - dl.allowanceMs;
@@ -224,10 +244,21 @@ export class Inbound implements ServerSource {
       this.#authzCounts[result.decision]++;
       this.#metrics?.authz(result.decision);
       const id = identity.kind === "valid" ? identity.identity.id : null;
-      if (this.#hub.authz.active) this.#hub.authz.emit({ service: this.service, method, path, decision: result.decision, identity: id, reason: result.reason });
+      if (this.#hub.authz.active)
+        this.#hub.authz.emit({
+          service: this.service,
+          method,
+          path,
+          decision: result.decision,
+          identity: id,
+          reason: result.reason,
+        });
       if (result.decision !== "allow") {
         this.#warnRateLimited(`weft/server ${this.service}: ${result.decision} ${method} ${path}: ${result.reason}`);
-        return jsonAnswer(result.status, { error: result.decision === "deny" ? "forbidden" : "unauthenticated", message: result.reason });
+        return jsonAnswer(result.status, {
+          error: result.decision === "deny" ? "forbidden" : "unauthenticated",
+          message: result.reason,
+        });
       }
     }
 
@@ -236,10 +267,21 @@ export class Inbound implements ServerSource {
     if (admission !== null && !admission.tryAcquire(priority)) {
       this.#counters.shed++;
       this.#metrics?.shed(priority);
-      if (this.#hub.shed.active) this.#hub.shed.emit({ service: this.service, method, path, priority, limit: admission.limit, inflight: admission.inflight });
+      if (this.#hub.shed.active)
+        this.#hub.shed.emit({
+          service: this.service,
+          method,
+          path,
+          priority,
+          limit: admission.limit,
+          inflight: admission.inflight,
+        });
       return jsonAnswer(
         503,
-        { error: "shed", message: `${this.service} is at its concurrency limit (${admission.limit}); try another instance` },
+        {
+          error: "shed",
+          message: `${this.service} is at its concurrency limit (${admission.limit}); try another instance`,
+        },
         { "retry-after": String(config.retryAfterSeconds), [SHED_HEADER]: "concurrency" },
       );
     }
@@ -302,7 +344,14 @@ export class Inbound implements ServerSource {
       authz: this.config.authorizer === null ? null : { ...this.#authzCounts },
       admission: this.#admission?.snapshot() ?? null,
       stats: this.#stats.snapshot(now, clock.wallNow()),
-      tls: this.config.tls === null ? null : { clientCert: this.config.tls.clientCert, material: this.config.tls.source.snapshot(), handshakeFailures: { ...this.#handshakeFailures } },
+      tls:
+        this.config.tls === null
+          ? null
+          : {
+              clientCert: this.config.tls.clientCert,
+              material: this.config.tls.source.snapshot(),
+              handshakeFailures: { ...this.#handshakeFailures },
+            },
     };
   }
 
@@ -324,7 +373,8 @@ export class Inbound implements ServerSource {
   async #drain(): Promise<DrainResult> {
     this.#state = "draining";
     // Requests already in flight close their connection after they answer, too.
-    for (let ctx = this.#head; ctx !== null; ctx = ctx.next) if (!ctx.res.headersSent) ctx.res.setHeader("connection", "close");
+    for (let ctx = this.#head; ctx !== null; ctx = ctx.next)
+      if (!ctx.res.headersSent) ctx.res.setHeader("connection", "close");
     const { drain, clock } = this.config;
     return runDrain({
       clock,
@@ -370,7 +420,15 @@ export class Inbound implements ServerSource {
     this.#metrics?.request(durationMs, ctx.method, status, route, ctx.scheme);
     ctx.span?.end(status, route, aborted);
     if (this.#hub.requestEnd.active) {
-      this.#hub.requestEnd.emit({ service: this.service, method: ctx.method, route: route ?? ctx.path, status, durationMs, aborted, priority: ctx.priority });
+      this.#hub.requestEnd.emit({
+        service: this.service,
+        method: ctx.method,
+        route: route ?? ctx.path,
+        status,
+        durationMs,
+        aborted,
+        priority: ctx.priority,
+      });
     }
     if (this.#state !== "serving") {
       // Draining: a connection whose last request just ended is idle now; close it at once.
@@ -393,19 +451,32 @@ export class Inbound implements ServerSource {
       try {
         ok = (await ready()) === true;
       } catch (error) {
-        return jsonAnswer(503, { status: "not ready", service: this.service, message: error instanceof Error ? error.message : String(error) });
+        return jsonAnswer(503, {
+          status: "not ready",
+          service: this.service,
+          message: error instanceof Error ? error.message : String(error),
+        });
       }
       if (!ok) return jsonAnswer(503, { status: "not ready", service: this.service });
     }
     return jsonAnswer(200, { status: "ready", service: this.service });
   }
 
-  #refuseDeadline(kind: "expired" | "malformed", header: string, method: string, path: string, message: string): Answer {
+  #refuseDeadline(
+    kind: "expired" | "malformed",
+    header: string,
+    method: string,
+    path: string,
+    message: string,
+  ): Answer {
     if (kind === "expired") this.#counters.expired++;
     else this.#counters.badDeadline++;
     this.#metrics?.deadline(kind);
-    if (this.#hub.deadlineRefused.active) this.#hub.deadlineRefused.emit({ service: this.service, method, path, kind, header });
-    return kind === "expired" ? jsonAnswer(504, { error: "deadline_expired", message }) : jsonAnswer(400, { error: "bad_deadline", message });
+    if (this.#hub.deadlineRefused.active)
+      this.#hub.deadlineRefused.emit({ service: this.service, method, path, kind, header });
+    return kind === "expired"
+      ? jsonAnswer(504, { error: "deadline_expired", message })
+      : jsonAnswer(400, { error: "bad_deadline", message });
   }
 
   #priorityOf(req: IncomingMessage): Priority {
@@ -415,7 +486,9 @@ export class Inbound implements ServerSource {
     } catch (error) {
       if (!this.#badPriorityWarned) {
         this.#badPriorityWarned = true;
-        this.config.warn(`weft/server ${this.service}: ${(error as Error).message}; treating such requests as "normal"`);
+        this.config.warn(
+          `weft/server ${this.service}: ${(error as Error).message}; treating such requests as "normal"`,
+        );
       }
       return "normal";
     }

@@ -23,7 +23,8 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => unkn
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
 export function nodeHandler(inbound: Inbound, fn: RequestHandler): (req: IncomingMessage, res: ServerResponse) => void {
-  if (typeof fn !== "function") throw new TypeError(`inbound.handler(fn): fn must be a request listener (req, res) => void, got ${typeof fn}`);
+  if (typeof fn !== "function")
+    throw new TypeError(`inbound.handler(fn): fn must be a request listener (req, res) => void, got ${typeof fn}`);
   return (req, res) => {
     const decided = inbound.admit(req, res);
     if (!(decided instanceof InboundContext)) return answer(res, decided, req.method === "HEAD");
@@ -63,7 +64,13 @@ function answer(res: ServerResponse, decided: Answer | Promise<Answer>, head: bo
   } else writeAnswer(res, decided, head);
 }
 
-function callHandler(inbound: Inbound, ctx: InboundContext, fn: RequestHandler, req: IncomingMessage, res: ServerResponse): void {
+function callHandler(
+  inbound: Inbound,
+  ctx: InboundContext,
+  fn: RequestHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   let result: unknown;
   try {
     result = fn(req, res);
@@ -75,11 +82,25 @@ function callHandler(inbound: Inbound, ctx: InboundContext, fn: RequestHandler, 
   }
 }
 
-function failed(inbound: Inbound, ctx: InboundContext, req: IncomingMessage, res: ServerResponse, error: unknown): void {
+function failed(
+  inbound: Inbound,
+  ctx: InboundContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+): void {
   // The request's own deadline ran out inside a call it made: that is a 504 for its caller (a
   // timeout, which its retries and breakers treat as one), not a 500 and not a bug to report.
   if ((error as { code?: unknown } | null)?.code === ErrorCodes.TOTAL_TIMEOUT && ctx.remainingMs() <= 0) {
-    if (!res.headersSent) writeAnswer(res, jsonAnswer(504, { error: "deadline_exceeded", message: "the request's deadline passed while it was being handled" }), req.method === "HEAD");
+    if (!res.headersSent)
+      writeAnswer(
+        res,
+        jsonAnswer(504, {
+          error: "deadline_exceeded",
+          message: "the request's deadline passed while it was being handled",
+        }),
+        req.method === "HEAD",
+      );
     else res.destroy();
     return;
   }
@@ -88,6 +109,11 @@ function failed(inbound: Inbound, ctx: InboundContext, req: IncomingMessage, res
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     inbound.config.warn(`weft/server ${inbound.service}: the handler of ${ctx.method} ${ctx.path} failed: ${text}`);
   }
-  if (!res.headersSent) writeAnswer(res, jsonAnswer(500, { error: "internal", message: "the request handler failed" }), req.method === "HEAD");
+  if (!res.headersSent)
+    writeAnswer(
+      res,
+      jsonAnswer(500, { error: "internal", message: "the request handler failed" }),
+      req.method === "HEAD",
+    );
   else res.destroy(error instanceof Error ? error : undefined);
 }

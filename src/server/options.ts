@@ -147,15 +147,34 @@ export interface ServerTlsOptions {
 export interface InboundConfig {
   readonly service: string;
   readonly mesh: InboundOptions["mesh"];
-  readonly deadline: { readonly header: string; readonly grpcTimeout: boolean; readonly allowanceMs: number; readonly maxMs: number; readonly defaultMs: number | false } | false;
+  readonly deadline:
+    | {
+        readonly header: string;
+        readonly grpcTimeout: boolean;
+        readonly allowanceMs: number;
+        readonly maxMs: number;
+        readonly defaultMs: number | false;
+      }
+    | false;
   readonly admission: AdmissionConfig | false;
   readonly retryAfterSeconds: number;
   readonly priority: ((req: IncomingMessage) => Priority) | undefined;
   readonly identity: HeaderIdentityConfig | null;
   readonly authorizer: Authorizer | null;
   readonly tls: { readonly source: TlsSource; readonly clientCert: "require" | "request" | "none" } | null;
-  readonly health: { readonly livePath: string; readonly readyPath: string; readonly ready: (() => boolean | Promise<boolean>) | undefined } | false;
-  readonly drain: { readonly graceMs: number; readonly delayMs: number; readonly deregister: readonly { close(): Promise<unknown> | unknown }[]; readonly signals: readonly NodeJS.Signals[] };
+  readonly health:
+    | {
+        readonly livePath: string;
+        readonly readyPath: string;
+        readonly ready: (() => boolean | Promise<boolean>) | undefined;
+      }
+    | false;
+  readonly drain: {
+    readonly graceMs: number;
+    readonly delayMs: number;
+    readonly deregister: readonly { close(): Promise<unknown> | unknown }[];
+    readonly signals: readonly NodeJS.Signals[];
+  };
   readonly route: ((req: IncomingMessage) => string | undefined) | undefined;
   readonly tracing: boolean;
   readonly metrics: false | { readonly meterProvider: MeterProvider | undefined };
@@ -163,13 +182,43 @@ export interface InboundConfig {
   readonly clock: Clock;
 }
 
-const KEYS = ["service", "mesh", "deadline", "shed", "priority", "identity", "tls", "authz", "health", "drain", "route", "tracing", "metrics", "onWarning", "clock"] as const;
-const ADAPTIVE_KEYS = ["initialLimit", "minLimit", "maxLimit", "windowMs", "minSamples", "bufferPercent", "minRttWindowMs"] as const;
+const KEYS = [
+  "service",
+  "mesh",
+  "deadline",
+  "shed",
+  "priority",
+  "identity",
+  "tls",
+  "authz",
+  "health",
+  "drain",
+  "route",
+  "tracing",
+  "metrics",
+  "onWarning",
+  "clock",
+] as const;
+const ADAPTIVE_KEYS = [
+  "initialLimit",
+  "minLimit",
+  "maxLimit",
+  "windowMs",
+  "minSamples",
+  "bufferPercent",
+  "minRttWindowMs",
+] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 const SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"]);
 
 export const INBOUND_DEFAULTS = Object.freeze({
-  deadline: Object.freeze({ header: "x-weft-timeout-ms", grpcTimeout: true, allowanceMs: 2, maxMs: 60_000, defaultMs: false as const }),
+  deadline: Object.freeze({
+    header: "x-weft-timeout-ms",
+    grpcTimeout: true,
+    allowanceMs: 2,
+    maxMs: 60_000,
+    defaultMs: false as const,
+  }),
   retryAfterSeconds: 1,
   health: Object.freeze({ livePath: "/healthz", readyPath: "/readyz" }),
   drain: Object.freeze({ graceMs: 10_000, delayMs: 1000 }),
@@ -179,17 +228,30 @@ export function normalizeInboundOptions(options: unknown): InboundConfig {
   if (!isPlainObject(options)) fail("inbound options", options, "an object with at least { service }");
   checkKeys(options, KEYS, "");
   const service = options.service;
-  if (typeof service !== "string" || service.trim() === "") fail("service", service, "a non-empty string naming this service");
+  if (typeof service !== "string" || service.trim() === "")
+    fail("service", service, "a non-empty string naming this service");
   const mesh = options.mesh;
-  if (mesh !== undefined && !(typeof mesh === "object" && mesh !== null && typeof (mesh as { addServer?: unknown }).addServer === "function")) {
+  if (
+    mesh !== undefined &&
+    !(typeof mesh === "object" && mesh !== null && typeof (mesh as { addServer?: unknown }).addServer === "function")
+  ) {
     fail("mesh", mesh, "a mesh from createMesh()");
   }
   for (const key of ["priority", "route", "onWarning"] as const) {
     if (options[key] !== undefined && typeof options[key] !== "function") fail(key, options[key], "a function");
   }
-  if (options.tracing !== undefined && typeof options.tracing !== "boolean") fail("tracing", options.tracing, "true or false");
+  if (options.tracing !== undefined && typeof options.tracing !== "boolean")
+    fail("tracing", options.tracing, "true or false");
   const clock = options.clock;
-  if (clock !== undefined && !(typeof clock === "object" && clock !== null && typeof (clock as Clock).now === "function" && typeof (clock as Clock).setTimer === "function")) {
+  if (
+    clock !== undefined &&
+    !(
+      typeof clock === "object" &&
+      clock !== null &&
+      typeof (clock as Clock).now === "function" &&
+      typeof (clock as Clock).setTimer === "function"
+    )
+  ) {
     fail("clock", clock, "a Clock { now(), wallNow(), setTimer(fn, ms) }, e.g. fakeClock() from weft/testing");
   }
   const shed = normalizeShed(options.shed);
@@ -208,7 +270,9 @@ export function normalizeInboundOptions(options: unknown): InboundConfig {
     route: options.route as InboundConfig["route"],
     tracing: (options.tracing as boolean | undefined) ?? true,
     metrics: normalizeMetrics(options.metrics),
-    warn: (options.onWarning as ((message: string) => void) | undefined) ?? ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" })),
+    warn:
+      (options.onWarning as ((message: string) => void) | undefined) ??
+      ((message: string) => process.emitWarning(message, { code: "WEFT_WARNING" })),
     clock: (clock as Clock | undefined) ?? systemClock,
   });
 }
@@ -218,8 +282,10 @@ function normalizeTls(value: unknown): InboundConfig["tls"] {
   if (!isPlainObject(value)) fail("tls", value, "{ source?, cert?, key?, ca?, clientCert? }");
   checkKeys(value, ["source", "cert", "key", "ca", "clientCert"], "tls");
   const inline = value.cert !== undefined || value.key !== undefined || value.ca !== undefined;
-  if (value.source !== undefined && !isTlsSource(value.source)) fail("tls.source", value.source, "tlsFiles({ cert, key, ca }) or tlsMaterial({ cert, key, ca })");
-  if (value.source !== undefined && inline) fail("tls.source", "source + inline PEM", "either `source` or inline `cert` / `key` / `ca`, not both");
+  if (value.source !== undefined && !isTlsSource(value.source))
+    fail("tls.source", value.source, "tlsFiles({ cert, key, ca }) or tlsMaterial({ cert, key, ca })");
+  if (value.source !== undefined && inline)
+    fail("tls.source", "source + inline PEM", "either `source` or inline `cert` / `key` / `ca`, not both");
   let source: TlsSource;
   if (value.source !== undefined) source = value.source as TlsSource;
   else {
@@ -227,37 +293,65 @@ function normalizeTls(value: unknown): InboundConfig["tls"] {
       if (value[key] !== undefined && typeof value[key] !== "string") fail(`tls.${key}`, value[key], "a PEM string");
     }
     try {
-      source = tlsMaterial({ cert: value.cert as string | undefined, key: value.key as string | undefined, ca: value.ca as string | undefined });
+      source = tlsMaterial({
+        cert: value.cert as string | undefined,
+        key: value.key as string | undefined,
+        ca: value.ca as string | undefined,
+      });
     } catch (error) {
       return fail("tls.cert", "(PEM)", `valid TLS material: ${(error as Error).message}`);
     }
   }
-  if (source.current.cert === undefined) fail("tls.cert", undefined, "a server certificate and key (the source has none)");
+  if (source.current.cert === undefined)
+    fail("tls.cert", undefined, "a server certificate and key (the source has none)");
   const clientCert = value.clientCert ?? (source.current.ca === undefined ? "none" : "require");
-  if (clientCert !== "require" && clientCert !== "request" && clientCert !== "none") fail("tls.clientCert", clientCert, '"require", "request" or "none"');
-  if (clientCert !== "none" && source.current.ca === undefined) fail("tls.clientCert", clientCert, '"none" without a `ca` (client certificates are verified against it)');
+  if (clientCert !== "require" && clientCert !== "request" && clientCert !== "none")
+    fail("tls.clientCert", clientCert, '"require", "request" or "none"');
+  if (clientCert !== "none" && source.current.ca === undefined)
+    fail("tls.clientCert", clientCert, '"none" without a `ca` (client certificates are verified against it)');
   return Object.freeze({ source, clientCert });
 }
 
 /** The priority a `priority` function returned, checked (a typo would silently become "normal"). */
 export function checkPriority(value: unknown): Priority {
   if (typeof value === "string" && (PRIORITIES as readonly string[]).includes(value)) return value as Priority;
-  return fail("priority", value, `the priority function to return one of ${PRIORITIES.map((p) => JSON.stringify(p)).join(", ")}`);
+  return fail(
+    "priority",
+    value,
+    `the priority function to return one of ${PRIORITIES.map((p) => JSON.stringify(p)).join(", ")}`,
+  );
 }
 
 function normalizeDeadline(value: unknown): InboundConfig["deadline"] {
   const d = INBOUND_DEFAULTS.deadline;
   if (value === undefined) return d;
   if (value === false) return false;
-  if (!isPlainObject(value)) fail("deadline", value, "{ header?, grpcTimeout?, allowanceMs?, maxMs?, defaultMs? } or false");
+  if (!isPlainObject(value))
+    fail("deadline", value, "{ header?, grpcTimeout?, allowanceMs?, maxMs?, defaultMs? } or false");
   checkKeys(value, ["header", "grpcTimeout", "allowanceMs", "maxMs", "defaultMs"], "deadline");
   const header = value.header ?? d.header;
-  if (typeof header !== "string" || !HEADER_NAME.test(header)) fail("deadline.header", header, 'an HTTP header name such as "x-weft-timeout-ms"');
+  if (typeof header !== "string" || !HEADER_NAME.test(header))
+    fail("deadline.header", header, 'an HTTP header name such as "x-weft-timeout-ms"');
   const grpcTimeout = value.grpcTimeout ?? d.grpcTimeout;
   if (typeof grpcTimeout !== "boolean") fail("deadline.grpcTimeout", grpcTimeout, "true or false");
-  const allowanceMs = checkNumber("deadline.allowanceMs", value.allowanceMs, d.allowanceMs, (n) => n >= 0, "a non-negative number of milliseconds");
+  const allowanceMs = checkNumber(
+    "deadline.allowanceMs",
+    value.allowanceMs,
+    d.allowanceMs,
+    (n) => n >= 0,
+    "a non-negative number of milliseconds",
+  );
   const maxMs = checkNumber("deadline.maxMs", value.maxMs, d.maxMs, (n) => n > 0, "a positive number of milliseconds");
-  const defaultMs = value.defaultMs === undefined || value.defaultMs === false ? false : checkNumber("deadline.defaultMs", value.defaultMs, 0, (n) => n > 0, "a positive number of milliseconds or false");
+  const defaultMs =
+    value.defaultMs === undefined || value.defaultMs === false
+      ? false
+      : checkNumber(
+          "deadline.defaultMs",
+          value.defaultMs,
+          0,
+          (n) => n > 0,
+          "a positive number of milliseconds or false",
+        );
   return Object.freeze({ header: header.toLowerCase(), grpcTimeout, allowanceMs, maxMs, defaultMs });
 }
 
@@ -266,43 +360,97 @@ function normalizeShed(value: unknown): { admission: AdmissionConfig; retryAfter
   if (!isPlainObject(value)) fail("shed", value, "{ limit }, { adaptive: true, ... } or false (off)");
   const adaptive = value.adaptive;
   if (adaptive !== undefined && typeof adaptive !== "boolean") fail("shed.adaptive", adaptive, "true or false");
-  const retryAfterSeconds = checkInteger("shed.retryAfterSeconds", value.retryAfterSeconds, INBOUND_DEFAULTS.retryAfterSeconds, 0);
+  const retryAfterSeconds = checkInteger(
+    "shed.retryAfterSeconds",
+    value.retryAfterSeconds,
+    INBOUND_DEFAULTS.retryAfterSeconds,
+    0,
+  );
   if (adaptive !== true) {
     for (const key of ADAPTIVE_KEYS) {
-      if (value[key] !== undefined) fail(`shed.${key}`, value[key], "nothing: it applies to the adaptive limit only (add adaptive: true)");
+      if (value[key] !== undefined)
+        fail(`shed.${key}`, value[key], "nothing: it applies to the adaptive limit only (add adaptive: true)");
     }
     checkKeys(value, ["adaptive", "limit", "retryAfterSeconds"], "shed");
-    if (value.limit === undefined) fail("shed.limit", undefined, "a positive integer (requests handled at once), or adaptive: true");
+    if (value.limit === undefined)
+      fail("shed.limit", undefined, "a positive integer (requests handled at once), or adaptive: true");
     const limit = checkInteger("shed.limit", value.limit, 0, 1);
     return { admission: Object.freeze({ adaptive: false, limit }), retryAfterSeconds };
   }
-  if (value.limit !== undefined) fail("shed.limit", value.limit, "nothing with adaptive: true (use initialLimit, minLimit and maxLimit)");
+  if (value.limit !== undefined)
+    fail("shed.limit", value.limit, "nothing with adaptive: true (use initialLimit, minLimit and maxLimit)");
   checkKeys(value, ["adaptive", "retryAfterSeconds", ...ADAPTIVE_KEYS], "shed");
   const d = ADAPTIVE_LIMIT_DEFAULTS;
   const minLimit = checkInteger("shed.minLimit", value.minLimit, d.minLimit, 1);
   const maxLimit = checkInteger("shed.maxLimit", value.maxLimit, Math.max(d.maxLimit, minLimit), 1);
   if (maxLimit < minLimit) fail("shed.maxLimit", maxLimit, `at least shed.minLimit (${minLimit})`);
-  const initialLimit = checkInteger("shed.initialLimit", value.initialLimit, Math.min(Math.max(d.initialLimit, minLimit), maxLimit), 1);
-  if (initialLimit < minLimit || initialLimit > maxLimit) fail("shed.initialLimit", initialLimit, `an integer between shed.minLimit (${minLimit}) and shed.maxLimit (${maxLimit})`);
-  const windowMs = checkNumber("shed.windowMs", value.windowMs, d.windowMs, (n) => n > 0, "a positive number of milliseconds");
+  const initialLimit = checkInteger(
+    "shed.initialLimit",
+    value.initialLimit,
+    Math.min(Math.max(d.initialLimit, minLimit), maxLimit),
+    1,
+  );
+  if (initialLimit < minLimit || initialLimit > maxLimit)
+    fail(
+      "shed.initialLimit",
+      initialLimit,
+      `an integer between shed.minLimit (${minLimit}) and shed.maxLimit (${maxLimit})`,
+    );
+  const windowMs = checkNumber(
+    "shed.windowMs",
+    value.windowMs,
+    d.windowMs,
+    (n) => n > 0,
+    "a positive number of milliseconds",
+  );
   const minSamples = checkInteger("shed.minSamples", value.minSamples, d.minSamples, 1);
-  const bufferPercent = checkNumber("shed.bufferPercent", value.bufferPercent, d.bufferPercent, (n) => n >= 0, "a non-negative percentage");
-  const minRttWindowMs = checkNumber("shed.minRttWindowMs", value.minRttWindowMs, d.minRttWindowMs, (n) => n >= windowMs, `a number of milliseconds of at least shed.windowMs (${windowMs})`);
-  return { admission: Object.freeze({ adaptive: true, initialLimit, minLimit, maxLimit, windowMs, minSamples, bufferPercent, minRttWindowMs }), retryAfterSeconds };
+  const bufferPercent = checkNumber(
+    "shed.bufferPercent",
+    value.bufferPercent,
+    d.bufferPercent,
+    (n) => n >= 0,
+    "a non-negative percentage",
+  );
+  const minRttWindowMs = checkNumber(
+    "shed.minRttWindowMs",
+    value.minRttWindowMs,
+    d.minRttWindowMs,
+    (n) => n >= windowMs,
+    `a number of milliseconds of at least shed.windowMs (${windowMs})`,
+  );
+  return {
+    admission: Object.freeze({
+      adaptive: true,
+      initialLimit,
+      minLimit,
+      maxLimit,
+      windowMs,
+      minSamples,
+      bufferPercent,
+      minRttWindowMs,
+    }),
+    retryAfterSeconds,
+  };
 }
 
 function normalizeIdentity(value: unknown): HeaderIdentityConfig | null {
   if (value === undefined || value === false) return null;
-  if (!isPlainObject(value)) fail("identity", value, '{ header, trustedProxies, format? } or false (mTLS identities need no option)');
+  if (!isPlainObject(value))
+    fail("identity", value, "{ header, trustedProxies, format? } or false (mTLS identities need no option)");
   checkKeys(value, ["header", "format", "trustedProxies"], "identity");
   const header = value.header;
-  if (typeof header !== "string" || !HEADER_NAME.test(header)) fail("identity.header", header, 'an HTTP header name such as "x-forwarded-client-cert"');
+  if (typeof header !== "string" || !HEADER_NAME.test(header))
+    fail("identity.header", header, 'an HTTP header name such as "x-forwarded-client-cert"');
   const name = header.toLowerCase();
   const format = value.format ?? (name === "x-forwarded-client-cert" ? "xfcc" : "spiffe");
   if (format !== "xfcc" && format !== "spiffe") fail("identity.format", format, '"xfcc" or "spiffe"');
   const proxies = value.trustedProxies;
   if (!Array.isArray(proxies) || proxies.length === 0 || proxies.some((p) => typeof p !== "string" || p === "")) {
-    fail("identity.trustedProxies", proxies, 'a non-empty array of the proxies\' addresses, e.g. ["127.0.0.1", "::1"]: a header from anyone else is dropped');
+    fail(
+      "identity.trustedProxies",
+      proxies,
+      'a non-empty array of the proxies\' addresses, e.g. ["127.0.0.1", "::1"]: a header from anyone else is dropped',
+    );
   }
   return Object.freeze({ header: name, format, trustedProxies: new Set(proxies as string[]) });
 }
@@ -315,12 +463,22 @@ function normalizeHealth(value: unknown): InboundConfig["health"] {
   checkKeys(value, ["livePath", "readyPath", "ready"], "health");
   const livePath = value.livePath ?? d.livePath;
   const readyPath = value.readyPath ?? d.readyPath;
-  for (const [key, path] of [["livePath", livePath], ["readyPath", readyPath]] as const) {
-    if (typeof path !== "string" || !path.startsWith("/") || path.includes("?")) fail(`health.${key}`, path, 'a path starting with "/" (no query)');
+  for (const [key, path] of [
+    ["livePath", livePath],
+    ["readyPath", readyPath],
+  ] as const) {
+    if (typeof path !== "string" || !path.startsWith("/") || path.includes("?"))
+      fail(`health.${key}`, path, 'a path starting with "/" (no query)');
   }
-  if (livePath === readyPath) fail("health.readyPath", readyPath, `a path other than health.livePath (${JSON.stringify(livePath)})`);
-  if (value.ready !== undefined && typeof value.ready !== "function") fail("health.ready", value.ready, "a function () => boolean | Promise<boolean>");
-  return Object.freeze({ livePath: livePath as string, readyPath: readyPath as string, ready: value.ready as (() => boolean | Promise<boolean>) | undefined });
+  if (livePath === readyPath)
+    fail("health.readyPath", readyPath, `a path other than health.livePath (${JSON.stringify(livePath)})`);
+  if (value.ready !== undefined && typeof value.ready !== "function")
+    fail("health.ready", value.ready, "a function () => boolean | Promise<boolean>");
+  return Object.freeze({
+    livePath: livePath as string,
+    readyPath: readyPath as string,
+    ready: value.ready as (() => boolean | Promise<boolean>) | undefined,
+  });
 }
 
 function normalizeDrain(value: unknown): InboundConfig["drain"] {
@@ -328,19 +486,38 @@ function normalizeDrain(value: unknown): InboundConfig["drain"] {
   if (value === undefined) return Object.freeze({ ...d, deregister: [], signals: [] });
   if (!isPlainObject(value)) fail("drain", value, "{ graceMs?, delayMs?, deregister?, signals? }");
   checkKeys(value, ["graceMs", "delayMs", "deregister", "signals"], "drain");
-  const graceMs = checkNumber("drain.graceMs", value.graceMs, d.graceMs, (n) => n >= 0, "a non-negative number of milliseconds");
-  const delayMs = checkNumber("drain.delayMs", value.delayMs, d.delayMs, (n) => n >= 0, "a non-negative number of milliseconds");
+  const graceMs = checkNumber(
+    "drain.graceMs",
+    value.graceMs,
+    d.graceMs,
+    (n) => n >= 0,
+    "a non-negative number of milliseconds",
+  );
+  const delayMs = checkNumber(
+    "drain.delayMs",
+    value.delayMs,
+    d.delayMs,
+    (n) => n >= 0,
+    "a non-negative number of milliseconds",
+  );
   const deregister = value.deregister ?? [];
-  if (!Array.isArray(deregister)) fail("drain.deregister", deregister, "an array of registrations (anything with close())");
+  if (!Array.isArray(deregister))
+    fail("drain.deregister", deregister, "an array of registrations (anything with close())");
   deregister.forEach((r, i) => {
-    if (typeof r !== "object" || r === null || typeof (r as { close?: unknown }).close !== "function") fail(`drain.deregister[${i}]`, r, "a registration with close(), e.g. from etcdRegistration()");
+    if (typeof r !== "object" || r === null || typeof (r as { close?: unknown }).close !== "function")
+      fail(`drain.deregister[${i}]`, r, "a registration with close(), e.g. from etcdRegistration()");
   });
   const signals = value.signals ?? [];
   if (!Array.isArray(signals)) fail("drain.signals", signals, 'an array of signal names such as ["SIGTERM"]');
   signals.forEach((s, i) => {
     if (typeof s !== "string" || !SIGNALS.has(s)) fail(`drain.signals[${i}]`, s, `one of ${[...SIGNALS].join(", ")}`);
   });
-  return Object.freeze({ graceMs, delayMs, deregister: Object.freeze([...deregister]), signals: Object.freeze([...signals]) as readonly NodeJS.Signals[] });
+  return Object.freeze({
+    graceMs,
+    delayMs,
+    deregister: Object.freeze([...deregister]),
+    signals: Object.freeze([...signals]) as readonly NodeJS.Signals[],
+  });
 }
 
 function normalizeMetrics(value: unknown): InboundConfig["metrics"] {
@@ -349,7 +526,10 @@ function normalizeMetrics(value: unknown): InboundConfig["metrics"] {
   if (!isPlainObject(value)) fail("metrics", value, "true, false or { meterProvider }");
   checkKeys(value, ["meterProvider"], "metrics");
   const provider = value.meterProvider;
-  if (provider !== undefined && !(typeof provider === "object" && provider !== null && typeof (provider as MeterProvider).getMeter === "function")) {
+  if (
+    provider !== undefined &&
+    !(typeof provider === "object" && provider !== null && typeof (provider as MeterProvider).getMeter === "function")
+  ) {
     fail("metrics.meterProvider", provider, "an OpenTelemetry MeterProvider (with getMeter)");
   }
   return Object.freeze({ meterProvider: provider as MeterProvider | undefined });

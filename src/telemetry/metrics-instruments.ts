@@ -23,7 +23,16 @@
  * client adds its own event listeners, and one batch callback per meter reads all the clients
  * (`metrics-observe.ts`).
  */
-import { ValueType, type Attributes, type Counter, type Histogram, type Meter, type ObservableCounter, type ObservableGauge, type ObservableUpDownCounter } from "@opentelemetry/api";
+import {
+  ValueType,
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type ObservableCounter,
+  type ObservableGauge,
+  type ObservableUpDownCounter,
+} from "@opentelemetry/api";
 import { Endpoint } from "../core/endpoint.js";
 
 /** The instrumentation scope weft's meter reports. */
@@ -31,10 +40,23 @@ export const METER_NAME = "weft";
 export const METER_VERSION = "0.1.0";
 
 /** Semantic-convention advice for `http.client.request.duration`, in seconds. */
-export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+]);
 
 /** RFC 9110 methods plus PATCH and QUERY; anything else is `_OTHER` (HTTP semantic conventions). */
-const KNOWN_METHODS = new Set(["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"]);
+const KNOWN_METHODS = new Set([
+  "CONNECT",
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "PATCH",
+  "POST",
+  "PUT",
+  "TRACE",
+  "QUERY",
+]);
 
 /** `http.request.method`: the method when it is a known one, else `_OTHER`, so a caller cannot mint series. */
 export function metricMethod(method: string): string {
@@ -113,21 +135,84 @@ function createInstruments(meter: Meter): WeftInstruments {
       advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
       description: "Duration of HTTP client requests: one per attempt, retries and hedges included.",
     }),
-    calls: meter.createObservableCounter("weft.client.calls", { unit: "{call}", valueType: int, description: "Calls ended, by the classifier's outcome (success, failure, ignorable)." }),
-    timeouts: meter.createObservableCounter("weft.client.timeouts", { unit: "{call}", valueType: int, description: "Calls that ended on an attempt or total timeout." }),
-    retries: meter.createCounter("weft.client.retries", { unit: "{retry}", valueType: int, description: "Failed attempts sent again, by what failed (status code or error type)." }),
-    hedges: meter.createCounter("weft.client.hedges", { unit: "{hedge}", valueType: int, description: "Hedges (budgeted early resends) sent." }),
-    budgetExhausted: meter.createCounter("weft.client.budget_exhausted", { unit: "{refusal}", valueType: int, description: "Retries or hedges the retry budget refused." }),
-    limited: meter.createCounter("weft.client.limited", { unit: "{call}", valueType: int, description: "Calls a concurrency or rate limit turned away." }),
-    breakerTransitions: meter.createCounter("weft.client.breaker.transitions", { unit: "{transition}", valueType: int, description: "Circuit breaker state changes, by endpoint and the state entered." }),
-    ejections: meter.createCounter("weft.client.endpoint.ejections", { unit: "{ejection}", valueType: int, description: "Endpoints ejected by outlier detection." }),
-    inflight: meter.createObservableUpDownCounter("weft.client.inflight", { unit: "{call}", valueType: int, description: "Calls in flight." }),
-    endpointInflight: meter.createObservableUpDownCounter("weft.client.endpoint.inflight", { unit: "{request}", valueType: int, description: "Attempts in flight, by endpoint." }),
-    queueDepth: meter.createObservableUpDownCounter("weft.client.queue_depth", { unit: "{call}", valueType: int, description: "Calls waiting for a concurrency slot." }),
-    concurrencyLimit: meter.createObservableGauge("weft.client.concurrency.limit", { unit: "{call}", valueType: int, description: "The concurrency limit now (fixed, or the adaptive estimate)." }),
-    endpoints: meter.createObservableUpDownCounter("weft.client.endpoints", { unit: "{endpoint}", valueType: int, description: "Endpoints known to the client, by state." }),
-    breakersOpen: meter.createObservableUpDownCounter("weft.client.breakers.open", { unit: "{breaker}", valueType: int, description: "Endpoints whose circuit breaker is open." }),
-    retryBudget: meter.createObservableGauge("weft.client.retry_budget", { unit: "{token}", description: "Retry tokens available now." }),
-    discoveryStale: meter.createObservableGauge("weft.client.discovery.stale", { unit: "1", valueType: int, description: "1 while discovery's source fails and the last good set keeps serving, else 0." }),
+    calls: meter.createObservableCounter("weft.client.calls", {
+      unit: "{call}",
+      valueType: int,
+      description: "Calls ended, by the classifier's outcome (success, failure, ignorable).",
+    }),
+    timeouts: meter.createObservableCounter("weft.client.timeouts", {
+      unit: "{call}",
+      valueType: int,
+      description: "Calls that ended on an attempt or total timeout.",
+    }),
+    retries: meter.createCounter("weft.client.retries", {
+      unit: "{retry}",
+      valueType: int,
+      description: "Failed attempts sent again, by what failed (status code or error type).",
+    }),
+    hedges: meter.createCounter("weft.client.hedges", {
+      unit: "{hedge}",
+      valueType: int,
+      description: "Hedges (budgeted early resends) sent.",
+    }),
+    budgetExhausted: meter.createCounter("weft.client.budget_exhausted", {
+      unit: "{refusal}",
+      valueType: int,
+      description: "Retries or hedges the retry budget refused.",
+    }),
+    limited: meter.createCounter("weft.client.limited", {
+      unit: "{call}",
+      valueType: int,
+      description: "Calls a concurrency or rate limit turned away.",
+    }),
+    breakerTransitions: meter.createCounter("weft.client.breaker.transitions", {
+      unit: "{transition}",
+      valueType: int,
+      description: "Circuit breaker state changes, by endpoint and the state entered.",
+    }),
+    ejections: meter.createCounter("weft.client.endpoint.ejections", {
+      unit: "{ejection}",
+      valueType: int,
+      description: "Endpoints ejected by outlier detection.",
+    }),
+    inflight: meter.createObservableUpDownCounter("weft.client.inflight", {
+      unit: "{call}",
+      valueType: int,
+      description: "Calls in flight.",
+    }),
+    endpointInflight: meter.createObservableUpDownCounter("weft.client.endpoint.inflight", {
+      unit: "{request}",
+      valueType: int,
+      description: "Attempts in flight, by endpoint.",
+    }),
+    queueDepth: meter.createObservableUpDownCounter("weft.client.queue_depth", {
+      unit: "{call}",
+      valueType: int,
+      description: "Calls waiting for a concurrency slot.",
+    }),
+    concurrencyLimit: meter.createObservableGauge("weft.client.concurrency.limit", {
+      unit: "{call}",
+      valueType: int,
+      description: "The concurrency limit now (fixed, or the adaptive estimate).",
+    }),
+    endpoints: meter.createObservableUpDownCounter("weft.client.endpoints", {
+      unit: "{endpoint}",
+      valueType: int,
+      description: "Endpoints known to the client, by state.",
+    }),
+    breakersOpen: meter.createObservableUpDownCounter("weft.client.breakers.open", {
+      unit: "{breaker}",
+      valueType: int,
+      description: "Endpoints whose circuit breaker is open.",
+    }),
+    retryBudget: meter.createObservableGauge("weft.client.retry_budget", {
+      unit: "{token}",
+      description: "Retry tokens available now.",
+    }),
+    discoveryStale: meter.createObservableGauge("weft.client.discovery.stale", {
+      unit: "1",
+      valueType: int,
+      description: "1 while discovery's source fails and the last good set keeps serving, else 0.",
+    }),
   };
 }

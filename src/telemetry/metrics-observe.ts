@@ -22,8 +22,19 @@ import { serverAttributes, type WeftInstruments } from "./metrics-instruments.js
 
 /** What the observed metrics read: the parts of `client.snapshot()` they need (a `ClientSnapshot` fits). */
 export interface MetricsSnapshot {
-  readonly counters: { readonly inflight: number; readonly successes: number; readonly failures: number; readonly ignorable: number; readonly timeouts: number };
-  readonly endpoints: readonly { readonly url: string; readonly state: EndpointHealth; readonly inflight: number; readonly breaker: BreakerState }[];
+  readonly counters: {
+    readonly inflight: number;
+    readonly successes: number;
+    readonly failures: number;
+    readonly ignorable: number;
+    readonly timeouts: number;
+  };
+  readonly endpoints: readonly {
+    readonly url: string;
+    readonly state: EndpointHealth;
+    readonly inflight: number;
+    readonly breaker: BreakerState;
+  }[];
   readonly limits: { readonly concurrency: { readonly queued: number; readonly limit: number } | null };
   readonly retryBudget: number | null;
   readonly discovery: { readonly stale: boolean };
@@ -70,7 +81,18 @@ export class SnapshotObserver {
     this.#meter = meter;
     this.#instruments = instruments;
     const i = instruments;
-    this.#observables = [i.calls, i.timeouts, i.inflight, i.endpointInflight, i.queueDepth, i.concurrencyLimit, i.endpoints, i.breakersOpen, i.retryBudget, i.discoveryStale];
+    this.#observables = [
+      i.calls,
+      i.timeouts,
+      i.inflight,
+      i.endpointInflight,
+      i.queueDepth,
+      i.concurrencyLimit,
+      i.endpoints,
+      i.breakersOpen,
+      i.retryBudget,
+      i.discoveryStale,
+    ];
     this.#counters = new Set([i.calls, i.timeouts]);
   }
 
@@ -97,7 +119,8 @@ export class SnapshotObserver {
     const now = new Observations();
     for (const source of this.#sources) collectInto(now, this.#instruments, source.service, source.snapshot());
     const levels = new Map<string, Observation>();
-    for (const [key, observation] of now.entries()) if (!this.#counters.has(observation.observable)) levels.set(key, observation);
+    for (const [key, observation] of now.entries())
+      if (!this.#counters.has(observation.observable)) levels.set(key, observation);
     for (const [key, gone] of this.#levels) if (!levels.has(key)) now.retire(key, gone);
     this.#levels = levels;
     now.report(result);
@@ -114,9 +137,24 @@ export class SnapshotObserver {
 function collectInto(sums: Observations, i: WeftInstruments, service: string, snap: MetricsSnapshot): void {
   const counters = snap.counters;
   // The client's own counters: the classifier's verdicts, as the attempt metrics have them.
-  sums.add(i.calls, [service, "success"], () => ({ "weft.service": service, "weft.outcome": "success" }), counters.successes);
-  sums.add(i.calls, [service, "failure"], () => ({ "weft.service": service, "weft.outcome": "failure" }), counters.failures);
-  sums.add(i.calls, [service, "ignorable"], () => ({ "weft.service": service, "weft.outcome": "ignorable" }), counters.ignorable);
+  sums.add(
+    i.calls,
+    [service, "success"],
+    () => ({ "weft.service": service, "weft.outcome": "success" }),
+    counters.successes,
+  );
+  sums.add(
+    i.calls,
+    [service, "failure"],
+    () => ({ "weft.service": service, "weft.outcome": "failure" }),
+    counters.failures,
+  );
+  sums.add(
+    i.calls,
+    [service, "ignorable"],
+    () => ({ "weft.service": service, "weft.outcome": "ignorable" }),
+    counters.ignorable,
+  );
   const base = (): Attributes => ({ "weft.service": service });
   sums.add(i.timeouts, [service], base, counters.timeouts);
   sums.add(i.inflight, [service], base, counters.inflight);
@@ -126,10 +164,20 @@ function collectInto(sums: Observations, i: WeftInstruments, service: string, sn
     byState[endpoint.state] = (byState[endpoint.state] ?? 0) + 1;
     if (endpoint.breaker === "open") open++;
     const server = serverAttributes(endpoint.url);
-    sums.add(i.endpointInflight, [service, server["server.address"], server["server.port"]], () => ({ ...server, "weft.service": service }), endpoint.inflight);
+    sums.add(
+      i.endpointInflight,
+      [service, server["server.address"], server["server.port"]],
+      () => ({ ...server, "weft.service": service }),
+      endpoint.inflight,
+    );
   }
   for (const state in byState) {
-    sums.add(i.endpoints, [service, state], () => ({ "weft.service": service, "weft.endpoint.state": state }), byState[state] ?? 0);
+    sums.add(
+      i.endpoints,
+      [service, state],
+      () => ({ "weft.service": service, "weft.endpoint.state": state }),
+      byState[state] ?? 0,
+    );
   }
   sums.add(i.breakersOpen, [service], base, open);
   const concurrency = snap.limits.concurrency;
@@ -159,7 +207,13 @@ let nextObservableId = 0;
 class Observations {
   readonly #byKey = new Map<string, Observation>();
 
-  add(observable: Observable, key: readonly (string | number)[], attributes: () => Attributes, value: number, combine: (a: number, b: number) => number = sum): void {
+  add(
+    observable: Observable,
+    key: readonly (string | number)[],
+    attributes: () => Attributes,
+    value: number,
+    combine: (a: number, b: number) => number = sum,
+  ): void {
     let id = observableIds.get(observable);
     if (id === undefined) observableIds.set(observable, (id = nextObservableId++));
     const fullKey = `${id}:${JSON.stringify(key)}`;

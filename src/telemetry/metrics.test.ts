@@ -9,7 +9,18 @@ import { DURATION_BUCKETS_S, METER_NAME, METER_VERSION } from "./metrics-instrum
 const ENDPOINT = "http://127.0.0.1:8081";
 
 function attemptEnd(over: Partial<AttemptEndEvent> = {}): AttemptEndEvent {
-  return { service: "catalog", method: "GET", path: "/v1/items/42?user=7", endpoint: ENDPOINT, attempt: 0, status: 200, error: undefined, outcome: "success", durationMs: 12, ...over };
+  return {
+    service: "catalog",
+    method: "GET",
+    path: "/v1/items/42?user=7",
+    endpoint: ENDPOINT,
+    attempt: 0,
+    status: 200,
+    error: undefined,
+    outcome: "success",
+    durationMs: 12,
+    ...over,
+  };
 }
 
 const SNAPSHOT: MetricsSnapshot = {
@@ -61,7 +72,9 @@ describe("without a meter provider", () => {
     class NoopMeter {}
     const otherCopy: MeterProvider = { getMeter: () => new NoopMeter() as unknown as Meter };
     const hub = new ClientEventHub();
-    expect(clientMetrics({ service: "catalog", events: hub.api, snapshot: () => SNAPSHOT, meterProvider: otherCopy })).toBeNull();
+    expect(
+      clientMetrics({ service: "catalog", events: hub.api, snapshot: () => SNAPSHOT, meterProvider: otherCopy }),
+    ).toBeNull();
     expect(hub.attemptEnd.active).toBe(false);
   });
 
@@ -104,10 +117,20 @@ describe("http.client.request.duration", () => {
   it("names an error status or the error's code in error.type, and sends no status without a response", async () => {
     const { hub, collect } = setup();
     hub.attemptEnd.emit(attemptEnd({ status: 503, outcome: "retryable" }));
-    hub.attemptEnd.emit(attemptEnd({ status: undefined, error: Object.assign(new Error("refused"), { code: "ECONNREFUSED" }), outcome: "retryable" }));
+    hub.attemptEnd.emit(
+      attemptEnd({
+        status: undefined,
+        error: Object.assign(new Error("refused"), { code: "ECONNREFUSED" }),
+        outcome: "retryable",
+      }),
+    );
     const collected = await collect();
-    expect(valueOf(collected, "http.client.request.duration", { "http.response.status_code": 503, "error.type": "503" })).toBeDefined();
-    const refused = points(collected, "http.client.request.duration").find((p) => p.attributes["error.type"] === "ECONNREFUSED");
+    expect(
+      valueOf(collected, "http.client.request.duration", { "http.response.status_code": 503, "error.type": "503" }),
+    ).toBeDefined();
+    const refused = points(collected, "http.client.request.duration").find(
+      (p) => p.attributes["error.type"] === "ECONNREFUSED",
+    );
     expect(refused?.attributes["http.response.status_code"]).toBeUndefined();
   });
 
@@ -115,13 +138,22 @@ describe("http.client.request.duration", () => {
     const { hub, collect } = setup();
     hub.attemptEnd.emit(attemptEnd({ method: "PURGE", endpoint: "http://[::1]:9000" }));
     const [point] = points(await collect(), "http.client.request.duration");
-    expect(point?.attributes).toMatchObject({ "http.request.method": "_OTHER", "server.address": "::1", "server.port": 9000 });
+    expect(point?.attributes).toMatchObject({
+      "http.request.method": "_OTHER",
+      "server.address": "::1",
+      "server.port": 9000,
+    });
   });
 
   it("bounds error.type: past 64 distinct error codes, the rest are _OTHER", async () => {
     const { hub, collect } = setup();
-    for (let i = 0; i < 70; i++) hub.attemptEnd.emit(attemptEnd({ status: undefined, error: Object.assign(new Error("x"), { code: `E${i}` }), outcome: "failure" }));
-    const types = new Set(points(await collect(), "http.client.request.duration").map((p) => p.attributes["error.type"]));
+    for (let i = 0; i < 70; i++)
+      hub.attemptEnd.emit(
+        attemptEnd({ status: undefined, error: Object.assign(new Error("x"), { code: `E${i}` }), outcome: "failure" }),
+      );
+    const types = new Set(
+      points(await collect(), "http.client.request.duration").map((p) => p.attributes["error.type"]),
+    );
     expect(types.size).toBe(65);
     expect(types.has("_OTHER")).toBe(true);
   });
@@ -137,7 +169,13 @@ describe("decision counters", () => {
     hub.budgetExhausted.emit({ ...call, attempts: 3, kind: "retry" });
     hub.limited.emit({ ...call, kind: "concurrency", reason: "queue full" });
     hub.breakerStateChange.emit({ service: "catalog", endpoint: ENDPOINT, from: "closed", to: "open" });
-    hub.endpointHealth.emit({ service: "catalog", endpoint: ENDPOINT, kind: "ejected", reason: "consecutive", ejectionMs: 30_000 });
+    hub.endpointHealth.emit({
+      service: "catalog",
+      endpoint: ENDPOINT,
+      kind: "ejected",
+      reason: "consecutive",
+      ejectionMs: 30_000,
+    });
     hub.endpointHealth.emit({ service: "catalog", endpoint: ENDPOINT, kind: "returned" });
     const collected = await collect();
     expect(valueOf(collected, "weft.client.retries", { "weft.service": "catalog", "error.type": "503" })).toBe(2);
@@ -150,7 +188,12 @@ describe("decision counters", () => {
       "server.port": 8081,
       "weft.breaker.state": "open",
     });
-    expect(valueOf(collected, "weft.client.endpoint.ejections", { "server.port": 8081, "weft.ejection.reason": "consecutive" })).toBe(1);
+    expect(
+      valueOf(collected, "weft.client.endpoint.ejections", {
+        "server.port": 8081,
+        "weft.ejection.reason": "consecutive",
+      }),
+    ).toBe(1);
   });
 });
 
@@ -204,14 +247,28 @@ describe("the disposer", () => {
     const hub = new ClientEventHub();
     const other = new ClientEventHub();
     const meters = testMeters();
-    const a = clientMetrics({ service: "catalog", events: hub.api, snapshot: () => SNAPSHOT, meterProvider: meters.provider });
-    const b = clientMetrics({ service: "orders", events: other.api, snapshot: () => ({ ...SNAPSHOT, counters: { ...SNAPSHOT.counters, inflight: 9 } }), meterProvider: meters.provider });
+    const a = clientMetrics({
+      service: "catalog",
+      events: hub.api,
+      snapshot: () => SNAPSHOT,
+      meterProvider: meters.provider,
+    });
+    const b = clientMetrics({
+      service: "orders",
+      events: other.api,
+      snapshot: () => ({ ...SNAPSHOT, counters: { ...SNAPSHOT.counters, inflight: 9 } }),
+      meterProvider: meters.provider,
+    });
     hub.attemptEnd.emit(attemptEnd());
     other.attemptEnd.emit(attemptEnd({ service: "orders" }));
     other.attemptEnd.emit(attemptEnd({ service: "orders" }));
     const collected = await meters.collect();
-    expect((valueOf(collected, "http.client.request.duration", { "weft.service": "catalog" }) as Histogram).count).toBe(1);
-    expect((valueOf(collected, "http.client.request.duration", { "weft.service": "orders" }) as Histogram).count).toBe(2);
+    expect((valueOf(collected, "http.client.request.duration", { "weft.service": "catalog" }) as Histogram).count).toBe(
+      1,
+    );
+    expect((valueOf(collected, "http.client.request.duration", { "weft.service": "orders" }) as Histogram).count).toBe(
+      2,
+    );
     expect(valueOf(collected, "weft.client.inflight", { "weft.service": "catalog" })).toBe(3);
     expect(valueOf(collected, "weft.client.inflight", { "weft.service": "orders" })).toBe(9);
     a?.();
@@ -280,10 +337,21 @@ describe("the disposer", () => {
 
 describe("series keys", () => {
   it("keeps reporting a live series when the instruments observed change between collections (no endpoints, then two)", async () => {
-    let snapshot: MetricsSnapshot = { ...SNAPSHOT, endpoints: [], limits: { concurrency: null }, retryBudget: null, discovery: { stale: false } };
+    let snapshot: MetricsSnapshot = {
+      ...SNAPSHOT,
+      endpoints: [],
+      limits: { concurrency: null },
+      retryBudget: null,
+      discovery: { stale: false },
+    };
     const hub = new ClientEventHub();
     const meters = testMeters();
-    const dispose = clientMetrics({ service: "catalog", events: hub.api, snapshot: () => snapshot, meterProvider: meters.provider });
+    const dispose = clientMetrics({
+      service: "catalog",
+      events: hub.api,
+      snapshot: () => snapshot,
+      meterProvider: meters.provider,
+    });
     await meters.collect();
     snapshot = {
       ...snapshot,

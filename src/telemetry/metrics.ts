@@ -70,17 +70,31 @@ export function clientMetrics(options: ClientMetricsOptions): Disposer | null {
   const base: Attributes = { "weft.service": service };
 
   const disposers: Disposer[] = [
-    events.onAttemptEnd((e) => instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes))),
-    events.onRetry((e) => instruments.retries.add(1, { "weft.service": service, "error.type": errorTypes.name(e.reason) })),
+    events.onAttemptEnd((e) =>
+      instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes)),
+    ),
+    events.onRetry((e) =>
+      instruments.retries.add(1, { "weft.service": service, "error.type": errorTypes.name(e.reason) }),
+    ),
     events.onHedge(() => instruments.hedges.add(1, base)),
-    events.onBudgetExhausted((e) => instruments.budgetExhausted.add(1, { "weft.service": service, "weft.budget.kind": e.kind })),
+    events.onBudgetExhausted((e) =>
+      instruments.budgetExhausted.add(1, { "weft.service": service, "weft.budget.kind": e.kind }),
+    ),
     events.onLimited((e) => instruments.limited.add(1, { "weft.service": service, "weft.limit.kind": e.kind })),
     events.onBreakerStateChange((e) =>
-      instruments.breakerTransitions.add(1, { ...serverAttributes(e.endpoint), "weft.service": service, "weft.breaker.state": e.to }),
+      instruments.breakerTransitions.add(1, {
+        ...serverAttributes(e.endpoint),
+        "weft.service": service,
+        "weft.breaker.state": e.to,
+      }),
     ),
     events.onEndpointHealth((e) => {
       if (e.kind !== "ejected") return;
-      instruments.ejections.add(1, { ...serverAttributes(e.endpoint), "weft.service": service, "weft.ejection.reason": e.reason ?? "_OTHER" });
+      instruments.ejections.add(1, {
+        ...serverAttributes(e.endpoint),
+        "weft.service": service,
+        "weft.ejection.reason": e.reason ?? "_OTHER",
+      });
     }),
   ];
 

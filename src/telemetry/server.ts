@@ -14,7 +14,18 @@
  * deadlines as they happen; in-flight and the admission limit observed from the snapshot at
  * collection. Without a meter provider: nothing, no instrument made.
  */
-import { SpanKind, SpanStatusCode, ValueType, context, propagation, trace, type Attributes, type Context, type MeterProvider, type Span } from "@opentelemetry/api";
+import {
+  SpanKind,
+  SpanStatusCode,
+  ValueType,
+  context,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type MeterProvider,
+  type Span,
+} from "@opentelemetry/api";
 import type { IncomingMessage } from "node:http";
 import type { Disposer } from "../core/types.js";
 import type { ServerSnapshot } from "../core/server-snapshot.js";
@@ -37,7 +48,12 @@ export interface ServerSpan {
  * Starts the SERVER span of one inbound request, or returns null: no tracer provider, or an HTTP
  * instrumentation already made one (an active span is there).
  */
-export function startServerSpan(req: IncomingMessage, method: string, path: string, scheme: "http" | "https"): ServerSpan | null {
+export function startServerSpan(
+  req: IncomingMessage,
+  method: string,
+  path: string,
+  scheme: "http" | "https",
+): ServerSpan | null {
   if (!tracingEnabled()) return null;
   const active = context.active();
   if (trace.getSpan(active) !== undefined) return null;
@@ -62,7 +78,9 @@ export function startServerSpan(req: IncomingMessage, method: string, path: stri
   if (socket?.remotePort !== undefined) attributes["network.peer.port"] = socket.remotePort;
   const agent = req.headers["user-agent"];
   if (agent !== undefined) attributes["user_agent.original"] = agent;
-  const span: Span = trace.getTracer(TRACER_NAME, TRACER_VERSION).startSpan(metricMethod(method), { kind: SpanKind.SERVER, attributes }, parent);
+  const span: Span = trace
+    .getTracer(TRACER_NAME, TRACER_VERSION)
+    .startSpan(metricMethod(method), { kind: SpanKind.SERVER, attributes }, parent);
   return {
     context: trace.setSpan(parent, span),
     end(status, route, aborted) {
@@ -105,7 +123,11 @@ export interface ServerMetrics {
  * The inbound metrics of one server, or null (having made nothing) when there is no meter
  * provider. `snapshot` is read once per collection for the in-flight count and the limit.
  */
-export function serverMetrics(service: string, snapshot: () => ServerSnapshot, meterProvider?: MeterProvider): ServerMetrics | null {
+export function serverMetrics(
+  service: string,
+  snapshot: () => ServerSnapshot,
+  meterProvider?: MeterProvider,
+): ServerMetrics | null {
   const meter = weftMeter(meterProvider);
   if (meter === null) return null;
   const int = ValueType.INT;
@@ -114,11 +136,31 @@ export function serverMetrics(service: string, snapshot: () => ServerSnapshot, m
     description: "Duration of HTTP server requests.",
     advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
   });
-  const shed = meter.createCounter("weft.server.shed", { unit: "{request}", valueType: int, description: "Requests turned away by admission control (503), by priority class." });
-  const authz = meter.createCounter("weft.server.authz", { unit: "{request}", valueType: int, description: "Authorization decisions: allow, deny, unauthenticated, malformed." });
-  const deadline = meter.createCounter("weft.server.deadline.refused", { unit: "{request}", valueType: int, description: "Requests refused for their deadline: expired on arrival (504) or unreadable (400)." });
-  const active = meter.createObservableUpDownCounter("http.server.active_requests", { unit: "{request}", valueType: int, description: "Number of active HTTP server requests." });
-  const limit = meter.createObservableGauge("weft.server.concurrency.limit", { unit: "{request}", valueType: int, description: "The admission limit now (fixed or adaptive)." });
+  const shed = meter.createCounter("weft.server.shed", {
+    unit: "{request}",
+    valueType: int,
+    description: "Requests turned away by admission control (503), by priority class.",
+  });
+  const authz = meter.createCounter("weft.server.authz", {
+    unit: "{request}",
+    valueType: int,
+    description: "Authorization decisions: allow, deny, unauthenticated, malformed.",
+  });
+  const deadline = meter.createCounter("weft.server.deadline.refused", {
+    unit: "{request}",
+    valueType: int,
+    description: "Requests refused for their deadline: expired on arrival (504) or unreadable (400).",
+  });
+  const active = meter.createObservableUpDownCounter("http.server.active_requests", {
+    unit: "{request}",
+    valueType: int,
+    description: "Number of active HTTP server requests.",
+  });
+  const limit = meter.createObservableGauge("weft.server.concurrency.limit", {
+    unit: "{request}",
+    valueType: int,
+    description: "The admission limit now (fixed or adaptive).",
+  });
   const base: Attributes = { "weft.service": service };
   const observe = (result: import("@opentelemetry/api").BatchObservableResult): void => {
     const s = snapshot();
@@ -128,7 +170,12 @@ export function serverMetrics(service: string, snapshot: () => ServerSnapshot, m
   meter.addBatchObservableCallback(observe, [active, limit]);
   return {
     request(durationMs, method, status, route, scheme) {
-      const attributes: Attributes = { "weft.service": service, "http.request.method": metricMethod(method), "http.response.status_code": status, "url.scheme": scheme };
+      const attributes: Attributes = {
+        "weft.service": service,
+        "http.request.method": metricMethod(method),
+        "http.response.status_code": status,
+        "url.scheme": scheme,
+      };
       if (route !== undefined) attributes["http.route"] = route;
       if (status >= 500) attributes["error.type"] = String(status);
       duration.record(durationMs / 1000, attributes);
@@ -146,7 +193,10 @@ function splitHost(host: string): { address: string; port: number | undefined } 
   const colon = host.lastIndexOf(":");
   if (colon > close && colon !== -1) {
     const port = Number(host.slice(colon + 1));
-    return { address: host.slice(close === -1 ? 0 : 1, close === -1 ? colon : close), port: Number.isInteger(port) ? port : undefined };
+    return {
+      address: host.slice(close === -1 ? 0 : 1, close === -1 ? colon : close),
+      port: Number.isInteger(port) ? port : undefined,
+    };
   }
   return { address: close === -1 ? host : host.slice(1, close), port: undefined };
 }

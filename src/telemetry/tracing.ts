@@ -51,7 +51,10 @@ export function callSpanLayer(): Layer {
     const parent = context.active();
     const span = getTracer().startSpan(
       `${req.service} ${req.method}`,
-      { kind: SpanKind.INTERNAL, attributes: { "http.request.method": req.method, "weft.service": req.service, "url.path": pathOf(req.path) } },
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: { "http.request.method": req.method, "weft.service": req.service, "url.path": pathOf(req.path) },
+      },
       parent,
     );
     const ctx = trace.setSpan(parent, span);

@@ -139,10 +139,13 @@ class Pump {
       const now = performance.now();
       if (next.dueAt > now) {
         // Timers may fire a little early (ms granularity); flush() checks again and re-arms.
-        this.timer = setTimeout(() => {
-          this.timer = null;
-          this.flush();
-        }, Math.min(MAX_TIMER_MS, Math.ceil(next.dueAt - now)));
+        this.timer = setTimeout(
+          () => {
+            this.timer = null;
+            this.flush();
+          },
+          Math.min(MAX_TIMER_MS, Math.ceil(next.dueAt - now)),
+        );
         break;
       }
       this.queue.shift();
@@ -222,8 +225,20 @@ export class Connection {
     private readonly env: ConnectionEnv,
   ) {
     const common = { fault: env.fault, random: env.random };
-    this.up = new Pump({ ...common, direction: "up", source: () => this.client, sink: () => this.upstream, write: (d) => this.writeUp(d) });
-    this.down = new Pump({ ...common, direction: "down", source: () => this.upstream, sink: () => this.client, write: (d) => this.writeDown(d) });
+    this.up = new Pump({
+      ...common,
+      direction: "up",
+      source: () => this.client,
+      sink: () => this.upstream,
+      write: (d) => this.writeUp(d),
+    });
+    this.down = new Pump({
+      ...common,
+      direction: "down",
+      source: () => this.upstream,
+      sink: () => this.client,
+      write: (d) => this.writeDown(d),
+    });
     client.setNoDelay(true);
     client.on("data", (chunk: Buffer) => this.up.push(chunk));
     client.on("end", () => this.up.end());

@@ -54,13 +54,21 @@ function pattern(bytes: number): Buffer {
 /** A server, a proxy in front of it and a keep-alive client (one connection at a time); everything is closed after `run`. */
 async function withProxy(
   fault: Fault | undefined,
-  run: (t: { proxy: FaultProxy; server: Awaited<ReturnType<typeof startServer>>; get: (path: string, opts?: object) => ReturnType<typeof request> }) => Promise<void>,
+  run: (t: {
+    proxy: FaultProxy;
+    server: Awaited<ReturnType<typeof startServer>>;
+    get: (path: string, opts?: object) => ReturnType<typeof request>;
+  }) => Promise<void>,
 ): Promise<void> {
   const server = await startServer();
   const proxy = await faultProxy({ target: server.url, ...(fault ? { fault } : {}) });
   const client = new Client(proxy.url);
   try {
-    await run({ proxy, server, get: (path, opts = {}) => request(`${proxy.url}${path}`, { dispatcher: client, ...opts }) });
+    await run({
+      proxy,
+      server,
+      get: (path, opts = {}) => request(`${proxy.url}${path}`, { dispatcher: client, ...opts }),
+    });
   } finally {
     await client.destroy();
     await proxy.close();
@@ -131,7 +139,9 @@ describe("faultProxy pass-through", () => {
     await server.close(); // nothing listens there now
     const proxy = await faultProxy({ target });
     try {
-      expect(codeOf(await rejection(request(`${proxy.url}/hello`, { reset: true })))).toMatch(/ECONNRESET|UND_ERR_SOCKET/);
+      expect(codeOf(await rejection(request(`${proxy.url}/hello`, { reset: true })))).toMatch(
+        /ECONNRESET|UND_ERR_SOCKET/,
+      );
       expect(proxy.stats.resets).toBe(1);
     } finally {
       await proxy.close();
@@ -153,7 +163,11 @@ describe("latency", () => {
     let draw = 0;
     const random = (): number => (draw++ % 2 === 0 ? 0.99 : 0); // long, short, long, short…
     const server = await startServer();
-    const proxy = await faultProxy({ target: server.url, fault: { kind: "latency", latencyMs: 5, jitterMs: 40 }, random });
+    const proxy = await faultProxy({
+      target: server.url,
+      fault: { kind: "latency", latencyMs: 5, jitterMs: 40 },
+      random,
+    });
     try {
       const res = await request(`${proxy.url}/bytes?n=300000`, { reset: true });
       expect(Buffer.from(await res.body.arrayBuffer()).equals(pattern(300_000))).toBe(true);
@@ -191,7 +205,9 @@ describe("reset", () => {
       const socket = connect(proxy.port, "127.0.0.1");
       socket.write("GET /hello HTTP/1.1\r\nhost: x\r\n\r\n");
       await once(socket, "data");
-      const failed = new Promise<string | undefined>((resolve) => socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code)));
+      const failed = new Promise<string | undefined>((resolve) =>
+        socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code)),
+      );
       void proxy.setFault({ kind: "reset" });
       expect(await failed).toBe("ECONNRESET");
       expect(proxy.stats.resets).toBe(1);
@@ -335,7 +351,9 @@ describe("close", () => {
 
 describe("options", () => {
   it("rejects a bad target, naming it and what is allowed", async () => {
-    await expect(faultProxy({ target: "ftp://127.0.0.1:21" })).rejects.toThrow(/target must be an http: or https: origin/);
+    await expect(faultProxy({ target: "ftp://127.0.0.1:21" })).rejects.toThrow(
+      /target must be an http: or https: origin/,
+    );
     await expect(faultProxy({ target: "not a url" })).rejects.toThrow(TypeError);
     await expect(faultProxy({ target: "http://127.0.0.1:8081/v1" })).rejects.toThrow(/no path/);
     await expect(faultProxy({ target: 8081 as unknown as string })).rejects.toThrow(/target/);
@@ -346,9 +364,15 @@ describe("options", () => {
     const bad = (fault: unknown) => faultProxy({ target: "http://127.0.0.1:1", fault: fault as Fault });
     await expect(bad({ kind: "slow" })).rejects.toThrow(/fault.kind must be one of "latency", "reset"/);
     await expect(bad({ kind: "latency", latencyMs: -1 })).rejects.toThrow(RangeError);
-    await expect(bad({ kind: "latency", latencyMs: "5" })).rejects.toThrow(/fault.latencyMs must be a finite number of milliseconds/);
-    await expect(bad({ kind: "latency", latencyMs: 5, direction: "sideways" })).rejects.toThrow(/direction must be "down", "up" or "both"/);
-    await expect(bad({ kind: "reset", afterbytes: 5 })).rejects.toThrow(/no option 'afterbytes'; allowed: kind, afterBytes/);
+    await expect(bad({ kind: "latency", latencyMs: "5" })).rejects.toThrow(
+      /fault.latencyMs must be a finite number of milliseconds/,
+    );
+    await expect(bad({ kind: "latency", latencyMs: 5, direction: "sideways" })).rejects.toThrow(
+      /direction must be "down", "up" or "both"/,
+    );
+    await expect(bad({ kind: "reset", afterbytes: 5 })).rejects.toThrow(
+      /no option 'afterbytes'; allowed: kind, afterBytes/,
+    );
     await expect(bad({ kind: "reset", afterBytes: 1.5 })).rejects.toThrow(/whole number/);
     await expect(bad({ kind: "slowBody", bytesPerSecond: 0 })).rejects.toThrow(/bytesPerSecond must be > 0/);
   });
@@ -364,15 +388,30 @@ describe("options", () => {
 describe("planChunk (pure)", () => {
   const chunk = Buffer.alloc(2500);
   it("slowBody cuts bytesPerSecond/20-byte slices spaced to the rate", () => {
-    const { slices, state } = planChunk({ kind: "slowBody", bytesPerSecond: 20_000 }, "down", chunk, 100, INITIAL_PLAN, Math.random);
-    expect(slices.map((s) => [s.data.length, s.dueAt])).toEqual([[1000, 100], [1000, 150], [500, 200]]);
+    const { slices, state } = planChunk(
+      { kind: "slowBody", bytesPerSecond: 20_000 },
+      "down",
+      chunk,
+      100,
+      INITIAL_PLAN,
+      Math.random,
+    );
+    expect(slices.map((s) => [s.data.length, s.dueAt])).toEqual([
+      [1000, 100],
+      [1000, 150],
+      [500, 200],
+    ]);
     expect(state.nextFreeAt).toBe(225);
     // the next chunk, read at once, waits for the rate
-    expect(planChunk({ kind: "slowBody", bytesPerSecond: 20_000 }, "down", chunk, 101, state, Math.random).slices[0]!.dueAt).toBe(225);
+    expect(
+      planChunk({ kind: "slowBody", bytesPerSecond: 20_000 }, "down", chunk, 101, state, Math.random).slices[0]!.dueAt,
+    ).toBe(225);
   });
 
   it("slowBody leaves the request direction alone; latency adds latency plus drawn jitter", () => {
-    expect(planChunk({ kind: "slowBody", bytesPerSecond: 1 }, "up", chunk, 7, INITIAL_PLAN, Math.random).slices).toEqual([{ data: chunk, dueAt: 7 }]);
+    expect(
+      planChunk({ kind: "slowBody", bytesPerSecond: 1 }, "up", chunk, 7, INITIAL_PLAN, Math.random).slices,
+    ).toEqual([{ data: chunk, dueAt: 7 }]);
     const latency: Fault = { kind: "latency", latencyMs: 100, jitterMs: 50, direction: "down" };
     expect(planChunk(latency, "down", chunk, 10, INITIAL_PLAN, () => 0.5).slices[0]!.dueAt).toBe(135);
     expect(planChunk(latency, "up", chunk, 10, INITIAL_PLAN, () => 0.5).slices[0]!.dueAt).toBe(10);

@@ -167,7 +167,14 @@ export async function faultProxy(options: FaultProxyOptions): Promise<FaultProxy
     socket.once("close", () => sockets.delete(socket));
   };
   const release = (connection: Connection): void => void connections.delete(connection);
-  const env: ConnectionEnv = { target: config.target, fault: () => fault, random: config.random, stats: counters, track, release };
+  const env: ConnectionEnv = {
+    target: config.target,
+    fault: () => fault,
+    random: config.random,
+    stats: counters,
+    track,
+    release,
+  };
 
   const server = createServer({ allowHalfOpen: true }, (client) => {
     track(client);
@@ -268,7 +275,10 @@ async function relisten(server: Server, port: number, host: string): Promise<voi
     await listen(server, port, host);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new Error(`faultProxy: could not listen again on ${host}:${port} after "refuse" (${code}); another socket took the port meanwhile`, { cause: err });
+    throw new Error(
+      `faultProxy: could not listen again on ${host}:${port} after "refuse" (${code}); another socket took the port meanwhile`,
+      { cause: err },
+    );
   }
 }
 
@@ -301,24 +311,31 @@ const MAX_DELAY_MS = 2_147_483_647;
 
 function normalizeOptions(options: FaultProxyOptions): ProxyConfig {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`faultProxy: options must be an object like { target: "http://127.0.0.1:8081" }; got ${show(options)}`);
+    throw new TypeError(
+      `faultProxy: options must be an object like { target: "http://127.0.0.1:8081" }; got ${show(options)}`,
+    );
   }
   rejectUnknownKeys(options, OPTION_KEYS, "options");
   const { target, protocol } = parseTarget(options.target);
   const host = options.host ?? "127.0.0.1";
-  if (typeof host !== "string" || host === "") throw new TypeError(`faultProxy: host must be a non-empty string such as "127.0.0.1"; got ${show(host)}`);
+  if (typeof host !== "string" || host === "")
+    throw new TypeError(`faultProxy: host must be a non-empty string such as "127.0.0.1"; got ${show(host)}`);
   const port = options.port ?? 0;
-  if (typeof port !== "number") throw new TypeError(`faultProxy: port must be an integer from 0 to 65535 (0: any free port); got ${show(port)}`);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`faultProxy: port must be an integer from 0 to 65535 (0: any free port); got ${show(port)}`);
+  if (typeof port !== "number")
+    throw new TypeError(`faultProxy: port must be an integer from 0 to 65535 (0: any free port); got ${show(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new RangeError(`faultProxy: port must be an integer from 0 to 65535 (0: any free port); got ${show(port)}`);
   const random = options.random ?? Math.random;
-  if (typeof random !== "function") throw new TypeError(`faultProxy: random must be a function returning numbers in [0, 1); got ${show(random)}`);
+  if (typeof random !== "function")
+    throw new TypeError(`faultProxy: random must be a function returning numbers in [0, 1); got ${show(random)}`);
   const fault = options.fault === undefined ? null : normalizeFault(options.fault, "fault");
   return { target, protocol, host, port, fault, random };
 }
 
 function parseTarget(value: unknown): { target: { host: string; port: number }; protocol: "http:" | "https:" } {
   const allowed = `an http: or https: origin such as "http://127.0.0.1:8081"`;
-  if (typeof value !== "string" && !(value instanceof URL)) throw new TypeError(`faultProxy: target must be ${allowed}; got ${show(value)}`);
+  if (typeof value !== "string" && !(value instanceof URL))
+    throw new TypeError(`faultProxy: target must be ${allowed}; got ${show(value)}`);
   let url: URL;
   try {
     url = new URL(value);
@@ -328,8 +345,16 @@ function parseTarget(value: unknown): { target: { host: string; port: number }; 
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new TypeError(`faultProxy: target must be ${allowed}; got protocol ${show(url.protocol)}`);
   }
-  if (url.username !== "" || url.password !== "" || (url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "") {
-    throw new TypeError(`faultProxy: target must be ${allowed} (a TCP proxy has no path, query or credentials); got ${show(url.href)}`);
+  if (
+    url.username !== "" ||
+    url.password !== "" ||
+    (url.pathname !== "/" && url.pathname !== "") ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    throw new TypeError(
+      `faultProxy: target must be ${allowed} (a TCP proxy has no path, query or credentials); got ${show(url.href)}`,
+    );
   }
   const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
@@ -338,11 +363,15 @@ function parseTarget(value: unknown): { target: { host: string; port: number }; 
 
 /** Validates a fault and returns a frozen copy with its defaults filled in. */
 function normalizeFault(value: unknown, field: string): Fault {
-  const kinds = Object.keys(FAULT_KEYS).map((k) => `"${k}"`).join(", ");
-  if (typeof value !== "object" || value === null) throw new TypeError(`faultProxy: ${field} must be an object with a kind (${kinds}); got ${show(value)}`);
+  const kinds = Object.keys(FAULT_KEYS)
+    .map((k) => `"${k}"`)
+    .join(", ");
+  if (typeof value !== "object" || value === null)
+    throw new TypeError(`faultProxy: ${field} must be an object with a kind (${kinds}); got ${show(value)}`);
   const input = value as Record<string, unknown>;
   const kind = input.kind;
-  if (typeof kind !== "string" || !Object.hasOwn(FAULT_KEYS, kind)) throw new TypeError(`faultProxy: ${field}.kind must be one of ${kinds}; got ${show(kind)}`);
+  if (typeof kind !== "string" || !Object.hasOwn(FAULT_KEYS, kind))
+    throw new TypeError(`faultProxy: ${field}.kind must be one of ${kinds}; got ${show(kind)}`);
   rejectUnknownKeys(input, FAULT_KEYS[kind as Fault["kind"]], `${field} (kind "${kind}")`);
   switch (kind as Fault["kind"]) {
     case "latency": {
@@ -351,18 +380,27 @@ function normalizeFault(value: unknown, field: string): Fault {
         throw new TypeError(`faultProxy: ${field}.direction must be "down", "up" or "both"; got ${show(direction)}`);
       }
       const latencyMs = numberIn(input.latencyMs, `${field}.latencyMs`, 0, MAX_DELAY_MS, "milliseconds");
-      const jitterMs = input.jitterMs === undefined ? 0 : numberIn(input.jitterMs, `${field}.jitterMs`, 0, MAX_DELAY_MS - latencyMs, "milliseconds");
+      const jitterMs =
+        input.jitterMs === undefined
+          ? 0
+          : numberIn(input.jitterMs, `${field}.jitterMs`, 0, MAX_DELAY_MS - latencyMs, "milliseconds");
       return Object.freeze({ kind: "latency", latencyMs, jitterMs, direction });
     }
     case "reset": {
       if (input.afterBytes === undefined) return Object.freeze({ kind: "reset" });
       const afterBytes = numberIn(input.afterBytes, `${field}.afterBytes`, 0, Number.MAX_SAFE_INTEGER, "bytes");
-      if (!Number.isInteger(afterBytes)) throw new RangeError(`faultProxy: ${field}.afterBytes must be a whole number of bytes >= 0; got ${show(afterBytes)}`);
+      if (!Number.isInteger(afterBytes))
+        throw new RangeError(
+          `faultProxy: ${field}.afterBytes must be a whole number of bytes >= 0; got ${show(afterBytes)}`,
+        );
       return Object.freeze({ kind: "reset", afterBytes });
     }
     case "slowBody": {
       const bytesPerSecond = numberIn(input.bytesPerSecond, `${field}.bytesPerSecond`, 0, Infinity, "bytes a second");
-      if (bytesPerSecond === 0) throw new RangeError(`faultProxy: ${field}.bytesPerSecond must be > 0 (use { kind: "blackhole" } to send nothing); got 0`);
+      if (bytesPerSecond === 0)
+        throw new RangeError(
+          `faultProxy: ${field}.bytesPerSecond must be > 0 (use { kind: "blackhole" } to send nothing); got 0`,
+        );
       return Object.freeze({ kind: "slowBody", bytesPerSecond });
     }
     case "blackhole":
@@ -375,13 +413,15 @@ function normalizeFault(value: unknown, field: string): Fault {
 function numberIn(value: unknown, field: string, min: number, max: number, unit: string): number {
   const allowed = `a finite number of ${unit} from ${min}${max === Infinity ? " up" : ` to ${max}`}`;
   if (typeof value !== "number") throw new TypeError(`faultProxy: ${field} must be ${allowed}; got ${show(value)}`);
-  if (!Number.isFinite(value) || value < min || value > max) throw new RangeError(`faultProxy: ${field} must be ${allowed}; got ${show(value)}`);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new RangeError(`faultProxy: ${field} must be ${allowed}; got ${show(value)}`);
   return value;
 }
 
 function rejectUnknownKeys(value: object, allowed: readonly string[], what: string): void {
   for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new TypeError(`faultProxy: ${what} has no option ${show(key)}; allowed: ${allowed.join(", ")}`);
+    if (!allowed.includes(key))
+      throw new TypeError(`faultProxy: ${what} has no option ${show(key)}; allowed: ${allowed.join(", ")}`);
   }
 }
 

@@ -4,4 +4,14 @@ export type { FakeClock } from "./fake-clock.js";
 export { mockService } from "./mock-service.js";
 export type { MockHandler, MockReply } from "./mock-service.js";
 export { faultProxy } from "./fault-proxy.js";
-export type { Fault, FaultProxy, FaultProxyOptions, FaultProxyStats, LatencyFault, ResetFault, BlackholeFault, SlowBodyFault, RefuseFault } from "./fault-proxy.js";
+export type {
+  Fault,
+  FaultProxy,
+  FaultProxyOptions,
+  FaultProxyStats,
+  LatencyFault,
+  ResetFault,
+  BlackholeFault,
+  SlowBodyFault,
+  RefuseFault,
+} from "./fault-proxy.js";

@@ -75,7 +75,12 @@ export class DispatchResponse implements MeshResponse {
    * `explain`: turns a failure before the response (a TLS handshake's, say) into the error the
    * caller gets; null to pass undici's as it is.
    */
-  constructor(resolve: Resolve, reject: Reject, cancel: Cancellation | null, explain: ((error: unknown) => unknown) | null = null) {
+  constructor(
+    resolve: Resolve,
+    reject: Reject,
+    cancel: Cancellation | null,
+    explain: ((error: unknown) => unknown) | null = null,
+  ) {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#cancel = cancel;
@@ -214,7 +219,12 @@ export class DispatchResponse implements MeshResponse {
       pull: () => this.#unpause(),
       cancel: (reason) => {
         this.#controller = null;
-        if (this.#phase === Phase.Body) this.#abort?.(reason instanceof Error ? reason : Object.assign(new Error("response body cancelled"), { code: "WEFT_BODY_CANCELLED" }));
+        if (this.#phase === Phase.Body)
+          this.#abort?.(
+            reason instanceof Error
+              ? reason
+              : Object.assign(new Error("response body cancelled"), { code: "WEFT_BODY_CANCELLED" }),
+          );
       },
     });
     return this.#stream;
@@ -248,7 +258,8 @@ export class DispatchResponse implements MeshResponse {
   }
 
   takeBody(): Uint8Array | null {
-    if (this.#phase !== Phase.Done || this.#used || this.#stream !== undefined || isNullBodyStatus(this.status)) return null;
+    if (this.#phase !== Phase.Done || this.#used || this.#stream !== undefined || isNullBodyStatus(this.status))
+      return null;
     this.#used = true;
     const chunks = this.#chunks;
     this.#chunks = [];
@@ -343,7 +354,8 @@ function parseRawHeaders(raw: Buffer[] | null): ResponseHeaderMap {
     const value = (raw[i + 1] as Buffer).toString("latin1");
     const seen = Object.hasOwn(headers, name) ? headers[name] : undefined;
     if (seen === undefined) {
-      if (name === "__proto__") Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
+      if (name === "__proto__")
+        Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
       else headers[name] = value;
     } else if (typeof seen === "string") headers[name] = [seen, value];
     else seen.push(value);

@@ -27,7 +27,11 @@ class GotTransport implements Transport {
 
   constructor(instance: Got) {
     // calculateDelay too: a user's calculateDelay that returns a delay would retry past limit 0.
-    this.#got = instance.extend({ retry: { limit: 0, calculateDelay: () => 0 }, throwHttpErrors: false, responseType: "buffer" });
+    this.#got = instance.extend({
+      retry: { limit: 0, calculateDelay: () => 0 },
+      throwHttpErrors: false,
+      responseType: "buffer",
+    });
   }
 
   async send(req: MeshRequest): Promise<MeshResponse> {
@@ -46,7 +50,10 @@ class GotTransport implements Transport {
     if (typeof body === "string") gotBody = body;
     else if (body instanceof Uint8Array) gotBody = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     else if (body !== null) {
-      gotBody = body.stream instanceof ReadableStream ? Readable.fromWeb(body.stream as import("node:stream/web").ReadableStream<Uint8Array>) : Readable.from(body.stream);
+      gotBody =
+        body.stream instanceof ReadableStream
+          ? Readable.fromWeb(body.stream as import("node:stream/web").ReadableStream<Uint8Array>)
+          : Readable.from(body.stream);
     }
     try {
       const res = await this.#got(endpoint.url + req.path, {

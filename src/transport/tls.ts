@@ -50,7 +50,12 @@ export class IdentityError extends WeftError {
   readonly presented: readonly string[];
   readonly endpoint: string;
   constructor(endpoint: string, expected: readonly string[], presented: readonly string[]) {
-    const got = presented.length === 0 ? "a certificate with no spiffe:// URI SAN" : presented.length > 1 ? `${presented.length} SPIFFE IDs (${presented.join(", ")}; an SVID has exactly one)` : presented[0];
+    const got =
+      presented.length === 0
+        ? "a certificate with no spiffe:// URI SAN"
+        : presented.length > 1
+          ? `${presented.length} SPIFFE IDs (${presented.join(", ")}; an SVID has exactly one)`
+          : presented[0];
     super(ErrorCodes.IDENTITY, `${endpoint} presented ${got}; expected ${expected.join(" or ")}`);
     this.expected = expected;
     this.presented = presented;
@@ -91,7 +96,8 @@ const TLS_CODES: Readonly<Record<string, string>> = {
 
 function explain(code: string, cause: unknown): string {
   const known = TLS_CODES[code];
-  if (known !== undefined) return known + (code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `: ${(cause as Error).message}` : "");
+  if (known !== undefined)
+    return known + (code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `: ${(cause as Error).message}` : "");
   return (cause as Error | undefined)?.message ?? String(cause);
 }
 
@@ -101,7 +107,8 @@ export function tlsFailure(error: unknown, endpoint: string): WeftError | undefi
   for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
     if (current instanceof IdentityError || current instanceof TlsError) return current;
     const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && (TLS_CODES[code] !== undefined || code.startsWith("ERR_SSL_"))) return new TlsError(endpoint, code, current);
+    if (typeof code === "string" && (TLS_CODES[code] !== undefined || code.startsWith("ERR_SSL_")))
+      return new TlsError(endpoint, code, current);
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
@@ -114,7 +121,11 @@ export interface TlsClientSnapshot {
   readonly material: TlsSnapshot;
   /** Handshakes refused because the server's identity did not match. */
   readonly identityFailures: number;
-  readonly lastIdentityFailure: { readonly endpoint: string; readonly presented: readonly string[]; readonly at: number } | null;
+  readonly lastIdentityFailure: {
+    readonly endpoint: string;
+    readonly presented: readonly string[];
+    readonly at: number;
+  } | null;
   /** Other TLS handshake failures (expired, unknown CA, wrong name…), by code. */
   readonly tlsFailures: Readonly<Record<string, number>>;
 }
@@ -139,16 +150,27 @@ export class TlsClient {
   constructor(input: TlsOptions, base: Record<string, unknown>, option = "tls") {
     const options = input;
     if (!isPlainObject(input)) fail(option, input, "{ source?, ca?, cert?, key?, identity?, servername?, insecure? }");
-    checkKeys(input as Record<string, unknown>, ["source", "ca", "cert", "key", "identity", "servername", "insecure", "onWarning"], option);
-    if (options.source !== undefined && !isTlsSource(options.source)) fail(`${option}.source`, options.source, "tlsFiles({ cert, key, ca }) or tlsMaterial({ cert, key, ca })");
-    if (options.source !== undefined && (options.ca !== undefined || options.cert !== undefined || options.key !== undefined)) {
+    checkKeys(
+      input as Record<string, unknown>,
+      ["source", "ca", "cert", "key", "identity", "servername", "insecure", "onWarning"],
+      option,
+    );
+    if (options.source !== undefined && !isTlsSource(options.source))
+      fail(`${option}.source`, options.source, "tlsFiles({ cert, key, ca }) or tlsMaterial({ cert, key, ca })");
+    if (
+      options.source !== undefined &&
+      (options.ca !== undefined || options.cert !== undefined || options.key !== undefined)
+    ) {
       fail(`${option}.source`, "source + inline PEM", "either `source` or inline `ca` / `cert` / `key`, not both");
     }
     for (const key of ["ca", "cert", "key", "servername"] as const) {
-      if (options[key] !== undefined && (typeof options[key] !== "string" || options[key] === "")) fail(`${option}.${key}`, options[key], key === "servername" ? "a host name" : "a PEM string");
+      if (options[key] !== undefined && (typeof options[key] !== "string" || options[key] === ""))
+        fail(`${option}.${key}`, options[key], key === "servername" ? "a host name" : "a PEM string");
     }
-    if (options.insecure !== undefined && typeof options.insecure !== "boolean") fail(`${option}.insecure`, options.insecure, "true (tests only) or false");
-    if (options.insecure === true && options.identity !== undefined) fail(`${option}.insecure`, true, "false when `identity` is set: an unverified certificate proves no identity");
+    if (options.insecure !== undefined && typeof options.insecure !== "boolean")
+      fail(`${option}.insecure`, options.insecure, "true (tests only) or false");
+    if (options.insecure === true && options.identity !== undefined)
+      fail(`${option}.insecure`, true, "false when `identity` is set: an unverified certificate proves no identity");
     const warn = options.onWarning ?? ((m: string) => console.warn(m));
     if (options.source !== undefined) {
       this.source = options.source;
@@ -157,13 +179,18 @@ export class TlsClient {
       try {
         this.source = tlsMaterial({ ca: options.ca, cert: options.cert, key: options.key });
       } catch (error) {
-        fail(`${option}.${options.cert !== undefined ? "cert" : "ca"}`, "(PEM)", `valid TLS material: ${(error as Error).message}`);
+        fail(
+          `${option}.${options.cert !== undefined ? "cert" : "ca"}`,
+          "(PEM)",
+          `valid TLS material: ${(error as Error).message}`,
+        );
       }
       this.#ownsSource = true;
     }
     if (options.identity !== undefined) {
       const list = typeof options.identity === "string" ? [options.identity] : options.identity;
-      if (!Array.isArray(list) || list.length === 0) fail(`${option}.identity`, options.identity, "a SPIFFE ID, a pattern, or a non-empty list of them");
+      if (!Array.isArray(list) || list.length === 0)
+        fail(`${option}.identity`, options.identity, "a SPIFFE ID, a pattern, or a non-empty list of them");
       this.#identity = Object.freeze([...list]);
       this.#matches = identityMatcher(list, `${option}.identity`);
     } else {
@@ -173,7 +200,8 @@ export class TlsClient {
     this.#servername = options.servername;
     this.#insecure = options.insecure === true;
     this.#base = base;
-    if (this.#insecure) warn(`weft: ${option}.insecure is on — server certificates are NOT verified; use it only in tests`);
+    if (this.#insecure)
+      warn(`weft: ${option}.insecure is on — server certificates are NOT verified; use it only in tests`);
   }
 
   /**
@@ -195,7 +223,8 @@ export class TlsClient {
       connector = buildConnector(this.#options as buildConnector.BuildOptions);
       this.#connectors.set(key, connector);
     }
-    const servername = this.#servername ?? (isIP(opts.hostname.replace(/^\[|\]$/g, "")) === 0 ? opts.hostname : undefined);
+    const servername =
+      this.#servername ?? (isIP(opts.hostname.replace(/^\[|\]$/g, "")) === 0 ? opts.hostname : undefined);
     connector({ ...opts, servername }, callback);
   };
 

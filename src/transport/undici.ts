@@ -46,12 +46,19 @@ export interface UndiciTransportOptions {
 export function undiciTransport(options: UndiciTransportOptions = {}): TransportFactory {
   for (const key of ["connections", "pipelining", "keepAliveTimeoutMs", "connectTimeoutMs", "closeGraceMs"] as const) {
     const value = options[key];
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) fail(`transport.${key}`, value, "a positive integer");
+    if (value !== undefined && !(Number.isInteger(value) && value > 0))
+      fail(`transport.${key}`, value, "a positive integer");
   }
-  if (options.tls !== undefined && options.pool?.connect !== undefined) fail("transport.pool.connect", options.pool.connect, "absent when `tls` is given (tls builds the connector)");
+  if (options.tls !== undefined && options.pool?.connect !== undefined)
+    fail("transport.pool.connect", options.pool.connect, "absent when `tls` is given (tls builds the connector)");
   // Checked now, so bad TLS options fail where the transport is described, not at the first call
   // (quietly: the transport made from this warns, once).
-  if (options.tls !== undefined) new TlsClient(isPlainObject(options.tls) ? { ...options.tls, onWarning: () => {} } : options.tls, {}, "transport.tls").close();
+  if (options.tls !== undefined)
+    new TlsClient(
+      isPlainObject(options.tls) ? { ...options.tls, onWarning: () => {} } : options.tls,
+      {},
+      "transport.tls",
+    ).close();
   return { name: "undici", create: () => new UndiciTransport(options) };
 }
 
@@ -68,7 +75,8 @@ class UndiciTransport implements Transport {
   constructor(options: UndiciTransportOptions) {
     this.#closeGraceMs = options.closeGraceMs ?? 5_000;
     const connectTimeout = options.connectTimeoutMs ?? 10_000;
-    this.#tls = options.tls === undefined ? null : new TlsClient(options.tls, { timeout: connectTimeout }, "transport.tls");
+    this.#tls =
+      options.tls === undefined ? null : new TlsClient(options.tls, { timeout: connectTimeout }, "transport.tls");
     this.#options = {
       ...options.pool,
       connections: options.connections ?? 64,
@@ -85,12 +93,17 @@ class UndiciTransport implements Transport {
 
   send(req: MeshRequest): Promise<MeshResponse> {
     const endpoint = req.endpoint;
-    if (endpoint === null) return Promise.reject(new Error("undici transport: request has no endpoint (is the balance layer missing?)"));
+    if (endpoint === null)
+      return Promise.reject(new Error("undici transport: request has no endpoint (is the balance layer missing?)"));
     let entry = this.#pools.get(endpoint.origin);
     if (entry === undefined) {
-      if (this.#closed) return Promise.reject(Object.assign(new Error("transport is closed"), { code: "UND_ERR_CLOSED" }));
+      if (this.#closed)
+        return Promise.reject(Object.assign(new Error("transport is closed"), { code: "UND_ERR_CLOSED" }));
       const origin = endpoint.origin;
-      entry = { pool: new Pool(origin, this.#options), explain: origin.startsWith("https:") ? (error: unknown) => this.#failure(error, origin) : null };
+      entry = {
+        pool: new Pool(origin, this.#options),
+        explain: origin.startsWith("https:") ? (error: unknown) => this.#failure(error, origin) : null,
+      };
       this.#pools.set(origin, entry);
     }
     const options: Dispatcher.DispatchOptions = {
@@ -135,7 +148,13 @@ class UndiciTransport implements Transport {
     const grace = new Promise<"late">((resolve) => {
       timer = setTimeout(() => resolve("late"), this.#closeGraceMs);
     });
-    const result = await Promise.race([pool.close().then(() => "closed" as const, () => "late" as const), grace]);
+    const result = await Promise.race([
+      pool.close().then(
+        () => "closed" as const,
+        () => "late" as const,
+      ),
+      grace,
+    ]);
     clearTimeout(timer);
     if (result === "late") await pool.destroy().catch(() => {});
   }

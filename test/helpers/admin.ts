@@ -13,7 +13,11 @@ export interface Sample {
 }
 
 /** Parses exposition text; throws on any line that is neither a HELP/TYPE comment nor a valid sample. */
-export function parsePrometheus(text: string): { samples: Sample[]; help: Map<string, string>; type: Map<string, string> } {
+export function parsePrometheus(text: string): {
+  samples: Sample[];
+  help: Map<string, string>;
+  type: Map<string, string>;
+} {
   const samples: Sample[] = [];
   const help = new Map<string, string>();
   const type = new Map<string, string>();
@@ -59,7 +63,11 @@ export function parsePrometheus(text: string): { samples: Sample[]; help: Map<st
     }
     const value = /^ (NaN|[+-]Inf|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/.exec(rest);
     if (value === null) throw new Error(`bad value in ${JSON.stringify(line)}`);
-    samples.push({ name, labels, value: value[1] === "+Inf" ? Infinity : value[1] === "-Inf" ? -Infinity : Number(value[1]) });
+    samples.push({
+      name,
+      labels,
+      value: value[1] === "+Inf" ? Infinity : value[1] === "-Inf" ? -Infinity : Number(value[1]),
+    });
   }
   return { samples, help, type };
 }

@@ -50,35 +50,136 @@ export function makePki(): TestPki {
   const run = (...args: string[]): void => {
     execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   };
-  run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=weft test CA");
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=weft test CA",
+  );
   const issue = (name: string, subject: string, extensions: string): Pem => {
     writeFileSync(join(dir, `${name}.ext`), extensions);
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
-    run("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.crt`, "-days", "2", "-extfile", `${name}.ext`);
-    return { key: readFileSync(join(dir, `${name}.key`), "utf8"), cert: readFileSync(join(dir, `${name}.crt`), "utf8") };
+    run(
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      subject,
+    );
+    run(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    );
+    return {
+      key: readFileSync(join(dir, `${name}.key`), "utf8"),
+      cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
+    };
   };
   let serial = 0x1000;
   const issueWith = (name: string, options: IssueOptions): Pem => {
     const extensions = `${options.sans === "" ? "" : `subjectAltName=${options.sans}\n`}extendedKeyUsage=${options.usage === "server" ? "serverAuth" : "clientAuth"}\n`;
     if (options.expired !== true && options.days === undefined) return issue(name, `/CN=${name}`, extensions);
     writeFileSync(join(dir, `${name}.ext`), extensions);
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`);
+    run(
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+    );
     if (options.expired === true) {
       // `openssl x509` (3.0) cannot set dates in the past; `openssl ca` can.
       writeFileSync(join(dir, "ca.cnf"), CA_CONFIG);
       writeFileSync(join(dir, "index.txt"), "");
       writeFileSync(join(dir, "serial"), (serial++).toString(16) + "\n");
-      run("ca", "-batch", "-config", "ca.cnf", "-notext", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-in", `${name}.csr`, "-out", `${name}.crt`, "-extfile", `${name}.ext`);
+      run(
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-notext",
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200102000000Z",
+        "-in",
+        `${name}.csr`,
+        "-out",
+        `${name}.crt`,
+        "-extfile",
+        `${name}.ext`,
+      );
     } else {
-      run("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.crt`, "-days", String(options.days), "-extfile", `${name}.ext`);
+      run(
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        `${name}.crt`,
+        "-days",
+        String(options.days),
+        "-extfile",
+        `${name}.ext`,
+      );
     }
-    return { key: readFileSync(join(dir, `${name}.key`), "utf8"), cert: readFileSync(join(dir, `${name}.crt`), "utf8") };
+    return {
+      key: readFileSync(join(dir, `${name}.key`), "utf8"),
+      cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
+    };
   };
-  const server = issue("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,URI:spiffe://example.org/ns/shop/sa/orders\nextendedKeyUsage=serverAuth\n");
+  const server = issue(
+    "server",
+    "/CN=127.0.0.1",
+    "subjectAltName=IP:127.0.0.1,URI:spiffe://example.org/ns/shop/sa/orders\nextendedKeyUsage=serverAuth\n",
+  );
   return {
     ca: readFileSync(join(dir, "ca.crt"), "utf8"),
     server,
-    client: (name, sans) => issue(name, `/CN=${name}`, `${sans === "" ? "" : `subjectAltName=${sans}\n`}extendedKeyUsage=clientAuth\n`),
+    client: (name, sans) =>
+      issue(name, `/CN=${name}`, `${sans === "" ? "" : `subjectAltName=${sans}\n`}extendedKeyUsage=clientAuth\n`),
     issue: issueWith,
     dir,
     close: () => rmSync(dir, { recursive: true, force: true }),

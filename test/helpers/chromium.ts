@@ -39,7 +39,8 @@ if (skipChromium) console.warn(CHROMIUM_SKIP_NOTE);
 
 /** Launches headless Chromium; throws (with the install command) when it is missing. */
 export async function launchChromium(): Promise<Browser> {
-  if (chromiumPath === undefined) throw new Error(`chromium not found on PATH (CI=${process.env.CI ?? ""}): install it with \`${INSTALL}\``);
+  if (chromiumPath === undefined)
+    throw new Error(`chromium not found on PATH (CI=${process.env.CI ?? ""}): install it with \`${INSTALL}\``);
   return chromium.launch({ executablePath: chromiumPath, headless: true, args: [...CHROMIUM_ARGS], timeout: 20_000 });
 }
 

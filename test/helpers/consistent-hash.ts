@@ -21,12 +21,17 @@ export const endpoints = (n: number, weight: (i: number) => number = () => 1) =>
   Array.from({ length: n }, (_, i) => new Endpoint({ url: `http://10.0.0.${i + 1}:8080`, weight: weight(i) }, 0));
 
 /** A picker from `balancer`, with a seeded random and the given weights. */
-export function pickerOf(balancer: Balancer, seed: number, weightOf: PickerContext["weightOf"] = (e) => e.weight): Picker {
+export function pickerOf(
+  balancer: Balancer,
+  seed: number,
+  weightOf: PickerContext["weightOf"] = (e) => e.weight,
+): Picker {
   return balancer.create({ clock: fakeClock(), random: seededRandom(seed), load: new LoadTracker(), weightOf });
 }
 
 /** The endpoint URL each of `KEYS` maps to. */
-export const mapping = (picker: Picker, ready: readonly Endpoint[]) => KEYS.map((k) => picker.pick(ready, request(k)).url);
+export const mapping = (picker: Picker, ready: readonly Endpoint[]) =>
+  KEYS.map((k) => picker.pick(ready, request(k)).url);
 
 /** Fraction of keys whose endpoint changed, and the same among keys that were not on `removed`. */
 export function moved(before: string[], after: string[], removed?: string) {

@@ -26,7 +26,9 @@ import { join } from "node:path";
 export const DNSMASQ_INSTALL = "apt-get install -y dnsmasq";
 
 /** The dnsmasq binary (PATH, then /usr/sbin — not on a non-root PATH), or undefined. */
-export const dnsmasqBinary: string | undefined = ["dnsmasq", "/usr/sbin/dnsmasq"].find((bin) => spawnSync(bin, ["--version"]).status === 0);
+export const dnsmasqBinary: string | undefined = ["dnsmasq", "/usr/sbin/dnsmasq"].find(
+  (bin) => spawnSync(bin, ["--version"]).status === 0,
+);
 
 /** Whether dnsmasq runs here: `describe.skipIf(!hasDnsmasq && !process.env.CI)` (CI must fail, not skip). */
 export const hasDnsmasq = dnsmasqBinary !== undefined;
@@ -76,8 +78,17 @@ export async function startDnsmasq(options: DnsmasqOptions = {}): Promise<Dnsmas
 
   const launch = async (port: number): Promise<void> => {
     const args = [
-      "--no-daemon", `--port=${port}`, "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-      "--local=/#/", "--pid-file", `--conf-file=${confFile}`, `--addn-hosts=${hostsFile}`, `--local-ttl=${ttl}`,
+      "--no-daemon",
+      `--port=${port}`,
+      "--listen-address=127.0.0.1",
+      "--bind-interfaces",
+      "--no-resolv",
+      "--no-hosts",
+      "--local=/#/",
+      "--pid-file",
+      `--conf-file=${confFile}`,
+      `--addn-hosts=${hostsFile}`,
+      `--local-ttl=${ttl}`,
     ];
     const started = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     child = started;
@@ -168,7 +179,9 @@ async function waitAnswering(child: ChildProcess, server: string, output: () => 
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`dnsmasq exited (${child.exitCode ?? child.signalCode}) before answering on ${server}:\n${output()}`);
+      throw new Error(
+        `dnsmasq exited (${child.exitCode ?? child.signalCode}) before answering on ${server}:\n${output()}`,
+      );
     }
     try {
       await resolver.resolve4("ready.weft-dnsmasq.invalid");

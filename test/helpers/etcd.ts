@@ -49,11 +49,25 @@ export async function startEtcd(): Promise<TestEtcd> {
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
-    "--name", "weft", "--data-dir", join(dir, "data"),
-    "--listen-client-urls", url, "--advertise-client-urls", url,
-    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `weft=${peer}`,
+    "--name",
+    "weft",
+    "--data-dir",
+    join(dir, "data"),
+    "--listen-client-urls",
+    url,
+    "--advertise-client-urls",
+    url,
+    "--listen-peer-urls",
+    peer,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster",
+    `weft=${peer}`,
     // A single member elects itself after one election timeout: keep it short so starts are quick.
-    "--heartbeat-interval", "25", "--election-timeout", "250",
+    "--heartbeat-interval",
+    "25",
+    "--election-timeout",
+    "250",
   ];
   let child: ChildProcess | undefined;
   let log = "";
@@ -70,7 +84,8 @@ export async function startEtcd(): Promise<TestEtcd> {
     });
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      if (started.exitCode !== null || started.signalCode !== null) throw new Error(`etcd exited early (${started.exitCode ?? started.signalCode}):\n${log}`);
+      if (started.exitCode !== null || started.signalCode !== null)
+        throw new Error(`etcd exited early (${started.exitCode ?? started.signalCode}):\n${log}`);
       if (await answers(`${url}/version`)) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

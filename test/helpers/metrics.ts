@@ -39,7 +39,8 @@ export function testMeters(): TestMeters {
 /** The metric named `name`, or an error listing the names there are. */
 export function metric(collected: readonly MetricData[], name: string): MetricData {
   const found = collected.find((m) => m.descriptor.name === name);
-  if (found === undefined) throw new Error(`no metric ${name}; collected: ${collected.map((m) => m.descriptor.name).join(", ")}`);
+  if (found === undefined)
+    throw new Error(`no metric ${name}; collected: ${collected.map((m) => m.descriptor.name).join(", ")}`);
   return found;
 }
 
@@ -50,7 +51,9 @@ export function points(collected: readonly MetricData[], name: string): readonly
 
 /** The value of the one point of `name` whose attributes include `attributes`. */
 export function valueOf(collected: readonly MetricData[], name: string, attributes: Record<string, unknown>): unknown {
-  const matching = points(collected, name).filter((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
+  const matching = points(collected, name).filter((p) =>
+    Object.entries(attributes).every(([k, v]) => p.attributes[k] === v),
+  );
   if (matching.length !== 1) throw new Error(`${name}: ${matching.length} points match ${JSON.stringify(attributes)}`);
   return matching[0]?.value;
 }

@@ -8,7 +8,11 @@ export interface Replica {
 }
 
 export async function startReplica(env: Record<string, string> = {}): Promise<Replica> {
-  const child = fork("test/fixtures/replica.ts", [], { execArgv: ["--import", "tsx"], env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child = fork("test/fixtures/replica.ts", [], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once("message", (m: { port: number }) => resolve(m.port));
     child.once("exit", (code) => reject(new Error(`replica exited early with code ${code}`)));

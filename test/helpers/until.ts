@@ -3,7 +3,12 @@
  * watch): polls `predicate` every `everyMs` and fails with `what` after `timeoutMs`. For things
  * that cannot be awaited directly; never a fixed sleep. Resolves with the ms it waited.
  */
-export async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 10): Promise<number> {
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+  everyMs = 10,
+): Promise<number> {
   const start = performance.now();
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -12,7 +12,15 @@ import { fakeClock, type FakeClock } from "weft/testing";
 import { mergeHistories } from "../../src/admin/history-delta.js";
 import { defer, scoped, server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
-import { historyLengths, openEvents, parsePrometheus, serverHistoryLengths, snapshotOf, valueOf, type EventStream } from "../helpers/admin.js";
+import {
+  historyLengths,
+  openEvents,
+  parsePrometheus,
+  serverHistoryLengths,
+  snapshotOf,
+  valueOf,
+  type EventStream,
+} from "../helpers/admin.js";
 
 async function meshWithTraffic(service = "catalog", calls = 7): Promise<{ mesh: Mesh; urls: string[] }> {
   const a = await server((_req, res) => res.end("a"));
@@ -36,10 +44,16 @@ async function meshWithHistory(
 ): Promise<{ mesh: Mesh; clock: FakeClock; call(service: string): Promise<void> }> {
   const clock = fakeClock();
   const mesh = scoped(createMesh());
-  const serving = upstreamService === undefined ? undefined : scoped(inbound({ service: upstreamService, mesh, clock }));
-  const upstream = await server(serving === undefined ? (_req, res) => res.end("ok") : serving.handler((_req, res) => res.end("ok")));
-  const clients = new Map(services.map((service) => [service, mesh.client(service, { discovery: staticDiscovery([upstream.url]), clock })]));
-  const call = async (service: string): Promise<void> => void (await (await clients.get(service)!.request({ path: "/v1/items" })).text());
+  const serving =
+    upstreamService === undefined ? undefined : scoped(inbound({ service: upstreamService, mesh, clock }));
+  const upstream = await server(
+    serving === undefined ? (_req, res) => res.end("ok") : serving.handler((_req, res) => res.end("ok")),
+  );
+  const clients = new Map(
+    services.map((service) => [service, mesh.client(service, { discovery: staticDiscovery([upstream.url]), clock })]),
+  );
+  const call = async (service: string): Promise<void> =>
+    void (await (await clients.get(service)!.request({ path: "/v1/items" })).text());
   for (let s = 0; s < seconds; s++) {
     if (s % 10 === 0) for (const service of services) await call(service);
     clock.advance(1000);
@@ -50,10 +64,14 @@ async function meshWithHistory(
 type HistoryPoint = MeshSnapshot["clients"][number]["stats"]["history"][number];
 
 /** The histories a page holds after `events`, merged as the page merges them: the clients', or the servers'. */
-function pageHistories(events: EventStream["events"], of: "clients" | "servers" = "clients"): Map<string, HistoryPoint[]> {
+function pageHistories(
+  events: EventStream["events"],
+  of: "clients" | "servers" = "clients",
+): Map<string, HistoryPoint[]> {
   let histories = new Map<string, HistoryPoint[]>();
   for (const event of events) {
-    if (event.name === "snapshot" || event.name === "update") histories = mergeHistories(histories, snapshotOf(event)[of], event.name === "snapshot");
+    if (event.name === "snapshot" || event.name === "update")
+      histories = mergeHistories(histories, snapshotOf(event)[of], event.name === "snapshot");
   }
   return histories;
 }
@@ -146,7 +164,9 @@ describe("serveAdmin", () => {
     const { mesh } = await meshWithTraffic(name, 2);
     const server = await admin(mesh);
     const text = await (await fetch(`${server.url}/metrics`)).text();
-    expect(text).toContain('weft_client_requests_total{service="we\\"ird\\\\name\\nline<script>alert(1)</script>"} 2\n');
+    expect(text).toContain(
+      'weft_client_requests_total{service="we\\"ird\\\\name\\nline<script>alert(1)</script>"} 2\n',
+    );
     const { samples } = parsePrometheus(text);
     expect(valueOf(samples, "weft_client_requests_total", { service: name })).toBe(2);
     // Every line is a comment or a sample: the newline in the name did not split one.
@@ -185,7 +205,11 @@ describe("serveAdmin", () => {
     const { mesh } = await meshWithTraffic();
     const server = await admin(mesh);
     const { port } = new URL(server.url);
-    const raw = (method: string, path: string, host: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> =>
+    const raw = (
+      method: string,
+      path: string,
+      host: string,
+    ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> =>
       new Promise((resolve, reject) => {
         const req = http.request({ host: "127.0.0.1", port, method, path, headers: { host } }, (res) => {
           let body = "";
@@ -270,7 +294,9 @@ describe("serveAdmin", () => {
     expect(late!.events[0]!.name).toBe("snapshot");
     expect(historyLengths(late!.events[0]!)).toEqual({ catalog: 123, inventory: 123 });
     expect(serverHistoryLengths(late!.events[0]!)).toEqual({ upstream: 123 });
-    expect(late!.events.slice(1).every((e) => e.name === "update" && Object.values(historyLengths(e)).every((n) => n <= 2))).toBe(true);
+    expect(
+      late!.events.slice(1).every((e) => e.name === "update" && Object.values(historyLengths(e)).every((n) => n <= 2)),
+    ).toBe(true);
     expect(late!.events.slice(1).every((e) => Object.values(serverHistoryLengths(e)).every((n) => n <= 2))).toBe(true);
 
     // Merged as the page merges them, the events give back the whole histories, point for point.
@@ -338,7 +364,12 @@ describe("serveAdmin", () => {
     failing = false;
     const failed = stream.events.findIndex((e) => e.name === "failure");
     expect(JSON.parse(stream.events[failed]!.data)).toEqual({ error: "snapshot broke" });
-    await until(() => stream.events.slice(failed).some((e) => e.name !== "failure"), "an event after the failures", 5_000, 5);
+    await until(
+      () => stream.events.slice(failed).some((e) => e.name !== "failure"),
+      "an event after the failures",
+      5_000,
+      5,
+    );
     const after = stream.events.slice(failed).find((e) => e.name !== "failure")!;
     expect(after.name).toBe("update");
     expect(historyLengths(after)).toEqual({ catalog: 4 });
@@ -372,7 +403,10 @@ describe("serveAdmin", () => {
       [{ host: "" }, /invalid option host: got ""/],
       [{ token: "" }, /invalid option token/],
       [{ token: "has space" }, /invalid option token: got a string of 9 characters/],
-      [{ host: "0.0.0.0" }, /invalid option token: got undefined; expected a token when host is "0\.0\.0\.0", which is not loopback/],
+      [
+        { host: "0.0.0.0" },
+        /invalid option token: got undefined; expected a token when host is "0\.0\.0\.0", which is not loopback/,
+      ],
       [{ host: "::" }, /a token when host is "::"/],
       [{ intervalMs: 0 }, /invalid option intervalMs: got 0; expected a number of milliseconds from 50 to 1000/],
       [{ intervalMs: 5000 }, /intervalMs/],

@@ -3,12 +3,20 @@
  * cancellation, events, and closing.
  */
 import { describe, expect, it } from "vitest";
-import { createClient, ErrorCodes, isReplayable, staticDiscovery, type BodyInit, type Client, type MeshRequest, type WeftError } from "weft";
+import {
+  createClient,
+  ErrorCodes,
+  isReplayable,
+  staticDiscovery,
+  type BodyInit,
+  type Client,
+  type MeshRequest,
+  type WeftError,
+} from "weft";
 import { scoped, server } from "../helpers/scope.js";
 import { refusedPort } from "../helpers/server.js";
 import { until } from "../helpers/until.js";
 import { fakeClock } from "weft/testing";
-
 
 function client(urls: string[], options: Partial<Parameters<typeof createClient>[0]> = {}): Client {
   const c = createClient({ service: "test", discovery: staticDiscovery(urls), ...options });
@@ -49,8 +57,18 @@ describe("client.request", () => {
 
   it("sends method, headers and body", async () => {
     const s = await server(echo);
-    const r = await client([s.url]).request({ method: "put", path: "/doc", headers: { "X-Trace": "t1" }, body: "hello" });
-    expect(await r.json()).toEqual({ method: "PUT", url: "/doc", contentType: "text/plain;charset=UTF-8", body: "hello" });
+    const r = await client([s.url]).request({
+      method: "put",
+      path: "/doc",
+      headers: { "X-Trace": "t1" },
+      body: "hello",
+    });
+    expect(await r.json()).toEqual({
+      method: "PUT",
+      url: "/doc",
+      contentType: "text/plain;charset=UTF-8",
+      body: "hello",
+    });
     expect(s.received[0]?.headers["x-trace"]).toBe("t1");
   });
 
@@ -82,13 +100,17 @@ describe("client.request", () => {
 
   it("passes a connection error through with its code when retries are off", async () => {
     const port = await refusedPort();
-    const error = (await client([`http://127.0.0.1:${port}`], { retry: false }).request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
+    const error = (await client([`http://127.0.0.1:${port}`], { retry: false })
+      .request({ path: "/" })
+      .catch((e: unknown) => e)) as { code?: string };
     expect(error.code).toBe("ECONNREFUSED");
   });
 
   it("says which limit ran out when every attempt failed, with the last error as its cause", async () => {
     const port = await refusedPort();
-    const error = (await client([`http://127.0.0.1:${port}`]).request({ path: "/" }).catch((e: unknown) => e)) as WeftError;
+    const error = (await client([`http://127.0.0.1:${port}`])
+      .request({ path: "/" })
+      .catch((e: unknown) => e)) as WeftError;
     expect(error.code).toBe(ErrorCodes.ATTEMPTS);
     expect(error.attempts).toBe(3);
     expect((error.cause as { code?: string }).code).toBe("ECONNREFUSED");
@@ -130,7 +152,17 @@ describe("client.request", () => {
     await (await c.request({ path: "/" })).text();
     expect(seen).toEqual([s.url]);
     expect(s.received[0]?.headers.authorization).toBe("Bearer t");
-    expect(c.stack.roles).toEqual(["observe", "trace", "deadline", "retry", "balance", "breaker", "use", "attempt", "attempt-trace"]);
+    expect(c.stack.roles).toEqual([
+      "observe",
+      "trace",
+      "deadline",
+      "retry",
+      "balance",
+      "breaker",
+      "use",
+      "attempt",
+      "attempt-trace",
+    ]);
   });
 
   it("lets options.stack insert a layer by role", async () => {
@@ -177,7 +209,14 @@ describe("client.request", () => {
     const snap = JSON.parse(JSON.stringify(c.snapshot()));
     expect(snap.service).toBe("test");
     expect(snap.balancer).toBe("p2cEwma");
-    expect(snap.counters).toMatchObject({ calls: 2, successes: 1, ignorable: 1, failures: 0, inflight: 0, attempts: 2 });
+    expect(snap.counters).toMatchObject({
+      calls: 2,
+      successes: 1,
+      ignorable: 1,
+      failures: 0,
+      inflight: 0,
+      attempts: 2,
+    });
     expect(snap.endpoints).toHaveLength(1);
     expect(snap.endpoints[0]).toMatchObject({ url: s.url, state: "healthy", inflight: 0, requests: 2, failures: 0 });
     expect(snap.endpoints[0].ewmaMs).toBeGreaterThan(0);
@@ -193,7 +232,9 @@ describe("client.request", () => {
 
   it("rejects a path that does not start with /", async () => {
     const s = await server();
-    await expect(client([s.url]).request({ path: "items" })).rejects.toThrow(/path must be a string starting with "\/"/);
+    await expect(client([s.url]).request({ path: "items" })).rejects.toThrow(
+      /path must be a string starting with "\/"/,
+    );
   });
 });
 
@@ -207,7 +248,13 @@ describe("client.fetch", () => {
     expect(r1.url).toBe(`${s.url}/a?x=1`);
     expect(((await r1.json()) as { url: string }).url).toBe("/a?x=1");
     expect(((await (await c.fetch(new URL("http://catalog/b?y=2"))).json()) as { url: string }).url).toBe("/b?y=2");
-    const r3 = await c.fetch(new Request("http://catalog/c", { method: "POST", body: "from a Request", headers: { "content-type": "text/x" } }));
+    const r3 = await c.fetch(
+      new Request("http://catalog/c", {
+        method: "POST",
+        body: "from a Request",
+        headers: { "content-type": "text/x" },
+      }),
+    );
     expect(await r3.json()).toEqual({ method: "POST", url: "/c", contentType: "text/x", body: "from a Request" });
   });
 
@@ -223,7 +270,8 @@ describe("client.fetch", () => {
     expect(new TextDecoder().decode(first.value)).toBe("first;");
     finish();
     let rest = "";
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      rest += new TextDecoder().decode(chunk.value);
     expect(rest).toBe("last");
   });
 
@@ -241,17 +289,27 @@ describe("client.fetch", () => {
   it("sends each kind of body, with the content type fetch would set", async () => {
     const s = await server(echo);
     const c = client([s.url]);
-    const send = async (body: unknown) => (await (await c.fetch("/", { method: "POST", body: body as BodyInit })).json()) as { contentType: string; body: string };
+    const send = async (body: unknown) =>
+      (await (await c.fetch("/", { method: "POST", body: body as BodyInit })).json()) as {
+        contentType: string;
+        body: string;
+      };
     expect(await send("text")).toMatchObject({ body: "text", contentType: "text/plain;charset=UTF-8" });
     expect(await send(new TextEncoder().encode("bytes"))).toMatchObject({ body: "bytes" });
     expect(await send(Buffer.from("buffer"))).toMatchObject({ body: "buffer" });
-    expect(await send(new URLSearchParams({ a: "1", b: "two" }))).toMatchObject({ body: "a=1&b=two", contentType: "application/x-www-form-urlencoded;charset=UTF-8" });
+    expect(await send(new URLSearchParams({ a: "1", b: "two" }))).toMatchObject({
+      body: "a=1&b=two",
+      contentType: "application/x-www-form-urlencoded;charset=UTF-8",
+    });
     const form = new FormData();
     form.set("field", "value");
     const multipart = await send(form);
     expect(multipart.contentType).toMatch(/^multipart\/form-data; boundary=/);
     expect(multipart.body).toContain('name="field"');
-    expect(await send(new Blob(["blob"], { type: "application/x-blob" }))).toMatchObject({ body: "blob", contentType: "application/x-blob" });
+    expect(await send(new Blob(["blob"], { type: "application/x-blob" }))).toMatchObject({
+      body: "blob",
+      contentType: "application/x-blob",
+    });
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(new TextEncoder().encode("str"));

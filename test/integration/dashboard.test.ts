@@ -42,7 +42,9 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
 
   /** Opens `url` and waits for the live stream; `errors` collects script errors and CSP violations. */
   async function open(url: string): Promise<Page & { readonly errors: string[] }> {
-    const page = Object.assign(await browser.newPage({ viewport: { width: 1440, height: 900 } }), { errors: [] as string[] });
+    const page = Object.assign(await browser.newPage({ viewport: { width: 1440, height: 900 } }), {
+      errors: [] as string[],
+    });
     defer(() => page.close());
     page.on("pageerror", (error) => page.errors.push(error.message));
     page.on("console", (message) => {
@@ -77,21 +79,29 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
         }));
       });
       expect(cards).toEqual(
-        DEMO_CLIENTS.map((c) => ({ service: c.service, title: c.service, endpoints: c.behaviours.map((b) => byBehaviour(replicas, b).url) })),
+        DEMO_CLIENTS.map((c) => ({
+          service: c.service,
+          title: c.service,
+          endpoints: c.behaviours.map((b) => byBehaviour(replicas, b).url),
+        })),
       );
 
       // Live figures: the load shows up as a request rate and a drawn chart.
       await page.waitForFunction(() => {
         const { document } = globalThis as unknown as BrowserGlobals;
         const rate = document.querySelector('[data-service="catalog"] [data-stat="rps"]')?.textContent ?? "–";
-        const area = document.querySelector('[data-service="catalog"] [data-chart="rate"] path.area-rate')?.getAttribute("d") ?? "";
+        const area =
+          document.querySelector('[data-service="catalog"] [data-chart="rate"] path.area-rate')?.getAttribute("d") ??
+          "";
         return rate !== "–" && Number(rate) > 0 && area.includes("L");
       });
       // After the first snapshot the page gets updates carrying a second or two of history each:
       // the charts grow as it merges them.
       const p50Points = (atLeast: number): number | false => {
         const { document } = globalThis as unknown as BrowserGlobals;
-        const d = document.querySelector('[data-service="catalog"] [data-chart="latency"] path.line-p50')?.getAttribute("d") ?? "";
+        const d =
+          document.querySelector('[data-service="catalog"] [data-chart="latency"] path.line-p50')?.getAttribute("d") ??
+          "";
         const points = d.split(/[ML]/).length - 1;
         return points >= atLeast ? points : false;
       };
@@ -177,13 +187,23 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
         pwned: __pwned,
       };
     });
-    expect(seen).toEqual({ service: name, title: name, zone, server: name, serverTitle: name, injected: 0, pwned: undefined });
+    expect(seen).toEqual({
+      service: name,
+      title: name,
+      zone,
+      server: name,
+      serverTitle: name,
+      injected: 0,
+      pwned: undefined,
+    });
     expect(dialogs).toEqual([]);
     expect(page.errors).toEqual([]);
   });
   it("shows an inbound server's card with its traffic, turns it to draining when drain() begins and to closed when it ends", async () => {
     const mesh = scoped(createMesh());
-    const orders = scoped(inbound({ service: "orders", mesh, shed: { limit: 16 }, drain: { delayMs: 100, graceMs: 8_000 } }));
+    const orders = scoped(
+      inbound({ service: "orders", mesh, shed: { limit: 16 }, drain: { delayMs: 100, graceMs: 8_000 } }),
+    );
     // One request is held open, so the drain waits for it and the card stays "draining" until the
     // test lets it go: nothing here depends on how fast the page polls.
     let release = (): void => {};
@@ -254,12 +274,25 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
         p50: stat("p50"),
       };
     }, card);
-    expect(serving).toMatchObject({ clientCards: 1, serverCards: 1, title: "orders", state: "serving", success: "100.0 %", limit: "16", mode: "fixed", shedLow: "0", shedShown: true, authzShown: false });
+    expect(serving).toMatchObject({
+      clientCards: 1,
+      serverCards: 1,
+      title: "orders",
+      state: "serving",
+      success: "100.0 %",
+      limit: "16",
+      mode: "fixed",
+      shedLow: "0",
+      shedShown: true,
+      authzShown: false,
+    });
     expect(serving.p50).toMatch(/ ms$/);
 
     // A request in flight, then the drain.
     const slow = new Promise<number>((resolve, reject) => {
-      http.get(`${url}/slow`, { agent: false }, (res) => res.resume().on("end", () => resolve(res.statusCode ?? 0))).once("error", reject);
+      http
+        .get(`${url}/slow`, { agent: false }, (res) => res.resume().on("end", () => resolve(res.statusCode ?? 0)))
+        .once("error", reject);
     });
     // Should the test fail before it awaits this, the cleanup's cut connection is no unhandled rejection.
     slow.catch(() => undefined);
@@ -270,7 +303,12 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
       const { document, getComputedStyle } = globalThis as unknown as BrowserGlobals;
       const root = document.querySelector(selector)!;
       const pill = root.querySelector(".pill-state")!;
-      return { state: pill.textContent, colour: getComputedStyle(pill).backgroundColor, classes: root.getAttribute("class"), inflight: root.querySelector('[data-stat="inflight"]')?.textContent };
+      return {
+        state: pill.textContent,
+        colour: getComputedStyle(pill).backgroundColor,
+        classes: root.getAttribute("class"),
+        inflight: root.querySelector('[data-stat="inflight"]')?.textContent,
+      };
     }, card);
     expect(draining).toMatchObject({ state: "draining", classes: "card server state-draining", inflight: "1" });
     expect(draining.colour).not.toBe(serving.colour);
@@ -279,7 +317,9 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
     expect(valueOf(samples, "weft_server_state", { service: "orders", state: "draining" })).toBe(1);
     expect(valueOf(samples, "weft_server_state", { service: "orders", state: "serving" })).toBe(0);
     expect(valueOf(samples, "weft_server_inflight", { service: "orders" })).toBe(1);
-    expect(valueOf(samples, "weft_server_requests_total", { service: "orders" })).toBe(orders.snapshot().counters.requests);
+    expect(valueOf(samples, "weft_server_requests_total", { service: "orders" })).toBe(
+      orders.snapshot().counters.requests,
+    );
     expect(valueOf(samples, "weft_server_concurrency_limit", { service: "orders" })).toBe(16);
 
     release();

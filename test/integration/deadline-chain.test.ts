@@ -57,10 +57,13 @@ async function startHop(name: string, nextUrl?: string): Promise<Hop> {
     else if (m.type === "stats") statsWaiters.shift()?.(m as unknown as Stats);
   });
   const port = await new Promise<number>((resolve, reject) => {
-    child.once("message", (m: { type: string; port: number }) => (m.type === "ready" ? resolve(m.port) : reject(new Error(`hop ${name}: ${JSON.stringify(m)}`))));
+    child.once("message", (m: { type: string; port: number }) =>
+      m.type === "ready" ? resolve(m.port) : reject(new Error(`hop ${name}: ${JSON.stringify(m)}`)),
+    );
     child.once("exit", (code) => reject(new Error(`hop ${name} exited early with code ${code}`)));
   });
-  const find = (id: string, kind: HopEvent["event"]): HopEvent | undefined => events.find((e) => e.id === id && e.event === kind);
+  const find = (id: string, kind: HopEvent["event"]): HopEvent | undefined =>
+    events.find((e) => e.id === id && e.event === kind);
   return {
     name,
     url: `http://127.0.0.1:${port}`,
@@ -118,7 +121,8 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
     await caller?.close();
     await agent.close();
     await Promise.all([a, b, c].filter((h) => h !== undefined).map((h) => h.stop()));
-    for (const h of [a, b, c]) if (h !== undefined && h.warnings.length > 0) console.log(`hop ${h.name} warned:`, h.warnings);
+    for (const h of [a, b, c])
+      if (h !== undefined && h.warnings.length > 0) console.log(`hop ${h.name} warned:`, h.warnings);
   });
 
   it("A's 300 ms deadline reaches C as 300 ms less what A and B spent, with no code in the handlers", async () => {
@@ -166,10 +170,13 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
         "remaining at start (ms)": r1(v.remainingAtStartMs),
         "spent before calling on (ms)": r1(v.spentBeforeCallMs),
         "remaining when calling on (ms)": r1(v.remainingAtCallMs),
-        "lost between hops (ms)": i < 2 ? r1((v.remainingAtCallMs as number) - Number([va, vb, vc][i + 1]?.header)) : undefined,
+        "lost between hops (ms)":
+          i < 2 ? r1((v.remainingAtCallMs as number) - Number([va, vb, vc][i + 1]?.header)) : undefined,
       })),
     );
-    console.log(`C received ${hC} ms; 300 − (A spent ${r1(va.spentBeforeCallMs)} + B spent ${r1(vb.spentBeforeCallMs)}) − 2 × ${ALLOWANCE_MS} allowance = ${r1(300 - spent - 4)}`);
+    console.log(
+      `C received ${hC} ms; 300 − (A spent ${r1(va.spentBeforeCallMs)} + B spent ${r1(vb.spentBeforeCallMs)}) − 2 × ${ALLOWANCE_MS} allowance = ${r1(300 - spent - 4)}`,
+    );
   });
 
   it("cancels C's work when A's caller goes away, through B, every time", async () => {
@@ -179,10 +186,12 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
       const id = randomUUID();
       const controller = new AbortController();
       // A deadline far past the abort, so only the caller going away can stop C.
-      const outcome = caller.request({ path: `/chain/${id}?slow=${SLOW_MS}`, signal: controller.signal, timeout: { totalMs: 20_000 } }).then(
-        () => "answered",
-        (error: unknown) => error,
-      );
+      const outcome = caller
+        .request({ path: `/chain/${id}?slow=${SLOW_MS}`, signal: controller.signal, timeout: { totalMs: 20_000 } })
+        .then(
+          () => "answered",
+          (error: unknown) => error,
+        );
       const started = await c.event(id, "work-started");
       expect(started.remainingMs).toBeGreaterThan(SLOW_MS);
       const abortedAt = performance.timeOrigin + performance.now();
@@ -204,7 +213,8 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
         expect((await hop.event(id, "failed")).code, `hop ${hop.name}'s call on`).toBe("WEFT_ERR_REQUEST_ABORTED");
         expect(hop.events.some((e) => e.id === id && e.event === "answered")).toBe(false);
       }
-      const after = async (hop: Hop): Promise<number | undefined> => r1((await hop.event(id, "aborted")).at - abortedAt);
+      const after = async (hop: Hop): Promise<number | undefined> =>
+        r1((await hop.event(id, "aborted")).at - abortedAt);
       console.log(
         `cancellation (${round}): the caller aborted; A's signal aborted ${await after(a)} ms later, B's ${await after(b)} ms, C's ${await after(c)} ms; ` +
           `C's ${SLOW_MS} ms of work ended ${r1(ended.at - abortedAt)} ms after the abort, with ${ended.code}, ${r1(ended.remainingMs)} ms of its deadline left`,
@@ -230,7 +240,9 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
     expect(bAfter.counters.requests).toBe(bBefore.counters.requests);
     expect(bAfter.handled).toBe(bBefore.handled);
     expect(a.events.some((e) => e.id === "expired")).toBe(false);
-    console.log(`expired deadline: 504 ${JSON.stringify(body)} in ${r1(elapsedMs)} ms; B's requests ${bBefore.counters.requests} → ${bAfter.counters.requests}`);
+    console.log(
+      `expired deadline: 504 ${JSON.stringify(body)} in ${r1(elapsedMs)} ms; B's requests ${bBefore.counters.requests} → ${bAfter.counters.requests}`,
+    );
   });
 
   it("answers a deadline that runs out mid-chain in about the deadline, and C's work stops", async () => {
@@ -238,7 +250,10 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
     // A raw request with x-weft-timeout-ms: 150 and no timeout of the caller's own, so what
     // returns, and when, is the chain's doing alone.
     const started = performance.now();
-    const res = await request(`${a.url}/chain/${id}?slow=${SLOW_MS}`, { dispatcher: agent, headers: { "x-weft-timeout-ms": "150" } });
+    const res = await request(`${a.url}/chain/${id}?slow=${SLOW_MS}`, {
+      dispatcher: agent,
+      headers: { "x-weft-timeout-ms": "150" },
+    });
     const body = (await res.body.json()) as HopView;
     const elapsedMs = performance.now() - started;
     expect(res.statusCode).toBe(504);
@@ -256,13 +271,20 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
     const ended = await c.event(id, "work-ended");
     expect(ended.cancelled).toBe(true);
     expect(["WEFT_ERR_TOTAL_TIMEOUT", "WEFT_ERR_REQUEST_ABORTED"]).toContain(ended.code);
-    const [arrivedA, arrivedB, arrivedC] = await Promise.all([a.event(id, "arrived"), b.event(id, "arrived"), c.event(id, "arrived")]);
+    const [arrivedA, arrivedB, arrivedC] = await Promise.all([
+      a.event(id, "arrived"),
+      b.event(id, "arrived"),
+      c.event(id, "arrived"),
+    ]);
     expect(Number(arrivedC.header)).toBeLessThan(Number(arrivedB.header));
     expect(Number(arrivedB.header)).toBeLessThan(Number(arrivedA.header));
     // Every hop's request is over, none left working.
     await Promise.all([a, b, c].map((h) => h.event(id, "ended")));
-    const trace = [a, b, c].flatMap((h) => h.events.filter((e) => e.id === id && e.event !== "arrived" && e.event !== "calling"));
-    const line = (e: HopEvent): string => `${e.hop} ${e.event}${e.status === undefined ? "" : e.aborted === true ? " (its caller went away)" : ` ${e.status}`}${e.code == null ? "" : ` ${e.code}`}${e.remainingMs === undefined ? "" : ` (${r1(e.remainingMs)} ms left)`}`;
+    const trace = [a, b, c].flatMap((h) =>
+      h.events.filter((e) => e.id === id && e.event !== "arrived" && e.event !== "calling"),
+    );
+    const line = (e: HopEvent): string =>
+      `${e.hop} ${e.event}${e.status === undefined ? "" : e.aborted === true ? " (its caller went away)" : ` ${e.status}`}${e.code == null ? "" : ` ${e.code}`}${e.remainingMs === undefined ? "" : ` (${r1(e.remainingMs)} ms left)`}`;
     const cArrivals = c.events.filter((e) => e.id === id && e.event === "arrived").length;
     console.log(
       `deadline mid-chain: 150 ms at A → B got ${arrivedB.header} ms → C got ${arrivedC.header} ms; the caller had ${res.statusCode} ${chain.at(-1)?.error} after ${r1(elapsedMs)} ms; ` +

@@ -28,18 +28,35 @@ describe("diagnostics_channel", () => {
     const retries = listen(CHANNELS.retry);
     const attempts = listen(CHANNELS.attemptEnd);
     const ends = listen("weft:callEnd");
-    const client = scoped(createClient({ service: "watched", discovery: staticDiscovery([upstream.url]), retry: { backoff: { baseMs: 1, maxMs: 1 } } }));
+    const client = scoped(
+      createClient({
+        service: "watched",
+        discovery: staticDiscovery([upstream.url]),
+        retry: { backoff: { baseMs: 1, maxMs: 1 } },
+      }),
+    );
     const res = await client.request({ path: "/x" });
     expect(res.status).toBe(200);
     expect(retries).toHaveLength(1);
     expect(retries[0]).toMatchObject({ service: "watched", method: "GET", path: "/x" });
     expect(attempts.map((a) => (a as { status: number }).status)).toEqual([503, 200]);
-    expect(ends).toEqual([expect.objectContaining({ service: "watched", status: 200, attempts: 2, outcome: "success" })]);
+    expect(ends).toEqual([
+      expect.objectContaining({ service: "watched", status: 200, attempts: 2, outcome: "success" }),
+    ]);
   });
 
   it("names a channel for every event and publishes endpoint-set changes", async () => {
     expect(Object.values(CHANNELS).every((name) => name.startsWith("weft:"))).toBe(true);
-    expect(Object.keys(CHANNELS)).toEqual(expect.arrayContaining(["retry", "hedge", "breakerStateChange", "endpointHealth", "discoveryState", "budgetExhausted"]));
+    expect(Object.keys(CHANNELS)).toEqual(
+      expect.arrayContaining([
+        "retry",
+        "hedge",
+        "breakerStateChange",
+        "endpointHealth",
+        "discoveryState",
+        "budgetExhausted",
+      ]),
+    );
     const upstream = await server();
     const changes = listen(CHANNELS.endpointsChanged);
     scoped(createClient({ service: "set", discovery: staticDiscovery([upstream.url]) }));

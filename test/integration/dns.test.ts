@@ -42,7 +42,14 @@ function watch(discovery: Discovery): Watched {
 
 /** Test tuning: fast refresh and retry, short query timeouts, so every wait stays bounded. */
 function discover(dns: Dnsmasq, options: DnsDiscoveryOptions): Discovery {
-  return dnsDiscovery({ servers: [dns.server], minRefreshMs: 200, timeoutMs: 500, tries: 1, backoff: { baseMs: 100, maxMs: 500 }, ...options });
+  return dnsDiscovery({
+    servers: [dns.server],
+    minRefreshMs: 200,
+    timeoutMs: 500,
+    tries: 1,
+    backoff: { baseMs: 100, maxMs: 500 },
+    ...options,
+  });
 }
 
 describe.skipIf(skip)("dnsDiscovery against dnsmasq", () => {
@@ -56,13 +63,20 @@ describe.skipIf(skip)("dnsDiscovery against dnsmasq", () => {
     expect(resolver.snapshot()).toMatchObject({ stale: false, lastError: undefined });
 
     await dns.setHosts("127.0.0.3 a.test\n127.0.0.4 a.test\n127.0.0.5 a.test\n");
-    await until(() => urls().join() === "http://127.0.0.3:8080,http://127.0.0.4:8080,http://127.0.0.5:8080", "the changed records");
+    await until(
+      () => urls().join() === "http://127.0.0.3:8080,http://127.0.0.4:8080,http://127.0.0.5:8080",
+      "the changed records",
+    );
   });
 
   it("turns SRV records into weighted endpoints of the lowest priority, with the SRV ports", async () => {
     const dns = await dnsmasq({
       hosts: "127.0.0.2 r1.test\n127.0.0.3 r2.test\n127.0.0.4 r3.test\n",
-      srv: ["_http._tcp.s.test,r1.test,8081,10,60", "_http._tcp.s.test,r2.test,8082,10,20", "_http._tcp.s.test,r3.test,8083,20,100"],
+      srv: [
+        "_http._tcp.s.test,r1.test,8081,10,60",
+        "_http._tcp.s.test,r2.test,8082,10,20",
+        "_http._tcp.s.test,r3.test,8083,20,100",
+      ],
     });
     const { latest, urls } = watch(discover(dns, { name: "_http._tcp.s.test", type: "SRV" }));
     await until(() => urls().length > 0, "the first answer");
@@ -97,7 +111,14 @@ describe.skipIf(skip)("dnsDiscovery against dnsmasq", () => {
     await until(() => resolver.snapshot().stale, "the failure to be noticed");
     expect(urls()).toEqual(["http://127.0.0.2:8080", "http://127.0.0.3:8080"]);
     expect(resolver.snapshot().lastError).toMatch(/ENOTFOUND/);
-    expect(warnings.some((w) => w.includes(`dns:A a.test @${dns.server}`) && w.includes("ENOTFOUND") && w.includes("keeping the last good set of 2"))).toBe(true);
+    expect(
+      warnings.some(
+        (w) =>
+          w.includes(`dns:A a.test @${dns.server}`) &&
+          w.includes("ENOTFOUND") &&
+          w.includes("keeping the last good set of 2"),
+      ),
+    ).toBe(true);
 
     await dns.setHosts("127.0.0.2 a.test\n");
     await until(() => !resolver.snapshot().stale, "the name to resolve again");
@@ -124,15 +145,23 @@ describe.skipIf(skip)("dnsDiscovery against dnsmasq", () => {
   it("rejects malformed SRV records with a warning, once, while the good ones serve", async () => {
     const dns = await dnsmasq({
       hosts: "127.0.0.2 r1.test\n",
-      srv: ["_http._tcp.m.test,r1.test,8081,0,10", "_http._tcp.m.test,r1.test,0,0,10", "_http._tcp.m.test,ghost.test,8082,0,10"],
+      srv: [
+        "_http._tcp.m.test,r1.test,8081,0,10",
+        "_http._tcp.m.test,r1.test,0,0,10",
+        "_http._tcp.m.test,ghost.test,8082,0,10",
+      ],
     });
     const { resolver, warnings, urls } = watch(discover(dns, { name: "_http._tcp.m.test", type: "SRV" }));
     await until(() => urls().length > 0, "the first answer");
     expect(urls()).toEqual(["http://127.0.0.2:8081"]);
     expect(resolver.snapshot().stale).toBe(false);
     const source = `dns:SRV _http._tcp.m.test @${dns.server}`;
-    expect(warnings).toContain(`weft discovery ${source}: rejected SRV record of _http._tcp.m.test "0 10 0 r1.test": port 0 is not a usable port (1–65535)`);
-    expect(warnings).toContain(`weft discovery ${source}: rejected SRV record of _http._tcp.m.test "0 10 8082 ghost.test": target ghost.test does not resolve to a usable address`);
+    expect(warnings).toContain(
+      `weft discovery ${source}: rejected SRV record of _http._tcp.m.test "0 10 0 r1.test": port 0 is not a usable port (1–65535)`,
+    );
+    expect(warnings).toContain(
+      `weft discovery ${source}: rejected SRV record of _http._tcp.m.test "0 10 8082 ghost.test": target ghost.test does not resolve to a usable address`,
+    );
     expect(warnings).toHaveLength(2);
 
     // The next refreshes find the same bad records and do not warn again.
@@ -143,8 +172,17 @@ describe.skipIf(skip)("dnsDiscovery against dnsmasq", () => {
 
   it("routes a client's requests to every server its SRV records name", async () => {
     const [a, b] = [await server(), await server()];
-    const dns = await dnsmasq({ hosts: "127.0.0.1 svc.test\n", srv: [`_http._tcp.x.test,svc.test,${a.port},0,10`, `_http._tcp.x.test,svc.test,${b.port},0,10`] });
-    const client = scoped(createClient({ service: "x", discovery: dnsDiscovery({ name: "_http._tcp.x.test", type: "SRV", servers: [dns.server] }), balancer: roundRobin() }));
+    const dns = await dnsmasq({
+      hosts: "127.0.0.1 svc.test\n",
+      srv: [`_http._tcp.x.test,svc.test,${a.port},0,10`, `_http._tcp.x.test,svc.test,${b.port},0,10`],
+    });
+    const client = scoped(
+      createClient({
+        service: "x",
+        discovery: dnsDiscovery({ name: "_http._tcp.x.test", type: "SRV", servers: [dns.server] }),
+        balancer: roundRobin(),
+      }),
+    );
     await until(() => client.snapshot().endpoints.length === 2, "the client to see both endpoints");
     for (let i = 0; i < 10; i++) {
       const res = await client.request({ path: `/item/${i}` });
@@ -163,12 +201,16 @@ describe.skipIf(skip)("dnsDiscovery against dnsmasq", () => {
     defer(() => new Promise<void>((resolve) => silent.close(() => resolve())));
     const blackhole = `127.0.0.1:${silent.address().port}`;
 
-    const timingOut = watch(dnsDiscovery({ name: "a.test", port: 8080, servers: [blackhole], timeoutMs: 200, tries: 1 }));
+    const timingOut = watch(
+      dnsDiscovery({ name: "a.test", port: 8080, servers: [blackhole], timeoutMs: 200, tries: 1 }),
+    );
     await until(() => timingOut.resolver.snapshot().stale, "the timeout");
     expect(timingOut.resolver.snapshot().lastError).toMatch(/ETIMEOUT/);
     expect(timingOut.warnings[0]).toContain(`dns:A a.test @${blackhole}`);
 
-    const pending = watch(dnsDiscovery({ name: "a.test", port: 8080, servers: [blackhole], timeoutMs: 5000, tries: 1 }));
+    const pending = watch(
+      dnsDiscovery({ name: "a.test", port: 8080, servers: [blackhole], timeoutMs: 5000, tries: 1 }),
+    );
     const started = performance.now();
     await pending.resolver.close();
     expect(performance.now() - started).toBeLessThan(500);

@@ -35,8 +35,14 @@ interface Instance {
 }
 
 async function startInstance(env: Record<string, string>): Promise<Instance> {
-  const child = fork("test/fixtures/drain-instance.ts", [], { execArgv: ["--import", "tsx"], env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const child = fork("test/fixtures/drain-instance.ts", [], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   defer(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGKILL");
@@ -49,7 +55,9 @@ async function startInstance(env: Record<string, string>): Promise<Instance> {
       if (m.type === "ready") resolve(m);
     };
     child.on("message", onMessage);
-    void exited.then(({ code, signal }) => reject(new Error(`a drain instance exited before it was ready (${code ?? signal})`)));
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`a drain instance exited before it was ready (${code ?? signal})`)),
+    );
   });
   return { child, url: ready.url, port: ready.port, key: ready.key, messages, exited };
 }
@@ -115,14 +123,27 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
     const etcd = scoped(await startEtcd());
     const kv = scoped(new EtcdClient({ hosts: [etcd.url] }));
     const prefix = `/weft-drain/${process.pid}/`;
-    const env = { ETCD_HOSTS: etcd.url, ETCD_PREFIX: prefix, DRAIN_DELAY_MS: String(DELAY_MS), DRAIN_GRACE_MS: String(GRACE_MS) };
+    const env = {
+      ETCD_HOSTS: etcd.url,
+      ETCD_PREFIX: prefix,
+      DRAIN_DELAY_MS: String(DELAY_MS),
+      DRAIN_GRACE_MS: String(GRACE_MS),
+    };
     const instances = await Promise.all([startInstance(env), startInstance(env), startInstance(env)]);
     const doomed = instances[0]!;
 
-    const client = scoped(createClient({ service: "drain-test", discovery: etcdDiscovery({ hosts: [etcd.url], prefix }) }));
+    const client = scoped(
+      createClient({ service: "drain-test", discovery: etcdDiscovery({ hosts: [etcd.url], prefix }) }),
+    );
     const failedAttempts: { endpoint: string; outcome: string; status: number | undefined; error: string }[] = [];
     client.events.onAttemptEnd((e) => {
-      if (e.outcome !== "success") failedAttempts.push({ endpoint: e.endpoint, outcome: e.outcome, status: e.status, error: String((e.error as { code?: string } | undefined)?.code ?? e.error ?? "") });
+      if (e.outcome !== "success")
+        failedAttempts.push({
+          endpoint: e.endpoint,
+          outcome: e.outcome,
+          status: e.status,
+          error: String((e.error as { code?: string } | undefined)?.code ?? e.error ?? ""),
+        });
     });
     let doomedDroppedAt: number | undefined;
     client.events.onEndpointsChanged((e) => {
@@ -139,7 +160,9 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
       const ms = Math.random() < SLOW_SHARE ? SLOW_MS : 2 + Math.floor(Math.random() * 4);
       const record: CallRecord = { method: post ? "POST" : "GET", sentAt: Date.now() };
       calls.push(record);
-      const call = post ? client.request({ method: "POST", path: `/work?ms=${ms}`, body: "x".repeat(256) }) : client.request({ path: `/work?ms=${ms}` });
+      const call = post
+        ? client.request({ method: "POST", path: `/work?ms=${ms}`, body: "x".repeat(256) })
+        : client.request({ path: `/work?ms=${ms}` });
       pending.push(
         call.then(
           async (res) => {
@@ -174,9 +197,18 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
     const raw = new Agent({ connections: 8 });
     defer(() => raw.close());
     const direct = [0, 1, 2].map(() =>
-      request(`${doomed.url}/direct?ms=400`, { dispatcher: raw }).then(async (res) => ({ status: res.statusCode, connection: String(res.headers.connection), state: String(res.headers["x-instance-state"]), body: await res.body.text() })),
+      request(`${doomed.url}/direct?ms=400`, { dispatcher: raw }).then(async (res) => ({
+        status: res.statusCode,
+        connection: String(res.headers.connection),
+        state: String(res.headers["x-instance-state"]),
+        body: await res.body.text(),
+      })),
     );
-    await until(async () => (await inflightOf(doomed)) >= 3, "the direct requests to be in flight at the doomed instance", 5000);
+    await until(
+      async () => (await inflightOf(doomed)) >= 3,
+      "the direct requests to be in flight at the doomed instance",
+      5000,
+    );
 
     const sigtermAt = Date.now();
     process.kill(doomed.child.pid!, "SIGTERM");
@@ -197,7 +229,12 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
       }
     })();
     // Readiness fails while it drains (polled: the first answers come during the 200 ms delay).
-    await until(async () => (await statusOf(`${doomed.url}/readyz`)) === 503, "the draining instance's /readyz to answer 503", 2000, 5);
+    await until(
+      async () => (await statusOf(`${doomed.url}/readyz`)) === 503,
+      "the draining instance's /readyz to answer 503",
+      2000,
+      5,
+    );
 
     const exit = await doomed.exited;
     await probes;
@@ -205,9 +242,13 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
     await Promise.all(pending);
     const directResults = await Promise.all(direct);
 
-    const drained = doomed.messages.find((m): m is Extract<InstanceMessage, { type: "drained" }> => m.type === "drained");
+    const drained = doomed.messages.find(
+      (m): m is Extract<InstanceMessage, { type: "drained" }> => m.type === "drained",
+    );
     const phases = doomed.messages.filter((m): m is Extract<InstanceMessage, { type: "phase" }> => m.type === "phase");
-    const revoked = doomed.messages.find((m): m is Extract<InstanceMessage, { type: "revoked" }> => m.type === "revoked");
+    const revoked = doomed.messages.find(
+      (m): m is Extract<InstanceMessage, { type: "revoked" }> => m.type === "revoked",
+    );
     const failed = calls.filter((c) => c.error !== undefined || c.status !== 200);
     const fromDoomedDraining = calls.filter((c) => c.instance === doomed.url && c.instanceState !== "serving");
     const summary = {
@@ -228,7 +269,9 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
     // Zero failed calls, GETs and POSTs alike; and the callers saw the drain as nothing at all.
     expect(calls.length).toBeGreaterThanOrEqual(RATE_PER_SECOND * (LOAD_MS / 1000) * 0.9);
     expect(summary.failed).toEqual([]);
-    expect(directResults).toEqual([0, 1, 2].map(() => ({ status: 200, connection: "close", state: "draining", body: "ok" })));
+    expect(directResults).toEqual(
+      [0, 1, 2].map(() => ({ status: 200, connection: "close", state: "draining", body: "ok" })),
+    );
     // The drained instance stopped accepting only after its key was gone (seen from outside, and
     // from inside: the revoke resolved before the "closing" phase).
     expect(keyGoneAt).toBeDefined();
@@ -293,11 +336,19 @@ describe("drain in process", () => {
         order.push("deregistered");
       },
     };
-    const server = inbound({ service: "order", drain: { deregister: [registration], delayMs: 50, graceMs: 2000 }, onWarning: () => {} });
+    const server = inbound({
+      service: "order",
+      drain: { deregister: [registration], delayMs: 50, graceMs: 2000 },
+      onWarning: () => {},
+    });
     defer(() => server.close());
     server.events.onDrain((e: DrainEvent) => order.push(e.phase));
     const held = gate();
-    const { server: httpServer, url, port } = await listen(
+    const {
+      server: httpServer,
+      url,
+      port,
+    } = await listen(
       server.handler(async (req, res) => {
         if (req.url === "/held") await held.promise;
         res.end("ok");
@@ -369,7 +420,11 @@ describe("drain in process", () => {
 
   it("cuts a request slower than graceMs, counts it in forced, and still completes", async () => {
     const warnings: string[] = [];
-    const server = inbound({ service: "grace", drain: { delayMs: 20, graceMs: 300 }, onWarning: (m) => warnings.push(m) });
+    const server = inbound({
+      service: "grace",
+      drain: { delayMs: 20, graceMs: 300 },
+      onWarning: (m) => warnings.push(m),
+    });
     defer(() => server.close());
     const phases: DrainEvent[] = [];
     server.events.onDrain((e) => phases.push(e));
@@ -402,7 +457,11 @@ describe("drain in process", () => {
     // The cut request has ended (recorded as aborted) by the time the drain resolves.
     expect(handlerSawAbort).toBe(true);
     expect(server.snapshot()).toMatchObject({ state: "closed", inflight: 0, counters: { aborted: 1 } });
-    expect(phases.map((e) => [e.phase, e.inflight])).toEqual([["draining", 1], ["closing", 1], ["closed", 0]]);
+    expect(phases.map((e) => [e.phase, e.inflight])).toEqual([
+      ["draining", 1],
+      ["closing", 1],
+      ["closed", 0],
+    ]);
     expect(httpServer.listening).toBe(false);
     expect(warnings.some((w) => /1 request\(s\) still running after the 300 ms drain grace/.test(w))).toBe(true);
   });

@@ -26,7 +26,11 @@ function discover(hosts: string[], prefix: string, options: Partial<EtcdDiscover
   const warnings: string[] = [];
   const sets: string[][] = [];
   const resolver = scoped(
-    etcdDiscovery({ hosts, prefix, backoff: { baseMs: 50, maxMs: 300 }, ...options }).create({ clock: systemClock, random: Math.random, warn: (m) => warnings.push(m) }),
+    etcdDiscovery({ hosts, prefix, backoff: { baseMs: 50, maxMs: 300 }, ...options }).create({
+      clock: systemClock,
+      random: Math.random,
+      warn: (m) => warnings.push(m),
+    }),
   );
   resolver.subscribe((set) => sets.push(set.map((e) => e.url).sort()));
   return { resolver, warnings, sets, urls: (): string[] => sets.at(-1) ?? [] };
@@ -53,7 +57,12 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     await kv.put(`${prefix.slice(0, -1)}-other/c`, value("http://127.0.0.1:8089")); // outside the prefix
     const d = discover([etcd.url], prefix);
     await until(() => same(d.urls(), ["http://127.0.0.1:8081", "http://127.0.0.1:8082"]), "the listing", 5000);
-    expect(d.resolver.snapshot().endpoints.find((e) => e.url.endsWith("8081"))).toEqual({ url: "http://127.0.0.1:8081", weight: 2, zone: "z1", metadata: { v: "1" } });
+    expect(d.resolver.snapshot().endpoints.find((e) => e.url.endsWith("8081"))).toEqual({
+      url: "http://127.0.0.1:8081",
+      weight: 2,
+      zone: "z1",
+      metadata: { v: "1" },
+    });
     await kv.put(`${prefix}c`, value("http://127.0.0.1:8083"));
     await until(() => d.urls().includes("http://127.0.0.1:8083"), "the put", 5000);
     await kv.delete(`${prefix}a`);
@@ -70,7 +79,9 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const d = discover([etcd.url], prefix);
     await until(() => d.warnings.length >= 2 && d.sets.length > 0, "two warnings", 5000);
     expect(d.urls()).toEqual(["http://127.0.0.1:8081"]);
-    expect(d.warnings.find((w) => w.includes(`key ${prefix}broken`))).toMatch(/rejected key .*broken value "\{not json": not JSON/);
+    expect(d.warnings.find((w) => w.includes(`key ${prefix}broken`))).toMatch(
+      /rejected key .*broken value "\{not json": not JSON/,
+    );
     expect(d.warnings.find((w) => w.includes(`key ${prefix}ftp`))).toMatch(/ftp:\/\/127\.0\.0\.1:21.*protocol ftp:/);
     // A bad value arriving through the watch is rejected the same way; fixing a key brings it in.
     await kv.put(`${prefix}weight`, value("http://127.0.0.1:8084", { weight: -1 }));
@@ -80,7 +91,11 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     expect(d.resolver.snapshot().stale).toBe(false);
     // A truncated write over a live key keeps that key's last good endpoint: the instance is not drained.
     await kv.put(`${prefix}broken`, `{"url": "http://127.0.0.1:80`);
-    await until(() => d.warnings.some((w) => w.includes("keeps its last good endpoint http://127.0.0.1:8082")), "the truncated write's warning", 5000);
+    await until(
+      () => d.warnings.some((w) => w.includes("keeps its last good endpoint http://127.0.0.1:8082")),
+      "the truncated write's warning",
+      5000,
+    );
     expect(d.urls()).toEqual(["http://127.0.0.1:8081", "http://127.0.0.1:8082"]);
     // Only a delete removes it.
     await kv.delete(`${prefix}broken`);
@@ -100,11 +115,22 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const prefix = freshPrefix();
     await kv.put(`${prefix}static`, value("http://127.0.0.1:8081"));
     const d = discover([etcd.url], prefix);
-    const registration = await etcdRegistration({ hosts: [etcd.url], prefix, url: "http://127.0.0.1:9003", ttlSeconds: 30, zone: "a", metadata: { version: "2" } });
+    const registration = await etcdRegistration({
+      hosts: [etcd.url],
+      prefix,
+      url: "http://127.0.0.1:9003",
+      ttlSeconds: 30,
+      zone: "a",
+      metadata: { version: "2" },
+    });
     defer(() => registration.close());
     expect(registration.key).toBe(`${prefix}127.0.0.1%3A9003`);
     await until(() => d.urls().includes("http://127.0.0.1:9003"), "the registration", 5000);
-    expect(d.resolver.snapshot().endpoints.find((e) => e.url.endsWith("9003"))).toEqual({ url: "http://127.0.0.1:9003", zone: "a", metadata: { version: "2" } });
+    expect(d.resolver.snapshot().endpoints.find((e) => e.url.endsWith("9003"))).toEqual({
+      url: "http://127.0.0.1:9003",
+      zone: "a",
+      metadata: { version: "2" },
+    });
     await registration.close();
     // Well inside the 30 s TTL: the revoke removed the key.
     await until(() => same(d.urls(), ["http://127.0.0.1:8081"]), "the deregistration", 2000);
@@ -117,7 +143,13 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const d = discover([etcd.url], prefix);
     const child = fork("test/fixtures/etcd-register.ts", [], {
       execArgv: ["--import", "tsx"],
-      env: { ...process.env, ETCD_HOSTS: etcd.url, ETCD_PREFIX: prefix, REGISTER_URL: "http://127.0.0.1:9004", TTL_SECONDS: "1" },
+      env: {
+        ...process.env,
+        ETCD_HOSTS: etcd.url,
+        ETCD_PREFIX: prefix,
+        REGISTER_URL: "http://127.0.0.1:9004",
+        TTL_SECONDS: "1",
+      },
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     defer(async () => {
@@ -148,17 +180,24 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const proxy = scoped(await faultProxy({ target: etcd.url, fault: { kind: "latency", latencyMs: 1500 } }));
     const ranges = async (): Promise<number> => {
       const text = await (await fetch(`${etcd.url}/metrics`)).text();
-      return Number(/grpc_server_handled_total\{grpc_code="OK",grpc_method="Range",[^}]*\} (\d+)/.exec(text)?.[1] ?? Number.NaN);
+      return Number(
+        /grpc_server_handled_total\{grpc_code="OK",grpc_method="Range",[^}]*\} (\d+)/.exec(text)?.[1] ?? Number.NaN,
+      );
     };
     const before = await ranges();
     const d = discover([proxy.url], prefix, { probeIntervalMs: 60_000 });
     await until(async () => (await ranges()) > before, "etcd to answer the listing", 5000);
     let revision = await kv.put(`${prefix}c`, value("http://127.0.0.1:8083"));
-    for (let i = 0; i < 5; i++) revision = await kv.put(`${prefix}c`, value("http://127.0.0.1:8083", { weight: i + 1 }));
+    for (let i = 0; i < 5; i++)
+      revision = await kv.put(`${prefix}c`, value("http://127.0.0.1:8083", { weight: i + 1 }));
     revision = await kv.delete(`${prefix}a`).then(() => kv.put(`${prefix}d`, value("http://127.0.0.1:8084")));
     await kv.compact(revision);
     await proxy.clearFault();
-    await until(() => same(d.urls(), ["http://127.0.0.1:8082", "http://127.0.0.1:8083", "http://127.0.0.1:8084"]), "the set after the re-list", 8000);
+    await until(
+      () => same(d.urls(), ["http://127.0.0.1:8082", "http://127.0.0.1:8083", "http://127.0.0.1:8084"]),
+      "the set after the re-list",
+      8000,
+    );
     expect(d.sets[0]).toEqual(["http://127.0.0.1:8081", "http://127.0.0.1:8082"]); // the old listing came first
     expect(await ranges()).toBeGreaterThanOrEqual(before + 2); // and a second listing followed
     expect(d.warnings).toEqual([]); // a compaction is routine, not a failure
@@ -171,7 +210,11 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const last = await kv.put(`${prefix}a`, value("http://127.0.0.1:8082"));
     await kv.compact(last);
     const cancelled = await new Promise<number | undefined>((resolve, reject) => {
-      const watch = kv.watch(prefix, first, { onEvents: () => reject(new Error("events from a compacted revision")), onCanceled: (rev) => resolve(rev), onClose: reject });
+      const watch = kv.watch(prefix, first, {
+        onEvents: () => reject(new Error("events from a compacted revision")),
+        onCanceled: (rev) => resolve(rev),
+        onClose: reject,
+      });
       defer(async () => watch.close());
     });
     expect(cancelled).toBe(last);
@@ -183,11 +226,15 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const registration = scoped(await etcdRegistration({ hosts: [etcd.url], prefix, url: upstream.url }));
     const client = scoped(createClient({ service: "x", discovery: etcdDiscovery({ hosts: [etcd.url], prefix }) }));
     let body = "";
-    await until(async () => {
-      const res = await client.request({ method: "GET", path: "/" }).catch(() => undefined);
-      body = res === undefined ? "" : await res.text();
-      return body === "hello from etcd";
-    }, "a call through etcd discovery", 5000);
+    await until(
+      async () => {
+        const res = await client.request({ method: "GET", path: "/" }).catch(() => undefined);
+        body = res === undefined ? "" : await res.text();
+        return body === "hello from etcd";
+      },
+      "a call through etcd discovery",
+      5000,
+    );
     expect(registration.url).toBe(upstream.url);
   });
 });
@@ -235,27 +282,47 @@ describe.skipIf(!hasEtcd)("etcd failures (an etcd per test)", () => {
     const kv = scoped(new EtcdClient({ hosts: [etcd.url], requestTimeoutMs: 1000 }));
     const prefix = freshPrefix();
     const warnings: string[] = [];
-    const registration = scoped(await etcdRegistration({ hosts: [etcd.url], prefix, url: "http://127.0.0.1:9005", ttlSeconds: 1, requestTimeoutMs: 500, onWarning: (m) => warnings.push(m) }));
-    const leaseOf = async (): Promise<string | undefined> => (await kv.rangePrefix(prefix).catch(() => ({ kvs: [] }))).kvs.find((k) => k.key === registration.key)?.lease;
+    const registration = scoped(
+      await etcdRegistration({
+        hosts: [etcd.url],
+        prefix,
+        url: "http://127.0.0.1:9005",
+        ttlSeconds: 1,
+        requestTimeoutMs: 500,
+        onWarning: (m) => warnings.push(m),
+      }),
+    );
+    const leaseOf = async (): Promise<string | undefined> =>
+      (await kv.rangePrefix(prefix).catch(() => ({ kvs: [] }))).kvs.find((k) => k.key === registration.key)?.lease;
     const firstLease = await leaseOf();
     expect(firstLease).toBeDefined();
     await etcd.kill();
     await until(() => warnings.some((w) => /could not keep .* registered/.test(w)), "the keep-alive to fail", 4000);
     await etcd.restart();
-    await until(async () => (await leaseOf()) !== undefined && warnings.some((w) => /answers again/.test(w)), "the key after the restart", 6000);
+    await until(
+      async () => (await leaseOf()) !== undefined && warnings.some((w) => /answers again/.test(w)),
+      "the key after the restart",
+      6000,
+    );
     // The lease revoked behind its back (as if it expired): the next keep-alive registers again.
     const lease = (await leaseOf()) as string;
     await kv.leaseRevoke(lease);
-    await until(async () => {
-      const now = await leaseOf();
-      return now !== undefined && now !== lease;
-    }, "a new lease", 4000);
+    await until(
+      async () => {
+        const now = await leaseOf();
+        return now !== undefined && now !== lease;
+      },
+      "a new lease",
+      4000,
+    );
     expect(warnings.some((w) => /lease of .* is gone/.test(w))).toBe(true);
   });
 
   it("rejects the first registration when etcd cannot be reached, naming the hosts", async () => {
     const host = `http://127.0.0.1:${await refusedPort()}`;
-    await expect(etcdRegistration({ hosts: [host], prefix: "/p/", url: "http://127.0.0.1:9006", requestTimeoutMs: 500 })).rejects.toThrow(
+    await expect(
+      etcdRegistration({ hosts: [host], prefix: "/p/", url: "http://127.0.0.1:9006", requestTimeoutMs: 500 }),
+    ).rejects.toThrow(
       new RegExp(`could not register http://127.0.0.1:9006 as /p/127.0.0.1%3A9006 at ${host}.*ECONNREFUSED`),
     );
   });

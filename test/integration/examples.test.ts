@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 // missing: that would fail this file's other examples too, not just the one that needs etcd.
 const etcdInstalled = spawnSync("etcd", ["--version"], { stdio: "ignore" }).status === 0;
 const inCI = process.env.CI !== undefined && process.env.CI !== "";
-if (!etcdInstalled && !inCI) console.warn("skipping the etcd-mesh example: etcd is not installed (apt-get install -y etcd-server)");
+if (!etcdInstalled && !inCI)
+  console.warn("skipping the etcd-mesh example: etcd is not installed (apt-get install -y etcd-server)");
 
 /** True while a process with this pid exists. */
 function alive(pid: number): boolean {
@@ -45,30 +46,34 @@ describe("examples", () => {
     expect(stdout.match(/retry #\d after/g)).toHaveLength(2);
   });
 
-  it.skipIf(!etcdInstalled && !inCI)("etcd-mesh loses no call while instance-2 leaves and comes back and instance-3 crashes, and leaves no process behind", async () => {
-    if (!etcdInstalled) throw new Error("etcd is not installed: apt-get install -y etcd-server (Debian/Ubuntu)");
-    const started = Date.now();
-    const { code, stdout, stderr } = await run("examples/etcd-mesh/main.ts");
-    const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
-    expect(code, output).toBe(0);
-    expect(Date.now() - started, "runs in under 20 s").toBeLessThan(20_000);
-    expect(stderr, output).toBe("");
-    expect(stdout, output).toMatch(/^summary: (\d+) calls — \1 ok, 0 failed/m);
-    // instance-2 leaves on SIGTERM, the crashed instance-3 leaves when its lease expires, instance-2 comes back.
-    expect(stdout, output).toMatch(/← caller's endpoints −instance-2 → 2/);
-    // (The last two may land in either order, or in one watch batch: the lease's expiry is not exact.)
-    expect(stdout, output).toMatch(/← caller's endpoints .*−instance-3/);
-    expect(stdout, output).toMatch(/← caller's endpoints .*\+instance-2/);
-    expect(stdout, output).toMatch(/instance-2 SIGTERM → left the caller's set after \d+ ms/);
-    expect(stdout, output).toMatch(/instance-2 started again → joined the caller's set [\d,]+ ms after the spawn/);
-    // Once back in the set, the restarted instance-2 answers calls.
-    const afterReturn = stdout.slice(stdout.search(/← caller's endpoints .*\+instance-2/));
-    expect(afterReturn, output).toMatch(/^ ?\d s .*answered: .*instance-2 \d+/m);
-    // Every process it started is gone: the four instances and etcd.
-    const pids = /stopped: instances \(pids ([\d, ]+)\) and etcd \(pid (\d+)\)/.exec(stdout);
-    expect(pids, output).not.toBeNull();
-    const all = [...(pids?.[1] ?? "").split(", ").map(Number), Number(pids?.[2])];
-    expect(all).toHaveLength(5);
-    expect(all.filter(alive), "processes left running").toEqual([]);
-  }, 40_000);
+  it.skipIf(!etcdInstalled && !inCI)(
+    "etcd-mesh loses no call while instance-2 leaves and comes back and instance-3 crashes, and leaves no process behind",
+    async () => {
+      if (!etcdInstalled) throw new Error("etcd is not installed: apt-get install -y etcd-server (Debian/Ubuntu)");
+      const started = Date.now();
+      const { code, stdout, stderr } = await run("examples/etcd-mesh/main.ts");
+      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+      expect(code, output).toBe(0);
+      expect(Date.now() - started, "runs in under 20 s").toBeLessThan(20_000);
+      expect(stderr, output).toBe("");
+      expect(stdout, output).toMatch(/^summary: (\d+) calls — \1 ok, 0 failed/m);
+      // instance-2 leaves on SIGTERM, the crashed instance-3 leaves when its lease expires, instance-2 comes back.
+      expect(stdout, output).toMatch(/← caller's endpoints −instance-2 → 2/);
+      // (The last two may land in either order, or in one watch batch: the lease's expiry is not exact.)
+      expect(stdout, output).toMatch(/← caller's endpoints .*−instance-3/);
+      expect(stdout, output).toMatch(/← caller's endpoints .*\+instance-2/);
+      expect(stdout, output).toMatch(/instance-2 SIGTERM → left the caller's set after \d+ ms/);
+      expect(stdout, output).toMatch(/instance-2 started again → joined the caller's set [\d,]+ ms after the spawn/);
+      // Once back in the set, the restarted instance-2 answers calls.
+      const afterReturn = stdout.slice(stdout.search(/← caller's endpoints .*\+instance-2/));
+      expect(afterReturn, output).toMatch(/^ ?\d s .*answered: .*instance-2 \d+/m);
+      // Every process it started is gone: the four instances and etcd.
+      const pids = /stopped: instances \(pids ([\d, ]+)\) and etcd \(pid (\d+)\)/.exec(stdout);
+      expect(pids, output).not.toBeNull();
+      const all = [...(pids?.[1] ?? "").split(", ").map(Number), Number(pids?.[2])];
+      expect(all).toHaveLength(5);
+      expect(all.filter(alive), "processes left running").toEqual([]);
+    },
+    40_000,
+  );
 });

@@ -31,7 +31,10 @@ function meshWithWarnings() {
 }
 
 function urls(client: Client): string[] {
-  return client.snapshot().endpoints.map((e) => e.url).sort();
+  return client
+    .snapshot()
+    .endpoints.map((e) => e.url)
+    .sort();
 }
 
 describe("fileDiscovery", () => {
@@ -96,7 +99,11 @@ describe("fileDiscovery", () => {
 
     await writeFile(path, `[${JSON.stringify(a.url)}, {"url": "http://127.0`);
     await until(() => client.snapshot().discovery.stale, "the broken write to be noticed");
-    expect(warnings.some((w) => w.includes(`file:${path}`) && w.includes("invalid JSON") && w.includes("keeping the last good set of 1"))).toBe(true);
+    expect(
+      warnings.some(
+        (w) => w.includes(`file:${path}`) && w.includes("invalid JSON") && w.includes("keeping the last good set of 1"),
+      ),
+    ).toBe(true);
     expect(urls(client)).toEqual([a.url]);
     expect((await client.request({ path: "/" })).status).toBe(200);
     expect(states.at(-1)).toMatchObject({ service: "svc", stale: true, endpoints: 1 });
@@ -115,8 +122,17 @@ describe("fileDiscovery", () => {
     const client = mesh.client("svc", { discovery: fileDiscovery(path), retry: false });
     expect((await client.request({ path: "/" })).status).toBe(200);
     expect(urls(client)).toEqual([a.url]);
-    expect(warnings.some((w) => w.includes("rejected endpoints[1]") && w.includes("ftp://127.0.0.1:21") && w.includes("allowed: http:, https:"))).toBe(true);
-    expect(warnings.some((w) => w.includes("rejected endpoints[2]") && w.includes("weight must be a positive number"))).toBe(true);
+    expect(
+      warnings.some(
+        (w) =>
+          w.includes("rejected endpoints[1]") &&
+          w.includes("ftp://127.0.0.1:21") &&
+          w.includes("allowed: http:, https:"),
+      ),
+    ).toBe(true);
+    expect(
+      warnings.some((w) => w.includes("rejected endpoints[2]") && w.includes("weight must be a positive number")),
+    ).toBe(true);
   });
 
   it("a missing file fails calls with no endpoints until it appears", async () => {
@@ -149,7 +165,9 @@ describe("fileDiscovery", () => {
   it("fails at construction on bad options, naming them", () => {
     expect(() => fileDiscovery("")).toThrow(/fileDiscovery path.*non-empty file path/);
     expect(() => fileDiscovery("/x.json", { pollMs: 0 })).toThrow(/fileDiscovery\.pollMs.*positive number/);
-    expect(() => fileDiscovery("/x.json", { pollEveryMs: 5 } as never)).toThrow(/unknown option fileDiscovery\.pollEveryMs/);
+    expect(() => fileDiscovery("/x.json", { pollEveryMs: 5 } as never)).toThrow(
+      /unknown option fileDiscovery\.pollEveryMs/,
+    );
   });
 });
 

@@ -31,7 +31,8 @@ async function traffic(client: Client, count: number, concurrency = 8): Promise<
 async function fiveReplicas(): Promise<Replica[]> {
   const replicas = await Promise.all(Array.from({ length: 5 }, () => startReplica()));
   defer(async () => {
-    for (const r of replicas) if (r.process.exitCode === null && r.process.signalCode === null) r.process.kill("SIGCONT");
+    for (const r of replicas)
+      if (r.process.exitCode === null && r.process.signalCode === null) r.process.kill("SIGCONT");
     await Promise.all(replicas.map((r) => r.stop()));
   });
   return replicas;
@@ -50,7 +51,13 @@ describe("a replica frozen with SIGSTOP", () => {
   it("loses its traffic after a bounded number of failed attempts, and every call still succeeds", async () => {
     const replicas = await fiveReplicas();
     const frozen = replicas[2] as Replica;
-    const client = scoped(createClient({ service: "health", discovery: staticDiscovery(replicas.map((r) => r.url)), timeout: { attemptMs: 250, totalMs: 5000 } }));
+    const client = scoped(
+      createClient({
+        service: "health",
+        discovery: staticDiscovery(replicas.map((r) => r.url)),
+        timeout: { attemptMs: 250, totalMs: 5000 },
+      }),
+    );
     expect(await traffic(client, 300)).toBe(0);
     const failed = failedAttemptsTo(client, frozen.url);
     frozen.process.kill("SIGSTOP");
@@ -75,8 +82,12 @@ describe("a replica frozen with SIGSTOP", () => {
         slowStart: { windowMs: 3000 },
       }),
     );
-    const ejected = new Promise<void>((resolve) => client.events.onEndpointHealth((e) => e.endpoint === frozen.url && e.kind === "ejected" && resolve()));
-    const returned = new Promise<void>((resolve) => client.events.onEndpointHealth((e) => e.endpoint === frozen.url && e.kind === "returned" && resolve()));
+    const ejected = new Promise<void>((resolve) =>
+      client.events.onEndpointHealth((e) => e.endpoint === frozen.url && e.kind === "ejected" && resolve()),
+    );
+    const returned = new Promise<void>((resolve) =>
+      client.events.onEndpointHealth((e) => e.endpoint === frozen.url && e.kind === "returned" && resolve()),
+    );
     expect(await traffic(client, 200)).toBe(0);
 
     const failed = failedAttemptsTo(client, frozen.url);
@@ -122,8 +133,13 @@ describe("active health checks", () => {
       }),
     );
     const verdicts: string[] = [];
-    const next = (kind: string) => new Promise<void>((resolve) => client.events.onEndpointHealth((e) => e.endpoint === flappy.url && e.kind === kind && resolve()));
-    client.events.onEndpointHealth((e) => verdicts.push(`${e.endpoint === flappy.url ? "flappy" : "steady"} ${e.kind}`));
+    const next = (kind: string) =>
+      new Promise<void>((resolve) =>
+        client.events.onEndpointHealth((e) => e.endpoint === flappy.url && e.kind === kind && resolve()),
+      );
+    client.events.onEndpointHealth((e) =>
+      verdicts.push(`${e.endpoint === flappy.url ? "flappy" : "steady"} ${e.kind}`),
+    );
 
     const unhealthy = next("unhealthy");
     sick = true;

@@ -12,7 +12,14 @@ import { scoped, server } from "../helpers/scope.js";
 afterEach(() => metrics.disable());
 
 function client(url: string, service = "catalog", extra: Partial<ClientOptions> = {}): Client {
-  return scoped(createClient({ service, discovery: staticDiscovery([url]), retry: { maxAttempts: 3, backoff: { baseMs: 1, maxMs: 2 } }, ...extra }));
+  return scoped(
+    createClient({
+      service,
+      discovery: staticDiscovery([url]),
+      retry: { maxAttempts: 3, backoff: { baseMs: 1, maxMs: 2 } },
+      ...extra,
+    }),
+  );
 }
 
 describe("client metrics with the OpenTelemetry SDK", () => {
@@ -37,11 +44,20 @@ describe("client metrics with the OpenTelemetry SDK", () => {
     const attempts = points(collected, "http.client.request.duration");
     expect(attempts.reduce((n, p) => n + (p.value as Histogram).count, 0)).toBe(4);
     for (const p of attempts) {
-      expect(p.attributes).toMatchObject({ "http.request.method": "GET", "server.address": "127.0.0.1", "server.port": s.port, "weft.service": "catalog" });
+      expect(p.attributes).toMatchObject({
+        "http.request.method": "GET",
+        "server.address": "127.0.0.1",
+        "server.port": s.port,
+        "weft.service": "catalog",
+      });
     }
-    const failed = valueOf(collected, "http.client.request.duration", { "http.response.status_code": 503 }) as Histogram;
+    const failed = valueOf(collected, "http.client.request.duration", {
+      "http.response.status_code": 503,
+    }) as Histogram;
     expect(failed.count).toBe(1);
-    expect((valueOf(collected, "http.client.request.duration", { "http.response.status_code": 200 }) as Histogram).count).toBe(3);
+    expect(
+      (valueOf(collected, "http.client.request.duration", { "http.response.status_code": 200 }) as Histogram).count,
+    ).toBe(3);
     // Loopback answers in well under a second: the histogram is in seconds, not milliseconds.
     expect(failed.sum).toBeLessThan(1);
     expect(metric(collected, "http.client.request.duration").descriptor.unit).toBe("s");
@@ -59,7 +75,15 @@ describe("client metrics with the OpenTelemetry SDK", () => {
     const url = s.url;
     await s.close();
     const meters = testMeters();
-    const c = scoped(createClient({ service: "gone", discovery: staticDiscovery([url]), retry: false, breaker: false, metrics: { meterProvider: meters.provider } }));
+    const c = scoped(
+      createClient({
+        service: "gone",
+        discovery: staticDiscovery([url]),
+        retry: false,
+        breaker: false,
+        metrics: { meterProvider: meters.provider },
+      }),
+    );
     await expect(c.request({ path: "/" })).rejects.toThrow();
     const collected = await meters.collect();
     const [attempt] = points(collected, "http.client.request.duration");
@@ -75,7 +99,9 @@ describe("client metrics with the OpenTelemetry SDK", () => {
     const c = client(s.url, "global");
     await (await c.request({ path: "/" })).text();
     const collected = await meters.collect();
-    expect((valueOf(collected, "http.client.request.duration", { "weft.service": "global" }) as Histogram).count).toBe(1);
+    expect((valueOf(collected, "http.client.request.duration", { "weft.service": "global" }) as Histogram).count).toBe(
+      1,
+    );
     expect(valueOf(collected, "weft.client.calls", { "weft.service": "global", "weft.outcome": "success" })).toBe(1);
   });
 
@@ -90,6 +116,12 @@ describe("client metrics with the OpenTelemetry SDK", () => {
   });
 
   it("rejects a meterProvider that is not one, naming the option", () => {
-    expect(() => createClient({ service: "bad", discovery: staticDiscovery(["http://127.0.0.1:1"]), metrics: { meterProvider: {} as never } })).toThrow(/metrics\.meterProvider.*MeterProvider/);
+    expect(() =>
+      createClient({
+        service: "bad",
+        discovery: staticDiscovery(["http://127.0.0.1:1"]),
+        metrics: { meterProvider: {} as never },
+      }),
+    ).toThrow(/metrics\.meterProvider.*MeterProvider/);
   });
 });

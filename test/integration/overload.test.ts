@@ -70,7 +70,12 @@ interface Answer {
  * Open loop: `rate` requests a second for `durationMs` (each `priority` drawn by `classOf(i)`),
  * every request bounded by a 2 s abort. Resolves with every answer once all have settled.
  */
-async function offer(url: string, rate: number, durationMs: number, classOf: (i: number) => Priority = () => "normal"): Promise<{ answers: Answer[]; errors: string[] }> {
+async function offer(
+  url: string,
+  rate: number,
+  durationMs: number,
+  classOf: (i: number) => Priority = () => "normal",
+): Promise<{ answers: Answer[]; errors: string[] }> {
   const pool = new Pool(url, { connections: 256 });
   open.push(() => pool.destroy());
   const total = Math.floor((rate * durationMs) / 1000);
@@ -78,13 +83,14 @@ async function offer(url: string, rate: number, durationMs: number, classOf: (i:
   const errors: string[] = [];
   const calls: Promise<void>[] = [];
   const start = performance.now();
-  for (let i = 0; i < total; ) {
+  for (let i = 0; i < total;) {
     while (i < total && start + (i * 1000) / rate <= performance.now()) {
       const priority = classOf(i++);
       const signal = AbortSignal.timeout(2_000);
       calls.push(
         pool.request({ path: "/work", method: "GET", headers: { "x-priority": priority }, signal }).then(
-          async (res) => void answers.push({ status: res.statusCode, headers: res.headers, body: await res.body.text(), priority }),
+          async (res) =>
+            void answers.push({ status: res.statusCode, headers: res.headers, body: await res.body.text(), priority }),
           (error: unknown) => void errors.push(String((error as { code?: string }).code ?? error)),
         ),
       );
@@ -117,7 +123,11 @@ describe("3× the capacity offered to a server with shed: { limit }", () => {
       expect(a.headers["retry-after"]).toBe("1");
       expect(JSON.parse(a.body)).toMatchObject({ error: "shed" });
     }
-    expect(r.inbound.snapshot().admission).toMatchObject({ limit, inflight: 0, shed: { normal: shed.length, low: 0, high: 0, critical: 0 } });
+    expect(r.inbound.snapshot().admission).toMatchObject({
+      limit,
+      inflight: 0,
+      shed: { normal: shed.length, low: 0, high: 0, critical: 0 },
+    });
     expect(r.inbound.snapshot().counters.shed).toBe(shed.length);
 
     // The bound: at most `limit` requests are ever inside the resource, so one waits behind at
@@ -175,7 +185,12 @@ describe("a weft client calling two replicas, one of them shedding", () => {
     // many the small replica sheds depends on how p2cEwma's picks interleave with its two slots
     // (15 to 367 of 600 calls over seven runs here), which the default budget's reserve of 100
     // + 20 % cannot always cover. So the budget here is sized to cover them all: ratio 1.
-    const client = createClient({ service: "overload", discovery: staticDiscovery([small.url, big.url]), timeout: { totalMs: 5_000 }, retry: { budget: { ratio: 1 } } });
+    const client = createClient({
+      service: "overload",
+      discovery: staticDiscovery([small.url, big.url]),
+      timeout: { totalMs: 5_000 },
+      retry: { budget: { ratio: 1 } },
+    });
     open.push(() => client.close());
 
     const calls = 600;
@@ -205,7 +220,13 @@ describe("a weft client calling two replicas, one of them shedding", () => {
     expect(snapshot.counters).toMatchObject({ calls, successes: calls, failures: 0 });
     expect(snapshot.counters.attempts).toBe(calls + shedBySmall);
     const shedding = snapshot.endpoints.find((e) => e.url === small.url)!;
-    expect(shedding).toMatchObject({ breaker: "closed", state: "healthy", ejections: 0, ejectedForMs: null, failures: 0 });
+    expect(shedding).toMatchObject({
+      breaker: "closed",
+      state: "healthy",
+      ejections: 0,
+      ejectedForMs: null,
+      failures: 0,
+    });
     expect(snapshot.outlier?.ejected ?? 0).toBe(0);
   });
 });

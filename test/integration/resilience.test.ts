@@ -8,7 +8,6 @@ import { startReplica, type Replica } from "../helpers/replicas.js";
 import { defer, scoped, server } from "../helpers/scope.js";
 import { refusedPort } from "../helpers/server.js";
 
-
 function client(urls: string[], options: Partial<ClientOptions> = {}): Client {
   const c = createClient({ service: "resilience", discovery: staticDiscovery(urls), ...options });
   scoped(c);
@@ -150,7 +149,14 @@ describe("per-endpoint breakers", () => {
     expect(error.code).toBe("WEFT_ERR_BREAKER_OPEN");
     expect(s.received).toHaveLength(5);
     // With retries on, it still fails at once: there is nothing to resend to, and no budget is spent.
-    const withRetries = scoped(createClient({ service: "open", discovery: staticDiscovery([s.url]), breaker: { volumeThreshold: 5, resetTimeoutMs: 60_000 }, outlier: false }));
+    const withRetries = scoped(
+      createClient({
+        service: "open",
+        discovery: staticDiscovery([s.url]),
+        breaker: { volumeThreshold: 5, resetTimeoutMs: 60_000 },
+        outlier: false,
+      }),
+    );
     for (let i = 0; i < 5; i++) await (await withRetries.request({ method: "POST", path: "/", body: "x" })).text();
     const budgetBefore = withRetries.snapshot().retryBudget;
     const fast = (await withRetries.request({ path: "/" }).catch((e: unknown) => e)) as { code?: string };
@@ -195,7 +201,11 @@ describe("hedging against real servers", () => {
   it("never hedges a POST", async () => {
     const s = await server((_req, res) => void setTimeout(() => res.end("slow"), 300));
     const other = await server((_req, res) => void setTimeout(() => res.end("slow"), 300));
-    const res = await client([s.url, other.url], { hedge: { delayMs: 20 } }).request({ method: "POST", path: "/", body: "x" });
+    const res = await client([s.url, other.url], { hedge: { delayMs: 20 } }).request({
+      method: "POST",
+      path: "/",
+      body: "x",
+    });
     expect(await res.text()).toBe("slow");
     expect(s.received.length + other.received.length).toBe(1);
   });

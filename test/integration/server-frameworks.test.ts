@@ -20,7 +20,10 @@ let next: Client;
 beforeAll(async () => {
   downstream = http.createServer((req, res) => res.end(String(req.headers["x-weft-timeout-ms"])));
   await new Promise<void>((resolve) => downstream.listen(0, "127.0.0.1", resolve));
-  next = createClient({ service: "inventory", discovery: staticDiscovery([`http://127.0.0.1:${(downstream.address() as AddressInfo).port}`]) });
+  next = createClient({
+    service: "inventory",
+    discovery: staticDiscovery([`http://127.0.0.1:${(downstream.address() as AddressInfo).port}`]),
+  });
 });
 afterAll(async () => {
   await next.close();
@@ -29,7 +32,11 @@ afterAll(async () => {
 });
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await undiciRequest(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...headers } });
+  const res = await undiciRequest(url, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers },
+  });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, json: () => JSON.parse(text) as Record<string, unknown> };
 }
@@ -38,7 +45,13 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
 async function handlerBody(body: unknown): Promise<Record<string, unknown>> {
   const ctx = inboundContext();
   const forwarded = Number(await (await next.request({ path: "/stock" })).text());
-  return { inContext: ctx !== undefined, remaining: ctx?.remainingMs(), forwarded, body, identity: ctx?.identity?.id ?? null };
+  return {
+    inContext: ctx !== undefined,
+    remaining: ctx?.remainingMs(),
+    forwarded,
+    body,
+    identity: ctx?.identity?.id ?? null,
+  };
 }
 
 const OPTIONS = {
@@ -75,7 +88,11 @@ describe("Express 5", () => {
 
   it("runs the route in the request's context after express.json(), and passes the deadline on", async () => {
     const seen = ends(server);
-    const res = await post(`${url}/items/42`, { qty: 2 }, { "x-weft-timeout-ms": "400", "x-weft-peer-identity": "spiffe://example.org/sa/web" });
+    const res = await post(
+      `${url}/items/42`,
+      { qty: 2 },
+      { "x-weft-timeout-ms": "400", "x-weft-peer-identity": "spiffe://example.org/sa/web" },
+    );
     expect(res.status).toBe(200);
     const body = res.json();
     expect(body).toMatchObject({ inContext: true, body: { qty: 2 }, identity: "spiffe://example.org/sa/web" });
@@ -120,7 +137,11 @@ describe("Fastify 5", () => {
 
   it("runs the handler in the request's context after Fastify parsed the body, and passes the deadline on", async () => {
     const seen = ends(server);
-    const res = await post(`${url}/items/42`, { qty: 3 }, { "x-weft-timeout-ms": "400", "x-weft-peer-identity": "spiffe://example.org/sa/web" });
+    const res = await post(
+      `${url}/items/42`,
+      { qty: 3 },
+      { "x-weft-timeout-ms": "400", "x-weft-peer-identity": "spiffe://example.org/sa/web" },
+    );
     expect(res.status).toBe(200);
     const body = res.json();
     expect(body).toMatchObject({ inContext: true, body: { qty: 3 }, identity: "spiffe://example.org/sa/web" });

@@ -10,7 +10,12 @@ import type { AddressInfo } from "node:net";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { request as undiciRequest } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -24,7 +29,11 @@ const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProces
 const nodeHttp = createRequire(import.meta.url)("node:http") as typeof http;
 
 const closers: (() => Promise<void> | void)[] = [];
-async function serve(options: Partial<InboundOptions>, handler: (req: http.IncomingMessage, res: http.ServerResponse) => unknown, httpModule = nodeHttp) {
+async function serve(
+  options: Partial<InboundOptions>,
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => unknown,
+  httpModule = nodeHttp,
+) {
   const ib = inbound({ service: "orders", onWarning: () => {}, ...options });
   const server = httpModule.createServer(ib.handler(handler));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -38,7 +47,9 @@ async function serve(options: Partial<InboundOptions>, handler: (req: http.Incom
 
 beforeAll(() => {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  propagation.setGlobalPropagator(
+    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+  );
   trace.setGlobalTracerProvider(provider);
 });
 afterEach(async () => {
@@ -65,7 +76,9 @@ describe("the SERVER span", () => {
     });
     const caller = createClient({ service: "orders", discovery: staticDiscovery([orders.url]) });
     const bag = propagation.createBaggage({ tenant: { value: "acme" } });
-    const body = await context.with(propagation.setBaggage(context.active(), bag), async () => (await caller.request({ path: "/orders/42?expand=1" })).json());
+    const body = await context.with(propagation.setBaggage(context.active(), bag), async () =>
+      (await caller.request({ path: "/orders/42?expand=1" })).json(),
+    );
     expect(body).toMatchObject({ stock: "7", baggage: "acme" });
     await caller.close();
     await inventory.close();
@@ -85,7 +98,9 @@ describe("the SERVER span", () => {
       "http.response.status_code": 200,
     });
     // Its parent is the caller's attempt span: one trace across the hop.
-    const callerAttempt = all.find((s) => s.kind === SpanKind.CLIENT && s.attributes["url.full"] === `${orders.url}/orders/42?expand=1`)!;
+    const callerAttempt = all.find(
+      (s) => s.kind === SpanKind.CLIENT && s.attributes["url.full"] === `${orders.url}/orders/42?expand=1`,
+    )!;
     expect(ordersSpan.parentSpanContext?.spanId).toBe(callerAttempt.spanContext().spanId);
     expect(ordersSpan.spanContext().traceId).toBe(callerAttempt.spanContext().traceId);
     // The handler's own weft call is inside the SERVER span, and the downstream SERVER span under it.
@@ -132,14 +147,20 @@ describe("beside OpenTelemetry's http instrumentation", () => {
       const patched = createRequire(import.meta.url)("node:http") as typeof http;
       const downstream = await serve({ service: "inventory", tracing: false }, (_req, res) => res.end("ok"), patched);
       const inventory = createClient({ service: "inventory", discovery: staticDiscovery([downstream.url]) });
-      const s = await serve({}, async (_req, res) => res.end(await (await inventory.request({ path: "/" })).text()), patched);
+      const s = await serve(
+        {},
+        async (_req, res) => res.end(await (await inventory.request({ path: "/" })).text()),
+        patched,
+      );
       await (await undiciRequest(s.url + "/x")).body.dump();
       await inventory.close();
       await expect.poll(() => spans().filter((x) => x.kind === SpanKind.SERVER).length).toBe(2);
       const servers = spans().filter((x) => x.kind === SpanKind.SERVER);
       // Both SERVER spans are the instrumentation's; weft made none.
       expect(servers.every((x) => x.instrumentationScope.name === "@opentelemetry/instrumentation-http")).toBe(true);
-      const outer = servers.find((x) => x.attributes["url.path"] === "/x" || String(x.attributes["http.target"]).startsWith("/x"))!;
+      const outer = servers.find(
+        (x) => x.attributes["url.path"] === "/x" || String(x.attributes["http.target"]).startsWith("/x"),
+      )!;
       const call = spans().find((x) => x.kind === SpanKind.INTERNAL && x.name === "inventory GET")!;
       expect(call.parentSpanContext?.spanId).toBe(outer.spanContext().spanId);
     } finally {
@@ -158,7 +179,9 @@ describe("server metrics", () => {
         shed: { limit: 1 },
         route: (req) => (req.url?.startsWith("/orders/") ? "/orders/:id" : undefined),
         identity: { header: "x-weft-peer-identity", trustedProxies: ["127.0.0.1"] },
-        authz: { rules: [{ paths: ["/orders/:id"] }, { paths: ["/admin/*"], from: ["spiffe://example.org/ns/ops/*"] }] },
+        authz: {
+          rules: [{ paths: ["/orders/:id"] }, { paths: ["/admin/*"], from: ["spiffe://example.org/ns/ops/*"] }],
+        },
       },
       (req, res) => {
         if (req.url === "/orders/hold") release.push(() => res.end());
@@ -181,12 +204,26 @@ describe("server metrics", () => {
     const collected = await meters.collect();
     const durations = points(collected, "http.server.request.duration");
     expect(durations).toHaveLength(1);
-    expect(durations[0]!.attributes).toEqual({ "weft.service": "orders", "http.request.method": "GET", "http.response.status_code": 200, "url.scheme": "http", "http.route": "/orders/:id" });
+    expect(durations[0]!.attributes).toEqual({
+      "weft.service": "orders",
+      "http.request.method": "GET",
+      "http.response.status_code": 200,
+      "url.scheme": "http",
+      "http.route": "/orders/:id",
+    });
     expect((durations[0]!.value as { count: number }).count).toBe(3);
-    expect(points(collected, "weft.server.shed")[0]).toMatchObject({ attributes: { "weft.priority": "normal" }, value: 1 });
-    const decisions = Object.fromEntries(points(collected, "weft.server.authz").map((p) => [p.attributes["weft.authz.decision"], p.value]));
+    expect(points(collected, "weft.server.shed")[0]).toMatchObject({
+      attributes: { "weft.priority": "normal" },
+      value: 1,
+    });
+    const decisions = Object.fromEntries(
+      points(collected, "weft.server.authz").map((p) => [p.attributes["weft.authz.decision"], p.value]),
+    );
     expect(decisions).toEqual({ allow: 4, unauthenticated: 1 });
-    expect(points(collected, "weft.server.deadline.refused")[0]).toMatchObject({ attributes: { "weft.deadline.refusal": "expired" }, value: 1 });
+    expect(points(collected, "weft.server.deadline.refused")[0]).toMatchObject({
+      attributes: { "weft.deadline.refusal": "expired" },
+      value: 1,
+    });
     await meters.provider.shutdown();
   });
 });

@@ -23,10 +23,7 @@ describe.skipIf(!hasOpenssl)("mTLS peer identity", () => {
       service: "orders",
       onWarning: () => {},
       authz: {
-        rules: [
-          { paths: ["/public"] },
-          { paths: ["/orders/*"], from: ["spiffe://example.org/ns/shop/*"] },
-        ],
+        rules: [{ paths: ["/public"] }, { paths: ["/orders/*"], from: ["spiffe://example.org/ns/shop/*"] }],
       },
     });
     server = https.createServer(
@@ -59,7 +56,15 @@ describe.skipIf(!hasOpenssl)("mTLS peer identity", () => {
     const web = pki.client("web", "URI:spiffe://example.org/ns/shop/sa/web,DNS:web.shop.svc");
     const res = await call("/orders/7", web);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ identity: { id: "spiffe://example.org/ns/shop/sa/web", trustDomain: "example.org", path: "/ns/shop/sa/web", source: "tls" }, scheme: "https" });
+    expect(res.body).toEqual({
+      identity: {
+        id: "spiffe://example.org/ns/shop/sa/web",
+        trustDomain: "example.org",
+        path: "/ns/shop/sa/web",
+        source: "tls",
+      },
+      scheme: "https",
+    });
   });
 
   it("denies a verified workload the rules do not list", async () => {
@@ -73,7 +78,9 @@ describe.skipIf(!hasOpenssl)("mTLS peer identity", () => {
     const plain = pki.client("plain", "DNS:plain.example");
     const res = await call("/orders/7", plain);
     expect(res.status).toBe(401);
-    expect(String(res.body.message)).toMatch(/malformed peer identity \(tls\): the client certificate has no spiffe:\/\/ URI SAN/);
+    expect(String(res.body.message)).toMatch(
+      /malformed peer identity \(tls\): the client certificate has no spiffe:\/\/ URI SAN/,
+    );
   });
 
   it("calls a certificate with two SPIFFE IDs malformed", async () => {

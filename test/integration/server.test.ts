@@ -32,13 +32,22 @@ async function serve(options: Partial<InboundOptions>, handler: RequestHandler):
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, inbound: Object.assign(ib, { warnings }) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    inbound: Object.assign(ib, { warnings }),
+  };
 }
 
 async function get(url: string, headers: Record<string, string> = {}, method = "GET") {
   const res = await undiciRequest(url, { method: method as "GET", headers });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text,
+    json: () => JSON.parse(text) as Record<string, unknown>,
+  };
 }
 
 function client(url: string, extra: Record<string, unknown> = {}): Client {
@@ -54,26 +63,43 @@ describe("inbound() options", () => {
     expect(invalidOption(() => inbound({ service: "s", shed: {} }))).toBe("shed.limit");
     expect(invalidOption(() => inbound({ service: "s", shed: { limit: 5, windowMs: 100 } }))).toBe("shed.windowMs");
     expect(invalidOption(() => inbound({ service: "s", shed: { adaptive: true, limit: 5 } }))).toBe("shed.limit");
-    expect(invalidOption(() => inbound({ service: "s", shed: { adaptive: true, minLimit: 10, maxLimit: 5 } }))).toBe("shed.maxLimit");
+    expect(invalidOption(() => inbound({ service: "s", shed: { adaptive: true, minLimit: 10, maxLimit: 5 } }))).toBe(
+      "shed.maxLimit",
+    );
     expect(invalidOption(() => inbound({ service: "s", deadline: { allowanceMs: -1 } }))).toBe("deadline.allowanceMs");
     expect(invalidOption(() => inbound({ service: "s", deadline: { header: "bad header" } }))).toBe("deadline.header");
-    expect(invalidOption(() => inbound({ service: "s", identity: { header: "x-id", trustedProxies: [] } }))).toBe("identity.trustedProxies");
-    expect(invalidOption(() => inbound({ service: "s", health: { livePath: "/h", readyPath: "/h" } }))).toBe("health.readyPath");
-    expect(invalidOption(() => inbound({ service: "s", drain: { signals: ["SIGKILL" as NodeJS.Signals] } }))).toBe("drain.signals[0]");
-    expect(invalidOption(() => inbound({ service: "s", drain: { deregister: [{}] as never } }))).toBe("drain.deregister[0]");
-    expect(invalidOption(() => inbound({ service: "s", shedd: { limit: 1 } } as unknown as InboundOptions))).toBe("shedd");
+    expect(invalidOption(() => inbound({ service: "s", identity: { header: "x-id", trustedProxies: [] } }))).toBe(
+      "identity.trustedProxies",
+    );
+    expect(invalidOption(() => inbound({ service: "s", health: { livePath: "/h", readyPath: "/h" } }))).toBe(
+      "health.readyPath",
+    );
+    expect(invalidOption(() => inbound({ service: "s", drain: { signals: ["SIGKILL" as NodeJS.Signals] } }))).toBe(
+      "drain.signals[0]",
+    );
+    expect(invalidOption(() => inbound({ service: "s", drain: { deregister: [{}] as never } }))).toBe(
+      "drain.deregister[0]",
+    );
+    expect(invalidOption(() => inbound({ service: "s", shedd: { limit: 1 } } as unknown as InboundOptions))).toBe(
+      "shedd",
+    );
   });
 });
 
 describe("health", () => {
   it("answers /healthz and /readyz before anything else, and /readyz fails while draining", async () => {
-    const s = await serve({ shed: { limit: 1 }, authz: { rules: [{ paths: ["/x"], from: ["*"] }] }, drain: { delayMs: 0, graceMs: 1000 } }, (_req, res) => res.end("app"));
+    const s = await serve(
+      { shed: { limit: 1 }, authz: { rules: [{ paths: ["/x"], from: ["*"] }] }, drain: { delayMs: 0, graceMs: 1000 } },
+      (_req, res) => res.end("app"),
+    );
     expect((await get(s.url + "/healthz")).json()).toEqual({ status: "ok", service: "orders" });
     expect((await get(s.url + "/readyz")).status).toBe(200);
     expect((await get(s.url + "/readyz", {}, "HEAD")).text).toBe("");
     // Health checks are not requests of the application: not counted, not denied by authz.
     expect(s.inbound.snapshot().counters.requests).toBe(0);
-    const draining = new Promise<void>((resolve) => s.inbound.events.onDrain((e) => e.phase === "draining" && resolve()));
+    const draining = new Promise<void>((resolve) =>
+      s.inbound.events.onDrain((e) => e.phase === "draining" && resolve()),
+    );
     const drained = s.inbound.drain();
     await draining;
     expect(s.inbound.snapshot().state).toBe("draining");
@@ -83,7 +109,10 @@ describe("health", () => {
 
   it("asks the application's ready() and says not ready when it says no or throws", async () => {
     let ready: boolean | Error = false;
-    const s = await serve({ health: { ready: () => (ready instanceof Error ? Promise.reject(ready) : ready) } }, (_req, res) => res.end());
+    const s = await serve(
+      { health: { ready: () => (ready instanceof Error ? Promise.reject(ready) : ready) } },
+      (_req, res) => res.end(),
+    );
     expect((await get(s.url + "/readyz")).json()).toMatchObject({ status: "not ready" });
     ready = new Error("cache cold");
     expect((await get(s.url + "/readyz")).json()).toMatchObject({ status: "not ready", message: "cache cold" });
@@ -110,7 +139,9 @@ describe("deadlines", () => {
   });
 
   it("reads grpc-timeout, caps a deadline at maxMs and gives defaultMs to a request without one", async () => {
-    const s = await serve({ deadline: { maxMs: 1000, defaultMs: 400, allowanceMs: 0 } }, (_req, res) => res.end(String(inboundContext()!.remainingMs())));
+    const s = await serve({ deadline: { maxMs: 1000, defaultMs: 400, allowanceMs: 0 } }, (_req, res) =>
+      res.end(String(inboundContext()!.remainingMs())),
+    );
     expect(Number((await get(s.url, { "grpc-timeout": "250m" })).text)).toBeLessThanOrEqual(250);
     expect(Number((await get(s.url, { "x-weft-timeout-ms": "3600000" })).text)).toBeLessThanOrEqual(1000);
     const fallback = Number((await get(s.url)).text);
@@ -193,7 +224,7 @@ describe("cancellation", () => {
     await started;
     controller.abort();
     await pending;
-    expect((await failed as { code?: string }).code).toBe("WEFT_ERR_REQUEST_ABORTED");
+    expect(((await failed) as { code?: string }).code).toBe("WEFT_ERR_REQUEST_ABORTED");
     await expect.poll(() => downstreamAborted).toBe(1);
     expect(s.inbound.snapshot().counters.aborted).toBe(1);
     // Its failure is no news: no warning about the handler.
@@ -221,7 +252,10 @@ describe("identity and access rules", () => {
     expect(seen).toEqual(["spiffe://example.org/ns/shop/sa/web"]);
     const denied = await get(s.url + "/orders/7", { "x-weft-peer-identity": "spiffe://example.org/ns/ads/sa/tracker" });
     expect(denied.status).toBe(403);
-    expect(denied.json()).toEqual({ error: "forbidden", message: "spiffe://example.org/ns/ads/sa/tracker is not allowed to GET /orders/7" });
+    expect(denied.json()).toEqual({
+      error: "forbidden",
+      message: "spiffe://example.org/ns/ads/sa/tracker is not allowed to GET /orders/7",
+    });
     const none = await get(s.url + "/orders/7");
     expect(none.status).toBe(401);
     expect(none.json().error).toBe("unauthenticated");
@@ -233,12 +267,17 @@ describe("identity and access rules", () => {
     expect(s.inbound.snapshot().authz).toEqual({ allow: 2, deny: 2, unauthenticated: 1, malformed: 1 });
     // Refusals are logged, at most one a second, naming the decision but never the raw header.
     const warnings = (s.inbound as unknown as { warnings: string[] }).warnings;
-    expect(warnings[0]).toMatch(/^weft\/server orders: deny GET \/orders\/7: spiffe:\/\/example.org\/ns\/ads\/sa\/tracker is not allowed/);
+    expect(warnings[0]).toMatch(
+      /^weft\/server orders: deny GET \/orders\/7: spiffe:\/\/example.org\/ns\/ads\/sa\/tracker is not allowed/,
+    );
     expect(warnings.join("\n")).not.toContain("spiffe://Example.org");
   });
 
   it("does not believe the header from an address that is not a trusted proxy", async () => {
-    const s = await serve({ authz: rules, identity: { header: "x-weft-peer-identity", trustedProxies: ["10.9.9.9"] } }, (req, res) => res.end(String(req.headers["x-weft-peer-identity"])));
+    const s = await serve(
+      { authz: rules, identity: { header: "x-weft-peer-identity", trustedProxies: ["10.9.9.9"] } },
+      (req, res) => res.end(String(req.headers["x-weft-peer-identity"])),
+    );
     const forged = await get(s.url + "/orders/7", { "x-weft-peer-identity": "spiffe://example.org/ns/shop/sa/web" });
     expect(forged.status).toBe(401);
     const pub = await get(s.url + "/public", { "x-weft-peer-identity": "spiffe://example.org/ns/shop/sa/web" });
@@ -284,9 +323,15 @@ describe("load shedding", () => {
 
   it("never sheds what the priority function calls critical, and sheds low before normal", async () => {
     const release: (() => void)[] = [];
-    const s = await serve({ shed: { limit: 5 }, priority: (req) => (req.headers["x-priority"] as "low" | "critical" | undefined) ?? "normal" }, (_req, res) => {
-      release.push(() => res.end());
-    });
+    const s = await serve(
+      {
+        shed: { limit: 5 },
+        priority: (req) => (req.headers["x-priority"] as "low" | "critical" | undefined) ?? "normal",
+      },
+      (_req, res) => {
+        release.push(() => res.end());
+      },
+    );
     const held = [1, 2, 3, 4].map(() => get(s.url));
     await expect.poll(() => release.length).toBe(4);
     // 4 of 5 in flight: low may fill 80 % (4), normal 100 % (5).
@@ -352,7 +397,12 @@ describe("snapshots and events", () => {
       { route: "/orders/:id", status: 500 },
     ]);
     const snapshot = mesh.snapshot().servers[0]!;
-    expect(snapshot).toMatchObject({ service: "orders", state: "serving", inflight: 0, counters: { requests: 2, errors: 1 } });
+    expect(snapshot).toMatchObject({
+      service: "orders",
+      state: "serving",
+      inflight: 0,
+      counters: { requests: 2, errors: 1 },
+    });
     expect(snapshot.stats.window.successPercent).toBe(50);
     // One server per service in a mesh: two would collide in the snapshot, the page and the metrics.
     expect(invalidOption(() => inbound({ service: "orders", mesh }))).toBe("mesh");

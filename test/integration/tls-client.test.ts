@@ -12,7 +12,15 @@ import http from "node:http";
 import https from "node:https";
 import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, IdentityError, staticDiscovery, TlsError, undiciTransport, type Client, type ClientOptions } from "weft";
+import {
+  createClient,
+  IdentityError,
+  staticDiscovery,
+  TlsError,
+  undiciTransport,
+  type Client,
+  type ClientOptions,
+} from "weft";
 import { inbound, inboundContext } from "weft/server";
 import { hasOpenssl, makePki, type Pem, type TestPki } from "../helpers/certs.js";
 import { InvalidOptionsError } from "../../src/core/errors.js";
@@ -30,14 +38,19 @@ interface TestHttps {
   readonly http: https.Server;
 }
 
-async function httpsServer(options: https.ServerOptions, handler?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => void): Promise<TestHttps> {
+async function httpsServer(
+  options: https.ServerOptions,
+  handler?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => void,
+): Promise<TestHttps> {
   const state = { handled: 0, servernames: [] as (string | false)[] };
   const server = https.createServer(options, (req, res) => {
     state.handled++;
     if (handler !== undefined) return handler(req, res);
     res.end("ok");
   });
-  server.on("secureConnection", (socket: TLSSocket) => state.servernames.push((socket as TLSSocket & { servername?: string | false }).servername ?? false));
+  server.on("secureConnection", (socket: TLSSocket) =>
+    state.servernames.push((socket as TLSSocket & { servername?: string | false }).servername ?? false),
+  );
   server.on("tlsClientError", () => {});
   const port = await listening(server);
   return Object.assign(state, { url: `https://127.0.0.1:${port}`, port, http: server });
@@ -66,7 +79,10 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
   beforeAll(() => {
     pki = makePki();
     other = makePki();
-    impostor = pki.issue("impostor", { sans: "IP:127.0.0.1,URI:spiffe://example.org/ns/shop/sa/impostor", usage: "server" });
+    impostor = pki.issue("impostor", {
+      sans: "IP:127.0.0.1,URI:spiffe://example.org/ns/shop/sa/impostor",
+      usage: "server",
+    });
     expired = pki.issue("expired", { sans: `IP:127.0.0.1,URI:${ORDERS}`, usage: "server", expired: true });
     wrongHost = pki.issue("wrong-host", { sans: "IP:127.0.0.2,DNS:orders.shop.svc", usage: "server" });
     localhost = pki.issue("localhost", { sans: `DNS:localhost,URI:${ORDERS}`, usage: "server" });
@@ -78,7 +94,14 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
   });
 
   const client = (urls: string[], extra: Partial<ClientOptions> = {}): Client =>
-    scoped(createClient({ service: "orders", discovery: staticDiscovery(urls), tls: { ca: pki.ca, identity: ORDERS }, ...extra }));
+    scoped(
+      createClient({
+        service: "orders",
+        discovery: staticDiscovery(urls),
+        tls: { ca: pki.ca, identity: ORDERS },
+        ...extra,
+      }),
+    );
 
   it("calls a server that presents the expected SPIFFE ID, and shows the TLS state in the snapshot", async () => {
     const server = await httpsServer({ ...pki.server });
@@ -87,7 +110,13 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("ok");
     const tls = c.snapshot().tls!;
-    expect(tls).toMatchObject({ identity: [ORDERS], insecure: false, identityFailures: 0, lastIdentityFailure: null, tlsFailures: {} });
+    expect(tls).toMatchObject({
+      identity: [ORDERS],
+      insecure: false,
+      identityFailures: 0,
+      lastIdentityFailure: null,
+      tlsFailures: {},
+    });
     expect(tls.material).toMatchObject({ source: "inline", version: 1 });
   });
 
@@ -102,8 +131,15 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
     const c = client([server.url], { retry: { maxAttempts: 3 } });
     const error = await c.request({ method: "POST", path: "/pay", body: "x" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdentityError);
-    expect(error).toMatchObject({ code: "WEFT_ERR_IDENTITY", endpoint: server.url, expected: [ORDERS], presented: ["spiffe://example.org/ns/shop/sa/impostor"] });
-    expect((error as Error).message).toBe(`${server.url} presented spiffe://example.org/ns/shop/sa/impostor; expected ${ORDERS}`);
+    expect(error).toMatchObject({
+      code: "WEFT_ERR_IDENTITY",
+      endpoint: server.url,
+      expected: [ORDERS],
+      presented: ["spiffe://example.org/ns/shop/sa/impostor"],
+    });
+    expect((error as Error).message).toBe(
+      `${server.url} presented spiffe://example.org/ns/shop/sa/impostor; expected ${ORDERS}`,
+    );
     // Never resent to the same endpoint (the only one): one attempt, and the handler never ran.
     expect(server.handled).toBe(0);
     const snap = c.snapshot();
@@ -139,10 +175,14 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
 
   it("says an expired server certificate has expired", async () => {
     const server = await httpsServer({ ...expired });
-    const error = await client([server.url], { retry: false }).request({ path: "/x" }).catch((e: unknown) => e);
+    const error = await client([server.url], { retry: false })
+      .request({ path: "/x" })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TlsError);
     expect(error).toMatchObject({ code: "WEFT_ERR_TLS", tlsCode: "CERT_HAS_EXPIRED" });
-    expect((error as Error).message).toBe(`TLS handshake with ${server.url} failed: the server's certificate has expired (CERT_HAS_EXPIRED)`);
+    expect((error as Error).message).toBe(
+      `TLS handshake with ${server.url} failed: the server's certificate has expired (CERT_HAS_EXPIRED)`,
+    );
   });
 
   it("says a certificate from an unknown CA is not signed by the trust bundle", async () => {
@@ -167,20 +207,28 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
   it("says an https:// endpoint that answers plain HTTP does not speak TLS", async () => {
     const plain = http.createServer((_req, res) => res.end("plain"));
     const port = await listening(plain);
-    const error = await client([`https://127.0.0.1:${port}`], { retry: false }).request({ path: "/x" }).catch((e: unknown) => e);
+    const error = await client([`https://127.0.0.1:${port}`], { retry: false })
+      .request({ path: "/x" })
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "WEFT_ERR_TLS", tlsCode: "ERR_SSL_WRONG_VERSION_NUMBER" });
     expect((error as Error).message).toMatch(/does not speak TLS/);
   });
 
   it("presents the client certificate (mTLS): the server's weft/server reads its SPIFFE ID; without one the server refuses the connection", async () => {
-    const ib = inbound({ service: "orders", onWarning: () => {}, tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca } });
+    const ib = inbound({
+      service: "orders",
+      onWarning: () => {},
+      tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
+    });
     defer(() => ib.close());
     const server = await httpsServer(
       ib.tlsOptions(),
       ib.handler((_req, res) => res.end(String(inboundContext()?.identity?.id))),
     );
     ib.attach(server.http);
-    const withCert = client([server.url], { tls: { ca: pki.ca, cert: webClient.cert, key: webClient.key, identity: ORDERS } });
+    const withCert = client([server.url], {
+      tls: { ca: pki.ca, cert: webClient.cert, key: webClient.key, identity: ORDERS },
+    });
     const res = await withCert.request({ path: "/who" });
     expect(await res.text()).toBe("spiffe://example.org/ns/shop/sa/web");
     const without = client([server.url], { retry: false });
@@ -189,7 +237,10 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
     // the client sees the server close the connection, not a TLS alert (docs/security.md).
     expect(error).toMatchObject({ code: "UND_ERR_SOCKET" });
     expect(server.handled).toBe(1);
-    expect(ib.snapshot().tls).toMatchObject({ clientCert: "require", handshakeFailures: { ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 1 } });
+    expect(ib.snapshot().tls).toMatchObject({
+      clientCert: "require",
+      handshakeFailures: { ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 1 },
+    });
   });
 
   it("sends SNI for a host name and none for an IP address; servername overrides", async () => {
@@ -200,25 +251,52 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
     const byIp = await httpsServer({ ...pki.server });
     await (await client([byIp.url]).request({ path: "/x" })).text();
     expect(byIp.servernames).toEqual([false]);
-    await (await client([byIp.url], { tls: { ca: pki.ca, identity: ORDERS, servername: "orders.shop.svc" } }).request({ path: "/x" })).text();
+    await (
+      await client([byIp.url], { tls: { ca: pki.ca, identity: ORDERS, servername: "orders.shop.svc" } }).request({
+        path: "/x",
+      })
+    ).text();
     expect(byIp.servernames).toEqual([false, "orders.shop.svc"]);
   });
 
   it("insecure: true skips verification for tests, and warns; it refuses to pair with an identity", async () => {
     const server = await httpsServer({ ...other.server });
     const warnings: string[] = [];
-    const c = scoped(createClient({ service: "orders", discovery: staticDiscovery([server.url]), transport: undiciTransport({ tls: { insecure: true, onWarning: (m) => warnings.push(m) } }) }));
+    const c = scoped(
+      createClient({
+        service: "orders",
+        discovery: staticDiscovery([server.url]),
+        transport: undiciTransport({ tls: { insecure: true, onWarning: (m) => warnings.push(m) } }),
+      }),
+    );
     expect((await c.request({ path: "/x" })).status).toBe(200);
     expect(warnings.filter((w) => /NOT verified/.test(w))).toHaveLength(1);
     expect(c.snapshot().tls!.insecure).toBe(true);
-    expect(invalidOption(() => undiciTransport({ tls: { insecure: true, identity: ORDERS } }))).toMatch(/transport\.tls\.insecure/);
+    expect(invalidOption(() => undiciTransport({ tls: { insecure: true, identity: ORDERS } }))).toMatch(
+      /transport\.tls\.insecure/,
+    );
   });
 
   it("refuses bad TLS options at construction, naming the option", () => {
-    expect(invalidOption(() => undiciTransport({ tls: { ca: "not a pem" } }))).toMatch(/transport\.tls\.ca.*no complete PEM block/);
-    expect(invalidOption(() => undiciTransport({ tls: { ca: pki.ca, identity: "https://example.org" } }))).toMatch(/transport\.tls\.identity\[0\].*not a spiffe:\/\/ URI/);
-    expect(invalidOption(() => undiciTransport({ tls: { ca: pki.ca, cert: webClient.cert, key: pki.server.key } }))).toMatch(/transport\.tls\.cert.*not the certificate's/);
+    expect(invalidOption(() => undiciTransport({ tls: { ca: "not a pem" } }))).toMatch(
+      /transport\.tls\.ca.*no complete PEM block/,
+    );
+    expect(invalidOption(() => undiciTransport({ tls: { ca: pki.ca, identity: "https://example.org" } }))).toMatch(
+      /transport\.tls\.identity\[0\].*not a spiffe:\/\/ URI/,
+    );
+    expect(
+      invalidOption(() => undiciTransport({ tls: { ca: pki.ca, cert: webClient.cert, key: pki.server.key } })),
+    ).toMatch(/transport\.tls\.cert.*not the certificate's/);
     expect(invalidOption(() => undiciTransport({ tls: { ca: pki.ca, bogus: 1 } as never }))).toMatch(/bogus/);
-    expect(invalidOption(() => createClient({ service: "x", discovery: staticDiscovery(["https://127.0.0.1:1"]), tls: { ca: pki.ca }, transport: undiciTransport() }))).toMatch(/^tls/);
+    expect(
+      invalidOption(() =>
+        createClient({
+          service: "x",
+          discovery: staticDiscovery(["https://127.0.0.1:1"]),
+          tls: { ca: pki.ca },
+          transport: undiciTransport(),
+        }),
+      ),
+    ).toMatch(/^tls/);
   });
 });

@@ -41,7 +41,8 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
   it("replaces both sides' certificates 3 times at 200 calls/s: 0 failed calls, new connections use the new certificates", async () => {
     const pki = makePki();
     defer(async () => pki.close());
-    const issueServer = (n: number): Pem => pki.issue(`orders-${n}`, { sans: `IP:127.0.0.1,URI:${ORDERS}`, usage: "server" });
+    const issueServer = (n: number): Pem =>
+      pki.issue(`orders-${n}`, { sans: `IP:127.0.0.1,URI:${ORDERS}`, usage: "server" });
     const issueClient = (n: number): Pem => pki.issue(`web-${n}`, { sans: `URI:${WEB}`, usage: "client" });
 
     // Server files, cert-manager's layout: tls.crt → ..data/tls.crt, ..data → ..v0.
@@ -71,8 +72,20 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
 
     const serverWarnings: string[] = [];
     const clientWarnings: string[] = [];
-    const serverTls = tlsFiles({ cert: join(serverDir, "tls.crt"), key: join(serverDir, "tls.key"), ca: join(serverDir, "ca.crt"), pollMs: 200, onWarning: (m) => serverWarnings.push(m) });
-    const clientTls = tlsFiles({ cert: join(clientDir, "svid.pem"), key: join(clientDir, "svid_key.pem"), ca: join(clientDir, "bundle.pem"), pollMs: 200, onWarning: (m) => clientWarnings.push(m) });
+    const serverTls = tlsFiles({
+      cert: join(serverDir, "tls.crt"),
+      key: join(serverDir, "tls.key"),
+      ca: join(serverDir, "ca.crt"),
+      pollMs: 200,
+      onWarning: (m) => serverWarnings.push(m),
+    });
+    const clientTls = tlsFiles({
+      cert: join(clientDir, "svid.pem"),
+      key: join(clientDir, "svid_key.pem"),
+      ca: join(clientDir, "bundle.pem"),
+      pollMs: 200,
+      onWarning: (m) => clientWarnings.push(m),
+    });
     defer(async () => {
       serverTls.close();
       clientTls.close();
@@ -91,11 +104,21 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
     // Connections churn as they do behind a real load balancer: a new one every 40 requests.
     httpServer.maxRequestsPerSocket = 40;
     httpServer.on("secureConnection", (socket: TLSSocket) => {
-      connections.push({ at: Date.now(), serverSerial: (socket.getCertificate() as PeerCertificate | null)?.serialNumber ?? "", clientSerial: socket.getPeerCertificate().serialNumber });
+      connections.push({
+        at: Date.now(),
+        serverSerial: (socket.getCertificate() as PeerCertificate | null)?.serialNumber ?? "",
+        clientSerial: socket.getPeerCertificate().serialNumber,
+      });
     });
     ib.attach(httpServer);
     const url = `https://127.0.0.1:${await listening(httpServer)}`;
-    const client = scoped(createClient({ service: "orders", discovery: staticDiscovery([url]), tls: { source: clientTls, identity: ORDERS } }));
+    const client = scoped(
+      createClient({
+        service: "orders",
+        discovery: staticDiscovery([url]),
+        tls: { source: clientTls, identity: ORDERS },
+      }),
+    );
 
     // The load: an open loop at 200 calls/s, GETs and non-idempotent POSTs.
     const results: { ok: boolean; detail: string }[] = [];
@@ -108,7 +131,9 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
         const due = Math.floor(((performance.now() - loadStart) * RATE_PER_SECOND) / 1000);
         while (sent < due) {
           const post = sent % 5 === 0;
-          const call = post ? client.request({ method: "POST", path: "/pay", body: "x".repeat(64) }) : client.request({ path: `/order/${sent}` });
+          const call = post
+            ? client.request({ method: "POST", path: "/pay", body: "x".repeat(64) })
+            : client.request({ path: `/order/${sent}` });
           pending.push(
             call.then(
               async (res) => {
@@ -142,7 +167,11 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
       writeFileSync(join(clientDir, "svid_key.pem"), clientPem.key);
       await new Promise((resolve) => setTimeout(resolve, 120));
       writeFileSync(join(clientDir, "svid.pem"), clientPem.cert);
-      await until(() => serverTls.current.version === n + 1 && clientTls.current.version === n + 1, `rotation ${n} to apply on both sides`, 5000);
+      await until(
+        () => serverTls.current.version === n + 1 && clientTls.current.version === n + 1,
+        `rotation ${n} to apply on both sides`,
+        5000,
+      );
       applied.push(Date.now());
     }
 
@@ -150,13 +179,18 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
     await Promise.all(pending);
 
     const failed = results.filter((r) => !r.ok);
-    const serials = { server: serverPems.map((p) => serialOf(p.cert)), client: clientPems.map((p) => serialOf(p.cert)) };
+    const serials = {
+      server: serverPems.map((p) => serialOf(p.cert)),
+      client: clientPems.map((p) => serialOf(p.cert)),
+    };
     console.log(
       `rotation under load: ${JSON.stringify({
         calls: results.length,
         failed: failed.slice(0, 5),
         connections: connections.length,
-        perVersion: serials.server.map((s, i) => connections.filter((c) => c.serverSerial === s && c.clientSerial === serials.client[i]).length),
+        perVersion: serials.server.map(
+          (s, i) => connections.filter((c) => c.serverSerial === s && c.clientSerial === serials.client[i]).length,
+        ),
         clientRejected: clientTls.snapshot().rejected,
         clientWarnings: clientWarnings.length,
       })}`,
@@ -168,7 +202,11 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
     expect(serverTls.current.version).toBe(ROTATIONS + 1);
     expect(clientTls.current.version).toBe(ROTATIONS + 1);
     expect(ib.snapshot().tls!.material.serial).toBe(serials.server.at(-1));
-    expect(client.snapshot().tls!.material).toMatchObject({ source: "files", version: ROTATIONS + 1, serial: serials.client.at(-1) });
+    expect(client.snapshot().tls!.material).toMatchObject({
+      source: "files",
+      version: ROTATIONS + 1,
+      serial: serials.client.at(-1),
+    });
     // The refused candidates: the half-written certificate, and a key written before its certificate (at least once).
     expect(clientTls.snapshot().rejected).toBeGreaterThanOrEqual(1);
     expect(clientWarnings.some((w) => /half-written|no complete PEM block|outside its PEM blocks/.test(w))).toBe(true);
@@ -176,7 +214,9 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
     expect(serverWarnings).toEqual([]);
     // New connections use the new certificates, on both sides.
     for (let n = 1; n <= ROTATIONS; n++) {
-      const after = connections.filter((c) => c.at > applied[n - 1]! + MARGIN_MS && (n === ROTATIONS || c.at < applied[n]!));
+      const after = connections.filter(
+        (c) => c.at > applied[n - 1]! + MARGIN_MS && (n === ROTATIONS || c.at < applied[n]!),
+      );
       expect(after.length, `connections after rotation ${n}`).toBeGreaterThan(0);
       for (const c of after) {
         expect(serials.server.indexOf(c.serverSerial), "server certificate version").toBeGreaterThanOrEqual(n);
@@ -199,7 +239,12 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
     const second = pki.issue("one-b", { sans: `IP:127.0.0.1,URI:${ORDERS}`, usage: "server" });
     writeFileSync(join(dir, "tls.crt"), first.cert);
     writeFileSync(join(dir, "tls.key"), first.key);
-    const source = tlsFiles({ cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), pollMs: 60_000, onWarning: () => {} });
+    const source = tlsFiles({
+      cert: join(dir, "tls.crt"),
+      key: join(dir, "tls.key"),
+      pollMs: 60_000,
+      onWarning: () => {},
+    });
     defer(async () => source.close());
     const ib = inbound({ service: "orders", onWarning: () => {}, tls: { source } });
     defer(() => ib.close());
@@ -207,13 +252,19 @@ describe.skipIf(!hasOpenssl)("certificate rotation under load", () => {
     const httpServer = https.createServer(
       ib.tlsOptions(),
       ib.handler((req, res) => {
-        served.push((req.socket as TLSSocket).getCertificate() === null ? "" : ((req.socket as TLSSocket).getCertificate() as PeerCertificate).serialNumber);
+        served.push(
+          (req.socket as TLSSocket).getCertificate() === null
+            ? ""
+            : ((req.socket as TLSSocket).getCertificate() as PeerCertificate).serialNumber,
+        );
         res.end("ok");
       }),
     );
     ib.attach(httpServer);
     const url = `https://127.0.0.1:${await listening(httpServer)}`;
-    const client = scoped(createClient({ service: "orders", discovery: staticDiscovery([url]), tls: { ca: pki.ca, identity: ORDERS } }));
+    const client = scoped(
+      createClient({ service: "orders", discovery: staticDiscovery([url]), tls: { ca: pki.ca, identity: ORDERS } }),
+    );
     const call = async (): Promise<string | undefined> => {
       const res = await client.request({ path: "/" });
       await res.text();

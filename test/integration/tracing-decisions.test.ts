@@ -8,7 +8,12 @@ import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createClient, staticDiscovery } from "weft";
 import { scoped, server } from "../helpers/scope.js";
@@ -40,7 +45,8 @@ function spans(): { call: ReadableSpan; attempts: ReadableSpan[] } {
 /** The traceparent values a request carried (raw headers: a duplicate would show up twice). */
 function traceparents(rawHeaders: string[]): string[] {
   const values: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === "traceparent") values.push(rawHeaders[i + 1] as string);
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]?.toLowerCase() === "traceparent") values.push(rawHeaders[i + 1] as string);
   return values;
 }
 
@@ -52,12 +58,21 @@ describe("span events for weft's decisions", () => {
       res.statusCode = seen.length === 1 ? 503 : 200;
       res.end();
     });
-    const client = scoped(createClient({ service: "catalog", discovery: staticDiscovery([upstream.url]), retry: { backoff: { baseMs: 1, maxMs: 1 } } }));
+    const client = scoped(
+      createClient({
+        service: "catalog",
+        discovery: staticDiscovery([upstream.url]),
+        retry: { backoff: { baseMs: 1, maxMs: 1 } },
+      }),
+    );
     expect((await client.request({ path: "/v1/items/7" })).status).toBe(200);
     const { call, attempts } = spans();
     expect(attempts).toHaveLength(2);
     for (const attempt of attempts) expect(attempt.parentSpanContext?.spanId).toBe(call.spanContext().spanId);
-    const [first, second] = attempts.sort((a, b) => Number(a.attributes["http.request.resend_count"] ?? 0) - Number(b.attributes["http.request.resend_count"] ?? 0));
+    const [first, second] = attempts.sort(
+      (a, b) =>
+        Number(a.attributes["http.request.resend_count"] ?? 0) - Number(b.attributes["http.request.resend_count"] ?? 0),
+    );
     expect(first?.attributes).toMatchObject({ "http.response.status_code": 503, "error.type": "503" });
     expect(second?.attributes).toMatchObject({ "http.response.status_code": 200, "http.request.resend_count": 1 });
     const retry = call.events.find((e) => e.name === "weft.retry");
@@ -77,7 +92,9 @@ describe("span events for weft's decisions", () => {
       if (n === 1) await new Promise((resolve) => setTimeout(resolve, 300));
       res.end("ok");
     });
-    const client = scoped(createClient({ service: "hedged", discovery: staticDiscovery([upstream.url]), hedge: { delayMs: 20 } }));
+    const client = scoped(
+      createClient({ service: "hedged", discovery: staticDiscovery([upstream.url]), hedge: { delayMs: 20 } }),
+    );
     expect((await client.request({ path: "/" })).status).toBe(200);
     const { call, attempts } = spans();
     const hedge = call.events.find((e) => e.name === "weft.hedge");
@@ -147,7 +164,12 @@ describe("with OpenTelemetry's undici instrumentation active", () => {
       });
       const client = scoped(createClient({ service: "instrumented", discovery: staticDiscovery([upstream.url]) }));
       // A caller forwarding an inbound traceparent: still one header on the wire.
-      await (await client.request({ path: "/a", headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } })).text();
+      await (
+        await client.request({
+          path: "/a",
+          headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+        })
+      ).text();
       await client.close();
       const all = exporter.getFinishedSpans();
       const weftAttempt = all.find((s) => s.kind === SpanKind.CLIENT && s.instrumentationScope.name === "weft");
@@ -170,6 +192,8 @@ describe("with OpenTelemetry's undici instrumentation active", () => {
     const client = scoped(createClient({ service: "plain", discovery: staticDiscovery([upstream.url]) }));
     await (await client.request({ path: "/" })).text();
     expect(seen[0]).toHaveLength(1);
-    expect(seen[0]?.[0]).toBe(`00-${spans().attempts[0]?.spanContext().traceId}-${spans().attempts[0]?.spanContext().spanId}-01`);
+    expect(seen[0]?.[0]).toBe(
+      `00-${spans().attempts[0]?.spanContext().traceId}-${spans().attempts[0]?.spanContext().spanId}-01`,
+    );
   });
 });

@@ -1,13 +1,26 @@
 /** The fetch and got transports against real servers, and what weft forces on a user's got. */
 import got from "got";
 import { describe, expect, it } from "vitest";
-import { createClient, ErrorCodes, fetchTransport, gotTransport, staticDiscovery, type TransportFactory, type WeftError } from "weft";
+import {
+  createClient,
+  ErrorCodes,
+  fetchTransport,
+  gotTransport,
+  staticDiscovery,
+  type TransportFactory,
+  type WeftError,
+} from "weft";
 import { scoped, server } from "../helpers/scope.js";
-
 
 function client(url: string, transport: TransportFactory, timeout?: { attemptMs?: number; totalMs?: number }) {
   // Retries off: these tests are about what one attempt through each transport does.
-  const c = createClient({ service: "t", discovery: staticDiscovery([url]), transport, retry: false, ...(timeout ? { timeout } : {}) });
+  const c = createClient({
+    service: "t",
+    discovery: staticDiscovery([url]),
+    transport,
+    retry: false,
+    ...(timeout ? { timeout } : {}),
+  });
   scoped(c);
   return c;
 }
@@ -44,7 +57,9 @@ describe.each([
 
   it("cancels an attempt at its timeout", async () => {
     const s = await server(() => {});
-    const error = (await client(s.url, make(), { attemptMs: 100, totalMs: 5000 }).request({ path: "/" }).catch((e: unknown) => e)) as WeftError;
+    const error = (await client(s.url, make(), { attemptMs: 100, totalMs: 5000 })
+      .request({ path: "/" })
+      .catch((e: unknown) => e)) as WeftError;
     expect(error.code).toBe(ErrorCodes.ATTEMPT_TIMEOUT);
     await expect.poll(() => s.aborted).toBe(1);
   });

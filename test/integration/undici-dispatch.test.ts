@@ -12,7 +12,8 @@ import { BodyUsedError, createClient, staticDiscovery, type Client } from "weft"
 import { scoped, server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
 
-const client = (url: string): Client => scoped(createClient({ service: "dispatch", discovery: staticDiscovery([url]), retry: false }));
+const client = (url: string): Client =>
+  scoped(createClient({ service: "dispatch", discovery: staticDiscovery([url]), retry: false }));
 
 describe("the undici transport's dispatch handler", () => {
   it("reads a body whole as text (without a BOM), JSON or an exact ArrayBuffer, once", async () => {
@@ -129,7 +130,7 @@ describe("the undici transport's dispatch handler", () => {
     await large.dump();
     await large.dump(); // twice is safe
     await until(() => largeSocket?.destroyed === true, "the large body's connection to close");
-    expect((await (await c.request({ path: "/small" })).text())).toBe("small");
+    expect(await (await c.request({ path: "/small" })).text()).toBe("small");
   });
 
   it("cancels a body mid-way when the caller aborts, erroring the reader", async () => {
