@@ -71,7 +71,7 @@ export {
   RequestAbortedError,
   errorCode,
 } from "./core/errors.js";
-export { HedgeLostError } from "./retry/index.js";
+export { HedgeLostError } from "./core/errors.js";
 export type { RetryOptions, HedgeOptions, RetryBudgetConfig, BackoffConfig } from "./retry/index.js";
 export type { ConcurrencyOptions, RateLimitOptions, Fallback, FallbackReply, CoalesceKey } from "./limit/index.js";
 export type { WeftErrorCode } from "./core/errors.js";

@@ -7,7 +7,8 @@ import { LoadTracker, DEFAULT_LOAD_OPTIONS } from "../balance/load.js";
 import type { Picker } from "../balance/picker.js";
 import { Cancellation, linkSignal } from "../core/cancel.js";
 import { isIdempotentRequest } from "../core/classifier.js";
-import { attemptLayer, deadlineLayer } from "../core/deadline.js";
+import { attemptLayer } from "../core/attempt.js";
+import { deadlineLayer } from "../core/deadline.js";
 import type { Resolver, ResolverSnapshot } from "../core/discovery.js";
 import { CallStats, type CallStatsSnapshot } from "../core/call-stats.js";
 import { EndpointSet, type BreakerState, type EndpointHealth } from "../core/endpoint.js";
@@ -27,14 +28,15 @@ import {
   type MeshResponse,
   type Service,
 } from "../core/types.js";
-import { attemptSpanLayer, callSpanLayer } from "../telemetry/tracing.js";
+import { attemptSpanLayer } from "../telemetry/attempt-span.js";
+import { callSpanLayer } from "../telemetry/call-span.js";
 import { clientMetrics } from "../telemetry/metrics.js";
 import { RetryBudget } from "../retry/budget.js";
 import { LatencyWindow } from "../core/latency.js";
 import { retryLayer } from "../retry/layer.js";
 import { fallbackLayer } from "../limit/fallback.js";
 import { coalesceLayer } from "../limit/coalesce.js";
-import { concurrencyLayer, type ConcurrencyLimiter, type ConcurrencySnapshot } from "../limit/bulkhead.js";
+import { concurrencyLayer, type ConcurrencyLimiter, type ConcurrencySnapshot } from "../limit/concurrency.js";
 import { rateLimitLayer, type RateLimiter, type RateLimitSnapshot } from "../limit/rate-limit.js";
 import { breakerLayer, type BreakerLayer } from "../health/breaker.js";
 import { OutlierDetector, type OutlierSnapshot } from "../health/outlier.js";

@@ -15,7 +15,7 @@ import type { Middleware } from "../core/types.js";
 import { undiciTransport } from "../transport/undici.js";
 import type { TlsOptions } from "../transport/tls.js";
 import type { RetryBudgetConfig } from "../retry/budget.js";
-import type { HedgeConfig } from "../retry/layer.js";
+import type { HedgeConfig } from "../retry/hedge.js";
 import {
   normalizeHedgeOptions,
   normalizeRetryOptions,

@@ -1,6 +1,6 @@
 /**
- * Deadlines. The total deadline bounds the whole call (every attempt and, as later layers land,
- * backoff, Retry-After waits and queueing); the per-attempt timeout bounds one try. Both are
+ * The total deadline: it bounds the whole call — every attempt, backoff, Retry-After wait and
+ * queueing for a slot or a token (the per-attempt timeout, `attempt.ts`, bounds one try). Both are
  * entries in the shared deadline wheel that abort a `Cancellation`, so there is no timer and no
  * AbortController per call. A deadline bounds the time until the response headers arrive; the
  * body is then the caller's to read (and to cancel through its own signal).
@@ -24,20 +24,8 @@ export interface DeadlineContext {
   readonly totalMs: number;
 }
 
-export interface AttemptContext {
-  readonly clock: Clock;
-  readonly events: ClientEventHub;
-  /** Client default, ms; `Infinity` when off. */
-  readonly attemptMs: number;
-  /**
-   * Header that carries the attempt's remaining time (ms) to the server, so it can stop work
-   * nobody will wait for (gRPC's `grpc-timeout`, Finagle's deadline propagation); `false`: none.
-   */
-  readonly header: string | false;
-}
-
 /** Resolves a per-call override against the client default (`false` turns it off). */
-function effectiveMs(override: number | false | undefined, fallback: number): number {
+export function effectiveMs(override: number | false | undefined, fallback: number): number {
   if (override === undefined) return fallback;
   return override === false ? Infinity : override;
 }
@@ -71,49 +59,8 @@ export function deadlineLayer(context: DeadlineContext): Layer {
   };
 }
 
-export function attemptLayer(context: AttemptContext): Layer {
-  const { clock, events, header } = context;
-  const wheel = wheelFor(clock);
-  return (next) => (input) => {
-    const attemptMs = effectiveMs(input.timeout?.attemptMs, context.attemptMs);
-    // Always read: a queue (bulkhead, rate limit) may have held the attempt since the call began.
-    const now = clock.now();
-    const at = Math.min(now + attemptMs, input.deadline);
-    const req =
-      header !== false && at !== Infinity
-        ? { ...input, headers: { ...input.headers, [header]: String(Math.max(0, Math.floor(at - now))) } }
-        : input;
-    // When the total deadline comes first, it is the one that fires (and names itself).
-    if (attemptMs === Infinity || req.cancel === null || now + attemptMs >= req.deadline) return next(req);
-    const cancel = req.cancel.child();
-    const settle = raceDeadline(next, { ...req, cancel }, wheel, at, () => {
-      const error = new AttemptTimeoutError(attemptMs, { attempts: req.attempt + 1 });
-      if (events.timeout.active)
-        events.timeout.emit({
-          service: req.service,
-          method: req.method,
-          path: req.path,
-          kind: "attempt",
-          timeoutMs: attemptMs,
-        });
-      cancel.abort(error);
-      return error;
-    });
-    return settle.then(
-      (res) => {
-        cancel.release();
-        return res;
-      },
-      (error: unknown) => {
-        cancel.release();
-        throw error;
-      },
-    );
-  };
-}
-
 /** Calls `next(req)` and settles with it, or with `onDeadline()`'s error at `at`, whichever is first. */
-function raceDeadline(
+export function raceDeadline(
   next: Service,
   req: MeshRequest,
   wheel: DeadlineWheel,

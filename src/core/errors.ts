@@ -23,6 +23,8 @@ export const ErrorCodes = Object.freeze({
   IDENTITY: "WEFT_ERR_IDENTITY",
   /** A TLS handshake failed: expired certificate, unknown CA, wrong name, no client certificate… */
   TLS: "WEFT_ERR_TLS",
+  /** An attempt cancelled because another attempt of the same call (a hedge) answered first. */
+  HEDGE_LOST: "WEFT_ERR_HEDGE_LOST",
 });
 
 export type WeftErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -166,4 +168,15 @@ export function errorCode(error: unknown): string {
     if (error instanceof Error) return error.name;
   }
   return "_OTHER";
+}
+
+/**
+ * The reason a losing attempt of a hedged call is cancelled with, once another attempt answered
+ * first. The caller never sees it (the winner's answer is the call's); the classifier calls it
+ * ignorable (the call's own cancellation reason), so it counts against no endpoint.
+ */
+export class HedgeLostError extends WeftError {
+  constructor(options?: WeftErrorOptions) {
+    super(ErrorCodes.HEDGE_LOST, "cancelled: another attempt of the same call answered first", options);
+  }
 }

@@ -1,6 +1,6 @@
 /** Client-side limits: bulkhead, adaptive concurrency (Gradient2), rate limit; fallback and coalescing. Re-exports only. */
-export { concurrencyLayer } from "./bulkhead.js";
-export type { ConcurrencyLayerContext, ConcurrencyLimiter, ConcurrencySnapshot } from "./bulkhead.js";
+export { concurrencyLayer } from "./concurrency.js";
+export type { ConcurrencyLayerContext, ConcurrencyLimiter, ConcurrencySnapshot } from "./concurrency.js";
 export { rateLimitLayer } from "./rate-limit.js";
 export type { RateLimitLayerContext, RateLimiter, RateLimitSnapshot } from "./rate-limit.js";
 export { normalizeConcurrencyOptions, normalizeRateLimitOptions, CONCURRENCY_DEFAULTS } from "./options.js";

@@ -12,7 +12,7 @@ import type { MeshResponse } from "../core/types.js";
 import { staticDiscovery } from "../discovery/static.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import { mockService } from "../testing/mock-service.js";
-import { concurrencyLayer } from "./bulkhead.js";
+import { concurrencyLayer } from "./concurrency.js";
 import {
   normalizeConcurrencyOptions,
   normalizeRateLimitOptions,

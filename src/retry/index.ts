@@ -1,5 +1,6 @@
-export { retryLayer, HedgeLostError } from "./layer.js";
-export type { HedgeConfig, RetryLayerContext } from "./layer.js";
+export { retryLayer } from "./layer.js";
+export type { RetryLayerContext } from "./layer.js";
+export type { HedgeConfig } from "./hedge.js";
 export { RetryBudget, DEFAULT_BUDGET } from "./budget.js";
 export type { RetryBudgetConfig } from "./budget.js";
 export { backoffMs, DEFAULT_BACKOFF } from "./backoff.js";

@@ -9,7 +9,7 @@
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 import { DEFAULT_BACKOFF, type BackoffConfig } from "./backoff.js";
 import { DEFAULT_BUDGET, type RetryBudgetConfig } from "./budget.js";
-import type { HedgeConfig } from "./layer.js";
+import type { HedgeConfig } from "./hedge.js";
 import type { RetryConfig } from "./policy.js";
 
 export interface RetryOptions {

@@ -7,6 +7,7 @@ import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { isNullBodyStatus } from "../core/response.js";
 import { undiciInstrumented } from "./instrumented.js";
+import { toAbortSignal } from "../core/cancel.js";
 
 export interface FetchTransportOptions {
   /** The fetch to call. Default: `globalThis.fetch` at call time. */
@@ -33,14 +34,7 @@ class FetchTransport implements Transport {
   async send(req: MeshRequest): Promise<MeshResponse> {
     const endpoint = req.endpoint;
     if (endpoint === null) throw new Error("fetch transport: request has no endpoint (is the balance layer missing?)");
-    const cancel = req.cancel;
-    let signal: AbortSignal | undefined;
-    if (cancel !== null) {
-      cancel.throwIfAborted();
-      const controller = new AbortController();
-      cancel.addEventListener("abort", () => controller.abort(cancel.reason));
-      signal = controller.signal;
-    }
+    const signal = toAbortSignal(req.cancel);
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (typeof value === "string") headers.set(name, value);
@@ -60,7 +54,7 @@ class FetchTransport implements Transport {
       return new FetchResponse(await fetchImpl(endpoint.url + req.path, init));
     } catch (error) {
       // fetch rejects with its own AbortError; report the reason weft aborted with.
-      if (cancel !== null && cancel.aborted) throw cancel.reason;
+      if (req.cancel?.aborted === true) throw req.cancel.reason;
       throw error;
     }
   }

@@ -11,6 +11,7 @@ import { BufferedResponse } from "../core/response.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { httpInstrumented } from "./instrumented.js";
+import { toAbortSignal } from "../core/cancel.js";
 
 /** @example import got from "got"; createClient({ service, discovery, transport: gotTransport(got.extend({ hooks })) }) */
 export function gotTransport(instance: Got): TransportFactory {
@@ -37,14 +38,7 @@ class GotTransport implements Transport {
   async send(req: MeshRequest): Promise<MeshResponse> {
     const endpoint = req.endpoint;
     if (endpoint === null) throw new Error("got transport: request has no endpoint (is the balance layer missing?)");
-    const cancel = req.cancel;
-    let signal: AbortSignal | undefined;
-    if (cancel !== null) {
-      cancel.throwIfAborted();
-      const controller = new AbortController();
-      cancel.addEventListener("abort", () => controller.abort(cancel.reason));
-      signal = controller.signal;
-    }
+    const signal = toAbortSignal(req.cancel);
     const body = req.body;
     let gotBody: string | Buffer | Readable | undefined;
     if (typeof body === "string") gotBody = body;
@@ -67,7 +61,7 @@ class GotTransport implements Transport {
       });
       return new BufferedResponse(res.statusCode, new Uint8Array(res.body), res.headers as ResponseHeaderMap);
     } catch (error) {
-      if (cancel !== null && cancel.aborted) throw cancel.reason;
+      if (req.cancel?.aborted === true) throw req.cancel.reason;
       throw error;
     }
   }

@@ -9,7 +9,7 @@ import { BufferedResponse } from "../core/response.js";
 import { type MeshRequest, type MeshResponse, type Service } from "../core/types.js";
 import { wheelFor } from "../core/wheel.js";
 import { fakeClock, type FakeClock } from "../testing/fake-clock.js";
-import { concurrencyLayer } from "./bulkhead.js";
+import { concurrencyLayer } from "./concurrency.js";
 import { normalizeConcurrencyOptions, type ConcurrencyConfig, type ConcurrencyOptions } from "./options.js";
 
 interface Held {

@@ -1,0 +1,68 @@
+/**
+ * The `attempt-trace` role: one CLIENT span per attempt with the HTTP semantic-convention
+ * attributes, innermost so it measures wire time only and its `traceparent` is injected last (no
+ * middleware can overwrite it).
+ */
+import {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from "@opentelemetry/api";
+import type { Layer, MeshResponse } from "../core/types.js";
+import { CALL_CONTEXT, endWithError, getTracer, hasKeys, tracingEnabled, withoutPropagationFields } from "./tracing.js";
+
+/**
+ * One CLIENT span per attempt, its context injected into the attempt's headers — unless an HTTP
+ * instrumentation hooked into the transport injects its own (`instrumented()`): then weft adds no
+ * header and runs the attempt with its span active, so the instrumentation's span is a child of
+ * weft's and the one `traceparent` the server receives continues the same trace.
+ */
+export function attemptSpanLayer(instrumented: () => boolean = () => false): Layer {
+  return (next) => (req) => {
+    if (!tracingEnabled()) return next(req);
+    const parent = (req.attrs[CALL_CONTEXT] as Context | undefined) ?? context.active();
+    const endpoint = req.endpoint;
+    const attributes: Attributes = { "http.request.method": req.method };
+    if (endpoint !== null) {
+      attributes["server.address"] = endpoint.hostname;
+      attributes["server.port"] = endpoint.port;
+      attributes["url.full"] = endpoint.url + req.path;
+    }
+    if (req.attempt > 0) attributes["http.request.resend_count"] = req.attempt;
+    const span = getTracer().startSpan(req.method, { kind: SpanKind.CLIENT, attributes }, parent);
+    const spanContext = trace.setSpan(parent, span);
+    let sent: Promise<MeshResponse>;
+    if (instrumented()) {
+      // The instrumentation appends its own header: drop any the caller passed (a forwarded
+      // inbound traceparent), so the request carries exactly one.
+      sent = context.with(spanContext, next, undefined, withoutPropagationFields(req));
+    } else {
+      const carrier: Record<string, string> = {};
+      propagation.inject(spanContext, carrier);
+      sent = next(hasKeys(carrier) ? { ...req, headers: { ...req.headers, ...carrier } } : req);
+    }
+    return sent.then(
+      (res) => endAttempt(span, res),
+      (error: unknown) => {
+        endWithError(span, error);
+        throw error;
+      },
+    );
+  };
+}
+
+function endAttempt(span: Span, res: MeshResponse): MeshResponse {
+  span.setAttribute("http.response.status_code", res.status);
+  // Client spans: 4xx and 5xx are errors (HTTP semantic conventions).
+  if (res.status >= 400) {
+    span.setAttribute("error.type", String(res.status));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+  return res;
+}

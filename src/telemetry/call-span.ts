@@ -1,0 +1,48 @@
+/**
+ * The `trace` role: the logical span of a call (INTERNAL), above the deadline so it covers every
+ * attempt, backoff and queue; the attempt spans below are its children. While it is open the
+ * layers below note their decisions on it through `CallState.note`.
+ */
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { withAttr } from "../core/request.js";
+import type { Layer } from "../core/types.js";
+import { CALL_CONTEXT, endWithError, getTracer, pathOf, tracingEnabled } from "./tracing.js";
+
+/** The logical span of a call: `"{service} {method}"`, parent of the attempt spans. */
+export function callSpanLayer(): Layer {
+  return (next) => (req) => {
+    if (!tracingEnabled()) return next(req);
+    const parent = context.active();
+    const span = getTracer().startSpan(
+      `${req.service} ${req.method}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: { "http.request.method": req.method, "weft.service": req.service, "url.path": pathOf(req.path) },
+      },
+      parent,
+    );
+    const ctx = trace.setSpan(parent, span);
+    const derived = withAttr(req, CALL_CONTEXT, ctx);
+    // The layers below note their decisions (retry, hedge, breaker open, budget, ejection) here.
+    req.call.note = (name, attributes) => span.addEvent(name, attributes);
+    return context.with(ctx, next, undefined, derived).then(
+      (res) => {
+        req.call.note = null;
+        span.setAttribute("http.response.status_code", res.status);
+        span.setAttribute("weft.attempts", req.call.attempts);
+        if (res.status >= 400) {
+          span.setAttribute("error.type", String(res.status));
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        span.end();
+        return res;
+      },
+      (error: unknown) => {
+        req.call.note = null;
+        span.setAttribute("weft.attempts", req.call.attempts);
+        endWithError(span, error);
+        throw error;
+      },
+    );
+  };
+}
