@@ -23,8 +23,11 @@ export interface BalanceLayerContext {
   readonly clock: Clock;
   readonly classifier: Classifier;
   readonly events: ClientEventHub;
-  /** Receives every classified attempt outcome (outlier detection listens here). */
-  readonly observeOutcome?: (endpoint: Endpoint, outcome: Outcome) => void;
+  /**
+   * Receives every classified attempt outcome (outlier detection listens here); returns the
+   * endpoint's ejection count when this outcome ejected it, else 0.
+   */
+  readonly observeOutcome?: (endpoint: Endpoint, outcome: Outcome) => number;
   /** Locality-aware routing: prefer the caller's zone, spill over when it is unhealthy or saturated. */
   readonly zoneAware?: ZoneAwareConfig;
   /**
@@ -39,8 +42,7 @@ export interface BalanceLayerContext {
  * are no endpoints at all (or none that is not ejected or draining).
  */
 function noneReady(service: string, endpoints: EndpointSet, attempts: number): Error {
-  const all = endpoints.all;
-  if (all.length > 0 && all.some((e) => e.breaker === "open")) return new BreakerOpenError(service, { attempts });
+  if (endpoints.guardedOut) return new BreakerOpenError(service, { attempts });
   return new NoEndpointsError(service, { attempts });
 }
 
@@ -74,13 +76,10 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
     }
     const outcome = classifier(req, res, error);
     if (observeOutcome !== undefined) {
-      const before = endpoint.state;
-      observeOutcome(endpoint, outcome);
-      if (endpoint.state === "ejected" && before !== "ejected")
-        req.call.note?.("weft.endpoint_ejected", {
-          "weft.endpoint": endpoint.url,
-          "weft.ejections": endpoint.ejections,
-        });
+      const ejections = observeOutcome(endpoint, outcome);
+      if (ejections > 0) {
+        req.call.note?.("weft.endpoint_ejected", { "weft.endpoint": endpoint.url, "weft.ejections": ejections });
+      }
     }
     const now = clock.now();
     const rtt = now - start;

@@ -28,14 +28,14 @@ describe("leastRequest", () => {
 
   it("never picks the busiest of several: it loses every pairing", () => {
     const { picker } = setup();
-    const ready = endpoints(new Array(10).fill(1));
+    const ready = endpoints(new Array<number>(10).fill(1));
     (ready[4] as Endpoint).inflight = 1;
     for (let i = 0; i < 2000; i++) expect(picker.pick(ready, req)).not.toBe(ready[4]);
   });
 
   it("spreads evenly when nothing is in flight", () => {
     const { picker } = setup();
-    const ready = endpoints(new Array(5).fill(1));
+    const ready = endpoints(new Array<number>(5).fill(1));
     const counts = new Map<Endpoint, number>();
     for (let i = 0; i < 50_000; i++) {
       const e = picker.pick(ready, req);
@@ -48,7 +48,7 @@ describe("leastRequest", () => {
     // 1 000 requests onto 20 endpoints (mean 50), none finishing: over 29 seeds the worst queue
     // was 51–52 with P2C and 58–70 with random picks.
     const { picker } = setup();
-    const ready = endpoints(new Array(20).fill(1));
+    const ready = endpoints(new Array<number>(20).fill(1));
     for (let i = 0; i < 1000; i++) picker.pick(ready, req).inflight++;
     const worst = Math.max(...ready.map((e) => e.inflight));
     expect(worst).toBeLessThanOrEqual(53);

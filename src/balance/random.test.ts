@@ -31,7 +31,7 @@ function shares(pick: () => Endpoint, n: number, picks: number): number[] {
 describe("random", () => {
   it("spreads evenly with equal weights (each of 10 within ±5 % of its share)", () => {
     const { picker } = setup();
-    const ready = endpoints(new Array(10).fill(1));
+    const ready = endpoints(new Array<number>(10).fill(1));
     for (const share of shares(() => picker.pick(ready, first), 10, 100_000)) {
       expect(share).toBeGreaterThan(0.095);
       expect(share).toBeLessThan(0.105);

@@ -1,11 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { invalidOption } from "../../test/helpers/options.js";
+import { TestGate } from "../../test/helpers/gate.js";
 import { normalizeZoneOptions, zoneCandidates } from "./zone.js";
 
 /** A set with `local` endpoints in zone "a" and `remote` in zone "b". */
+const ejected = new WeakMap<EndpointSet, TestGate>();
+/** Ejects `e` from `set` (as outlier detection would). */
+const eject = (set: EndpointSet, e: Endpoint): void => void ejected.get(set)?.held.add(e);
+
 function endpointSet(local: number, remote: number): EndpointSet {
   const set = new EndpointSet();
+  const gate = new TestGate();
+  ejected.set(set, gate);
+  set.addGate(gate);
   const infos = [
     ...Array.from({ length: local }, (_, i) => ({ url: `http://10.0.1.${i + 1}:8080`, zone: "a" })),
     ...Array.from({ length: remote }, (_, i) => ({ url: `http://10.0.2.${i + 1}:8080`, zone: "b" })),
@@ -28,12 +36,12 @@ describe("zoneCandidates", () => {
   it("spills over to every ready endpoint when less than 70 % of the local zone is available", () => {
     const set = endpointSet(10, 10);
     const local = inZone(set.all, "a");
-    for (const e of local.slice(0, 3)) e.state = "ejected";
-    set.refresh();
+    for (const e of local.slice(0, 3)) eject(set, e);
+    set.refresh(0);
     // 7 of 10 available: still local.
     expect(zoneCandidates(set.ready, set.all, "a")).toHaveLength(7);
-    (local[3] as Endpoint).state = "ejected";
-    set.refresh();
+    eject(set, local[3] as Endpoint);
+    set.refresh(0);
     // 6 of 10: spill over.
     expect(zoneCandidates(set.ready, set.all, "a")).toBe(set.ready);
     expect(zoneCandidates(set.ready, set.all, "a", { minLocalHealthyPercent: 50 })).toHaveLength(6);
@@ -48,8 +56,8 @@ describe("zoneCandidates", () => {
     expect(zoneCandidates(set.ready, set.all, "a")).toHaveLength(3);
     // Most endpoints ejected: the set panics and `ready` holds unavailable ones; the local zone
     // is not healthy enough to take the traffic alone.
-    for (const e of set.all.slice(0, 5)) e.state = "ejected";
-    set.refresh();
+    for (const e of set.all.slice(0, 5)) eject(set, e);
+    set.refresh(0);
     expect(set.panic).toBe(true);
     expect(zoneCandidates(set.ready, set.all, "a")).toBe(set.ready);
   });
@@ -94,8 +102,8 @@ describe("zoneCandidates", () => {
     expect(zoneCandidates(set.ready, set.all, "a").map((e) => e.zone)).toEqual(["a", "a"]);
     expect(zoneCandidates(set.ready, set.all, "b").map((e) => e.zone)).toEqual(["b", "b"]);
     const before = set.ready;
-    (set.all[0] as Endpoint).state = "ejected";
-    set.refresh();
+    eject(set, set.all[0] as Endpoint);
+    set.refresh(0);
     expect(set.ready).not.toBe(before);
     // 1 of 2 local endpoints available: 50 % < 70 %.
     expect(zoneCandidates(set.ready, set.all, "a")).toBe(set.ready);

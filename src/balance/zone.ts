@@ -52,9 +52,9 @@ export interface ZoneAwareConfig {
 }
 
 /** Default `minLocalHealthyPercent`: keep traffic local while 70 % of the zone is available. */
-export const DEFAULT_MIN_LOCAL_HEALTHY_PERCENT = 70;
+const DEFAULT_MIN_LOCAL_HEALTHY_PERCENT = 70;
 /** Default `saturationInflight`: spill once local endpoints carry 8 more in flight than the others. */
-export const DEFAULT_SATURATION_INFLIGHT = 8;
+const DEFAULT_SATURATION_INFLIGHT = 8;
 /** Endpoints per side whose in-flight counts are read per call. */
 const SAMPLE = 16;
 

@@ -2,21 +2,22 @@
  * A client: one service, its policies, its stack. `request()` is the fast path; `fetch()` gives
  * WHATWG semantics over the same stack.
  */
-import { balanceLayer } from "../balance/layer.js";
-import { LoadTracker, DEFAULT_LOAD_OPTIONS } from "../balance/load.js";
-import type { Picker } from "../balance/picker.js";
 import { Cancellation, linkSignal } from "../core/cancel.js";
 import { isIdempotentRequest } from "../core/classifier.js";
-import { attemptLayer } from "../core/attempt.js";
-import { deadlineLayer } from "../core/deadline.js";
 import type { Resolver, ResolverSnapshot } from "../core/discovery.js";
 import { CallStats, type CallStatsSnapshot } from "../core/call-stats.js";
-import { EndpointSet, type BreakerState, type EndpointHealth } from "../core/endpoint.js";
+import {
+  EndpointSet,
+  type BreakerState,
+  type Endpoint,
+  type EndpointHealth,
+  type EndpointInfo,
+} from "../core/endpoint.js";
 import { ClientClosedError, TotalTimeoutError } from "../core/errors.js";
 import { currentContext, inheritedDeadline } from "../core/context.js";
 import { ClientEventHub, type ClientEvents } from "../core/events.js";
 import { newRequest } from "../core/request.js";
-import { Stack, middlewareLayer } from "../core/stack.js";
+import { Stack, type StackEntry } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
 import type { TlsClientSnapshot } from "../transport/tls.js";
 import {
@@ -28,25 +29,17 @@ import {
   type MeshResponse,
   type Service,
 } from "../core/types.js";
-import { attemptSpanLayer } from "../telemetry/attempt-span.js";
-import { callSpanLayer } from "../telemetry/call-span.js";
-import { clientMetrics } from "../telemetry/metrics.js";
-import { RetryBudget } from "../retry/budget.js";
-import { LatencyWindow } from "../core/latency.js";
-import { retryLayer } from "../retry/layer.js";
-import { fallbackLayer } from "../limit/fallback.js";
-import { coalesceLayer } from "../limit/coalesce.js";
-import { concurrencyLayer, type ConcurrencyLimiter, type ConcurrencySnapshot } from "../limit/concurrency.js";
-import { rateLimitLayer, type RateLimiter, type RateLimitSnapshot } from "../limit/rate-limit.js";
-import { breakerLayer, type BreakerLayer } from "../health/breaker.js";
-import { OutlierDetector, type OutlierSnapshot } from "../health/outlier.js";
-import { HealthChecker, type HealthCheckProbe, type HealthCheckSnapshot } from "../health/health-check.js";
-import { rampStart, slowStartWeigher } from "../health/slow-start.js";
-import type { Endpoint } from "../core/endpoint.js";
+import type { ConcurrencySnapshot } from "../limit/concurrency.js";
+import type { RateLimitSnapshot } from "../limit/rate-limit.js";
+import type { BreakerSnapshot } from "../health/breaker.js";
+import type { OutlierSnapshot } from "../health/outlier.js";
+import type { HealthCheckProbe, HealthCheckSnapshot } from "../health/health-check.js";
 import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
-import { CallCounters, observeLayer } from "./observe.js";
+import type { CallCounters } from "./observe.js";
+import { CallCounters as Counters } from "./observe.js";
 import type { ClientConfig, TimeoutOptions } from "./options.js";
+import { STACK_PLAN, type BuildContext, type PlanEntry, type PlanHandle } from "./plan.js";
 import { checkMs, fail, isPlainObject, checkKeys } from "../core/validate.js";
 
 /** What `client.request()` takes. */
@@ -121,6 +114,8 @@ export interface ClientSnapshot {
   readonly panic: boolean;
   readonly outlier: OutlierSnapshot | null;
   readonly healthCheck: HealthCheckSnapshot | null;
+  /** The per-endpoint breakers (tracked, open, half-open, each one's window); null when breakers are off. */
+  readonly breaker: BreakerSnapshot | null;
   readonly discovery: ResolverSnapshot;
   /** Rates, success % and latency percentiles over the last 10 s, and one point per second for the last 5 minutes. */
   readonly stats: CallStatsSnapshot;
@@ -147,181 +142,61 @@ export class Client {
   readonly stack: Stack;
   readonly #events = new ClientEventHub();
   readonly #endpoints = new EndpointSet();
-  readonly #counters = new CallCounters();
+  readonly #counters = new Counters();
   readonly #stats = new CallStats();
   readonly #parts: ClientParts;
   readonly #service: Service;
-  readonly #budget: RetryBudget | null;
-  readonly #concurrency: ConcurrencyLimiter | null;
-  readonly #breakers: BreakerLayer | null;
-  readonly #outlier: OutlierDetector | null;
-  readonly #healthCheck: HealthChecker | null;
-  readonly #weightOf: (endpoint: Endpoint, nowMs: number) => number;
-  readonly #load: LoadTracker;
-  readonly #rateLimit: RateLimiter | null;
-  readonly #latency = new LatencyWindow();
+  /** What each entry of the plan built, in plan order (entries that are off are absent). */
+  readonly #built: readonly BuiltEntry[];
   readonly #unsubscribe: Disposer;
   readonly #unwatchDiscovery: Disposer;
-  /** Stops the OpenTelemetry metrics (null when off or no meter provider is registered). */
-  readonly #stopMetrics: Disposer | null;
   /** Settles with discovery's first answer; null once it has answered. */
   #firstAnswer: Promise<void> | null = null;
   #answered: ((closed?: Error) => void) | null = null;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(config: ClientConfig, parts: ClientParts) {
+  /**
+   * Made by `Mesh.client()` / `createClient()`, which normalise the options and share the
+   * transport and discovery between clients; not for users (its parameters are internal types).
+   * @internal
+   */
+  constructor(config: ClientConfig, parts: ClientParts, plan: readonly PlanEntry[] = STACK_PLAN) {
     this.service = config.service;
     this.config = config;
     this.#parts = parts;
     const { clock, random, classifier, service } = config;
-    const events = this.#events;
-    this.#breakers =
-      config.breaker === false
-        ? null
-        : breakerLayer({
-            service,
-            config: config.breaker,
-            classifier,
-            clock,
-            onStateChange: (endpoint, from, to) => {
-              endpoint.breaker = to;
-              this.#endpoints.refresh();
-              if (events.breakerStateChange.active)
-                events.breakerStateChange.emit({ service, endpoint: endpoint.url, from, to });
-            },
-          });
-    this.#concurrency =
-      config.concurrency === false
-        ? null
-        : concurrencyLayer({ service, config: config.concurrency, clock, classifier, events });
-    this.#rateLimit =
-      config.rateLimit === false ? null : rateLimitLayer({ service, config: config.rateLimit, clock, events });
-    this.#budget =
-      config.budget === false || (config.retry === false && config.hedge === false)
-        ? null
-        : new RetryBudget(config.budget);
-    const load = (this.#load = new LoadTracker({
-      ...DEFAULT_LOAD_OPTIONS,
-      decayMs: config.balancer.decayMs ?? DEFAULT_LOAD_OPTIONS.decayMs,
-    }));
-    this.#endpoints.panicThreshold = config.panicThreshold;
-    // An endpoint's weight now: its discovery weight times its slow-start ramp.
-    this.#weightOf = slowStartWeigher(config.slowStart);
-    const picker: Picker = config.balancer.create({ clock, random, load, weightOf: this.#weightOf });
-    const healthEvent = (
-      endpoint: Endpoint,
-      kind: "ejected" | "returned" | "unhealthy" | "healthy",
-      reason?: "consecutive" | "successRate",
-      untilMs?: number,
-    ): void => {
-      this.#endpoints.refresh();
-      if (events.endpointHealth.active) {
-        events.endpointHealth.emit({
-          service,
-          endpoint: endpoint.url,
-          kind,
-          reason,
-          ejectionMs: untilMs === undefined ? undefined : untilMs - clock.now(),
-        });
-      }
+    const endpoints = this.#endpoints;
+    const built: BuiltEntry[] = [];
+    const context: BuildContext = {
+      config,
+      service,
+      clock,
+      random,
+      classifier,
+      events: this.#events,
+      endpoints,
+      transport: parts.transport,
+      counters: this.#counters,
+      stats: this.#stats,
+      firstAnswer: () => this.#firstAnswer,
+      changed: () => endpoints.refresh(clock.now()),
+      probe: (endpoint, probe) => this.#probe(endpoint, probe),
+      snapshot: () => this.snapshot(),
+      built: (role) => built.find((b) => b.entry.role === role)?.handle,
     };
-    this.#outlier =
-      config.outlier === false
-        ? null
-        : new OutlierDetector(config.outlier, clock, {
-            onEject: (endpoint, reason, untilMs) => healthEvent(endpoint, "ejected", reason, untilMs),
-            onReturn: (endpoint) => healthEvent(endpoint, "returned"),
-          });
-    this.#healthCheck =
-      config.healthCheck === false
-        ? null
-        : new HealthChecker(config.healthCheck, {
-            clock,
-            random,
-            send: (endpoint, probe) => this.#probe(endpoint, probe),
-            onChange: (endpoint, healthy) => {
-              // A passing check also ends an outlier ejection (Envoy's default).
-              if (healthy) this.#outlier?.uneject(endpoint);
-              healthEvent(endpoint, healthy ? "healthy" : "unhealthy");
-            },
-          });
-    const outlier = this.#outlier;
-
-    // The default stack, in request order (first = outermost). Each entry says why it sits there.
-    let stack = new Stack([
-      // Outermost: the fallback answers only once everything below has given up, and the
-      // counters below it still see the real outcome.
-      ...(config.fallback !== undefined ? [{ role: "fallback", layer: fallbackLayer(config.fallback) }] : []),
-      // Counts and reports each call exactly as the caller sees it.
-      { role: "observe", layer: observeLayer(service, this.#counters, this.#stats, classifier, clock, events) },
-      // The logical span covers the deadline and every attempt, so attempt spans are its children.
-      ...(config.tracing ? [{ role: "trace", layer: callSpanLayer() }] : []),
-      // Coalescing sits above the deadline and the limits: a GET that joins one in flight takes
-      // no slot, no token and no attempt of its own.
-      ...(config.coalesce !== false
-        ? [{ role: "coalesce", layer: coalesceLayer(config.coalesce === true ? undefined : config.coalesce) }]
-        : []),
-      // The total deadline sits above balance (and, later, retry and queueing) so it bounds all of them.
-      { role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) },
-      // The rate limit below the deadline (a token wait ends at it), above concurrency (a call
-      // waiting for a token holds no slot) and above retry (it counts calls; the budget bounds retries).
-      ...(this.#rateLimit !== null ? [{ role: "rate-limit", layer: this.#rateLimit.layer }] : []),
-      // The bulkhead below the deadline (queueing ends at it) and above retry and balance, so a
-      // call holds one slot across all its attempts.
-      ...(this.#concurrency !== null ? [{ role: "concurrency", layer: this.#concurrency.layer }] : []),
-      // Retry and hedging below the deadline (no wait outlives it) and above balance (each resend
-      // picks again, preferring an endpoint the call has not tried).
-      ...(config.retry !== false || config.hedge !== false
-        ? [
-            {
-              role: "retry",
-              layer: retryLayer({
-                service,
-                retry: config.retry,
-                hedge: config.hedge,
-                budget: this.#budget,
-                latency: this.#latency,
-                classifier,
-                clock,
-                random,
-                events,
-              }),
-            },
-          ]
-        : []),
-      // Balance picks per attempt: below the call-level layers so a resend can pick another endpoint.
-      {
-        role: "balance",
-        layer: balanceLayer({
-          service,
-          endpoints: this.#endpoints,
-          picker,
-          load,
-          clock,
-          classifier,
-          events,
-          observeOutcome: outlier === null ? undefined : (endpoint, outcome) => outlier.observe(endpoint, outcome),
-          zoneAware: config.zoneAware,
-          firstAnswer: () => this.#firstAnswer,
-        }),
-      },
-      // One breaker per endpoint: below balance (it needs the endpoint picked) and above attempt,
-      // so a per-try timeout counts as a failure of that endpoint.
-      ...(this.#breakers !== null ? [{ role: "breaker", layer: this.#breakers.layer }] : []),
-      // User middleware runs once per attempt and sees the endpoint picked for it.
-      ...config.use.map((m) => ({ role: "use", layer: middlewareLayer(m) })),
-      // Per-try timeout: below balance so a timed-out attempt counts against its endpoint's load.
-      {
-        role: "attempt",
-        layer: attemptLayer({ clock, events, attemptMs: config.attemptMs, header: config.deadlineHeader }),
-      },
-      // Innermost: the attempt span measures wire time only, and its traceparent is injected last
-      // so no middleware can overwrite it.
-      ...(config.tracing
-        ? [{ role: "attempt-trace", layer: attemptSpanLayer(() => parts.transport.instrumented?.() === true) }]
-        : []),
-    ]);
+    // The plan, in request order: each entry builds its layers and parts; see plan.ts for why
+    // each sits where it does.
+    const entries: StackEntry[] = [];
+    for (const entry of plan) {
+      const handle = entry.build(context);
+      if (handle === null) continue;
+      built.push({ entry, handle });
+      for (const layer of handle.layers ?? []) entries.push({ role: entry.role, layer });
+      if (handle.gate !== undefined) endpoints.addGate(handle.gate);
+    }
+    this.#built = built;
+    let stack = new Stack(entries);
     if (config.stack !== undefined) {
       const edited = config.stack(stack);
       if (!(edited instanceof Stack))
@@ -342,16 +217,6 @@ export class Client {
     // Rejected only when the client closes first; calls waiting on it take the rejection.
     firstAnswer.catch(() => {});
     this.#firstAnswer = firstAnswer;
-    // Metrics subscribe to events only when a real meter provider is there: none, no work.
-    this.#stopMetrics =
-      config.metrics === false
-        ? null
-        : clientMetrics({
-            service,
-            events: this.#events.api,
-            snapshot: () => this.snapshot(),
-            meterProvider: config.metrics.meterProvider,
-          });
     this.#unwatchDiscovery = parts.resolver.onState?.((state) => this.#onDiscoveryState(state)) ?? (() => {});
     this.#unsubscribe = parts.resolver.subscribe((infos) => this.#onEndpoints(infos));
     // A source that answers synchronously (static) or has answered for another client already.
@@ -422,42 +287,55 @@ export class Client {
     return toResponse(res, call.lastEndpoint === "" ? "" : call.lastEndpoint + path);
   }
 
-  /** Plain JSON: endpoints (url, state, EWMA, in-flight) and counters. */
+  /** Plain JSON: endpoints (url, state, EWMA, in-flight, what each policy says of it), counters, each policy's section. */
   snapshot(): ClientSnapshot {
     const now = this.config.clock.now();
-    return {
+    const built = this.#built;
+    const snapshot: Record<string, unknown> = {
       service: this.service,
       balancer: this.config.balancer.name,
       transport: this.#parts.transport.name,
-      tls: (this.#parts.transport.tlsSnapshot?.() as TlsClientSnapshot | undefined) ?? null,
+      tls: this.#parts.transport.tlsSnapshot?.() ?? null,
       closed: this.#closed,
-      endpoints: this.#endpoints.all.map((e) => ({
-        url: e.url,
-        state: e.state,
-        ewmaMs: Number.isNaN(e.ewmaMs) ? null : round(e.ewmaMs),
-        latencyMs: round(this.#load.latencyMs(e, now)),
-        inflight: e.inflight,
-        requests: e.requests,
-        failures: e.failures,
-        consecutiveFailures: e.consecutiveFailures,
-        breaker: e.breaker,
-        activeHealthy: e.activeHealthy,
-        ejections: e.ejections,
-        ejectedForMs: e.state === "ejected" ? Math.max(0, round(e.ejectedUntil - now)) : null,
-        weight: e.weight,
-        effectiveWeight: round(this.#weightOf(e, now)),
-        zone: e.zone ?? null,
-        stalledForMs: stalledFor(e, now),
-      })),
+      endpoints: this.#endpoints.all.map((e) => {
+        const row: Record<string, unknown> = {
+          url: e.url,
+          state: e.state,
+          ewmaMs: Number.isNaN(e.ewmaMs) ? null : round(e.ewmaMs),
+          latencyMs: Number.isNaN(e.ewmaMs) ? 0 : round(e.ewmaMs),
+          inflight: e.inflight,
+          requests: e.requests,
+          failures: e.failures,
+          consecutiveFailures: e.consecutiveFailures,
+          breaker: "closed",
+          activeHealthy: true,
+          ejections: 0,
+          ejectedForMs: null,
+          weight: e.weight,
+          effectiveWeight: e.weight,
+          zone: e.zone ?? null,
+          stalledForMs: stalledFor(e, now),
+        };
+        for (const { handle } of built) if (handle.describe !== undefined) Object.assign(row, handle.describe(e, now));
+        return row as unknown as EndpointSnapshot;
+      }),
       counters: { ...this.#counters },
-      retryBudget: this.#budget === null ? null : round(this.#budget.balance(this.config.clock.now())),
-      limits: { concurrency: this.#concurrency?.snapshot() ?? null, rateLimit: this.#rateLimit?.snapshot() ?? null },
+      retryBudget: null,
+      limits: { concurrency: null, rateLimit: null },
       panic: this.#endpoints.panic,
-      outlier: this.#outlier?.snapshot() ?? null,
-      healthCheck: this.#healthCheck?.snapshot() ?? null,
+      outlier: null,
+      healthCheck: null,
+      breaker: null,
       discovery: this.#parts.resolver.snapshot(),
       stats: this.#stats.snapshot(now, this.config.clock.wallNow()),
     };
+    for (const { entry, handle } of built) {
+      if (entry.snapshotKey === undefined || handle.snapshot === undefined) continue;
+      const [key, inner] = entry.snapshotKey.split(".") as [string, string | undefined];
+      if (inner === undefined) snapshot[key] = handle.snapshot(now);
+      else snapshot[key] = { ...(snapshot[key] as object | undefined), [inner]: handle.snapshot(now) };
+    }
+    return snapshot as unknown as ClientSnapshot;
   }
 
   /** Stops new calls, lets in-flight ones finish, and releases what the client holds. */
@@ -472,13 +350,11 @@ export class Client {
     this.#unwatchDiscovery();
     // Calls still waiting for discovery's first answer fail as closed, not as "no endpoints".
     this.#settleFirstAnswer(new ClientClosedError(this.service));
-    this.#breakers?.close();
-    this.#outlier?.close();
-    this.#healthCheck?.close();
+    // Inner parts first: the reverse of the order they were built in.
+    for (let i = this.#built.length - 1; i >= 0; i--) (this.#built[i] as BuiltEntry).handle.close?.();
     // Give back this client's hold on the shared pools (another client may still use them).
     for (const endpoint of this.#endpoints.all) this.#parts.origins.release(endpoint.origin);
     await this.#parts.onClose(this);
-    this.#stopMetrics?.();
     this.#events.clear();
   }
 
@@ -602,30 +478,33 @@ export class Client {
     }
   }
 
-  #onEndpoints(infos: readonly import("../core/endpoint.js").EndpointInfo[]): void {
+  #onEndpoints(infos: readonly EndpointInfo[]): void {
     this.#settleFirstAnswer();
     const now = this.config.clock.now();
+    // The set ramps endpoints that join while others serve (slow start); the first set does not.
     const { added, removed } = this.#endpoints.update(infos, now);
     if (added.length === 0 && removed.length === 0) return;
-    // Endpoints that join while others serve ramp up (slow start); the first set does not.
-    const from = rampStart(now, added, this.#endpoints.all);
-    for (const endpoint of added) endpoint.readySince = from;
-    this.#outlier?.setEndpoints(this.#endpoints.all);
-    this.#healthCheck?.setEndpoints(this.#endpoints.all);
+    const all = this.#endpoints.all;
+    for (const { handle } of this.#built) handle.setEndpoints?.(all, added, removed);
     // A removed endpoint drains: no new picks; the transport closes its pool gracefully, so
     // attempts in flight there finish.
-    for (const endpoint of removed) this.#breakers?.forget(endpoint);
     for (const endpoint of added) this.#parts.origins.hold(endpoint.origin);
     for (const endpoint of removed) this.#parts.origins.release(endpoint.origin);
     if (this.#events.endpointsChanged.active) {
       this.#events.endpointsChanged.emit({
         service: this.service,
-        endpoints: this.#endpoints.all.map((e) => e.url),
+        endpoints: all.map((e) => e.url),
         added: added.map((e) => e.url),
         removed: removed.map((e) => e.url),
       });
     }
   }
+}
+
+/** One plan entry and what it built. */
+interface BuiltEntry {
+  readonly entry: PlanEntry;
+  readonly handle: PlanHandle;
 }
 
 const NO_ATTRS = Object.freeze({});

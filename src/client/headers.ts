@@ -29,6 +29,8 @@ export function normalizeHeaders(input: HeadersInput | undefined): HeaderMap {
     if (value === undefined) continue;
     const key = name.toLowerCase();
     if (Array.isArray(value)) for (const v of value) add(out, key, String(v));
+    // A header value of another type is stringified, as fetch's Headers does.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     else add(out, key, String(value));
   }
   return out;

@@ -3,6 +3,5 @@ export type { MeshOptions, MeshSnapshot } from "./mesh.js";
 export { Client } from "./client.js";
 export type { MeshRequestInit, MeshFetchInit, ClientSnapshot, EndpointSnapshot } from "./client.js";
 export type { ClientOptions, ClientDefaults, TimeoutOptions } from "./options.js";
-export { DEFAULTS } from "./options.js";
 export type { BodyInit } from "./body.js";
 export type { HeadersInput } from "./headers.js";

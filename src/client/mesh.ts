@@ -5,7 +5,7 @@
  */
 import type { Discovery, Resolver, ResolverSnapshot } from "../core/discovery.js";
 import type { EndpointInfo } from "../core/endpoint.js";
-import type { Clock, Random } from "../core/clock.js";
+import { systemClock, type Clock, type Random } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { Disposer } from "../core/types.js";
@@ -118,7 +118,7 @@ export class Mesh {
 
   snapshot(): MeshSnapshot {
     return {
-      takenAt: Date.now(),
+      takenAt: (this.#defaults.clock ?? systemClock).wallNow(),
       clients: [...this.#clients.values()].map((c) => c.snapshot()),
       servers: [...this.#servers].map((s) => s.snapshot()),
     };
@@ -185,7 +185,7 @@ export class Mesh {
 
   #originsOf(transport: Transport): ClientParts["origins"] {
     let counts = this.#origins.get(transport);
-    if (counts === undefined) this.#origins.set(transport, (counts = new Map()));
+    if (counts === undefined) this.#origins.set(transport, (counts = new Map<string, number>()));
     const held = counts;
     return {
       hold: (origin) => held.set(origin, (held.get(origin) ?? 0) + 1),

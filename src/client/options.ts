@@ -1,6 +1,9 @@
 /**
- * Client options: one `DEFAULTS`, normalized once into a frozen config. The caller's object is
- * never written to (opossum writes into the options you pass: weft does not).
+ * Client options, normalized once into a frozen config. The caller's object is never written to
+ * (opossum writes into the options you pass: weft does not). The option keys, their validation
+ * (one pass, one normaliser per key) and how a mesh's defaults merge under a client's options all
+ * derive from the stack plan (`plan.ts`), beside the few options that belong to the client itself
+ * (service, discovery, transport, classifier, clock…).
  */
 import { p2cEwma } from "../balance/p2c-ewma.js";
 import type { Balancer } from "../balance/picker.js";
@@ -16,27 +19,18 @@ import { undiciTransport } from "../transport/undici.js";
 import type { TlsOptions } from "../transport/tls.js";
 import type { RetryBudgetConfig } from "../retry/budget.js";
 import type { HedgeConfig } from "../retry/hedge.js";
-import {
-  normalizeHedgeOptions,
-  normalizeRetryOptions,
-  type HedgeOptions,
-  type RetryOptions,
-} from "../retry/options.js";
+import { normalizeRetryOptions, type HedgeOptions, type RetryOptions } from "../retry/options.js";
 import type { RetryConfig } from "../retry/policy.js";
 import type { Fallback } from "../limit/fallback.js";
-import { normalizeConcurrencyOptions, normalizeRateLimitOptions } from "../limit/options.js";
-import { normalizeZoneOptions, type ZoneAwareConfig, type ZoneAwareOptions } from "../balance/zone.js";
-import { normalizeBreakerOptions, type BreakerConfig, type BreakerOptions } from "../health/breaker-options.js";
-import { normalizeOutlierOptions, type OutlierConfig, type OutlierOptions } from "../health/outlier-options.js";
-import { normalizeSlowStartOptions, type SlowStartConfig, type SlowStartOptions } from "../health/slow-start.js";
-import {
-  normalizeHealthCheckOptions,
-  type HealthCheckConfig,
-  type HealthCheckOptions,
-} from "../health/health-check-options.js";
+import { type ZoneAwareConfig, type ZoneAwareOptions } from "../balance/zone.js";
+import { type BreakerConfig, type BreakerOptions } from "../health/breaker-options.js";
+import { type OutlierConfig, type OutlierOptions } from "../health/outlier-options.js";
+import { type SlowStartConfig, type SlowStartOptions } from "../health/slow-start.js";
+import { type HealthCheckConfig, type HealthCheckOptions } from "../health/health-check-options.js";
 import type { ConcurrencyConfig, ConcurrencyOptions, RateLimitConfig, RateLimitOptions } from "../limit/options.js";
 import type { CoalesceKey } from "../limit/coalesce.js";
-import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
+import { checkKeys, fail, isPlainObject } from "../core/validate.js";
+import { hasFunction, planOptions, STACK_PLAN, type OptionRule, type PlanEntry, type TimeoutConfig } from "./plan.js";
 import type { MeterProvider } from "../telemetry/index.js";
 
 export interface TimeoutOptions {
@@ -166,35 +160,9 @@ export interface ClientConfig {
   readonly stack: ((stack: Stack) => Stack) | undefined;
   readonly clock: Clock;
   readonly random: Random;
+  /** Every option's normalized value by key, as the plan's entries own them (a new policy reads its own here). */
+  readonly options: Readonly<Record<string, unknown>>;
 }
-
-const KEYS = [
-  "service",
-  "discovery",
-  "balancer",
-  "transport",
-  "tls",
-  "timeout",
-  "retry",
-  "hedge",
-  "breaker",
-  "zoneAware",
-  "outlier",
-  "slowStart",
-  "healthCheck",
-  "panicThresholdPercent",
-  "concurrency",
-  "rateLimit",
-  "fallback",
-  "coalesce",
-  "classifier",
-  "use",
-  "tracing",
-  "metrics",
-  "stack",
-  "clock",
-  "random",
-] as const;
 
 /** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
 const LATER: Readonly<Record<string, string>> = {
@@ -207,184 +175,174 @@ const LATER: Readonly<Record<string, string>> = {
  */
 const DEFAULT_TRANSPORT = undiciTransport();
 
-export const DEFAULTS = Object.freeze({
-  timeout: Object.freeze({ attemptMs: false as const, totalMs: 15_000, header: "x-weft-timeout-ms" }),
-  tracing: true,
-});
+const ANY: OptionRule["normalize"] = (value) => value;
 
-/** Checks the options a mesh's clients share (no `service`). */
-export function checkDefaults(defaults: unknown): ClientDefaults {
-  if (defaults === undefined) return {};
-  if (!isPlainObject(defaults)) fail("defaults", defaults, "an object of client options");
-  checkKeys(
-    defaults,
-    KEYS.filter((k) => k !== "service"),
-    "defaults",
-    LATER,
-  );
-  checkParts(defaults, "defaults.");
-  return defaults as ClientDefaults;
+/** The options that belong to the client itself rather than to one entry of the plan. */
+const CLIENT_OPTIONS: Readonly<Record<string, OptionRule>> = {
+  service: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (typeof value !== "string" || value.trim() === "") fail(at, value, "a non-empty string naming the service");
+      return value;
+    },
+  },
+  discovery: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (value === undefined)
+        fail(at, undefined, 'a discovery source, e.g. staticDiscovery(["http://127.0.0.1:8080"])');
+      if (!hasFunction(value, "create")) {
+        fail(at, value, "a discovery source such as staticDiscovery([...]), dnsDiscovery({...})");
+      }
+      return value;
+    },
+  },
+  transport: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (value !== undefined && !hasFunction(value, "create")) {
+        fail(at, value, "a transport such as undiciTransport(), fetchTransport() or gotTransport(got)");
+      }
+      return value;
+    },
+  },
+  tls: { merge: "replace", normalize: ANY },
+  classifier: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (value !== undefined && typeof value !== "function")
+        fail(at, value, "a function (req, res, error) => outcome");
+      return value ?? defaultClassifier;
+    },
+  },
+  stack: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (value !== undefined && typeof value !== "function") fail(at, value, "a function (stack) => stack");
+      return value;
+    },
+  },
+  clock: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (
+        value !== undefined &&
+        !(hasFunction(value, "now") && hasFunction(value, "setTimer") && hasFunction(value, "wallNow"))
+      ) {
+        fail(at, value, "a Clock { now(), wallNow(), setTimer(fn, ms) }, e.g. fakeClock() from weft/testing");
+      }
+      return value ?? systemClock;
+    },
+  },
+  random: {
+    merge: "replace",
+    normalize: (value, at) => {
+      if (value !== undefined && typeof value !== "function") fail(at, value, "a function returning numbers in [0, 1)");
+      return value ?? systemRandom;
+    },
+  },
+};
+
+/** Every option's rule, the client's own first, then the plan's in request order. */
+function rulesOf(plan: readonly PlanEntry[]): ReadonlyMap<string, OptionRule> {
+  const rules = new Map(Object.entries(CLIENT_OPTIONS));
+  for (const [key, rule] of planOptions(plan)) {
+    if (rules.has(key)) throw new Error(`stack plan: option "${key}" belongs to the client itself`);
+    rules.set(key, rule);
+  }
+  return rules;
 }
 
-/** Merges mesh defaults under a client's options: objects one level deep, `use` concatenated. */
-export function mergeOptions(defaults: ClientDefaults, options: Record<string, unknown>): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...defaults, ...options };
-  const t1 = defaults.timeout;
-  const t2 = options.timeout;
-  if (isPlainObject(t1) && isPlainObject(t2)) merged.timeout = { ...t1, ...t2 };
-  for (const key of ["retry", "breaker", "zoneAware", "outlier", "slowStart", "healthCheck"] as const) {
-    const a = defaults[key];
+const DEFAULT_RULES = rulesOf(STACK_PLAN);
+
+/** The option keys a client takes with this plan. */
+export function optionKeys(plan: readonly PlanEntry[] = STACK_PLAN): string[] {
+  return [...(plan === STACK_PLAN ? DEFAULT_RULES : rulesOf(plan)).keys()];
+}
+
+/** Checks the options a mesh's clients share (no `service`): each present one through its rule. */
+export function checkDefaults(defaults: unknown, plan: readonly PlanEntry[] = STACK_PLAN): ClientDefaults {
+  if (defaults === undefined) return {};
+  if (!isPlainObject(defaults)) fail("defaults", defaults, "an object of client options");
+  const rules = plan === STACK_PLAN ? DEFAULT_RULES : rulesOf(plan);
+  const keys = [...rules.keys()].filter((k) => k !== "service");
+  checkKeys(defaults, keys, "defaults", LATER);
+  for (const key of keys)
+    if (defaults[key] !== undefined) (rules.get(key) as OptionRule).normalize(defaults[key], `defaults.${key}`);
+  checkTls(defaults, "defaults.");
+  return defaults;
+}
+
+/** Merges mesh defaults under a client's options, each key by its rule: objects one level deep, arrays concatenated. */
+export function mergeOptions(
+  defaults: ClientDefaults,
+  options: Record<string, unknown>,
+  plan: readonly PlanEntry[] = STACK_PLAN,
+): Record<string, unknown> {
+  const rules = plan === STACK_PLAN ? DEFAULT_RULES : rulesOf(plan);
+  const base = defaults as Record<string, unknown>;
+  const merged: Record<string, unknown> = { ...base, ...options };
+  for (const [key, rule] of rules) {
+    const a = base[key];
     const b = options[key];
-    if (isPlainObject(a) && isPlainObject(b)) merged[key] = { ...a, ...b };
+    if (rule.merge === "shallow" && isPlainObject(a) && isPlainObject(b)) merged[key] = { ...a, ...b };
+    else if (rule.merge === "concat" && Array.isArray(a) && Array.isArray(b))
+      merged[key] = [...(a as unknown[]), ...(b as unknown[])];
   }
-  if (Array.isArray(defaults.use) && Array.isArray(options.use))
-    merged.use = [...defaults.use, ...(options.use as unknown[])];
   return merged;
 }
 
-export function normalizeOptions(options: unknown): ClientConfig {
+/** Validates and normalizes client options in one pass (one normaliser per key) into a frozen config. */
+export function normalizeOptions(options: unknown, plan: readonly PlanEntry[] = STACK_PLAN): ClientConfig {
   if (!isPlainObject(options)) fail("options", options, "an object with at least { service, discovery }");
-  checkKeys(options, KEYS, "", LATER);
-  const service = options.service;
-  if (typeof service !== "string" || service.trim() === "")
-    fail("service", service, "a non-empty string naming the service");
-  if (options.discovery === undefined)
-    fail("discovery", undefined, 'a discovery source, e.g. staticDiscovery(["http://127.0.0.1:8080"])');
-  checkParts(options, "");
-  const timeout = options.timeout as TimeoutOptions | false | undefined;
-  const attemptMs = timeout === false ? false : (timeout?.attemptMs ?? DEFAULTS.timeout.attemptMs);
-  const totalMs = timeout === false ? false : (timeout?.totalMs ?? DEFAULTS.timeout.totalMs);
-  const deadlineHeader = timeout === false ? false : (timeout?.header ?? DEFAULTS.timeout.header);
-  const { retry, budget } = normalizeRetryOptions(options.retry);
-  const hedge = normalizeHedgeOptions(options.hedge);
+  const rules = plan === STACK_PLAN ? DEFAULT_RULES : rulesOf(plan);
+  checkKeys(options, [...rules.keys()], "", LATER);
+  const n: Record<string, unknown> = {};
+  for (const [key, rule] of rules) n[key] = rule.normalize(options[key], key);
+  checkTls(options, "");
+  const timeout = n.timeout as TimeoutConfig;
+  const { retry, budget } = n.retry as ReturnType<typeof normalizeRetryOptions>;
   return Object.freeze({
-    service,
-    discovery: options.discovery as Discovery,
-    balancer: (options.balancer as Balancer | undefined) ?? p2cEwma(),
+    service: n.service as string,
+    discovery: n.discovery as Discovery,
+    balancer: (n.balancer as Balancer | undefined) ?? p2cEwma(),
     transport:
-      (options.transport as TransportFactory | undefined) ??
+      (n.transport as TransportFactory | undefined) ??
       (options.tls === undefined ? DEFAULT_TRANSPORT : undiciTransport({ tls: options.tls as TlsOptions })),
-    attemptMs: attemptMs === false ? Infinity : attemptMs,
-    totalMs: totalMs === false ? Infinity : totalMs,
-    deadlineHeader: deadlineHeader === false ? false : deadlineHeader.toLowerCase(),
+    attemptMs: timeout.attemptMs,
+    totalMs: timeout.totalMs,
+    deadlineHeader: timeout.header,
     retry,
     budget,
-    hedge,
-    breaker: normalizeBreakerOptions(options.breaker),
-    zoneAware: normalizeZoneOptions(options.zoneAware),
-    outlier: normalizeOutlierOptions(options.outlier),
-    slowStart: normalizeSlowStartOptions(options.slowStart),
-    healthCheck: normalizeHealthCheckOptions(options.healthCheck),
-    panicThreshold: ((options.panicThresholdPercent as number | undefined) ?? 50) / 100,
-    concurrency: normalizeConcurrencyOptions(options.concurrency),
-    rateLimit: normalizeRateLimitOptions(options.rateLimit),
-    fallback: options.fallback as Fallback | undefined,
-    coalesce:
-      options.coalesce === undefined || options.coalesce === false
-        ? false
-        : options.coalesce === true
-          ? true
-          : (options.coalesce as { key: CoalesceKey }).key,
-    classifier: (options.classifier as Classifier | undefined) ?? defaultClassifier,
-    use: Object.freeze([...((options.use as Middleware[] | undefined) ?? [])]),
-    tracing: (options.tracing as boolean | undefined) ?? DEFAULTS.tracing,
-    metrics:
-      options.metrics === false
-        ? false
-        : Object.freeze({
-            meterProvider:
-              typeof options.metrics === "object" && options.metrics !== null
-                ? (options.metrics as { meterProvider?: MeterProvider }).meterProvider
-                : undefined,
-          }),
-    stack: options.stack as ((stack: Stack) => Stack) | undefined,
-    clock: (options.clock as Clock | undefined) ?? systemClock,
-    random: (options.random as Random | undefined) ?? systemRandom,
+    hedge: n.hedge as HedgeConfig | false,
+    breaker: n.breaker as BreakerConfig | false,
+    zoneAware: n.zoneAware as ZoneAwareConfig | undefined,
+    outlier: n.outlier as OutlierConfig | false,
+    slowStart: n.slowStart as SlowStartConfig | false,
+    healthCheck: n.healthCheck as HealthCheckConfig | false,
+    panicThreshold: n.panicThresholdPercent as number,
+    concurrency: n.concurrency as ConcurrencyConfig | false,
+    rateLimit: n.rateLimit as RateLimitConfig | false,
+    fallback: n.fallback as Fallback | undefined,
+    coalesce: n.coalesce as CoalesceKey | true | false,
+    classifier: n.classifier as Classifier,
+    use: n.use as readonly Middleware[],
+    tracing: n.tracing as boolean,
+    metrics: n.metrics as false | { readonly meterProvider: MeterProvider | undefined },
+    stack: n.stack as ((stack: Stack) => Stack) | undefined,
+    clock: n.clock as Clock,
+    random: n.random as Random,
+    options: Object.freeze(n),
   });
 }
 
-/** Type checks of each option present in `o` (shared by client options and mesh defaults). */
-function checkParts(o: Record<string, unknown>, prefix: string): void {
-  const at = (key: string): string => prefix + key;
-  if (o.discovery !== undefined && !hasFunction(o.discovery, "create")) {
-    fail(at("discovery"), o.discovery, "a discovery source such as staticDiscovery([...]), dnsDiscovery({...})");
-  }
-  if (o.balancer !== undefined && !hasFunction(o.balancer, "create"))
-    fail(at("balancer"), o.balancer, "a balancer such as p2cEwma() or roundRobin()");
-  if (o.transport !== undefined && !hasFunction(o.transport, "create")) {
-    fail(at("transport"), o.transport, "a transport such as undiciTransport(), fetchTransport() or gotTransport(got)");
-  }
+/** `tls` is shorthand for a transport of the client's own: it cannot come with `transport`. */
+function checkTls(o: Record<string, unknown>, prefix: string): void {
   if (o.tls !== undefined && o.transport !== undefined) {
     fail(
-      at("tls"),
+      `${prefix}tls`,
       "(with transport)",
       "absent when `transport` is given: pass it to the transport instead, undiciTransport({ tls })",
     );
   }
-  if (o.timeout !== undefined && o.timeout !== false) {
-    if (!isPlainObject(o.timeout)) fail(at("timeout"), o.timeout, "{ attemptMs?, totalMs? } or false");
-    checkKeys(o.timeout, ["attemptMs", "totalMs", "header"], at("timeout"));
-    const header = o.timeout.header;
-    if (
-      header !== undefined &&
-      header !== false &&
-      !(typeof header === "string" && /^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header))
-    ) {
-      fail(at("timeout.header"), header, 'an HTTP header name (e.g. "x-weft-timeout-ms") or false');
-    }
-    const attemptMs = checkMs(at("timeout.attemptMs"), o.timeout.attemptMs, true);
-    const totalMs = checkMs(at("timeout.totalMs"), o.timeout.totalMs, true);
-    if (typeof attemptMs === "number" && typeof totalMs === "number" && attemptMs > totalMs) {
-      fail(at("timeout.attemptMs"), attemptMs, `at most timeout.totalMs (${totalMs})`);
-    }
-  }
-  if (o.retry !== undefined) normalizeRetryOptions(o.retry);
-  if (o.hedge !== undefined) normalizeHedgeOptions(o.hedge);
-  if (o.breaker !== undefined) normalizeBreakerOptions(o.breaker, at("breaker"));
-  if (o.zoneAware !== undefined) normalizeZoneOptions(o.zoneAware, at("zoneAware"));
-  if (o.outlier !== undefined) normalizeOutlierOptions(o.outlier, at("outlier"));
-  if (o.slowStart !== undefined) normalizeSlowStartOptions(o.slowStart, at("slowStart"));
-  if (o.healthCheck !== undefined) normalizeHealthCheckOptions(o.healthCheck, at("healthCheck"));
-  const panic = o.panicThresholdPercent;
-  if (panic !== undefined && !(typeof panic === "number" && panic >= 0 && panic <= 100))
-    fail(at("panicThresholdPercent"), panic, "a percentage from 0 (off) to 100");
-  if (o.concurrency !== undefined) normalizeConcurrencyOptions(o.concurrency, at("concurrency"));
-  if (o.rateLimit !== undefined) normalizeRateLimitOptions(o.rateLimit, at("rateLimit"));
-  if (o.fallback !== undefined && typeof o.fallback !== "function")
-    fail(at("fallback"), o.fallback, "a function (req, error) => response");
-  if (o.coalesce !== undefined && typeof o.coalesce !== "boolean") {
-    if (!isPlainObject(o.coalesce) || typeof o.coalesce.key !== "function")
-      fail(at("coalesce"), o.coalesce, "true, false or { key: (req) => string }");
-    checkKeys(o.coalesce, ["key"], at("coalesce"));
-  }
-  if (o.classifier !== undefined && typeof o.classifier !== "function")
-    fail(at("classifier"), o.classifier, "a function (req, res, error) => outcome");
-  if (o.use !== undefined) {
-    if (!Array.isArray(o.use))
-      fail(at("use"), o.use, "an array of middleware functions (req, next) => Promise<response>");
-    o.use.forEach((m, i) => {
-      if (typeof m !== "function") fail(at(`use[${i}]`), m, "a middleware function (req, next) => Promise<response>");
-    });
-  }
-  if (o.tracing !== undefined && typeof o.tracing !== "boolean") fail(at("tracing"), o.tracing, "true or false");
-  if (o.metrics !== undefined && typeof o.metrics !== "boolean") {
-    if (!isPlainObject(o.metrics)) fail(at("metrics"), o.metrics, "true, false or { meterProvider }");
-    checkKeys(o.metrics, ["meterProvider"], at("metrics"));
-    const provider = o.metrics.meterProvider;
-    if (provider !== undefined && !hasFunction(provider, "getMeter"))
-      fail(at("metrics.meterProvider"), provider, "an OpenTelemetry MeterProvider (with getMeter)");
-  }
-  if (o.stack !== undefined && typeof o.stack !== "function") fail(at("stack"), o.stack, "a function (stack) => stack");
-  if (
-    o.clock !== undefined &&
-    !(hasFunction(o.clock, "now") && hasFunction(o.clock, "setTimer") && hasFunction(o.clock, "wallNow"))
-  ) {
-    fail(at("clock"), o.clock, "a Clock { now(), wallNow(), setTimer(fn, ms) }, e.g. fakeClock() from weft/testing");
-  }
-  if (o.random !== undefined && typeof o.random !== "function")
-    fail(at("random"), o.random, "a function returning numbers in [0, 1)");
-}
-
-function hasFunction(value: unknown, name: string): boolean {
-  return typeof value === "object" && value !== null && typeof (value as Record<string, unknown>)[name] === "function";
 }

@@ -1,7 +1,10 @@
 /**
- * Per-endpoint state, shared by the policies that read or write it: the balancer's load
- * (in-flight, peak-EWMA latency), health (state, failures) and the snapshot. It lives in `core/`
- * so that `balance/` and `health/` share it without importing each other.
+ * Per-endpoint state, one owner per field: discovery's facts and availability (`EndpointSet`),
+ * the balancer's load (in-flight, peak-EWMA latency, counts — the balance layer). Policies that
+ * can hold an endpoint out (breaker, outlier detection, health checks) keep their own records
+ * and answer `isAvailable(endpoint)` as an `AvailabilityGate`; the set asks them when one signals
+ * a change, and never per call. It lives in `core/` so that `balance/` and `health/` share it
+ * without importing each other.
  */
 export type EndpointHealth = "healthy" | "ejected" | "probing" | "draining";
 
@@ -18,6 +21,26 @@ export interface EndpointInfo {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
+/**
+ * A policy that can hold endpoints out of the ready list. It keeps its own per-endpoint records;
+ * the `EndpointSet` asks it on `refresh()` — after the policy signalled a change — never per call.
+ */
+export interface AvailabilityGate {
+  /** The policy's name (`"breaker"`, `"outlier"`, `"healthCheck"`). */
+  readonly name: string;
+  /**
+   * True when panic mode may still send to an endpoint this gate holds out (outlier ejection,
+   * failing health checks); false for a gate that is the last guard (an open breaker): when every
+   * endpoint is held by one, calls fail fast instead.
+   */
+  readonly panicOverrides: boolean;
+  /** False while this policy holds the endpoint out. */
+  isAvailable(endpoint: Endpoint): boolean;
+}
+
+/** Where slow start ramps endpoints from that become available while no other one serves: nowhere. */
+const NO_RAMP = Number.NEGATIVE_INFINITY;
+
 export class Endpoint {
   /** The URL as discovery gave it, normalized (no trailing slash). */
   readonly url: string;
@@ -31,17 +54,22 @@ export class Endpoint {
   zone: string | undefined;
   metadata: Readonly<Record<string, string>>;
 
-  state: EndpointHealth = "healthy";
-  /** Written by the breaker layer; an open breaker takes the endpoint out of `ready`. */
-  breaker: BreakerState = "closed";
-  /** Written by active health checks: false after `unhealthyThreshold` failed checks. */
-  activeHealthy = true;
-  /** Clock time the endpoint last became available (joined, or returned from ejection): slow start ramps from here. */
+  /**
+   * `"draining"` once discovery removed it (attempts in flight finish; no new picks). Written by
+   * the `EndpointSet` only.
+   */
+  state: "healthy" | "draining" = "healthy";
+  /**
+   * True when new requests may be sent here: not draining, and no availability gate (breaker,
+   * outlier detection, health checks) holds it out. Written by `EndpointSet.refresh` only, from
+   * what the gates answer; each gate keeps its own records.
+   */
+  available = false;
+  /**
+   * Clock time the endpoint last became available (joined, or came back from a gate): slow start
+   * ramps from here. Written by `EndpointSet.refresh` only.
+   */
   readySince: number;
-  /** Times outlier detection has ejected it (the ejection time grows with it). */
-  ejections = 0;
-  /** While ejected: the clock time it returns. */
-  ejectedUntil = 0;
   /** Attempts sent and not yet answered. */
   inflight = 0;
   /** Sum of the start times of the attempts in flight: their mean age is `now - sum / inflight`. */
@@ -75,11 +103,6 @@ export class Endpoint {
     this.addedAt = now;
     this.readySince = now;
   }
-
-  /** True when new requests may be sent here. */
-  get available(): boolean {
-    return (this.state === "healthy" || this.state === "probing") && this.breaker !== "open" && this.activeHealthy;
-  }
 }
 
 /**
@@ -91,19 +114,34 @@ export class EndpointSet {
   #all: Endpoint[] = [];
   #ready: Endpoint[] = [];
   #panic = false;
+  #guarded = false;
+  readonly #gates: AvailabilityGate[] = [];
   /** Bumped on every change, so pickers can rebuild derived structures (rings, tables) lazily. */
   version = 0;
   /**
    * Envoy's panic threshold: when fewer than this share (0–1) of the endpoints are available,
-   * balance across all of them (except those draining or with an open breaker) rather than
-   * melting the survivors.
+   * balance across all of them (except those draining or held by a gate panic does not override,
+   * an open breaker) rather than melting the survivors.
    * Default 0.5; 0 turns panic mode off.
    */
   panicThreshold = 0.5;
 
+  /** Adds a policy that can hold endpoints out; call `refresh()` whenever it signals a change. */
+  addGate(gate: AvailabilityGate): void {
+    this.#gates.push(gate);
+  }
+
   /** True while fewer than `panicThreshold` of the endpoints are available and all are used. */
   get panic(): boolean {
     return this.#panic;
+  }
+
+  /**
+   * True when nothing is ready and some endpoint is held out by a gate panic mode does not
+   * override (its breaker is open): calls fail fast with that reason rather than "no endpoints".
+   */
+  get guardedOut(): boolean {
+    return this.#guarded;
   }
 
   get all(): readonly Endpoint[] {
@@ -132,7 +170,6 @@ export class EndpointSet {
         existing.weight = fresh.weight;
         existing.zone = fresh.zone;
         existing.metadata = fresh.metadata;
-        if (existing.state === "draining") existing.state = "healthy";
         next.set(existing.url, existing);
       } else {
         next.set(fresh.url, fresh);
@@ -143,24 +180,58 @@ export class EndpointSet {
     for (const [url, endpoint] of this.#byUrl) {
       if (!next.has(url)) {
         endpoint.state = "draining";
+        endpoint.available = false;
         removed.push(endpoint);
       }
     }
     this.#byUrl = next;
     this.#all = [...next.values()];
-    this.refresh();
+    this.refresh(now);
     return { added, removed };
   }
 
-  /** Rebuilds `ready` after a state change. */
-  refresh(): void {
-    const available = this.#all.filter((e) => e.available);
+  /**
+   * Asks the gates again and rebuilds `ready` — after the set changed or a gate signalled a
+   * change, never per call. An endpoint that becomes available while another one serves ramps up
+   * from `now` (slow start); the endpoints of the first set, or one that returns while every other
+   * one is out, do not (ramping is relative: alone, it is all there is).
+   */
+  refresh(now: number): void {
+    const all = this.#all;
+    const gates = this.#gates;
+    let becoming: Endpoint[] | null = null;
+    let othersServing = false;
+    const available: Endpoint[] = [];
     // Panic overrides ejection and failing health checks, not an open breaker: a breaker is the
     // last guard, and when every one is open the call fails fast instead.
-    const candidates = this.#all.filter((e) => e.state !== "draining" && e.breaker !== "open");
+    const candidates: Endpoint[] = [];
+    let guarded = false;
+    for (const endpoint of all) {
+      let open = endpoint.state !== "draining";
+      let hard = open;
+      for (const gate of gates) {
+        if (!open && !hard) break;
+        if (gate.isAvailable(endpoint)) continue;
+        open = false;
+        if (!gate.panicOverrides) hard = false;
+      }
+      if (hard) candidates.push(endpoint);
+      else if (endpoint.state !== "draining") guarded = true;
+      if (open) {
+        available.push(endpoint);
+        if (!endpoint.available) (becoming ??= []).push(endpoint);
+        else othersServing = true;
+      }
+      endpoint.available = open;
+    }
+    if (becoming !== null) {
+      const from = othersServing ? now : NO_RAMP;
+      for (const endpoint of becoming) endpoint.readySince = from;
+    }
     const wasPanic = this.#panic;
     this.#panic = candidates.length > 0 && available.length < this.panicThreshold * candidates.length;
     const ready = this.#panic ? candidates : available;
+    this.#guarded = ready.length === 0 && guarded;
     // Keep the same array when the members did not change (a breaker going half-open): pickers
     // and the zone split rebuild only when the ready array itself changes. Outside panic mode the
     // members are exactly the available endpoints, so equal members mean equal health; in panic

@@ -4,13 +4,14 @@
  * fast for a sleep window, then one trial call decides whether it closes again. opossum is that
  * model in Node.js, and weft uses it — but one breaker per *endpoint*, not per service: a service
  * with one bad replica out of ten has a 10 % failure rate, which should eject that replica, not
- * trip the whole service. An open breaker is reported through `onStateChange`, which takes the
- * endpoint out of the balancer's ready list (the client wires it), so traffic flows to the others.
+ * trip the whole service. An open breaker holds its endpoint out of the balancer's ready list: the
+ * layer is an availability gate the endpoint set asks after `onStateChange` signals a transition.
  *
  * The layer sits between `balance` (which sets `req.endpoint`) and `attempt`, so a per-try timeout
  * counts as a failure of the endpoint it happened on.
  *
- * How opossum is used, and why:
+ * How opossum is used, and why (the calls themselves live in `opossum-adapter.ts`, the one file
+ * that imports opossum, with a test that fails if an upgrade changes what it relies on):
  * - **What counts is the classifier's verdict.** The call runs outside opossum; when it settles,
  *   the verdict is reported by firing the breaker with an action that fails at once for a failure
  *   (`failure`/`retryable`, a 503 response included — the caller still gets the response) and
@@ -40,15 +41,15 @@
  *   closed, so its endpoint is not stranded out of the ready list with nothing left to re-test it.
  */
 import { GrowingLru } from "./growing-lru.js";
-import CircuitBreaker from "opossum";
 import type { Classifier } from "../core/classifier.js";
 import { isFailure } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
-import type { BreakerState, Endpoint } from "../core/endpoint.js";
+import type { AvailabilityGate, BreakerState, Endpoint } from "../core/endpoint.js";
 import { BreakerOpenError } from "../core/errors.js";
 import type { Layer, MeshRequest, MeshResponse, Service } from "../core/types.js";
 import { wheelFor, type Scheduled } from "../core/wheel.js";
 import type { BreakerConfig } from "./breaker-options.js";
+import { breakerWindow, type BreakerWindow } from "./opossum-adapter.js";
 import { BucketRotation } from "./rotation.js";
 
 export interface BreakerLayerContext {
@@ -59,8 +60,8 @@ export interface BreakerLayerContext {
   /**
    * Called on every transition (closed→open, open→halfOpen, halfOpen→closed, halfOpen→open, and
    * open/halfOpen→closed when the breaker is evicted), after the layer's own state has changed.
-   * The client sets `endpoint.breaker` here and emits `breakerStateChange`. A throw becomes a
-   * process warning; it never breaks a call.
+   * The client refreshes its endpoint set here (which asks `isAvailable` again) and emits
+   * `breakerStateChange`. A throw becomes a process warning; it never breaks a call.
    */
   onStateChange(endpoint: Endpoint, from: BreakerState, to: BreakerState): void;
 }
@@ -83,7 +84,8 @@ export interface BreakerSnapshot {
   readonly endpoints: readonly EndpointBreakerSnapshot[];
 }
 
-export interface BreakerLayer {
+/** Also the availability gate of the endpoint set: an open breaker holds its endpoint out, even in panic mode. */
+export interface BreakerLayer extends AvailabilityGate {
   /** The layer, for the stack between `balance` and `attempt`. */
   readonly layer: Layer;
   /** The endpoint's breaker state (`closed` for an endpoint without one). */
@@ -96,34 +98,14 @@ export interface BreakerLayer {
   close(): void;
 }
 
-/** What a breaker is fired with: whether the call it reports failed. */
-type Opossum = CircuitBreaker<[failed: boolean], void>;
-
-/** opossum's options as we pass them; `state` is documented (README, "Breaker State Initialization") but missing from @types/opossum 8. */
-type OpossumOptions = CircuitBreaker.Options<[failed: boolean]> & { state?: { closed: boolean; halfOpen: boolean } };
-
-/** The largest delay `setTimeout` takes; opossum's own reset timer is never meant to fire. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-const HALF_OPEN: OpossumOptions["state"] = Object.freeze({ closed: false, halfOpen: true });
-
-/** The action every breaker fires: fails at once (synchronously) for a failure. */
-const REPORTED_FAILURE = new Error("weft: classified failure");
-const RESOLVED: Promise<void> = Promise.resolve();
-const report = (failed: boolean): Promise<void> => {
-  if (failed) throw REPORTED_FAILURE;
-  return RESOLVED;
-};
-const ignore = (): void => {};
-
 class BreakerEntry {
   state: BreakerState = "closed";
   /**
-   * The current opossum instance; replaced when the breaker goes half-open. `null` until the
-   * endpoint's first failure: an opossum instance weighs ~7 KB (its window, 15 listeners, its
-   * options), and an endpoint that never fails never needs one.
+   * The current window (an opossum instance, `opossum-adapter.ts`); replaced when the breaker
+   * goes half-open. `null` until the endpoint's first failure: an instance weighs ~7 KB (its
+   * window, 15 listeners, its options), and an endpoint that never fails never needs one.
    */
-  breaker: Opossum | null = null;
+  breaker: BreakerWindow | null = null;
   /** Successes counted while there is no instance, since `quietSince`; they seed the instance. */
   quietSuccesses = 0;
   quietSince = 0;
@@ -139,7 +121,8 @@ class BreakerEntry {
  * Per-endpoint circuit breakers as a layer, with the handles the client needs.
  * @example
  * const breakers = breakerLayer({ service, config, classifier, clock,
- *   onStateChange: (endpoint, from, to) => { endpoint.breaker = to; endpoints.refresh(); } });
+ *   onStateChange: () => endpoints.refresh(clock.now()) });
+ * endpoints.addGate(breakers);
  * // in the stack, between balance and attempt: { role: "breaker", layer: breakers.layer }
  * // when the client closes: breakers.close()
  */
@@ -160,47 +143,38 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
     }
   };
 
-  const makeBreaker = (entry: BreakerEntry, halfOpen: boolean): Opossum => {
-    // A fresh options object per instance: opossum writes its defaults into the one it is given.
-    const options: OpossumOptions = {
-      timeout: false, // weft times attempts (the attempt layer below); opossum's would be a timer per call
-      resetTimeout: MAX_TIMER_MS, // weft ends the sleep window on its clock; see onOpen
+  const makeBreaker = (entry: BreakerEntry, halfOpen: boolean): BreakerWindow => {
+    const window: BreakerWindow = breakerWindow({
       errorThresholdPercentage: config.errorThresholdPercentage,
       volumeThreshold: config.volumeThreshold,
-      rollingCountTimeout: config.rollingWindowMs,
-      rollingCountBuckets: config.rollingBuckets,
-      rollingPercentilesEnabled: false, // no latency arrays sorted on every failure; weft measures latency itself
-      enableSnapshots: false, // no snapshot interval per breaker
-      rotateBucketController: rotation.controller(), // no bucket interval per breaker; arms the shared timer
-      name: entry.endpoint.url, // (opossum would otherwise generate a UUID per instance)
+      rollingWindowMs: config.rollingWindowMs,
+      rollingBuckets: config.rollingBuckets,
+      rotateBucketController: rotation.controller(), // arms the shared timer
+      name: entry.endpoint.url,
       group: service,
-    };
-    if (halfOpen) options.state = HALF_OPEN;
-    const breaker: Opossum = new CircuitBreaker(report, options);
-    breaker.on("open", () => onOpen(entry, breaker));
-    breaker.on("close", () => onClose(entry, breaker));
-    return breaker;
+      halfOpen,
+      onOpen: () => onOpen(entry, window),
+      onClose: () => onClose(entry, window),
+    });
+    return window;
   };
   /** The first failure of an endpoint with no instance: make one, seeded with the window's successes. */
-  const makeSeeded = (entry: BreakerEntry): Opossum => {
+  const makeSeeded = (entry: BreakerEntry): BreakerWindow => {
     const breaker = makeBreaker(entry, false);
-    for (let i = 0; i < entry.quietSuccesses; i++) {
-      breaker.emit("fire");
-      breaker.emit("success", undefined, 0);
-    }
+    for (let i = 0; i < entry.quietSuccesses; i++) breaker.success();
     entry.quietSuccesses = 0;
     entry.breaker = breaker;
     return breaker;
   };
 
   // closed → open (the window passed the threshold) or halfOpen → open (a probe failed).
-  const onOpen = (entry: BreakerEntry, breaker: Opossum): void => {
+  const onOpen = (entry: BreakerEntry, breaker: BreakerWindow): void => {
     if (entry.breaker !== breaker || entry.state === "open") return;
     const from = entry.state;
     entry.state = "open";
     entry.probes = 0;
-    // opossum has just armed its own reset timer: shutting the instance down clears it and stops
-    // its window (kept for the snapshot). weft ends the sleep window on the injected clock.
+    // Shutting the window down stops it (its counts are kept for the snapshot) and clears
+    // opossum's own reset timer; weft ends the sleep window on the injected clock.
     breaker.shutdown();
     entry.reset = wheel.schedule(clock.now() + resetTimeoutMs, () => toHalfOpen(entry));
     notify(entry.endpoint, from, "open");
@@ -217,7 +191,7 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
   };
 
   // halfOpen → closed: opossum closes a half-open breaker on its first reported success.
-  const onClose = (entry: BreakerEntry, breaker: Opossum): void => {
+  const onClose = (entry: BreakerEntry, breaker: BreakerWindow): void => {
     if (entry.breaker !== breaker || entry.state === "closed") return;
     const from = entry.state;
     entry.state = "closed";
@@ -247,7 +221,7 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
   const settle = (
     req: MeshRequest,
     entry: BreakerEntry,
-    admittedBy: Opossum | null,
+    admittedBy: BreakerWindow | null,
     res: MeshResponse | undefined,
     error: unknown,
   ): void => {
@@ -270,20 +244,12 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
           entry.quietSuccesses++;
           return;
         }
-        makeSeeded(entry);
-      }
-      breaker = entry.breaker as Opossum;
+        breaker = makeSeeded(entry);
+      } else breaker = entry.breaker;
     }
-    if (!(breaker.closed || (breaker.halfOpen && breaker.pendingClose))) return;
-    if (isFailure(outcome)) breaker.fire(true).catch(ignore);
-    else if (breaker.closed) {
-      // A success while closed only moves opossum's counters, which it keeps by listening to its
-      // own "fire" and "success" events: emitting them counts it the same as fire() would, without
-      // fire()'s promise and bookkeeping (~0.5 µs of the hot path). Failures and half-open probes
-      // still go through fire(), so opossum decides every state change itself.
-      breaker.emit("fire");
-      breaker.emit("success", undefined, 0);
-    } else void breaker.fire(false);
+    if (!breaker.counting) return;
+    if (isFailure(outcome)) breaker.failure();
+    else breaker.success();
   };
 
   const rejectOpen = (req: MeshRequest): Promise<never> => {
@@ -328,9 +294,13 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
       );
     };
 
+  const stateOf = (endpoint: Endpoint): BreakerState => cache.peek(endpoint)?.state ?? "closed";
   return {
+    name: "breaker",
+    panicOverrides: false,
+    isAvailable: (endpoint) => stateOf(endpoint) !== "open",
     layer,
-    stateOf: (endpoint) => cache.peek(endpoint)?.state ?? "closed",
+    stateOf,
     forget: (endpoint) => {
       cache.delete(endpoint);
     },
@@ -341,12 +311,12 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
       for (const entry of cache.values()) {
         if (entry.state === "open") open++;
         else if (entry.state === "halfOpen") halfOpen++;
-        const stats = entry.breaker?.stats;
+        const window = entry.breaker;
         endpoints.push({
           url: entry.endpoint.url,
           state: entry.state,
-          windowCalls: stats === undefined ? entry.quietSuccesses : stats.successes + stats.failures,
-          windowFailures: stats?.failures ?? 0,
+          windowCalls: window === null ? entry.quietSuccesses : window.calls,
+          windowFailures: window?.failures ?? 0,
           probesInFlight: entry.state === "halfOpen" ? entry.probes : 0,
         });
       }

@@ -58,7 +58,7 @@ export function isExpectedStatus(config: Pick<HealthCheckConfig, "expectedStatus
 }
 
 /** Share of the interval each later check may move either way. */
-export const INTERVAL_JITTER = 0.1;
+const INTERVAL_JITTER = 0.1;
 
 /** Delay of an endpoint's first check: anywhere in its first interval (`r` uniform in [0, 1)). */
 export function firstCheckDelayMs(intervalMs: number, r: number): number {

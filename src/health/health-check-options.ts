@@ -37,7 +37,7 @@ export interface HealthCheckConfig {
   readonly expectedStatus: readonly number[] | null;
 }
 
-export const HEALTH_CHECK_DEFAULTS = Object.freeze({
+const HEALTH_CHECK_DEFAULTS = Object.freeze({
   intervalMs: 10_000,
   timeoutMs: 1000,
   healthyThreshold: 2,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { seededRandom } from "../core/clock.js";
-import { Endpoint } from "../core/endpoint.js";
+import { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { wheelFor } from "../core/wheel.js";
 import { fakeClock } from "../testing/fake-clock.js";
 import {
@@ -28,7 +28,13 @@ type Reply = number | Error | "hang" | { readonly status: number; readonly after
 function setup(options: Partial<HealthCheckOptions> = {}, n = 1) {
   const clock = fakeClock();
   const config = normalizeHealthCheckOptions({ path: "/healthz", ...options }) as HealthCheckConfig;
-  const endpoints = Array.from({ length: n }, (_, i) => new Endpoint({ url: `http://10.0.0.${i + 1}:8080` }, 0));
+  // A real endpoint set asks the checker (its gate) whenever the checker signals a change.
+  const set = new EndpointSet();
+  set.update(
+    Array.from({ length: n }, (_, i) => ({ url: `http://10.0.0.${i + 1}:8080` })),
+    0,
+  );
+  const endpoints = set.all;
   const replies = new Map<Endpoint, Reply>();
   const sent: { endpoint: Endpoint; at: number; probe: HealthCheckProbe }[] = [];
   const changes: string[] = [];
@@ -60,9 +66,12 @@ function setup(options: Partial<HealthCheckOptions> = {}, n = 1) {
     clock,
     random: seededRandom(7),
     send,
-    onChange: (endpoint, healthy) =>
-      changes.push(`${endpoint.hostname} ${healthy ? "healthy" : "unhealthy"} at ${clock.now()}`),
+    onChange: (endpoint, healthy) => {
+      changes.push(`${endpoint.hostname} ${healthy ? "healthy" : "unhealthy"} at ${clock.now()}`);
+      set.refresh(clock.now());
+    },
   });
+  set.addGate(checker);
   open.push(checker);
   checker.setEndpoints(endpoints);
   /** Advances time until every endpoint has been checked at least once. */
@@ -79,6 +88,7 @@ function setup(options: Partial<HealthCheckOptions> = {}, n = 1) {
   return {
     clock,
     checker,
+    healthy: (e: Endpoint): boolean => checker.isAvailable(e),
     endpoints,
     replies,
     sent,
@@ -92,20 +102,20 @@ function setup(options: Partial<HealthCheckOptions> = {}, n = 1) {
 
 describe("HealthChecker", () => {
   it("marks an endpoint unhealthy after 3 failed checks and healthy after 2 passed ones", async () => {
-    const { endpoints, replies, sent, changes, untilChecks } = setup();
+    const { healthy, endpoints, replies, sent, changes, untilChecks } = setup();
     const [a] = endpoints as [Endpoint];
     replies.set(a, 503);
     await untilChecks(2);
-    expect(a.activeHealthy).toBe(true);
+    expect(healthy(a)).toBe(true);
     replies.set(a, new Error("ECONNREFUSED")); // an error is a failed check too
     await untilChecks(3);
-    expect(a.activeHealthy).toBe(false);
+    expect(healthy(a)).toBe(false);
     expect(changes).toEqual([`10.0.0.1 unhealthy at ${sent[2]!.at}`]);
     replies.set(a, 204); // any 2xx passes
     await untilChecks(4);
-    expect(a.activeHealthy).toBe(false);
+    expect(healthy(a)).toBe(false);
     await untilChecks(5);
-    expect(a.activeHealthy).toBe(true);
+    expect(healthy(a)).toBe(true);
     expect(changes).toHaveLength(2);
     expect(changes[1]).toBe(`10.0.0.1 healthy at ${sent[4]!.at}`);
   });
@@ -150,7 +160,7 @@ describe("HealthChecker", () => {
   });
 
   it("fails a check that outlives its timeout, aborting it, and starts no other meanwhile", async () => {
-    const { clock, endpoints, replies, sent, changes, untilChecks } = setup({ timeoutMs: 1000 });
+    const { healthy, clock, endpoints, replies, sent, changes, untilChecks } = setup({ timeoutMs: 1000 });
     const [a] = endpoints as [Endpoint];
     replies.set(a, "hang");
     await untilChecks(1);
@@ -162,24 +172,24 @@ describe("HealthChecker", () => {
     expect(first.probe.cancel.reason).toBe(HEALTH_CHECK_TIMED_OUT);
     await untilChecks(3);
     await clock.advanceAsync(1000);
-    expect(a.activeHealthy).toBe(false);
+    expect(healthy(a)).toBe(false);
     expect(changes).toEqual([`10.0.0.1 unhealthy at ${sent[2]!.at + 1000}`]);
   });
 
   it("never has two checks in flight to one endpoint, even when answers come late", async () => {
-    const { clock, endpoints, replies, maxInFlight, sent } = setup({ intervalMs: 1000, timeoutMs: 1000 }, 5);
+    const { healthy, clock, endpoints, replies, maxInFlight, sent } = setup({ intervalMs: 1000, timeoutMs: 1000 }, 5);
     for (const endpoint of endpoints) replies.set(endpoint, { status: 200, afterMs: 990 });
     await clock.advanceAsync(30_000);
     expect(sent.length).toBeGreaterThan(100);
     expect(maxInFlight()).toBe(1);
-    expect(endpoints.every((e) => e.activeHealthy)).toBe(true);
+    expect(endpoints.every((e) => healthy(e))).toBe(true);
   });
 
   it("counts a send that throws as a failed check", async () => {
-    const { endpoints, replies, changes, clock } = setup({ unhealthyThreshold: 1 });
+    const { healthy, endpoints, replies, changes, clock } = setup({ unhealthyThreshold: 1 });
     replies.set(endpoints[0]!, "throw");
     await clock.advanceAsync(10_000);
-    expect(endpoints[0]!.activeHealthy).toBe(false);
+    expect(healthy(endpoints[0]!)).toBe(false);
     expect(changes).toHaveLength(1);
   });
 
@@ -199,31 +209,34 @@ describe("HealthChecker", () => {
   });
 
   it("ramps an endpoint back in when it turns healthy while a peer serves", async () => {
-    const { endpoints, replies, sent, untilChecks } = setup({ unhealthyThreshold: 1, healthyThreshold: 1 }, 2);
+    const { healthy, endpoints, replies, sent, untilChecks } = setup({ unhealthyThreshold: 1, healthyThreshold: 1 }, 2);
     const [a] = endpoints as [Endpoint];
     replies.set(a, 503);
-    while (a.activeHealthy) await untilChecks(sent.length + 1);
+    while (healthy(a)) await untilChecks(sent.length + 1);
     replies.set(a, 200);
-    while (!a.activeHealthy) await untilChecks(sent.length + 1);
+    while (!healthy(a)) await untilChecks(sent.length + 1);
     const back = sent.filter((s) => s.endpoint === a).at(-1)!.at;
     expect(a.readySince).toBe(back);
   });
 
   it("close() aborts the checks in flight, leaves no timer and puts endpoints back", async () => {
-    const { clock, checker, endpoints, replies, sent, untilEachChecked, wheel } = setup({ unhealthyThreshold: 1 }, 3);
+    const { healthy, clock, checker, endpoints, replies, sent, untilEachChecked, wheel } = setup(
+      { unhealthyThreshold: 1 },
+      3,
+    );
     replies.set(endpoints[0]!, 503);
     replies.set(endpoints[1]!, "hang");
     replies.set(endpoints[2]!, "hang");
     await untilEachChecked();
     const checks = sent.length;
-    expect(endpoints[0]!.activeHealthy).toBe(false);
+    expect(healthy(endpoints[0]!)).toBe(false);
     const inFlight = checker.inFlight;
     expect(inFlight).toBeGreaterThanOrEqual(1);
     checker.close();
     expect(checker.inFlight).toBe(0);
     expect(sent.filter((s) => s.probe.cancel.reason === HEALTH_CHECK_CANCELLED)).toHaveLength(inFlight);
     expect(sent.every((s) => s.endpoint === endpoints[0] || s.probe.cancel.aborted)).toBe(true);
-    expect(endpoints.every((e) => e.activeHealthy)).toBe(true);
+    expect(endpoints.every((e) => healthy(e))).toBe(true);
     expect(wheel.size).toBe(0);
     await clock.advanceAsync(100_000);
     expect(sent).toHaveLength(checks);

@@ -21,13 +21,13 @@
  *   for it, and a fresh client would otherwise have nothing to send to for up to an interval.
  *   (Envoy instead holds new hosts out until their first check passes.)
  *
- * It writes `endpoint.activeHealthy`, and on a return to health `readySince` (slow start ramps the
- * endpoint back in if it has serving peers); then calls `onChange`, where the client refreshes the
- * endpoint set and emits an event.
+ * It writes no endpoint field: it keeps each endpoint's streak and verdict and answers
+ * `isAvailable(endpoint)` as an availability gate; `onChange` signals a flip, and the endpoint set
+ * asks again (slow start then ramps a recovered endpoint back in if it has serving peers).
  */
 import { Cancellation } from "../core/cancel.js";
 import type { Clock, Random } from "../core/clock.js";
-import type { Endpoint } from "../core/endpoint.js";
+import type { AvailabilityGate, Endpoint } from "../core/endpoint.js";
 import { wheelFor, type DeadlineWheel, type Scheduled } from "../core/wheel.js";
 import {
   firstCheckDelayMs,
@@ -38,7 +38,6 @@ import {
 } from "./check-policy.js";
 import { DueHeap, type DueItem } from "./due-heap.js";
 import type { HealthCheckConfig } from "./health-check-options.js";
-import { rampStart } from "./slow-start.js";
 
 /** One check, as the client's `send` receives it. */
 export interface HealthCheckProbe {
@@ -56,7 +55,7 @@ export interface HealthCheckerContext {
   readonly clock: Clock;
   readonly random: Random;
   readonly send: HealthCheckSend;
-  /** The endpoint's `activeHealthy` just changed to `healthy`. Refresh the set; emit an event. */
+  /** The endpoint's verdict just changed to `healthy`. Refresh the set; emit an event. */
   onChange(endpoint: Endpoint, healthy: boolean): void;
 }
 
@@ -78,17 +77,19 @@ class Target implements DueItem, CheckStreak {
   inFlight: Cancellation | null = null;
   startedAt = 0;
   constructor(readonly endpoint: Endpoint) {
-    this.healthy = endpoint.activeHealthy;
+    this.healthy = true; // optimistic: discovery vouched for it
   }
 }
 
-export class HealthChecker {
+export class HealthChecker implements AvailabilityGate {
+  readonly name = "healthCheck";
+  /** Panic mode may still use an endpoint failing its checks (Envoy's). */
+  readonly panicOverrides = true;
   readonly #config: HealthCheckConfig;
   readonly #context: HealthCheckerContext;
   readonly #wheel: DeadlineWheel;
   readonly #heap = new DueHeap<Target>();
   #targets = new Map<Endpoint, Target>();
-  #all: readonly Endpoint[] = [];
   #timer: Scheduled | null = null;
   #timerAt = Number.POSITIVE_INFINITY;
   #closed = false;
@@ -97,6 +98,11 @@ export class HealthChecker {
     this.#config = config;
     this.#context = context;
     this.#wheel = wheelFor(context.clock);
+  }
+
+  /** False while the endpoint's checks fail (`unhealthyThreshold` in a row, until `healthyThreshold` pass). */
+  isAvailable(endpoint: Endpoint): boolean {
+    return this.#targets.get(endpoint)?.healthy !== false;
   }
 
   /** Checks in flight now. */
@@ -124,7 +130,6 @@ export class HealthChecker {
       if (!next.has(endpoint)) this.#drop(target);
     }
     this.#targets = next;
-    this.#all = all;
     this.#arm();
   }
 
@@ -146,10 +151,7 @@ export class HealthChecker {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = null;
-    for (const target of this.#targets.values()) {
-      this.#drop(target);
-      target.endpoint.activeHealthy = true;
-    }
+    for (const target of this.#targets.values()) this.#drop(target);
     this.#targets.clear();
   }
 
@@ -222,8 +224,6 @@ export class HealthChecker {
     this.#heap.update(target, Math.max(next, now));
     if (!recordCheck(target, passed, this.#config.healthyThreshold, this.#config.unhealthyThreshold)) return;
     const endpoint = target.endpoint;
-    endpoint.activeHealthy = target.healthy;
-    if (target.healthy) endpoint.readySince = rampStart(now, [endpoint], this.#all);
     try {
       this.#context.onChange(endpoint, target.healthy);
     } catch (error) {

@@ -7,10 +7,10 @@
  * - **consecutive failures** — inline, on the attempt that makes the count reach the threshold;
  * - **success rate** — every `intervalMs`, over that interval's counts per endpoint.
  *
- * What it writes and what it leaves to the client: it sets `endpoint.state` (`"ejected"` and
- * back to `"healthy"`), `ejectedUntil`, `ejections` (a lifetime count, for snapshots) and, on a
- * return, `readySince` (so slow start ramps the endpoint back in, if it has serving peers). It
- * then calls the hooks; the client refreshes the endpoint set and emits events there.
+ * It writes no endpoint field: it keeps its own record per endpoint (ejected, until when, how many
+ * times — a lifetime count, for snapshots) and answers `isAvailable(endpoint)` as an availability
+ * gate; its hooks signal the change, and the endpoint set asks again (slow start then ramps a
+ * returning endpoint back in, if it has serving peers).
  *
  * The detector keeps its own counts (consecutive failures, the interval's requests and successes,
  * the ejection multiplier) beside each endpoint rather than in the endpoint's shared counters, so
@@ -26,7 +26,7 @@
  */
 import type { Outcome } from "../core/classifier.js";
 import type { Clock } from "../core/clock.js";
-import type { Endpoint } from "../core/endpoint.js";
+import type { AvailabilityGate, Endpoint } from "../core/endpoint.js";
 import { wheelFor, type DeadlineWheel, type Scheduled } from "../core/wheel.js";
 import {
   ejectionMs,
@@ -37,14 +37,13 @@ import {
   type SuccessRateThreshold,
 } from "./ejection.js";
 import type { OutlierConfig } from "./outlier-options.js";
-import { rampStart } from "./slow-start.js";
 
 export type EjectionReason = "consecutive" | "successRate";
 
 export interface OutlierHooks {
   /** The endpoint was just ejected until `untilMs` (clock time). Refresh the set; emit an event. */
   onEject(endpoint: Endpoint, reason: EjectionReason, untilMs: number): void;
-  /** The endpoint is back in service (`state` is `"healthy"` again). Refresh the set; emit an event. */
+  /** The endpoint is back in service (`isAvailable` is true again). Refresh the set; emit an event. */
   onReturn(endpoint: Endpoint): void;
 }
 
@@ -68,17 +67,33 @@ class Tracked {
   /** Envoy's ejection-time multiplier: the next ejection lasts `base × (multiplier + 1)`. */
   multiplier = 0;
   returnedAt = Number.NEGATIVE_INFINITY;
+  ejected = false;
+  /** While ejected: the clock time it returns. */
+  ejectedUntil = 0;
+  /** Times ejected, for snapshots (the ejection time grows with `multiplier`, not with this). */
+  ejections = 0;
   constructor(readonly endpoint: Endpoint) {}
 }
 
-export class OutlierDetector {
+/** What the detector holds of one endpoint, for snapshots and tests. */
+export interface EjectionRecord {
+  readonly ejected: boolean;
+  /** While ejected: the clock time it returns; otherwise 0. */
+  readonly ejectedUntil: number;
+  /** Times ejected. */
+  readonly ejections: number;
+}
+
+export class OutlierDetector implements AvailabilityGate {
+  readonly name = "outlier";
+  /** Panic mode may still use an ejected endpoint (Envoy's panic threshold overrides ejection). */
+  readonly panicOverrides = true;
   readonly #config: OutlierConfig;
   readonly #clock: Clock;
   readonly #hooks: OutlierHooks;
   readonly #wheel: DeadlineWheel;
   readonly #consecutiveLimit: number;
   #tracked = new Map<Endpoint, Tracked>();
-  #all: readonly Endpoint[] = [];
   #ejected = 0;
   #timer: Scheduled | null = null;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -101,16 +116,26 @@ export class OutlierDetector {
     return this.#ejected;
   }
 
+  isAvailable(endpoint: Endpoint): boolean {
+    return this.#tracked.get(endpoint)?.ejected !== true;
+  }
+
+  /** The detector's record of `endpoint`, or undefined when it does not track it. */
+  recordOf(endpoint: Endpoint): EjectionRecord | undefined {
+    return this.#tracked.get(endpoint);
+  }
+
   /**
    * Records one attempt's classified outcome. Call it once per attempt that reached a transport
-   * (not for a breaker's refusal); endpoints not given to `setEndpoints` are ignored.
+   * (not for a breaker's refusal); endpoints not given to `setEndpoints` are ignored. Returns the
+   * endpoint's ejection count when this outcome ejected it, else 0.
    */
-  observe(endpoint: Endpoint, outcome: Outcome): void {
+  observe(endpoint: Endpoint, outcome: Outcome): number {
     // A shed (overloaded) answer is a busy endpoint, not a broken one: Envoy ejects for errors.
-    if (outcome === "ignorable" || outcome === "overloaded") return;
+    if (outcome === "ignorable" || outcome === "overloaded") return 0;
     const tracked = this.#tracked.get(endpoint);
     // An attempt that finishes after its endpoint was ejected says nothing new (Envoy ignores it too).
-    if (tracked === undefined || endpoint.state === "ejected") return;
+    if (tracked === undefined || tracked.ejected) return 0;
     tracked.total++;
     if (outcome === "success") {
       tracked.successes++;
@@ -118,8 +143,9 @@ export class OutlierDetector {
     } else if (++tracked.consecutive >= this.#consecutiveLimit) {
       // Reset whether or not the bound allowed the ejection: another full run is needed (Envoy).
       tracked.consecutive = 0;
-      this.#eject(tracked, "consecutive", this.#clock.now());
+      if (this.#eject(tracked, "consecutive", this.#clock.now())) return tracked.ejections;
     }
+    return 0;
   }
 
   /**
@@ -131,11 +157,11 @@ export class OutlierDetector {
     const next = new Map<Endpoint, Tracked>();
     let ejected = 0;
     for (const endpoint of all) {
-      next.set(endpoint, this.#tracked.get(endpoint) ?? new Tracked(endpoint));
-      if (endpoint.state === "ejected") ejected++;
+      const tracked = this.#tracked.get(endpoint) ?? new Tracked(endpoint);
+      next.set(endpoint, tracked);
+      if (tracked.ejected) ejected++;
     }
     this.#tracked = next;
-    this.#all = all;
     this.#ejected = ejected;
     this.#schedule(this.#clock.now());
   }
@@ -146,7 +172,7 @@ export class OutlierDetector {
    */
   uneject(endpoint: Endpoint): void {
     const tracked = this.#tracked.get(endpoint);
-    if (tracked === undefined || endpoint.state !== "ejected") return;
+    if (tracked === undefined || !tracked.ejected) return;
     this.#return(tracked, this.#clock.now());
     this.#schedule(this.#clock.now());
   }
@@ -169,41 +195,34 @@ export class OutlierDetector {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = null;
-    for (const tracked of this.#tracked.values()) {
-      const endpoint = tracked.endpoint;
-      if (endpoint.state === "ejected") {
-        endpoint.state = "healthy";
-        endpoint.ejectedUntil = 0;
-      }
-    }
     this.#tracked.clear();
     this.#ejected = 0;
   }
 
-  #eject(tracked: Tracked, reason: EjectionReason, now: number): void {
+  /** Ejects the endpoint unless it is draining or the bound forbids it; true when it did. */
+  #eject(tracked: Tracked, reason: EjectionReason, now: number): boolean {
     const endpoint = tracked.endpoint;
-    if (endpoint.state !== "healthy" && endpoint.state !== "probing") return; // never a draining one
+    if (endpoint.state === "draining" || tracked.ejected) return false;
     const { baseEjectionMs, maxEjectionMs } = this.#config;
-    if (!mayEject(this.#ejected, this.#tracked.size, this.#config.maxEjectionPercent)) return;
+    if (!mayEject(this.#ejected, this.#tracked.size, this.#config.maxEjectionPercent)) return false;
     tracked.multiplier = raisedMultiplier(tracked.multiplier, baseEjectionMs, maxEjectionMs);
     const until = now + ejectionMs(tracked.multiplier, baseEjectionMs, maxEjectionMs);
-    endpoint.state = "ejected";
-    endpoint.ejectedUntil = until;
-    endpoint.ejections++;
+    tracked.ejected = true;
+    tracked.ejectedUntil = until;
+    tracked.ejections++;
     this.#ejected++;
     tracked.consecutive = 0;
     if (this.#sweepAt === Number.POSITIVE_INFINITY) this.#startSweeps(now);
     this.#arm(this.#sweepAt); // (re-arms only for an earlier time: the one timer serves both)
     this.#arm(until);
     call(() => this.#hooks.onEject(endpoint, reason, until));
+    return true;
   }
 
   #return(tracked: Tracked, now: number): void {
     const endpoint = tracked.endpoint;
-    endpoint.state = "healthy";
-    endpoint.ejectedUntil = 0;
-    // Others serving: ramp back in; alone (or all out): take the traffic at once.
-    endpoint.readySince = rampStart(now, [endpoint], this.#all);
+    tracked.ejected = false;
+    tracked.ejectedUntil = 0;
     this.#ejected--;
     // A count left near the threshold would re-eject it on a handful of errors (Envoy resets too).
     tracked.consecutive = 0;
@@ -234,8 +253,7 @@ export class OutlierDetector {
     else if (this.#sweepAt === Number.POSITIVE_INFINITY) this.#startSweeps(now);
     let at = this.#sweepAt;
     for (const tracked of this.#tracked.values()) {
-      if (tracked.endpoint.state === "ejected" && tracked.endpoint.ejectedUntil < at)
-        at = tracked.endpoint.ejectedUntil;
+      if (tracked.ejected && tracked.ejectedUntil < at) at = tracked.ejectedUntil;
     }
     this.#timer?.cancel();
     this.#timer = null;
@@ -256,7 +274,7 @@ export class OutlierDetector {
     if (this.#closed) return;
     const now = this.#clock.now();
     for (const tracked of this.#tracked.values()) {
-      if (tracked.endpoint.state === "ejected" && tracked.endpoint.ejectedUntil <= now) this.#return(tracked, now);
+      if (tracked.ejected && tracked.ejectedUntil <= now) this.#return(tracked, now);
     }
     if (now >= this.#sweepAt) {
       this.#sweep(now);
@@ -277,13 +295,9 @@ export class OutlierDetector {
     const candidates: Tracked[] = [];
     const rates: number[] = [];
     for (const tracked of this.#tracked.values()) {
-      const state = tracked.endpoint.state;
-      if (state !== "ejected" && tracked.multiplier > 0 && now - tracked.returnedAt >= intervalMs) tracked.multiplier--;
-      if (
-        factor !== false &&
-        (state === "healthy" || state === "probing") &&
-        tracked.total >= successRateRequestVolume
-      ) {
+      if (!tracked.ejected && tracked.multiplier > 0 && now - tracked.returnedAt >= intervalMs) tracked.multiplier--;
+      const serving = !tracked.ejected && tracked.endpoint.state !== "draining";
+      if (factor !== false && serving && tracked.total >= successRateRequestVolume) {
         candidates.push(tracked);
         rates.push(tracked.successes / tracked.total);
       }

@@ -17,8 +17,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { Clock, TimerHandle } from "../core/clock.js";
-
-const ROTATE = "rotate";
+import { ROTATE_EVENT as ROTATE } from "./opossum-adapter.js";
 
 /** Breakers per controller: keeps opossum's listener scans to a few hundred comparisons. */
 const SHARD_SIZE = 256;

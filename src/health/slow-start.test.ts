@@ -4,7 +4,6 @@ import { InvalidOptionsError } from "../core/errors.js";
 import {
   NOT_RAMPING,
   normalizeSlowStartOptions,
-  rampStart,
   SLOW_START_DEFAULTS,
   slowStartFactor,
   slowStartWeigher,
@@ -32,32 +31,6 @@ describe("slowStartFactor", () => {
     expect(slowStartFactor(20_000, 0, 30_000, 0.5)).toBeCloseTo(2 / 3, 12);
     expect(slowStartFactor(0, NOT_RAMPING, 30_000)).toBe(1);
     expect(slowStartFactor(-5, 0, 30_000)).toBe(0.1); // a clock read before readySince
-  });
-});
-
-describe("rampStart", () => {
-  const endpoint = (url: string): Endpoint => new Endpoint({ url }, 0);
-
-  it("does not ramp the first set a client receives: no endpoint was serving before it", () => {
-    const initial = [endpoint("http://a:1"), endpoint("http://b:1"), endpoint("http://c:1")];
-    expect(rampStart(0, initial, initial)).toBe(NOT_RAMPING);
-  });
-
-  it("ramps endpoints added while others serve (a scale-up)", () => {
-    const a = endpoint("http://a:1");
-    const b = endpoint("http://b:1");
-    expect(rampStart(5000, [b], [a, b])).toBe(5000);
-  });
-
-  it("ramps an endpoint back from ejection only when a peer is serving", () => {
-    const a = endpoint("http://a:1");
-    const b = endpoint("http://b:1");
-    expect(rampStart(7000, [a], [a, b])).toBe(7000);
-    b.state = "ejected";
-    expect(rampStart(7000, [a], [a, b])).toBe(NOT_RAMPING);
-    b.state = "healthy";
-    b.breaker = "open";
-    expect(rampStart(7000, [a], [a, b])).toBe(NOT_RAMPING);
   });
 });
 

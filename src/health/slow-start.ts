@@ -12,7 +12,7 @@
  * matches the first ejection's length and typical JIT/cache warm-up).
  *
  * **Who ramps.** Only an endpoint that becomes ready while *another* endpoint is already serving
- * (`rampStart`). Ramping is relative: when every endpoint ramps together their shares stay equal
+ * (the endpoint set decides, `EndpointSet.refresh` in `core/endpoint.ts`, when it sets `readySince`). Ramping is relative: when every endpoint ramps together their shares stay equal
  * and the ramp does nothing but shrink weights. So the endpoints of the first set a client
  * receives do not ramp, nor does an endpoint that returns while every other one is out (it is all
  * there is, and panic mode sends it everything anyway); a replica added by a scale-up, or one
@@ -25,7 +25,7 @@
 import type { Endpoint } from "../core/endpoint.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 
-/** `readySince` for an endpoint that does not ramp: its window is always over. */
+/** `readySince` for an endpoint that does not ramp: its window is always over (the endpoint set's `NO_RAMP`). */
 export const NOT_RAMPING = Number.NEGATIVE_INFINITY;
 
 /**
@@ -48,22 +48,6 @@ export function slowStartFactor(
   const ratio = elapsed / windowMs;
   const share = aggression === 1 ? ratio : Math.pow(ratio, 1 / aggression);
   return share > minShare ? share : minShare;
-}
-
-/**
- * Where the ramp of endpoints becoming ready together at `nowMs` starts: `nowMs` when some other
- * endpoint of `all` (not one of `becomingReady`) is available, else `NOT_RAMPING`. Assign the
- * result to each one's `readySince`.
- * @example
- * const { added } = endpoints.update(infos, now);
- * const from = rampStart(now, added, endpoints.all);
- * for (const endpoint of added) endpoint.readySince = from;
- */
-export function rampStart(nowMs: number, becomingReady: readonly Endpoint[], all: readonly Endpoint[]): number {
-  for (const endpoint of all) {
-    if (endpoint.available && !becomingReady.includes(endpoint)) return nowMs;
-  }
-  return NOT_RAMPING;
 }
 
 /** What a user passes as `slowStart: { … }`. */
