@@ -17,5 +17,12 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Type tests (test/types/*.test-d.ts: expectTypeOf, @ts-expect-error) run with the others:
+    // vitest hands them to tsc (test/types/tsconfig.json); nothing in them executes.
+    typecheck: {
+      enabled: true,
+      include: ["test/types/**/*.test-d.ts"],
+      tsconfig: "./test/types/tsconfig.json",
+    },
   },
 });

@@ -53,7 +53,7 @@ import {
 import { readStats, setSlowdown, startChild, total } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
 
-export const LB = {
+const LB = {
   replicas: 10,
   medianMs: 2,
   sigma: 0.6,

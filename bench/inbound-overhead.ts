@@ -59,7 +59,7 @@ import { inbound, type InboundOptions } from "weft/server";
 import { getJson, startChild, type ChildServer } from "./child.js";
 import { fmt, machineLine, median, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
 import { measureRows as measure, memoryClient, terminal, type OverheadRow as MemoryRow } from "./overhead.js";
-import { drive, tallyStats, type Tally } from "./throughput.js";
+import { drive, tallyStats } from "./throughput.js";
 
 export const INBOUND_OVERHEAD_TARGET_US = 2;
 
@@ -148,7 +148,7 @@ function serveOne(
   });
 }
 
-export const MEMORY_ROW = {
+const MEMORY_ROW = {
   bare: "bare handler (req, res) => res.end()",
   defaults: "inbound() default options",
   bareBesideTraced: "bare handler, beside the traced row [ref]",
@@ -381,7 +381,7 @@ async function runLoopback(settings: BenchSettings): Promise<InboundLoopbackRow[
           const text = await res.body.text();
           if (res.statusCode !== 200) throw new Error(`${m.name}: status ${res.statusCode} ${text}`);
         },
-        tally: { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] } as Tally,
+        tally: { count: 0, errors: 0, elapsedMs: 0, latencies: [], slices: [] },
         cpuUs: 0,
         cpuSlices: [] as number[],
       };

@@ -9,7 +9,7 @@
  * at which parts are large. Run: `npx tsx bench/layers.ts [--quick]` or `npm run bench -- --layers`.
  */
 import { pathToFileURL } from "node:url";
-import { CallState, Cancellation, Stack, type Client, type ClientOptions, type MeshRequest } from "weft";
+import { Cancellation, newRequest, Stack, type Client, type ClientOptions, type MeshRequest } from "weft";
 import { mockService } from "weft/testing";
 import { fmt, machineLine, printTable, readSettings, type BenchSettings } from "./lib.js";
 import { measureRows, memoryClient, terminal, type OverheadRow } from "./overhead.js";
@@ -39,21 +39,7 @@ export async function runLayers(settings: BenchSettings): Promise<void> {
     variants("timeouts", { timeout: { attemptMs: 500, totalMs: 2000 } }, roles),
   ];
   const transport = mockService(() => ({ status: 200, body: "ok" })).create();
-  const req: MeshRequest = {
-    method: "GET",
-    path: "/x",
-    headers: {},
-    body: null,
-    idempotent: true,
-    cancel: new Cancellation(),
-    deadline: Infinity,
-    attempt: 0,
-    endpoint: null,
-    service: "s",
-    attrs: {},
-    timeout: null,
-    call: new CallState(),
-  };
+  const req: MeshRequest = newRequest({ path: "/x", cancel: new Cancellation(), service: "s" });
   const rows: OverheadRow[] = [
     { name: "bare await fn()", call: terminal },
     { name: "mockService transport alone", call: () => transport.send(req) },

@@ -116,9 +116,9 @@ switch (what) {
         rollingPercentilesEnabled: false,
         enableSnapshots: false,
         rotateBucketController: controller,
-        name: urls[i] as string,
+        name: urls[i],
         group: "memory",
-      } as CircuitBreaker.Options);
+      });
       breaker.on("open", () => {});
       breaker.on("close", () => {});
       keep.push(breaker);

@@ -89,7 +89,7 @@ function probe(
       if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL");
       reject(new Error(`memory-probe --what=${what} did not finish within 60 s`));
     }, 60_000);
-    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.once("exit", (code) => {
       clearTimeout(timer);
       const line = out.trim().split("\n").pop() ?? "";

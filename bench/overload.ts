@@ -56,7 +56,7 @@ export const OVERLOAD_GOODPUT_TARGET = 0.9;
 export const OVERLOAD_P99_TARGET = 5;
 
 export type OverloadMode = "plain" | "fixed" | "adaptive";
-export const OVERLOAD_MODES: readonly OverloadMode[] = ["plain", "fixed", "adaptive"];
+const OVERLOAD_MODES: readonly OverloadMode[] = ["plain", "fixed", "adaptive"];
 
 export interface OverloadSettings {
   /** Measured time of each 3× row, ms (`--overload-ms=`, `BENCH_OVERLOAD_MS`). */

@@ -214,7 +214,7 @@ if (overhead !== undefined) {
   }
 }
 if (throughput !== undefined) {
-  const row = (name: string) => throughput!.rows.find((r) => r.name === name && r.skipped === undefined);
+  const row = (name: string) => throughput.rows.find((r) => r.name === name && r.skipped === undefined);
   /**
    * a/b as the median of per-round ratios (each from the same round's slices, run back to back),
    * with the min–max over rounds: a burst from a neighbour on this shared machine moves one
@@ -311,7 +311,7 @@ if (tail !== undefined) {
   }
 }
 if (balancers !== undefined) {
-  const row = (name: string) => balancers!.rows.find((r) => r.name === name);
+  const row = (name: string) => balancers.rows.find((r) => r.name === name);
   const healthy = row(LB_ROW.healthy);
   const p2c = row(LB_ROW.p2c);
   if (healthy !== undefined && p2c !== undefined) {
@@ -344,9 +344,9 @@ if (balancers !== undefined) {
 }
 if (pick !== undefined) {
   const at = (name: string, size: number): number =>
-    pick!.rows.find((r) => r.name === name)?.ns[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
+    pick.rows.find((r) => r.name === name)?.ns[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ?? Number.NaN;
   const rebuild = (name: string, size: number): number =>
-    pick!.rows.find((r) => r.name === name)?.rebuildMs?.[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ??
+    pick.rows.find((r) => r.name === name)?.rebuildMs?.[PICK_SIZES.indexOf(size as (typeof PICK_SIZES)[number])] ??
     Number.NaN;
   console.log(
     `[info] pick cost at 10 / 10,000 endpoints, µs: p2cEwma ${fmt(at("p2cEwma()", 10) / 1000, 3)} / ${fmt(at("p2cEwma()", 10_000) / 1000, 3)}, ` +

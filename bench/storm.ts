@@ -27,7 +27,7 @@ import { createClient, errorCode, staticDiscovery, type Client, type RetryBudget
 import { readStats, startChild, total } from "./child.js";
 import { fmt, machineLine, printTable, readSettings, type BenchSettings } from "./lib.js";
 
-export const STORM_CONCURRENCY = 16;
+const STORM_CONCURRENCY = 16;
 /** The budget's promise: retries add at most this share of the offered calls (plus the floor). */
 export const STORM_RATIO_TARGET = 0.2;
 
@@ -62,7 +62,7 @@ export interface StormResult {
 }
 
 /** The budget's floor over a run of `durationMs`: its reserve, once per ttlMs window the run touched. */
-export function budgetFloor(budget: RetryBudgetConfig, durationMs: number): number {
+function budgetFloor(budget: RetryBudgetConfig, durationMs: number): number {
   return ((budget.minPerSecond * budget.ttlMs) / 1000) * Math.max(1, Math.ceil(durationMs / budget.ttlMs));
 }
 

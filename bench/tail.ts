@@ -37,7 +37,7 @@ import { createClient, errorCode, staticDiscovery, type Client, type HedgeOption
 import { readStats, startChild, total, type ReplicaStats } from "./child.js";
 import { fmt, machineLine, median, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
 
-export const TAIL = { replicas: 4, fastMs: 2, slowMs: 500, slowFraction: 0.01, concurrency: 8 } as const;
+const TAIL = { replicas: 4, fastMs: 2, slowMs: 500, slowFraction: 0.01, concurrency: 8 } as const;
 /** Dean & Barroso's bar, loosened: the p99.9 cut at least this much … */
 export const TAIL_CUT_TARGET = 10;
 /** … for at most this share of extra requests. */

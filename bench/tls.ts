@@ -80,15 +80,15 @@ import { closeSlice, drive, tallyStats, timedCall, type Tally } from "./throughp
 import type { TlsServerMode, TlsServerStats } from "./tls-server.js";
 
 /** weft.request must keep this share of undici Pool.request's keep-alive req/s, over TLS and over mTLS. */
-export const TLS_TARGET = 0.95;
+const TLS_TARGET = 0.95;
 /** The identity weft requires of the server: the URI SAN `makePki()` gives the server certificate. */
-export const SERVER_IDENTITY = "spiffe://example.org/ns/shop/sa/orders";
+const SERVER_IDENTITY = "spiffe://example.org/ns/shop/sa/orders";
 const CLIENT_SAN = "URI:spiffe://example.org/ns/shop/sa/web";
-export const OPENSSL_INSTALL = "apt-get install -y openssl";
+const OPENSSL_INSTALL = "apt-get install -y openssl";
 /** A `resumed` row passes its server-side check when at least this share of its handshakes resumed. */
 const RESUMED_SHARE = 0.9;
 
-export const TLS_ROW = {
+const TLS_ROW = {
   plain: "undici Pool.request, plain HTTP [ref]",
   undiciTls: "undici Pool.request over TLS",
   weftTls: "weft.request over TLS",
@@ -201,7 +201,7 @@ interface Pki {
   readonly dir: string;
 }
 
-export function opensslMissing(): string | undefined {
+function opensslMissing(): string | undefined {
   const found = spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0;
   return found
     ? undefined
@@ -509,7 +509,7 @@ export async function runTls(settings: BenchSettings): Promise<TlsResult> {
     // Every child that did start is stopped in `finally`, even when another failed to.
     for (const s of settled) if (s.status === "fulfilled") upstreams.push(s.value);
     const failed = settled.find((s) => s.status === "rejected");
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    if (failed !== undefined) throw failed.reason;
     const [plain, tlsResumed, mtlsResumed, tlsFull, mtlsFull, tlsSecond] = upstreams as [
       Upstream,
       Upstream,
@@ -564,14 +564,14 @@ function roundText(r: RoundRatio): string {
 }
 
 /** weft (or a `[ref]` row) against its undici row, keep-alive req/s. */
-export function throughputRatio(result: TlsResult, name: string): RoundRatio {
+function throughputRatio(result: TlsResult, name: string): RoundRatio {
   const row = result.throughput.find((r) => r.name === name);
   const base = result.throughput.find((r) => r.name === PAIRS.get(name));
   return perRound(row, base, (row?.reqPerSec ?? Number.NaN) / (base?.reqPerSec ?? Number.NaN));
 }
 
 /** weft (or a `[ref]` row) against its undici row, new connections per second, for one kind of handshake. */
-export function connectionRatio(result: TlsResult, name: string, handshake: Handshake): RoundRatio {
+function connectionRatio(result: TlsResult, name: string, handshake: Handshake): RoundRatio {
   const row = result.connections.find((r) => r.name === name && r.handshake === handshake);
   const base = result.connections.find((r) => r.name === PAIRS.get(name) && r.handshake === handshake);
   return perRound(row, base, (row?.perSecond ?? Number.NaN) / (base?.perSecond ?? Number.NaN));

@@ -1,5 +1,5 @@
 /** weft — a service mesh inside the Node.js process. Re-exports only. */
-export { createClient, createMesh, Mesh, Client, DEFAULTS } from "./client/index.js";
+export { createClient, createMesh, Mesh, Client } from "./client/index.js";
 export type {
   ClientOptions,
   ClientDefaults,
@@ -13,14 +13,7 @@ export type {
   BodyInit,
   HeadersInput,
 } from "./client/index.js";
-export {
-  staticDiscovery,
-  fileDiscovery,
-  dnsDiscovery,
-  etcdDiscovery,
-  etcdRegistration,
-  SourceResolver,
-} from "./discovery/index.js";
+export { staticDiscovery, fileDiscovery, dnsDiscovery, etcdDiscovery, etcdRegistration } from "./discovery/index.js";
 export type {
   FileDiscoveryOptions,
   DnsDiscoveryOptions,
@@ -118,4 +111,5 @@ export type {
   ResponseHeaderMap,
   CallTimeout,
 } from "./core/types.js";
-export { CallState } from "./core/types.js";
+/** The type of `MeshRequest.call`: one per call, made by `newRequest()`. */
+export type { CallState } from "./core/types.js";

@@ -26,7 +26,7 @@ function readOptions(): PhaseOptions & { dashboard: boolean } {
       },
     }));
   } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, { cause: error });
   }
   if (values.help) {
     console.log(USAGE);

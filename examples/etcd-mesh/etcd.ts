@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** The binary: `ETCD_BIN`, else `etcd` on the PATH (Debian's `etcd-server` puts it in /usr/bin). */
-export const ETCD_BIN = process.env.ETCD_BIN ?? "etcd";
+const ETCD_BIN = process.env.ETCD_BIN ?? "etcd";
 export const ETCD_INSTALL = "apt-get install -y etcd-server";
 
 export interface LocalEtcd {

@@ -21,7 +21,8 @@ const secondOf = (p: Point): number => Math.round((p.at - T0) / 1000) + 0;
 const seconds_ = (history: readonly Point[] | undefined): number[] | undefined => history?.map(secondOf);
 
 /** The browser's copy: the function's own source, evaluated where nothing of this module is in scope. */
-const pageMergeHistories = new Function(`return ${mergeHistories.toString()}`)() as typeof mergeHistories;
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- evaluating the page's copy is the point of the test
+const pageMergeHistories = (new Function(`return ${mergeHistories.toString()}`) as () => typeof mergeHistories)();
 
 describe("historyTail", () => {
   it("sends the whole history for a client the page has not seen", () => {

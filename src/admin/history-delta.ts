@@ -27,7 +27,7 @@ export interface HistoryCarrier<P extends HistoryPoint> {
 }
 
 /** Two points closer than this are the same second, ms. */
-export const SAME_SECOND_MS = 500;
+const SAME_SECOND_MS = 500;
 
 /**
  * What an update sends of `history` (oldest first, one point per second) to a page that has

@@ -92,7 +92,7 @@ export function normalizeAdminOptions(options: unknown): AdminConfig {
       `a number of milliseconds from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS} (the dashboard updates at least once a second)`,
     );
   }
-  return Object.freeze({ port, host, token: token as string | undefined, intervalMs });
+  return Object.freeze({ port, host, token, intervalMs });
 }
 
 function fail(option: string, shown: string, allowed: string): never {
@@ -110,9 +110,10 @@ function describe(value: unknown): string {
   if (value === undefined) return "undefined";
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
+  if (typeof value === "symbol" || typeof value === "bigint") return String(value);
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value);
   } catch {
-    return String(value);
+    return "a value JSON cannot show (a cycle?)";
   }
 }

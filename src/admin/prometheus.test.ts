@@ -4,7 +4,7 @@ import { inbound, type Inbound, type InboundOptions } from "../server/index.js";
 import { escapeLabelValue, PROMETHEUS_METRICS, renderPrometheus } from "./prometheus.js";
 
 let mesh: Mesh | undefined;
-let servers: Inbound[] = [];
+const servers: Inbound[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
   await mesh?.close();

@@ -44,7 +44,7 @@ import type { MeshSnapshot } from "../index.js";
 import { historyTail, type HistoryCarrier, type HistoryPoint } from "./history-delta.js";
 
 /** At most this many pages follow the feed at once; more get 503. */
-export const MAX_STREAMS = 64;
+const MAX_STREAMS = 64;
 /** `EventSource` waits this long before reconnecting after the stream drops, ms. */
 const RECONNECT_MS = 2000;
 
@@ -53,7 +53,7 @@ const RECONNECT_MS = 2000;
  * update: the ticks' references are kept this long. 64 small maps; an update 64 ticks late carries
  * one point per second since (at most about 65 at the slowest `intervalMs`), against 300 whole.
  */
-export const MAX_LAG_TICKS = 64;
+const MAX_LAG_TICKS = 64;
 /** The tick of a stream that has had no snapshot yet: never a tick, so it gets a whole one. */
 const NO_TICK = -1;
 
@@ -121,6 +121,8 @@ export class SnapshotStream {
     } catch (error) {
       res.write(failure(error));
     }
+    // Real time: the ticks are for a browser watching the dashboard, and weft/admin takes no Clock.
+    // eslint-disable-next-line no-restricted-globals
     this.#timer ??= setInterval(() => this.#next(), this.#intervalMs).unref();
   }
 

@@ -1,5 +1,5 @@
 export { p2cEwma } from "./p2c-ewma.js";
-export type { P2cEwmaOptions, P2cEwmaBalancer } from "./p2c-ewma.js";
+export type { P2cEwmaOptions } from "./p2c-ewma.js";
 export { roundRobin } from "./round-robin.js";
 export type { RoundRobinOptions } from "./round-robin.js";
 export { random } from "./random.js";
@@ -11,9 +11,5 @@ export type { RingHashOptions } from "./ring-hash.js";
 export { maglev } from "./maglev.js";
 export type { MaglevOptions } from "./maglev.js";
 export type { HashKey } from "./options.js";
-export { zoneCandidates, normalizeZoneOptions } from "./zone.js";
-export type { ZoneOptions, ZoneAwareOptions, ZoneAwareConfig } from "./zone.js";
+export type { ZoneAwareOptions } from "./zone.js";
 export type { Balancer, Picker, PickerContext } from "./picker.js";
-export { balanceLayer } from "./layer.js";
-export { LoadTracker, DEFAULT_LOAD_OPTIONS } from "./load.js";
-export type { LoadOptions } from "./load.js";

@@ -44,7 +44,7 @@ export interface MaglevOptions {
 }
 
 /** Default Maglev table size: the paper's and Envoy's 65 537 (a prime). */
-export const DEFAULT_MAGLEV_TABLE_SIZE = 65_537;
+const DEFAULT_MAGLEV_TABLE_SIZE = 65_537;
 /** A resend rehashes at most this many times looking for an endpoint not tried yet. */
 const MAX_REHASH = 64;
 

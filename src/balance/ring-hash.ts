@@ -56,9 +56,9 @@ export interface RingHashOptions {
 }
 
 /** Default points per endpoint of the heaviest weight. */
-export const DEFAULT_ENTRIES_PER_ENDPOINT = 256;
+const DEFAULT_ENTRIES_PER_ENDPOINT = 256;
 /** Default upper bound on the ring's points (about 10 ms to rebuild, 2 MB). */
-export const DEFAULT_MAX_RING_SIZE = 262_144;
+const DEFAULT_MAX_RING_SIZE = 262_144;
 const RADIX_BITS = 11;
 const RADIX = 1 << RADIX_BITS;
 const RADIX_MASK = RADIX - 1;
@@ -101,7 +101,7 @@ export function ringEntryCounts(weights: Float64Array, entriesPerEndpoint: numbe
  * gives an endpoint's first `count` point positions (cached by the caller). O(points): a stable
  * radix sort (262 144 points in about 10 ms here, a third of what `Float64Array.sort` takes).
  */
-export function buildRing(
+function buildRing(
   endpoints: readonly Endpoint[],
   counts: Int32Array,
   pointHashes: (endpoint: Endpoint, count: number) => Uint32Array,

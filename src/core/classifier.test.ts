@@ -73,7 +73,7 @@ describe("defaultClassifier", () => {
     const cancel = new Cancellation();
     const reason = new DOMException("aborted", "AbortError");
     cancel.abort(reason);
-    expect(defaultClassifier({ ...get, cancel } as MeshRequest, undefined, reason)).toBe("ignorable");
+    expect(defaultClassifier({ ...get, cancel }, undefined, reason)).toBe("ignorable");
   });
 });
 

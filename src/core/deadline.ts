@@ -11,7 +11,7 @@
  * (a call still queued for a concurrency slot fails with `WEFT_ERR_CONCURRENCY_LIMIT`).
  */
 import type { Clock } from "./clock.js";
-import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
+import { TotalTimeoutError } from "./errors.js";
 import type { ClientEventHub } from "./events.js";
 import type { Layer, MeshRequest, MeshResponse, Service } from "./types.js";
 import { wheelFor } from "./wheel.js";

@@ -37,7 +37,7 @@ export interface ResolvedSrv {
 }
 
 /** Weight of a weight-0 SRV target, as a fraction of the smallest non-zero weight of its group. */
-export const ZERO_WEIGHT_FRACTION = 1 / 100;
+const ZERO_WEIGHT_FRACTION = 1 / 100;
 
 /**
  * The refresh delay for answers with these TTLs (seconds): the smallest TTL × 1000, clamped to

@@ -50,7 +50,7 @@ export interface EtcdWatch {
 }
 
 /** etcd answered with an error (`code` is the gRPC status code). */
-export class EtcdError extends Error {
+class EtcdError extends Error {
   readonly code: number;
   readonly status: number;
   constructor(status: number, code: number, message: string) {
@@ -103,7 +103,7 @@ export class EtcdClient {
     const kvs = Array.isArray(res.kvs) ? (res.kvs as Json[]) : [];
     return {
       revision: headerRevision(res),
-      kvs: kvs.map((kv) => ({ ...keyValue(kv), lease: String(kv.lease ?? "0") })),
+      kvs: kvs.map((kv) => ({ ...keyValue(kv), lease: leaseOf(kv) })),
     };
   }
 
@@ -168,6 +168,8 @@ export class EtcdClient {
       this.#checkOpen();
       const controller = new AbortController();
       this.#inflight.add(controller);
+      // Real time: a timeout on a real HTTP request to etcd (the client takes no Clock).
+      // eslint-disable-next-line no-restricted-globals
       const timer = setTimeout(
         () => controller.abort(new Error(`timed out after ${this.requestTimeoutMs} ms`)),
         this.requestTimeoutMs,
@@ -307,7 +309,7 @@ function dispatch(message: Json, handlers: EtcdWatchHandlers, finish: (error: Er
   handlers.onEvents(
     events.map((event) => {
       const kv = (event.kv ?? {}) as Json;
-      return { type: event.type === "DELETE" ? "DELETE" : "PUT", ...keyValue(kv), lease: String(kv.lease ?? "0") };
+      return { type: event.type === "DELETE" ? "DELETE" : "PUT", ...keyValue(kv), lease: leaseOf(kv) };
     }),
     revision,
   );
@@ -315,6 +317,12 @@ function dispatch(message: Json, handlers: EtcdWatchHandlers, finish: (error: Er
 
 function keyValue(kv: Json): { key: string; value: string; modRevision: number } {
   return { key: unb64(kv.key), value: unb64(kv.value), modRevision: num(kv.mod_revision) };
+}
+
+/** The key's lease: a decimal int64, which etcd's JSON sends as a string; "0" (none) when absent. */
+function leaseOf(kv: Json): string {
+  if (typeof kv.lease === "string") return kv.lease;
+  return typeof kv.lease === "number" ? String(kv.lease) : "0";
 }
 
 function headerRevision(message: Json): number {

@@ -150,6 +150,8 @@ class Registration {
 
   keepAlive(): void {
     if (this.#closed !== undefined) return;
+    // Real time: etcd counts the lease's TTL on its own clock, so the keep-alive must follow it.
+    // eslint-disable-next-line no-restricted-globals
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#tick = this.#renew().finally(() => this.keepAlive());

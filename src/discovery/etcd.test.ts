@@ -87,7 +87,7 @@ describe("etcdDiscovery options", () => {
 
 describe("etcdRegistration options", () => {
   const register = (options: Partial<EtcdRegistrationOptions>) =>
-    etcdRegistration({ hosts, prefix: "/p/", url: "http://127.0.0.1:8081", ...options } as EtcdRegistrationOptions);
+    etcdRegistration({ hosts, prefix: "/p/", url: "http://127.0.0.1:8081", ...options });
 
   it("rejects bad options before calling etcd", async () => {
     await expect(register({ ttlSeconds: 0.5 })).rejects.toThrow(

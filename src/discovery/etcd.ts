@@ -242,6 +242,7 @@ export function parseEndpointValue(value: string): EndpointInfo {
   } catch (error) {
     throw new Error(
       `not JSON (${error instanceof Error ? error.message : String(error)}); expected { "url": "http://host:port", "weight"?, "zone"?, "metadata"? }`,
+      { cause: error },
     );
   }
   if (!isPlainObject(parsed))

@@ -85,7 +85,7 @@ class FileResolver extends SourceResolver {
     } catch {
       // No directory yet, or watching unsupported here: polling alone.
     }
-    void this.refresh();
+    this.refresh();
   }
 
   protected async stop(): Promise<void> {
@@ -100,14 +100,18 @@ class FileResolver extends SourceResolver {
     this.#debounce?.cancel();
     this.#debounce = this.context.clock.setTimer(() => {
       this.#debounce = undefined;
-      void this.refresh();
+      this.refresh();
     }, this.#debounceMs);
   }
 
-  protected override async refresh(): Promise<void> {
+  protected override refresh(): void {
+    void this.#refresh();
+  }
+
+  async #refresh(): Promise<void> {
     // A refresh asked for while one runs is folded into it; only the one that ran reschedules.
     if (!(await this.#reader.run())) return;
-    this.scheduleRefresh(this.#pollMs, () => void this.refresh());
+    this.scheduleRefresh(this.#pollMs, () => this.refresh());
   }
 
   async #read(): Promise<void> {
@@ -135,7 +139,7 @@ class FileResolver extends SourceResolver {
         : undefined;
     if (entries === undefined) {
       this.failure(
-        `expected an array of endpoints or { "endpoints": [...] }, got ${typeof document === "object" ? JSON.stringify(document).slice(0, 80) : String(document)}`,
+        `expected an array of endpoints or { "endpoints": [...] }, got ${JSON.stringify(document).slice(0, 80)}`,
         false,
       );
       return;

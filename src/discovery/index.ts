@@ -1,7 +1,6 @@
-export { staticDiscovery, validateEndpoint } from "./static.js";
+export { staticDiscovery } from "./static.js";
 export { fileDiscovery } from "./file.js";
 export type { FileDiscoveryOptions } from "./file.js";
-export { SourceResolver } from "./source.js";
 export { dnsDiscovery } from "./dns.js";
 export type { DnsDiscoveryOptions } from "./dns.js";
 export { etcdDiscovery } from "./etcd.js";

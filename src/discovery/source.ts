@@ -24,7 +24,7 @@ export interface SourceBackoff {
   readonly maxMs: number;
 }
 
-export const DEFAULT_SOURCE_BACKOFF: SourceBackoff = Object.freeze({ baseMs: 200, maxMs: 10_000 });
+const DEFAULT_SOURCE_BACKOFF: SourceBackoff = Object.freeze({ baseMs: 200, maxMs: 10_000 });
 
 export function checkSourceBackoff(option: string, value: unknown): SourceBackoff {
   if (value === undefined) return DEFAULT_SOURCE_BACKOFF;

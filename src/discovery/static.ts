@@ -18,7 +18,9 @@ export function staticDiscovery(urls: readonly (string | EndpointInfo)[]): Disco
       `staticDiscovery: expected a non-empty array of endpoint URLs, got ${describe(urls)}`,
     );
   }
-  const endpoints = urls.map((entry, i) => validateEndpoint(entry, `staticDiscovery[${i}]`));
+  // (Array.isArray narrows a readonly array to any[]: back to the declared type.)
+  const list = urls as readonly (string | EndpointInfo)[];
+  const endpoints = list.map((entry, i) => validateEndpoint(entry, `staticDiscovery[${i}]`));
   const frozen = Object.freeze(endpoints);
   return {
     key: `static:${frozen.map((e) => e.url).join(",")}`,

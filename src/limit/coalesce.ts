@@ -21,7 +21,7 @@ interface Shared {
 }
 
 /** The default key: path plus every header, sorted. */
-export function defaultCoalesceKey(req: MeshRequest): string {
+function defaultCoalesceKey(req: MeshRequest): string {
   const names = Object.keys(req.headers).sort();
   let key = req.path;
   for (const name of names) key += `\n${name}:${String(req.headers[name])}`;

@@ -72,7 +72,7 @@ export interface RateLimitConfig {
 }
 
 /** `concurrency: {}` — Hystrix-style bulkhead sizes: wide enough never to bind a healthy client. */
-export const CONCURRENCY_DEFAULTS = Object.freeze({ limit: 256, queue: 512 });
+const CONCURRENCY_DEFAULTS = Object.freeze({ limit: 256, queue: 512 });
 
 const FIXED_KEYS = ["adaptive", "limit", "queue"] as const;
 const ADAPTIVE_ONLY_KEYS = GRADIENT2_KEYS;

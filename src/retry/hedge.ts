@@ -56,7 +56,7 @@ const MIN_PERCENTILE_SAMPLES = 50;
 const WARMUP_RECHECK_MS = 10;
 
 /** The hedge delay now, ms: the percentile once it has enough samples, else `delayMs` (Infinity: none yet). */
-export function hedgeDelayMs(ctx: HedgeContext): number {
+function hedgeDelayMs(ctx: HedgeContext): number {
   const { config, latency, clock } = ctx;
   if (config.percentile !== undefined && latency.count(clock.now()) >= MIN_PERCENTILE_SAMPLES) {
     return latency.percentile(config.percentile, clock.now());

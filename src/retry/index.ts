@@ -1,12 +1,4 @@
-export { retryLayer } from "./layer.js";
-export type { RetryLayerContext } from "./layer.js";
-export type { HedgeConfig } from "./hedge.js";
-export { RetryBudget, DEFAULT_BUDGET } from "./budget.js";
+/** The retry folder's public types (src/index.ts re-exports them); the client imports the layers from their files. */
 export type { RetryBudgetConfig } from "./budget.js";
-export { backoffMs, DEFAULT_BACKOFF } from "./backoff.js";
 export type { BackoffConfig } from "./backoff.js";
-export { parseRetryAfter } from "./retry-after.js";
-export { decideRetry } from "./policy.js";
-export type { RetryConfig, RetryDecision } from "./policy.js";
-export { normalizeRetryOptions, normalizeHedgeOptions, RETRY_DEFAULTS } from "./options.js";
-export type { RetryOptions, HedgeOptions, RetryPolicyConfig } from "./options.js";
+export type { RetryOptions, HedgeOptions } from "./options.js";

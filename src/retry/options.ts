@@ -37,7 +37,7 @@ export interface RetryPolicyConfig {
   readonly budget: RetryBudgetConfig | false;
 }
 
-export const RETRY_DEFAULTS = Object.freeze({
+const RETRY_DEFAULTS = Object.freeze({
   maxAttempts: 3,
   backoff: DEFAULT_BACKOFF,
   budget: DEFAULT_BUDGET,
@@ -97,7 +97,7 @@ export function normalizeHedgeOptions(value: unknown): HedgeConfig | false {
   const maxHedges = value.maxHedges ?? 1;
   if (!(Number.isInteger(maxHedges) && (maxHedges as number) >= 1 && (maxHedges as number) <= 10))
     fail("hedge.maxHedges", maxHedges, "an integer from 1 to 10");
-  return Object.freeze({ delayMs, percentile: percentile as number | undefined, maxHedges: maxHedges as number });
+  return Object.freeze({ delayMs, percentile: percentile, maxHedges: maxHedges as number });
 }
 
 function nonNegativeMs(option: string, value: unknown): number | undefined {

@@ -23,14 +23,7 @@ import { basename, dirname, resolve } from "node:path";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
 import { SerialTask } from "../core/serial.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
-import {
-  checkMaterial,
-  materialSnapshot,
-  type TlsMaterial,
-  type TlsPem,
-  type TlsSnapshot,
-  type TlsSource,
-} from "./material.js";
+import { checkMaterial, materialSnapshot, type TlsMaterial, type TlsSnapshot, type TlsSource } from "./material.js";
 
 export interface TlsFilesOptions {
   /** The certificate chain file (PEM, leaf first). */
@@ -62,11 +55,7 @@ export function tlsFiles(input: TlsFilesOptions): TlsSource {
   const options = input;
   if (!isPlainObject(input))
     fail("tlsFiles options", options, "{ cert?, key?, ca?, pollMs?, debounceMs?, warnBeforeMs?, onWarning?, clock? }");
-  checkKeys(
-    input as Record<string, unknown>,
-    [...FILE_KEYS, "pollMs", "debounceMs", "warnBeforeMs", "onWarning", "clock"],
-    "tlsFiles",
-  );
+  checkKeys(input, [...FILE_KEYS, "pollMs", "debounceMs", "warnBeforeMs", "onWarning", "clock"], "tlsFiles");
   const files: Partial<Record<FileKey, string>> = {};
   for (const key of FILE_KEYS) {
     const value = options[key];
@@ -133,13 +122,14 @@ class FileTlsSource implements TlsSource {
       } catch (error) {
         throw new Error(
           `tlsFiles: cannot read ${key} file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+          { cause: error },
         );
       }
     }
     try {
-      this.#current = checkMaterial(pem as TlsPem, 1, settings.clock.wallNow());
+      this.#current = checkMaterial(pem, 1, settings.clock.wallNow());
     } catch (error) {
-      throw new Error(`tlsFiles: ${this.#names()}: ${(error as Error).message}`);
+      throw new Error(`tlsFiles: ${this.#names()}: ${(error as Error).message}`, { cause: error });
     }
     this.#lastTexts = JSON.stringify(pem);
     this.#appliedAt = settings.clock.wallNow();
@@ -240,7 +230,7 @@ class FileTlsSource implements TlsSource {
     if (texts === this.#lastTexts) return;
     let material: TlsMaterial;
     try {
-      material = checkMaterial(pem as TlsPem, this.#current.version + 1, this.#settings.clock.wallNow());
+      material = checkMaterial(pem, this.#current.version + 1, this.#settings.clock.wallNow());
     } catch (error) {
       this.#refuse((error as Error).message, texts);
       return;

@@ -9,6 +9,7 @@
  * one from PEM strings; `tlsFiles()` (files.ts) watches files and rotates.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
+import { systemClock } from "../core/clock.js";
 import type { TlsSnapshot } from "../core/tls-snapshot.js";
 import { spiffeUrisOf } from "./spiffe.js";
 
@@ -79,16 +80,19 @@ export function checkMaterial(pem: TlsPem, version: number, now: number): TlsMat
       try {
         return new X509Certificate(block);
       } catch (error) {
-        throw new Error(`certificate ${i + 1} of the chain does not parse (${(error as Error).message})`);
+        throw new Error(`certificate ${i + 1} of the chain does not parse (${(error as Error).message})`, {
+          cause: error,
+        });
       }
     });
-    leaf = certs[0] as X509Certificate;
+    const [first] = certs as [X509Certificate, ...X509Certificate[]]; // pemBlocks found at least one
+    leaf = first;
     let key;
     try {
       pemBlocks(pem.key, "the key");
       key = createPrivateKey(pem.key);
     } catch (error) {
-      throw new Error(`the key does not parse (${(error as Error).message.replace(/\s+/g, " ")})`);
+      throw new Error(`the key does not parse (${(error as Error).message.replace(/\s+/g, " ")})`, { cause: error });
     }
     if (!leaf.checkPrivateKey(key))
       throw new Error(
@@ -112,7 +116,7 @@ export function checkMaterial(pem: TlsPem, version: number, now: number): TlsMat
       try {
         new X509Certificate(block);
       } catch (error) {
-        throw new Error(`CA ${i + 1} of the bundle does not parse (${(error as Error).message})`);
+        throw new Error(`CA ${i + 1} of the bundle does not parse (${(error as Error).message})`, { cause: error });
       }
     });
     caCount = blocks.length;
@@ -150,7 +154,7 @@ export function materialSnapshot(
  * wrong). For material that rotates, `tlsFiles()`.
  * @example undiciTransport({ tls: { source: tlsMaterial({ ca: readFileSync("ca.pem", "utf8") }) } })
  */
-export function tlsMaterial(pem: TlsPem, wallNow: () => number = Date.now): TlsSource {
+export function tlsMaterial(pem: TlsPem, wallNow: () => number = systemClock.wallNow): TlsSource {
   const current = checkMaterial(pem, 1, wallNow());
   const appliedAt = wallNow();
   return Object.freeze({

@@ -39,7 +39,7 @@ describe("AdaptiveLimit (Envoy's gradient controller)", () => {
     expect(window(limit, (at += 100), 12, busy(limit))).toBeGreaterThanOrEqual(before);
     // 3× slower: queueing. The gradient's 0.5 floor roughly halves it.
     const high = limit.limit;
-    const cut = window(limit, (at += 100), 30, busy(limit));
+    const cut = window(limit, at + 100, 30, busy(limit));
     expect(cut).toBeLessThanOrEqual(Math.floor(high * 0.5 + Math.sqrt(high * 0.5)));
     expect(limit.minRttMs).toBe(10);
   });
@@ -50,7 +50,7 @@ describe("AdaptiveLimit (Envoy's gradient controller)", () => {
     for (let w = 0; w < 5; w++) window(limit, (at += 100), 10, 10);
     expect(limit.limit).toBe(100);
     // Slower, still lightly used: the gradient says queueing, and that is believed.
-    expect(window(limit, (at += 100), 40, 10)).toBeLessThan(100);
+    expect(window(limit, at + 100, 40, 10)).toBeLessThan(100);
   });
 
   it("holds a window open until it has minSamples and windowMs has passed", () => {
@@ -96,7 +96,7 @@ describe("AdaptiveLimit (Envoy's gradient controller)", () => {
     for (let w = 0; w < 50; w++) window(limit, (at += 100), 25, limit.limit);
     expect(limit.minRttMs).toBe(10);
     // …but a full window may lower it.
-    window(limit, (at += 100), 6, limit.limit);
+    window(limit, at + 100, 6, limit.limit);
     expect(limit.minRttMs).toBe(6);
   });
 

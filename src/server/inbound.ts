@@ -447,7 +447,7 @@ export class Inbound implements ServerSource {
     if (this.#state !== "serving") return jsonAnswer(503, { status: "draining", service: this.service });
     const ready = this.config.health === false ? undefined : this.config.health.ready;
     if (ready !== undefined) {
-      let ok = false;
+      let ok: boolean;
       try {
         ok = (await ready()) === true;
       } catch (error) {

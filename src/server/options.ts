@@ -4,7 +4,7 @@
  * `shed` or `authz` would otherwise turn a protection off without a word).
  */
 import type { IncomingMessage } from "node:http";
-import type { MeterProvider } from "@opentelemetry/api";
+import type { MeterProvider } from "../telemetry/index.js";
 import type { Clock } from "../core/clock.js";
 import { systemClock } from "../core/clock.js";
 import type { ServerSource } from "../core/server-snapshot.js";
@@ -268,7 +268,7 @@ export function normalizeInboundOptions(options: unknown): InboundConfig {
     health: normalizeHealth(options.health),
     drain: normalizeDrain(options.drain),
     route: options.route as InboundConfig["route"],
-    tracing: (options.tracing as boolean | undefined) ?? true,
+    tracing: options.tracing ?? true,
     metrics: normalizeMetrics(options.metrics),
     warn:
       (options.onWarning as ((message: string) => void) | undefined) ??
@@ -287,7 +287,7 @@ function normalizeTls(value: unknown): InboundConfig["tls"] {
   if (value.source !== undefined && inline)
     fail("tls.source", "source + inline PEM", "either `source` or inline `cert` / `key` / `ca`, not both");
   let source: TlsSource;
-  if (value.source !== undefined) source = value.source as TlsSource;
+  if (value.source !== undefined) source = value.source;
   else {
     for (const key of ["cert", "key", "ca"] as const) {
       if (value[key] !== undefined && typeof value[key] !== "string") fail(`tls.${key}`, value[key], "a PEM string");
@@ -515,8 +515,9 @@ function normalizeDrain(value: unknown): InboundConfig["drain"] {
   return Object.freeze({
     graceMs,
     delayMs,
-    deregister: Object.freeze([...deregister]),
-    signals: Object.freeze([...signals]) as readonly NodeJS.Signals[],
+    // Both checked above, entry by entry.
+    deregister: Object.freeze([...(deregister as InboundConfig["drain"]["deregister"])]),
+    signals: Object.freeze([...(signals as readonly NodeJS.Signals[])]),
   });
 }
 

@@ -27,9 +27,8 @@ import {
   type Span,
 } from "@opentelemetry/api";
 import type { IncomingMessage } from "node:http";
-import type { Disposer } from "../core/types.js";
 import type { ServerSnapshot } from "../core/server-snapshot.js";
-import { DURATION_BUCKETS_S, METER_NAME, METER_VERSION, metricMethod } from "./metrics-instruments.js";
+import { DURATION_BUCKETS_S, metricMethod } from "./metrics-instruments.js";
 import { weftMeter } from "./metrics.js";
 import { tracingEnabled } from "./tracing.js";
 
@@ -200,5 +199,3 @@ function splitHost(host: string): { address: string; port: number | undefined } 
   }
   return { address: close === -1 ? host : host.slice(1, close), port: undefined };
 }
-
-export type { Disposer };

@@ -10,21 +10,9 @@
  * With no tracer provider registered the layers pass the request straight through: one check of
  * the global provider per call, no span objects, no context switch.
  */
-import {
-  ProxyTracerProvider,
-  SpanKind,
-  SpanStatusCode,
-  context,
-  propagation,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type Tracer,
-} from "@opentelemetry/api";
+import { ProxyTracerProvider, SpanStatusCode, propagation, trace, type Span, type Tracer } from "@opentelemetry/api";
 import { errorCode } from "../core/errors.js";
-import { withAttr } from "../core/request.js";
-import type { Layer, MeshRequest, MeshResponse } from "../core/types.js";
+import type { MeshRequest } from "../core/types.js";
 
 const TRACER_NAME = "weft";
 const TRACER_VERSION = "0.1.0";

@@ -6,7 +6,5 @@ import type { MeshBody } from "../core/types.js";
 export function nodeBody(body: MeshBody | null): string | Uint8Array | Readable | AsyncIterable<Uint8Array> | null {
   if (body === null || typeof body === "string" || body instanceof Uint8Array) return body;
   const stream = body.stream;
-  return stream instanceof ReadableStream
-    ? Readable.fromWeb(stream as import("node:stream/web").ReadableStream<Uint8Array>)
-    : stream;
+  return stream instanceof ReadableStream ? Readable.fromWeb(stream) : stream;
 }

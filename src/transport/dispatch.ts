@@ -284,7 +284,7 @@ export class DispatchResponse implements MeshResponse {
     this.#used = true;
     if (this.#phase === Phase.Failed) return Promise.reject(this.#error);
     return new Promise<T>((resolve, reject) => {
-      const collector: Collector = { kind, resolve: resolve as (value: never) => void, reject };
+      const collector: Collector = { kind, resolve, reject };
       if (this.#phase === Phase.Done) return this.#deliver(collector);
       this.#collector = collector;
       this.#unpause();
@@ -360,5 +360,5 @@ function parseRawHeaders(raw: Buffer[] | null): ResponseHeaderMap {
     } else if (typeof seen === "string") headers[name] = [seen, value];
     else seen.push(value);
   }
-  return headers as ResponseHeaderMap;
+  return headers;
 }

@@ -105,7 +105,7 @@ class FetchResponse implements MeshResponse {
 }
 
 /** Plain lower-case header object from `Headers`; `set-cookie` stays a list. */
-export function headersToObject(headers: Headers): Record<string, string | string[]> {
+function headersToObject(headers: Headers): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   headers.forEach((value, name) => {
     if (name !== "set-cookie") out[name] = value;

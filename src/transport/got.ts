@@ -9,7 +9,7 @@ import type { Got } from "got";
 import { Readable } from "node:stream";
 import { BufferedResponse } from "../core/response.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
-import type { MeshRequest, MeshResponse, ResponseHeaderMap } from "../core/types.js";
+import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { httpInstrumented } from "./instrumented.js";
 import { toAbortSignal } from "../core/cancel.js";
 
@@ -44,10 +44,7 @@ class GotTransport implements Transport {
     if (typeof body === "string") gotBody = body;
     else if (body instanceof Uint8Array) gotBody = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     else if (body !== null) {
-      gotBody =
-        body.stream instanceof ReadableStream
-          ? Readable.fromWeb(body.stream as import("node:stream/web").ReadableStream<Uint8Array>)
-          : Readable.from(body.stream);
+      gotBody = body.stream instanceof ReadableStream ? Readable.fromWeb(body.stream) : Readable.from(body.stream);
     }
     try {
       const res = await this.#got(endpoint.url + req.path, {
@@ -59,7 +56,7 @@ class GotTransport implements Transport {
         responseType: "buffer",
         allowGetBody: gotBody !== undefined,
       });
-      return new BufferedResponse(res.statusCode, new Uint8Array(res.body), res.headers as ResponseHeaderMap);
+      return new BufferedResponse(res.statusCode, new Uint8Array(res.body), res.headers);
     } catch (error) {
       if (req.cancel?.aborted === true) throw req.cancel.reason;
       throw error;

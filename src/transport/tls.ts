@@ -150,11 +150,7 @@ export class TlsClient {
   constructor(input: TlsOptions, base: Record<string, unknown>, option = "tls") {
     const options = input;
     if (!isPlainObject(input)) fail(option, input, "{ source?, ca?, cert?, key?, identity?, servername?, insecure? }");
-    checkKeys(
-      input as Record<string, unknown>,
-      ["source", "ca", "cert", "key", "identity", "servername", "insecure", "onWarning"],
-      option,
-    );
+    checkKeys(input, ["source", "ca", "cert", "key", "identity", "servername", "insecure", "onWarning"], option);
     if (options.source !== undefined && !isTlsSource(options.source))
       fail(`${option}.source`, options.source, "tlsFiles({ cert, key, ca }) or tlsMaterial({ cert, key, ca })");
     if (
@@ -191,8 +187,8 @@ export class TlsClient {
       const list = typeof options.identity === "string" ? [options.identity] : options.identity;
       if (!Array.isArray(list) || list.length === 0)
         fail(`${option}.identity`, options.identity, "a SPIFFE ID, a pattern, or a non-empty list of them");
-      this.#identity = Object.freeze([...list]);
-      this.#matches = identityMatcher(list, `${option}.identity`);
+      this.#matches = identityMatcher(list, `${option}.identity`); // checks every entry
+      this.#identity = Object.freeze([...(list as readonly string[])]);
     } else {
       this.#identity = null;
       this.#matches = null;
@@ -220,7 +216,7 @@ export class TlsClient {
     const key = `${opts.hostname}:${opts.port}`;
     let connector = this.#connectors.get(key);
     if (connector === undefined) {
-      connector = buildConnector(this.#options as buildConnector.BuildOptions);
+      connector = buildConnector(this.#options);
       this.#connectors.set(key, connector);
     }
     const servername =

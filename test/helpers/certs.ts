@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export const OPENSSL_MISSING = "openssl is not installed: apt-get install -y openssl (Debian/Ubuntu)";
+const OPENSSL_MISSING = "openssl is not installed: apt-get install -y openssl (Debian/Ubuntu)";
 
 /** True when `openssl` runs. In CI a missing binary throws instead, so the suite fails rather than skips. */
 export const hasOpenssl: boolean = (() => {

@@ -11,7 +11,7 @@ import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 
-export const CHROMIUM_ARGS: readonly string[] = [
+const CHROMIUM_ARGS: readonly string[] = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -25,7 +25,7 @@ export const CHROMIUM_ARGS: readonly string[] = [
 const INSTALL = "apt-get install -y chromium";
 
 /** The browser binary: `$CHROMIUM_PATH`, else `chromium` (or `chromium-browser`) on PATH — `which chromium`. */
-export const chromiumPath: string | undefined = findChromium();
+const chromiumPath: string | undefined = findChromium();
 
 /** True in CI: a missing browser is a failure there, not a skip. */
 const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false";
@@ -33,7 +33,7 @@ const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.en
 /** For `describe.skipIf(skipChromium)`: skip only when the browser is missing and this is not CI. */
 export const skipChromium: boolean = chromiumPath === undefined && !inCI;
 
-export const CHROMIUM_SKIP_NOTE = `chromium not found on PATH: skipping the browser tests (install it with \`${INSTALL}\`; in CI they fail instead)`;
+const CHROMIUM_SKIP_NOTE = `chromium not found on PATH: skipping the browser tests (install it with \`${INSTALL}\`; in CI they fail instead)`;
 
 if (skipChromium) console.warn(CHROMIUM_SKIP_NOTE);
 

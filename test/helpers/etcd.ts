@@ -11,7 +11,7 @@ import { join } from "node:path";
 // The readiness check and port picking are the example's (one copy): a test starts etcd the way the example does.
 import { answers, freePorts } from "../../examples/etcd-mesh/etcd.js";
 
-export const ETCD_MISSING = "etcd is not installed: apt-get install -y etcd-server (Debian/Ubuntu)";
+const ETCD_MISSING = "etcd is not installed: apt-get install -y etcd-server (Debian/Ubuntu)";
 
 /** True when the `etcd` binary runs. In CI a missing binary throws instead, so the suite fails rather than skips. */
 export const hasEtcd: boolean = (() => {

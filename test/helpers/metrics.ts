@@ -46,7 +46,7 @@ export function metric(collected: readonly MetricData[], name: string): MetricDa
 
 /** The data points of the metric named `name`. */
 export function points(collected: readonly MetricData[], name: string): readonly DataPoint<unknown>[] {
-  return metric(collected, name).dataPoints as readonly DataPoint<unknown>[];
+  return metric(collected, name).dataPoints;
 }
 
 /** The value of the one point of `name` whose attributes include `attributes`. */

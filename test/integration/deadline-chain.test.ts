@@ -130,7 +130,7 @@ describe("a deadline and a cancellation cross a chain of three processes A → B
     // attempt is sent (floored to whole ms), as from any weft service.
     const id = randomUUID();
     const res = await caller.request({ path: `/chain/${id}` });
-    const body = (await res.json()) as HopView;
+    const body = await res.json<HopView>();
     expect(res.status).toBe(200);
     const [va, vb, vc] = views(body) as [HopView, HopView, HopView];
     expect([va.hop, vb.hop, vc.hop]).toEqual(["A", "B", "C"]);

@@ -130,7 +130,7 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
       DRAIN_GRACE_MS: String(GRACE_MS),
     };
     const instances = await Promise.all([startInstance(env), startInstance(env), startInstance(env)]);
-    const doomed = instances[0]!;
+    const doomed = instances[0];
 
     const client = scoped(
       createClient({ service: "drain-test", discovery: etcdDiscovery({ hosts: [etcd.url], prefix }) }),
@@ -142,7 +142,7 @@ describe.skipIf(!hasEtcd)("drain under load: 3 instances in etcd, one SIGTERMed 
           endpoint: e.endpoint,
           outcome: e.outcome,
           status: e.status,
-          error: String((e.error as { code?: string } | undefined)?.code ?? e.error ?? ""),
+          error: e.error instanceof Error ? ((e.error as { code?: string }).code ?? String(e.error)) : "",
         });
     });
     let doomedDroppedAt: number | undefined;

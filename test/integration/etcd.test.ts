@@ -187,10 +187,9 @@ describe.skipIf(!hasEtcd)("etcd discovery (one etcd for the suite)", () => {
     const before = await ranges();
     const d = discover([proxy.url], prefix, { probeIntervalMs: 60_000 });
     await until(async () => (await ranges()) > before, "etcd to answer the listing", 5000);
-    let revision = await kv.put(`${prefix}c`, value("http://127.0.0.1:8083"));
-    for (let i = 0; i < 5; i++)
-      revision = await kv.put(`${prefix}c`, value("http://127.0.0.1:8083", { weight: i + 1 }));
-    revision = await kv.delete(`${prefix}a`).then(() => kv.put(`${prefix}d`, value("http://127.0.0.1:8084")));
+    await kv.put(`${prefix}c`, value("http://127.0.0.1:8083"));
+    for (let i = 0; i < 5; i++) await kv.put(`${prefix}c`, value("http://127.0.0.1:8083", { weight: i + 1 }));
+    const revision = await kv.delete(`${prefix}a`).then(() => kv.put(`${prefix}d`, value("http://127.0.0.1:8084")));
     await kv.compact(revision);
     await proxy.clearFault();
     await until(

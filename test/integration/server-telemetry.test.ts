@@ -20,7 +20,7 @@ import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { request as undiciRequest } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createClient, staticDiscovery } from "weft";
-import { inbound, type Inbound, type InboundOptions } from "weft/server";
+import { inbound, type InboundOptions } from "weft/server";
 import { testMeters, points } from "../helpers/metrics.js";
 
 const exporter = new InMemorySpanExporter();
@@ -42,7 +42,7 @@ async function serve(
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, inbound: ib as Inbound };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, inbound: ib };
 }
 
 beforeAll(() => {

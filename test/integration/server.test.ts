@@ -74,9 +74,7 @@ describe("inbound() options", () => {
     expect(invalidOption(() => inbound({ service: "s", health: { livePath: "/h", readyPath: "/h" } }))).toBe(
       "health.readyPath",
     );
-    expect(invalidOption(() => inbound({ service: "s", drain: { signals: ["SIGKILL" as NodeJS.Signals] } }))).toBe(
-      "drain.signals[0]",
-    );
+    expect(invalidOption(() => inbound({ service: "s", drain: { signals: ["SIGKILL"] } }))).toBe("drain.signals[0]");
     expect(invalidOption(() => inbound({ service: "s", drain: { deregister: [{}] as never } }))).toBe(
       "drain.deregister[0]",
     );
