@@ -28,6 +28,18 @@ const WALLS = {
       },
     ]),
   ),
+  // Discovery reads etcd through the shared client and list + watch loop (../etcd/), as config does.
+  discovery: {
+    may: ["core", "etcd"],
+    why: "src/discovery is a policy folder: it imports ../core/ and ../etcd/ (the shared etcd client) only, never another policy or a transport",
+  },
+  // What discovery, dynamic config and a CLI share to talk to etcd: a client and its list + watch loop.
+  etcd: { may: ["core"], why: "src/etcd (the etcd client and its list + watch loop) imports ../core/ only" },
+  // Dynamic-config sources: files (core's watched file) and etcd; the client validates the documents.
+  config: {
+    may: ["core", "etcd"],
+    why: "src/config (config sources: file, etcd, the document parser) imports ../core/ and ../etcd/ only",
+  },
   transport: {
     may: ["core", "security"],
     why: "src/transport knows no policy: it imports ../core/ and ../security/ only",
@@ -46,7 +58,7 @@ const WALLS = {
   // The client is the composition root of the outbound side: it wires every policy, the
   // transports and telemetry. It does not reach into the inbound side, the admin or the test kit.
   client: {
-    may: ["core", ...POLICIES, "transport", "telemetry", "security"],
+    may: ["core", ...POLICIES, "transport", "telemetry", "security", "config", "etcd"],
     why: "src/client composes the outbound side; it imports no server, admin or testing code",
   },
 };

@@ -26,7 +26,7 @@
 import { spawnSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { createMesh, dnsDiscovery, etcdDiscovery, etcdRegistration, type Client } from "weft";
-import { EtcdClient } from "../src/discovery/etcd-client.js";
+import { EtcdClient } from "../src/etcd/client.js";
 import { DNSMASQ_INSTALL, dnsmasqBinary, startDnsmasq } from "../test/helpers/dnsmasq.js";
 import { fmt, machineLine, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
 

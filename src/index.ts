@@ -12,7 +12,19 @@ export type {
   EndpointSnapshot,
   BodyInit,
   HeadersInput,
+  RouteOptions,
+  RoutingSnapshot,
+  RouteSnapshot,
 } from "./client/index.js";
+export type {
+  RouteOptionsBase,
+  RouteMatch,
+  RouteBackend,
+  RouteMirror,
+  RouteFault,
+  StringMatch,
+} from "./route/index.js";
+export type { CallRoute, EndpointSubset } from "./core/route.js";
 export { staticDiscovery, fileDiscovery, dnsDiscovery, etcdDiscovery, etcdRegistration } from "./discovery/index.js";
 export type {
   FileDiscoveryOptions,
@@ -21,6 +33,15 @@ export type {
   EtcdRegistrationOptions,
   EtcdRegistration,
 } from "./discovery/index.js";
+export { fileConfig, etcdConfig } from "./config/index.js";
+export type { FileConfigOptions, EtcdConfigOptions } from "./config/index.js";
+export type {
+  ConfigSource,
+  ConfigWatch,
+  ConfigVersion,
+  ConfigWatchSnapshot,
+  ConfigWatchContext,
+} from "./core/config-source.js";
 export { p2cEwma, roundRobin, random, leastRequest, ringHash, maglev } from "./balance/index.js";
 export type {
   Balancer,
@@ -64,7 +85,7 @@ export {
   RequestAbortedError,
   errorCode,
 } from "./core/errors.js";
-export { HedgeLostError } from "./core/errors.js";
+export { HedgeLostError, FaultInjectedError, NoRouteBackendError } from "./core/errors.js";
 export type { RetryOptions, HedgeOptions, RetryBudgetConfig, BackoffConfig } from "./retry/index.js";
 export type { ConcurrencyOptions, RateLimitOptions, Fallback, FallbackReply, CoalesceKey } from "./limit/index.js";
 export type { WeftErrorCode } from "./core/errors.js";
@@ -98,6 +119,7 @@ export type {
   BreakerStateEvent,
   LimitEvent,
   EndpointHealthEvent,
+  ConfigEvent,
 } from "./core/events.js";
 export type {
   MeshRequest,

@@ -10,9 +10,11 @@ import type { Clock } from "../core/clock.js";
 import type { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { BreakerOpenError, ErrorCodes, NoEndpointsError } from "../core/errors.js";
 import type { ClientEventHub } from "../core/events.js";
+import type { EndpointSubset } from "../core/route.js";
 import type { Layer, MeshRequest, MeshResponse, Service } from "../core/types.js";
 import type { LoadTracker } from "./load.js";
 import type { Picker } from "./picker.js";
+import { Subsets } from "./subset.js";
 import { zoneCandidates, type ZoneAwareConfig } from "./zone.js";
 
 export interface BalanceLayerContext {
@@ -35,6 +37,8 @@ export interface BalanceLayerContext {
    * settles with its first answer; null once it has answered (with endpoints or an error).
    */
   readonly firstAnswer?: () => Promise<void> | null;
+  /** Makes a picker for a route's endpoint subset (each subset has its own); absent: subsets pick with `picker`. */
+  readonly createPicker?: () => Picker;
 }
 
 /**
@@ -46,6 +50,14 @@ function noneReady(service: string, endpoints: EndpointSet, attempts: number): E
   return new NoEndpointsError(service, { attempts });
 }
 
+/** A route's subset has no ready endpoint: say which subset, and how many endpoints it has at all. */
+function noneInSubset(service: string, subset: EndpointSubset, members: number, attempts: number): Error {
+  return new NoEndpointsError(service, {
+    attempts,
+    message: `no ready endpoint of "${service}" in the subset ${subset.key} (${members} endpoint(s) carry that metadata)`,
+  });
+}
+
 /** `ready` without the endpoints already tried, or all of `ready` when every one was tried. */
 function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly Endpoint[] {
   const fresh = ready.filter((e) => !tried.includes(e.url));
@@ -55,6 +67,7 @@ function untried(ready: readonly Endpoint[], tried: readonly string[]): readonly
 export function balanceLayer(context: BalanceLayerContext): Layer {
   const { endpoints, picker, load, clock, classifier, events, service, observeOutcome, zoneAware, firstAnswer } =
     context;
+  const subsets = new Subsets(endpoints, context.createPicker ?? (() => picker));
 
   const finish = (
     req: MeshRequest,
@@ -72,7 +85,9 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
       const refused = (req.call.refused ??= []);
       refused.push(endpoint.url);
       req.call.refusal = error;
-      if (endpoints.ready.every((e) => refused.includes(e.url))) req.call.noResend = true;
+      const subset = req.call.route?.subset ?? null;
+      const ready = subset === null ? endpoints.ready : subsets.get(subset).ready;
+      if (ready.every((e) => refused.includes(e.url))) req.call.noResend = true;
     }
     const outcome = classifier(req, res, error);
     if (observeOutcome !== undefined) {
@@ -101,6 +116,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
         path: req.path,
         endpoint: endpoint.url,
         attempt: req.attempt,
+        route: req.call.route?.name,
         status: res?.status,
         error,
         outcome,
@@ -111,17 +127,28 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
 
   return (next: Service): Service => {
     const send: Service = (req) => {
-      const ready = endpoints.ready;
+      const call = req.call;
+      // A route's backend may be a subset of the endpoints (by discovery metadata), with its own picker.
+      const subset = call.route === null ? null : call.route.subset;
+      let ready = endpoints.ready;
+      let chooser = picker;
+      if (subset !== null) {
+        const state = subsets.get(subset);
+        ready = state.ready;
+        chooser = state.picker;
+      }
       if (ready.length === 0) {
         // A call made before discovery's first answer waits for it (bounded by the call's deadline)
         // instead of failing with no endpoints a few milliseconds after the client was made.
         const waiting = endpoints.all.length === 0 ? firstAnswer?.() : null;
         if (waiting != null) return untilAnswered(waiting, req).then(() => send(req));
-        const error = noneReady(service, endpoints, req.call.attempts);
-        if (error instanceof BreakerOpenError) req.call.note?.("weft.breaker_open", { "weft.endpoint": "*" });
+        const error =
+          subset === null || endpoints.ready.length === 0
+            ? noneReady(service, endpoints, call.attempts)
+            : noneInSubset(service, subset, subsets.count(subset), call.attempts);
+        if (error instanceof BreakerOpenError) call.note?.("weft.breaker_open", { "weft.endpoint": "*" });
         return Promise.reject(error);
       }
-      const call = req.call;
       // Never again to an endpoint whose handshake failed in this call (it would fail alike).
       const refused = call.refused;
       const usable = refused === null ? ready : ready.filter((e) => !refused.includes(e.url));
@@ -137,7 +164,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
       }
       // One clock reading for the pick (load decay) and the attempt's start.
       const start = clock.now();
-      const endpoint = picker.pick(pool, req, start);
+      const endpoint = chooser.pick(pool, req, start);
       endpoint.inflight++;
       call.attempts++;
       call.lastEndpoint = endpoint.url;
@@ -149,6 +176,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
           path: req.path,
           endpoint: endpoint.url,
           attempt: req.attempt,
+          route: call.route?.name,
         });
       }
       endpoint.pendingStartSum += start;

@@ -29,7 +29,7 @@
 import type { Endpoint } from "../core/endpoint.js";
 import type { MeshRequest } from "../core/types.js";
 import { fail } from "../core/validate.js";
-import { fmix32, hash32 } from "./hash.js";
+import { fmix32, hash32 } from "../core/hash.js";
 import { balancerOptions, hashKey, integerOption, weightRefreshMs, type HashKey } from "./options.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { BuildCache, isResend } from "./weights.js";

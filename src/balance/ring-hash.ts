@@ -39,7 +39,7 @@
  */
 import type { Endpoint } from "../core/endpoint.js";
 import type { MeshRequest } from "../core/types.js";
-import { hash32, suffixHashes } from "./hash.js";
+import { hash32, suffixHashes } from "../core/hash.js";
 import { balancerOptions, hashKey, integerOption, weightRefreshMs, type HashKey } from "./options.js";
 import type { Balancer, Picker, PickerContext } from "./picker.js";
 import { BuildCache, isResend } from "./weights.js";

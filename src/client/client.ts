@@ -40,6 +40,8 @@ import type { CallCounters } from "./observe.js";
 import { CallCounters as Counters } from "./observe.js";
 import type { ClientConfig, TimeoutOptions } from "./options.js";
 import { STACK_PLAN, type BuildContext, type PlanEntry, type PlanHandle } from "./plan.js";
+import { routed, type RoutingSnapshot } from "./routing.js";
+import { routedClassifier } from "../core/route.js";
 import { checkMs, fail, isPlainObject, checkKeys } from "../core/validate.js";
 
 /** What `client.request()` takes. */
@@ -116,6 +118,8 @@ export interface ClientSnapshot {
   readonly healthCheck: HealthCheckSnapshot | null;
   /** The per-endpoint breakers (tracked, open, half-open, each one's window); null when breakers are off. */
   readonly breaker: BreakerSnapshot | null;
+  /** Routes: the version in force and where it came from, the dynamic config's state, each route's counts; null without routes. */
+  readonly routing: RoutingSnapshot | null;
   readonly discovery: ResolverSnapshot;
   /** Rates, success % and latency percentiles over the last 10 s, and one point per second for the last 5 minutes. */
   readonly stats: CallStatsSnapshot;
@@ -133,6 +137,8 @@ export interface ClientParts {
    */
   readonly origins: { hold(origin: string): void; release(origin: string): void };
   readonly warn: (message: string) => void;
+  /** The mesh's other clients by service name (a route's service backend); absent outside a mesh. */
+  readonly peer?: (service: string) => Client | undefined;
 }
 
 export class Client {
@@ -146,6 +152,14 @@ export class Client {
   readonly #stats = new CallStats();
   readonly #parts: ClientParts;
   readonly #service: Service;
+  readonly #terminal: Service;
+  /** Parts of the stack built on demand (a mirror's path from `balance` down), by role. */
+  readonly #below = new Map<string, Service>();
+  /** Where another client of the mesh hands a call its route sends here: the top of this stack, routed already. */
+  readonly #entry: Service = (req) => {
+    if (this.#closed) return Promise.reject(new ClientClosedError(this.service));
+    return this.#service({ ...req, service: this.service, attempt: 0, endpoint: null });
+  };
   /** What each entry of the plan built, in plan order (entries that are off are absent). */
   readonly #built: readonly BuiltEntry[];
   readonly #unsubscribe: Disposer;
@@ -165,7 +179,9 @@ export class Client {
     this.service = config.service;
     this.config = config;
     this.#parts = parts;
-    const { clock, random, classifier, service } = config;
+    const { clock, random, service } = config;
+    // With routes, a call's route may bring its own classifier (one property read per verdict).
+    const classifier = routed(config) ? routedClassifier(config.classifier) : config.classifier;
     const endpoints = this.#endpoints;
     const built: BuiltEntry[] = [];
     const context: BuildContext = {
@@ -184,6 +200,12 @@ export class Client {
       probe: (endpoint, probe) => this.#probe(endpoint, probe),
       snapshot: () => this.snapshot(),
       built: (role) => built.find((b) => b.entry.role === role)?.handle,
+      peer: (name) => {
+        const other = parts.peer?.(name);
+        return other === undefined ? undefined : other.#entry;
+      },
+      stackFrom: (role) => this.#stackFrom(role),
+      warn: parts.warn,
     };
     // The plan, in request order: each entry builds its layers and parts; see plan.ts for why
     // each sits where it does.
@@ -209,7 +231,8 @@ export class Client {
     }
     this.stack = stack;
     const transport = parts.transport;
-    this.#service = stack.build((req) => transport.send(req));
+    this.#terminal = (req) => transport.send(req);
+    this.#service = stack.build(this.#terminal);
 
     const firstAnswer = new Promise<void>((resolve, reject) => {
       this.#answered = (closed) => (closed === undefined ? resolve() : reject(closed));
@@ -326,6 +349,7 @@ export class Client {
       outlier: null,
       healthCheck: null,
       breaker: null,
+      routing: null,
       discovery: this.#parts.resolver.snapshot(),
       stats: this.#stats.snapshot(now, this.config.clock.wallNow()),
     };
@@ -351,7 +375,7 @@ export class Client {
     // Calls still waiting for discovery's first answer fail as closed, not as "no endpoints".
     this.#settleFirstAnswer(new ClientClosedError(this.service));
     // Inner parts first: the reverse of the order they were built in.
-    for (let i = this.#built.length - 1; i >= 0; i--) (this.#built[i] as BuiltEntry).handle.close?.();
+    for (let i = this.#built.length - 1; i >= 0; i--) await (this.#built[i] as BuiltEntry).handle.close?.();
     // Give back this client's hold on the shared pools (another client may still use them).
     for (const endpoint of this.#endpoints.all) this.#parts.origins.release(endpoint.origin);
     await this.#parts.onClose(this);
@@ -404,6 +428,7 @@ export class Client {
       }
     }
     const unlinkSignal = signal === undefined || signal === null ? null : linkSignal(signal, cancel);
+    if (idempotentInit !== undefined) call.idempotentGiven = true;
     const unlink =
       context === undefined
         ? unlinkSignal
@@ -444,6 +469,18 @@ export class Client {
         throw error;
       },
     );
+  }
+
+  #stackFrom(role: string): Service {
+    let service = this.#below.get(role);
+    if (service === undefined) {
+      const at = this.stack.entries.findIndex((e) => e.role === role);
+      // Built a second time from `role` down: layers keep their state in their factory, so both
+      // chains share it (the same breakers, load estimates and pickers).
+      service = at === -1 ? this.#service : new Stack(this.stack.entries.slice(at)).build(this.#terminal);
+      this.#below.set(role, service);
+    }
+    return service;
   }
 
   /** One health check: straight to the transport, outside the stack (no retries, breakers or counters). */

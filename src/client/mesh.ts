@@ -96,6 +96,7 @@ export class Mesh {
           shared.resolver.onState?.(listener) ?? (() => {}),
       },
       warn: this.#warn,
+      peer: (name) => this.#clients.get(name),
       origins: this.#originsOf(transport),
       onClose: async (closing) => {
         if (released) return;

@@ -56,6 +56,7 @@ export function observeLayer(
         outcome,
         durationMs: now - start,
         attempts: req.call.attempts,
+        route: req.call.route?.name,
       });
     }
   };

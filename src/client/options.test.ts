@@ -41,9 +41,34 @@ describe("createClient options", () => {
     expect(error.message).toMatch(/unknown option timeout.totalMS \(did you mean timeout.totalMs\?\)/);
   });
 
-  it("says a policy from a later version is not available rather than ignoring it", () => {
-    const error = invalid(() => createClient({ service: "s", discovery, transport, routes: [] } as never));
-    expect(error.message).toMatch(/option routes is not available in this version of weft/);
+  it("checks routes at construction, naming the path of the bad value and the client option a route overrides", () => {
+    const badWeight = invalid(() =>
+      createClient({ service: "s", discovery, transport, routes: [{ backends: [{ weight: -1 }] }] }),
+    );
+    expect(badWeight.option).toBe("routes[0].backends[0].weight");
+    expect(badWeight.message).toMatch(
+      /invalid option routes\[0\]\.backends\[0\]\.weight: got -1; expected a number from 0/,
+    );
+    // A route's retry is checked by the client's own rule, with the route's path.
+    const badRetry = invalid(() =>
+      createClient({ service: "s", discovery, transport, routes: [{}, { retry: { maxAttempts: 0 } }] }),
+    );
+    expect(badRetry.message).toBe(
+      "invalid option routes[1].retry.maxAttempts: got 0; expected an integer from 1 (no retries) to 100",
+    );
+    // The merge with the client's own options is checked too: a route's attempt bound above the client's total.
+    const merged = invalid(() =>
+      createClient({
+        service: "s",
+        discovery,
+        transport,
+        timeout: { totalMs: 100 },
+        routes: [{ timeout: { attemptMs: 500 } }],
+      }),
+    );
+    expect(merged.message).toBe(
+      "invalid option routes[0].timeout.attemptMs: got 500; expected at most routes[0].timeout.totalMs (100)",
+    );
   });
 
   it("requires a service name and a discovery source", () => {

@@ -30,8 +30,11 @@ import { type HealthCheckConfig, type HealthCheckOptions } from "../health/healt
 import type { ConcurrencyConfig, ConcurrencyOptions, RateLimitConfig, RateLimitOptions } from "../limit/options.js";
 import type { CoalesceKey } from "../limit/coalesce.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
-import { hasFunction, planOptions, STACK_PLAN, type OptionRule, type PlanEntry, type TimeoutConfig } from "./plan.js";
+import { hasFunction, planOptions, STACK_PLAN, type OptionRule, type PlanEntry } from "./plan.js";
+import type { TimeoutConfig } from "./policy-rules.js";
 import type { MeterProvider } from "../telemetry/index.js";
+import type { ConfigSource } from "../core/config-source.js";
+import type { RouteOptionsBase } from "../route/options.js";
 
 export interface TimeoutOptions {
   /** Bound on one attempt (until response headers), ms. Default: none (the total deadline bounds it). */
@@ -116,12 +119,39 @@ export interface ClientOptions {
    * (before the client is made) or given here. Default true; `false` turns them off.
    */
   readonly metrics?: boolean | { readonly meterProvider?: MeterProvider };
+  /**
+   * Routes, tried in order (the first match wins): what each matches (method, path, headers,
+   * query), where it sends (a weighted split over endpoint subsets or other services of the mesh,
+   * sticky by a header or cookie), what it mirrors and which faults it injects, and the client
+   * policies it overrides (`timeout`, `retry`, `hedge`, `idempotent`, `classifier`). A call no
+   * route takes goes as if there were none. See docs/routing.md.
+   * @example routes: [{ match: { headers: { "x-canary": "1" } }, backends: [{ subset: { version: "v2" } }] },
+   *                   { backends: [{ subset: { version: "v1" }, weight: 90 }, { subset: { version: "v2" }, weight: 10 }] }]
+   */
+  readonly routes?: readonly RouteOptions[];
+  /**
+   * Routes and policy overrides read at run time from a file or etcd (`fileConfig(…)`,
+   * `etcdConfig(…)`): each new version is checked by the same rules as these options and applied
+   * between calls, or rejected with a warning while the last good version serves. Its routes,
+   * when it has any, replace `routes`.
+   */
+  readonly configSource?: ConfigSource;
   /** Edits the default stack: `stack => stack.insertAfter("balance", { role, layer })`. */
   readonly stack?: (stack: Stack) => Stack;
   /** Injected time. Default: the system clock. */
   readonly clock?: Clock;
   /** Injected randomness in [0, 1). Default `Math.random`. */
   readonly random?: Random;
+}
+
+/** A route: `RouteOptionsBase` (match, backends, sticky, mirror, fault, idempotent, classifier) and the client policies it overrides. */
+export interface RouteOptions extends RouteOptionsBase {
+  /** The route's timeouts, over the client's (a call's own still win); `false` turns them off for the route. */
+  readonly timeout?: Omit<TimeoutOptions, "header"> | false;
+  /** The route's retry policy, over the client's; the retry budget stays the client's. `false`: one attempt. */
+  readonly retry?: Omit<RetryOptions, "budget"> | false;
+  /** The route's hedging, over the client's; `false`: none. */
+  readonly hedge?: HedgeOptions | false;
 }
 
 /** Options shared by the clients of a mesh (everything but the service name). */
@@ -162,12 +192,9 @@ export interface ClientConfig {
   readonly random: Random;
   /** Every option's normalized value by key, as the plan's entries own them (a new policy reads its own here). */
   readonly options: Readonly<Record<string, unknown>>;
+  /** The options as given (after the mesh's defaults merged under them): what a route's overrides merge over. */
+  readonly raw: Readonly<Record<string, unknown>>;
 }
-
-/** Policies the public surface names that this version does not have yet: a clear error beats a silent no-op. */
-const LATER: Readonly<Record<string, string>> = {
-  routes: "routing, traffic splitting and mirroring are not implemented yet",
-};
 
 /**
  * One description for every client that names no transport, so the clients of a mesh share one
@@ -266,7 +293,7 @@ export function checkDefaults(defaults: unknown, plan: readonly PlanEntry[] = ST
   if (!isPlainObject(defaults)) fail("defaults", defaults, "an object of client options");
   const rules = plan === STACK_PLAN ? DEFAULT_RULES : rulesOf(plan);
   const keys = [...rules.keys()].filter((k) => k !== "service");
-  checkKeys(defaults, keys, "defaults", LATER);
+  checkKeys(defaults, keys, "defaults");
   for (const key of keys)
     if (defaults[key] !== undefined) (rules.get(key) as OptionRule).normalize(defaults[key], `defaults.${key}`);
   checkTls(defaults, "defaults.");
@@ -296,7 +323,7 @@ export function mergeOptions(
 export function normalizeOptions(options: unknown, plan: readonly PlanEntry[] = STACK_PLAN): ClientConfig {
   if (!isPlainObject(options)) fail("options", options, "an object with at least { service, discovery }");
   const rules = plan === STACK_PLAN ? DEFAULT_RULES : rulesOf(plan);
-  checkKeys(options, [...rules.keys()], "", LATER);
+  checkKeys(options, [...rules.keys()], "");
   const n: Record<string, unknown> = {};
   for (const [key, rule] of rules) n[key] = rule.normalize(options[key], key);
   checkTls(options, "");
@@ -333,6 +360,7 @@ export function normalizeOptions(options: unknown, plan: readonly PlanEntry[] = 
     clock: n.clock as Clock,
     random: n.random as Random,
     options: Object.freeze(n),
+    raw: Object.freeze({ ...options }),
   });
 }
 

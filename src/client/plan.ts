@@ -24,8 +24,8 @@ import type { ClientEventHub } from "../core/events.js";
 import { LatencyWindow } from "../core/latency.js";
 import { middlewareLayer } from "../core/stack.js";
 import type { Transport } from "../core/transport.js";
-import type { Layer, Middleware } from "../core/types.js";
-import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
+import type { Layer, Middleware, Service } from "../core/types.js";
+import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 import { breakerLayer } from "../health/breaker.js";
 import { normalizeBreakerOptions } from "../health/breaker-options.js";
 import { HealthChecker, type HealthCheckProbe } from "../health/health-check.js";
@@ -40,7 +40,6 @@ import { normalizeConcurrencyOptions, normalizeRateLimitOptions } from "../limit
 import { rateLimitLayer } from "../limit/rate-limit.js";
 import { RetryBudget } from "../retry/budget.js";
 import { retryLayer } from "../retry/layer.js";
-import { normalizeHedgeOptions, normalizeRetryOptions } from "../retry/options.js";
 import { attemptSpanLayer } from "../telemetry/attempt-span.js";
 import { callSpanLayer } from "../telemetry/call-span.js";
 import { clientMetrics, type MetricsSnapshot } from "../telemetry/metrics.js";
@@ -48,6 +47,8 @@ import type { MeterProvider } from "../telemetry/index.js";
 import type { EndpointSnapshot } from "./client.js";
 import { observeLayer, type CallCounters } from "./observe.js";
 import type { ClientConfig } from "./options.js";
+import { HEDGE_RULE, RETRY_RULE, TIMEOUT_RULE } from "./policy-rules.js";
+import { checkRoutes, routed, routingPart } from "./routing.js";
 
 /**
  * How a mesh's default for an option and a client's own value combine: the client's replaces the
@@ -87,6 +88,18 @@ export interface BuildContext {
   readonly snapshot: () => MetricsSnapshot;
   /** The handle an earlier entry built for `role`, if it built one. */
   built(role: string): PlanHandle | undefined;
+  /**
+   * Another client of the mesh by service name, entered at the top of its stack (a route's
+   * service backend); undefined when the mesh has no such client.
+   */
+  readonly peer: (service: string) => Service | undefined;
+  /**
+   * This client's stack from the first layer with `role` down to the transport, as built (with
+   * `options.stack`'s edits); the whole stack when no layer has that role. Only after construction.
+   */
+  readonly stackFrom: (role: string) => Service;
+  /** Reports a rejected input (a config version) or a failing source; the mesh's `onWarning`. */
+  readonly warn: (message: string) => void;
 }
 
 /** What one entry's builder returns. Every member is optional; `null` from `build` means "off". */
@@ -103,8 +116,8 @@ export interface PlanHandle {
   setEndpoints?(all: readonly Endpoint[], added: readonly Endpoint[], removed: readonly Endpoint[]): void;
   /** Receives each attempt's classified outcome from `balance`; returns the ejection count when it ejected the endpoint, else 0. */
   observe?(endpoint: Endpoint, outcome: Outcome): number;
-  /** Releases what it holds (timers, breakers, subscriptions) when the client closes. */
-  close?(): void;
+  /** Releases what it holds (timers, breakers, subscriptions, watches) when the client closes. */
+  close?(): void | Promise<void>;
 }
 
 export interface PlanEntry {
@@ -157,6 +170,23 @@ const ENTRIES: PlanEntry[] = [
     build: ({ config }) => (config.tracing ? { layers: [callSpanLayer()] } : null),
   },
   {
+    role: "route",
+    why: "a route's timeout and retry policy must be known before deadline and retry run; a split is decided once per call (its retries stay on the backend it chose); an injected abort is what the caller sees, counted by observe and never retried",
+    options: {
+      routes: { merge: "replace", normalize: checkRoutes },
+      configSource: {
+        merge: "replace",
+        normalize: (value, at) => {
+          if (value !== undefined && !hasFunction(value, "watch"))
+            fail(at, value, 'a config source such as fileConfig("/etc/weft/{service}.yaml") or etcdConfig({ hosts })');
+          return value;
+        },
+      },
+    },
+    snapshotKey: "routing",
+    build: (ctx) => (routed(ctx.config) ? routingPart(ctx) : null),
+  },
+  {
     role: "coalesce",
     why: "a GET that joins one in flight takes no slot, no token and no attempt of its own",
     options: { coalesce: { merge: "replace", normalize: normalizeCoalesce } },
@@ -168,7 +198,7 @@ const ENTRIES: PlanEntry[] = [
   {
     role: "deadline",
     why: "the total budget bounds everything below it: queueing for a slot or a token, every attempt, every backoff and Retry-After wait",
-    options: { timeout: { merge: "shallow", normalize: normalizeTimeout } },
+    options: { timeout: TIMEOUT_RULE },
     build: ({ clock, events, config }) => ({ layers: [deadlineLayer({ clock, events, totalMs: config.totalMs })] }),
   },
   {
@@ -197,13 +227,14 @@ const ENTRIES: PlanEntry[] = [
     role: "retry",
     why: "each resend picks again, preferring an endpoint not yet tried; hedges are budgeted early retries",
     options: {
-      retry: { merge: "shallow", normalize: (v) => normalizeRetryOptions(v) },
-      hedge: { merge: "shallow", normalize: (v) => normalizeHedgeOptions(v) },
+      retry: RETRY_RULE,
+      hedge: HEDGE_RULE,
     },
     snapshotKey: "retryBudget",
     build: ({ service, config, clock, random, classifier, events }) => {
-      // Neither retries nor hedges: no layer (an attempt's error is the call's), no budget.
-      if (config.retry === false && config.hedge === false) return { snapshot: () => null };
+      // Neither retries nor hedges, nor routes that could turn them on: no layer (an attempt's
+      // error is the call's), no budget.
+      if (config.retry === false && config.hedge === false && !routed(config)) return { snapshot: () => null };
       const budget = config.budget === false ? null : new RetryBudget(config.budget);
       const layer = retryLayer({
         service,
@@ -432,44 +463,6 @@ const ENTRIES: PlanEntry[] = [
 
 /** The default plan, in request order. */
 export const STACK_PLAN: readonly PlanEntry[] = Object.freeze(ENTRIES);
-
-/** Total deadline, per-try timeout and the deadline header: `{ attemptMs, totalMs, header }` (Infinity / false when off). */
-export interface TimeoutConfig {
-  readonly attemptMs: number;
-  readonly totalMs: number;
-  readonly header: string | false;
-}
-
-/** `timeout`'s defaults: no per-try bound, 15 s in all (Envoy's route timeout), the header sent. */
-const TIMEOUT_DEFAULTS = Object.freeze({ attemptMs: false as const, totalMs: 15_000, header: "x-weft-timeout-ms" });
-
-function normalizeTimeout(value: unknown, at: string): TimeoutConfig {
-  if (value === false) return Object.freeze({ attemptMs: Infinity, totalMs: Infinity, header: false });
-  if (value !== undefined) {
-    if (!isPlainObject(value)) fail(at, value, "{ attemptMs?, totalMs? } or false");
-    checkKeys(value, ["attemptMs", "totalMs", "header"], at);
-  }
-  const o = value ?? {};
-  const header = o.header;
-  if (
-    header !== undefined &&
-    header !== false &&
-    !(typeof header === "string" && /^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header))
-  ) {
-    fail(`${at}.header`, header, 'an HTTP header name (e.g. "x-weft-timeout-ms") or false');
-  }
-  const attemptMs = checkMs(`${at}.attemptMs`, o.attemptMs, true) ?? TIMEOUT_DEFAULTS.attemptMs;
-  const totalMs = checkMs(`${at}.totalMs`, o.totalMs, true) ?? TIMEOUT_DEFAULTS.totalMs;
-  if (typeof attemptMs === "number" && typeof totalMs === "number" && attemptMs > totalMs) {
-    fail(`${at}.attemptMs`, attemptMs, `at most ${at}.totalMs (${totalMs})`);
-  }
-  const name = header ?? TIMEOUT_DEFAULTS.header;
-  return Object.freeze({
-    attemptMs: attemptMs === false ? Infinity : attemptMs,
-    totalMs: totalMs === false ? Infinity : totalMs,
-    header: name === false ? false : name.toLowerCase(),
-  });
-}
 
 function normalizeCoalesce(value: unknown, at: string): unknown {
   if (value === undefined || value === false) return false;

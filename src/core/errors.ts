@@ -25,6 +25,10 @@ export const ErrorCodes = Object.freeze({
   TLS: "WEFT_ERR_TLS",
   /** An attempt cancelled because another attempt of the same call (a hedge) answered first. */
   HEDGE_LOST: "WEFT_ERR_HEDGE_LOST",
+  /** A route's fault injection aborted the call (a chaos drill). */
+  FAULT_INJECTED: "WEFT_ERR_FAULT_INJECTED",
+  /** A route names a backend service that is not a client of the mesh. */
+  NO_ROUTE_BACKEND: "WEFT_ERR_NO_ROUTE_BACKEND",
 });
 
 export type WeftErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -178,5 +182,27 @@ export function errorCode(error: unknown): string {
 export class HedgeLostError extends WeftError {
   constructor(options?: WeftErrorOptions) {
     super(ErrorCodes.HEDGE_LOST, "cancelled: another attempt of the same call answered first", options);
+  }
+}
+
+/** A route's fault injection aborted the call (`fault.abort` with `error: true`): a chaos drill, not a real failure. */
+export class FaultInjectedError extends WeftError {
+  /** The route whose fault policy aborted the call. */
+  readonly route: string;
+  constructor(service: string, route: string) {
+    super(ErrorCodes.FAULT_INJECTED, `fault injected by route "${route}" of "${service}": the call was aborted`);
+    this.route = route;
+  }
+}
+
+/** A route sends to another service of the mesh, and the mesh has no client for it. */
+export class NoRouteBackendError extends WeftError {
+  readonly backend: string;
+  constructor(service: string, route: string, backend: string) {
+    super(
+      ErrorCodes.NO_ROUTE_BACKEND,
+      `route "${route}" of "${service}" sends to service "${backend}", which has no client in this mesh: create it with mesh.client("${backend}", …)`,
+    );
+    this.backend = backend;
   }
 }

@@ -69,7 +69,13 @@ interface CallInfo {
   readonly path: string;
 }
 
-export interface AttemptStartEvent extends CallInfo {
+/** The route label of a call, on the events of clients with routes. */
+interface RouteInfo {
+  /** The route the call took (its name or path pattern: bounded); undefined without routes. */
+  readonly route?: string;
+}
+
+export interface AttemptStartEvent extends CallInfo, RouteInfo {
   /** Endpoint URL (origin) this attempt goes to. */
   readonly endpoint: string;
   /** 0 for the first attempt. */
@@ -83,7 +89,7 @@ export interface AttemptEndEvent extends AttemptStartEvent {
   readonly durationMs: number;
 }
 
-export interface CallEndEvent extends CallInfo {
+export interface CallEndEvent extends CallInfo, RouteInfo {
   readonly status: number | undefined;
   readonly error: unknown;
   readonly outcome: Outcome;
@@ -163,6 +169,22 @@ export interface EndpointHealthEvent {
   readonly ejectionMs?: number;
 }
 
+/** The dynamic config of a client changed state: a version applied or was rejected, or its source failed or recovered. */
+export interface ConfigEvent {
+  readonly service: string;
+  /** The config source, e.g. `etcd:/weft/config/catalog@http://127.0.0.1:2379`. */
+  readonly source: string;
+  /** The version concerned (`"rev 42"`); for `stale`/`fresh`, the last one read (undefined before the first). */
+  readonly version: string | undefined;
+  /**
+   * `applied`: the version serves from the next call; `rejected`: it failed validation and the last
+   * good version keeps serving (`error` says why); `stale` / `fresh`: the source started failing
+   * (the version in force keeps serving) or recovered.
+   */
+  readonly kind: "applied" | "rejected" | "stale" | "fresh";
+  readonly error: string | undefined;
+}
+
 /**
  * The `node:diagnostics_channel` names weft publishes on; each message is the event object, which
  * carries its `service`.
@@ -181,6 +203,7 @@ export const CHANNELS = Object.freeze({
   breakerStateChange: "weft:breakerStateChange",
   limited: "weft:limited",
   endpointHealth: "weft:endpointHealth",
+  config: "weft:config",
 });
 
 /** The emitters a client owns; layers receive this hub. */
@@ -197,6 +220,7 @@ export class ClientEventHub {
   readonly breakerStateChange = new Emitter<BreakerStateEvent>(CHANNELS.breakerStateChange);
   readonly limited = new Emitter<LimitEvent>(CHANNELS.limited);
   readonly endpointHealth = new Emitter<EndpointHealthEvent>(CHANNELS.endpointHealth);
+  readonly config = new Emitter<ConfigEvent>(CHANNELS.config);
 
   /** The subscription surface users see as `client.events`. */
   readonly api: ClientEvents = Object.freeze({
@@ -212,6 +236,7 @@ export class ClientEventHub {
     onBreakerStateChange: (l: Listener<BreakerStateEvent>) => this.breakerStateChange.on(l),
     onLimited: (l: Listener<LimitEvent>) => this.limited.on(l),
     onEndpointHealth: (l: Listener<EndpointHealthEvent>) => this.endpointHealth.on(l),
+    onConfig: (l: Listener<ConfigEvent>) => this.config.on(l),
   });
 
   /** Every emitter of the hub (each own field that is one), so a new event needs no list kept in step. */
@@ -250,4 +275,6 @@ export interface ClientEvents {
   onLimited(listener: Listener<LimitEvent>): Disposer;
   /** Outlier detection ejected or returned an endpoint, or health checks changed their verdict. */
   onEndpointHealth(listener: Listener<EndpointHealthEvent>): Disposer;
+  /** The dynamic config applied or rejected a version, or its source failed or recovered. */
+  onConfig(listener: Listener<ConfigEvent>): Disposer;
 }

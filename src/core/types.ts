@@ -6,6 +6,7 @@
  */
 import type { Endpoint } from "./endpoint.js";
 import type { Cancellation } from "./cancel.js";
+import type { CallRoute } from "./route.js";
 
 /** Request headers: lower-case names. A repeated header is an array. */
 export type HeaderMap = Readonly<Record<string, string | readonly string[]>>;
@@ -93,6 +94,14 @@ export class CallState {
    * so a call without tracing pays one null check per decision.
    */
   note: ((name: string, attributes: Readonly<Record<string, string | number>>) => void) | null = null;
+  /**
+   * What routing decided for this call (its route, backend, endpoint subset and policy overrides),
+   * set once by the route layer; null without routes. A call delegated to another client of the
+   * mesh (a route's service backend) arrives there with it set, and is not routed again.
+   */
+  route: CallRoute | null = null;
+  /** True when the caller said whether the call is idempotent (`request({ idempotent })`): a route's default does not override it. */
+  idempotentGiven = false;
 }
 
 export interface CallTimeout {

@@ -23,7 +23,8 @@ import { isIP } from "node:net";
 import type { Discovery, Resolver, ResolverContext } from "../core/discovery.js";
 import type { EndpointInfo } from "../core/endpoint.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
-import { checkSourceBackoff, SourceResolver, type SourceBackoff } from "./source.js";
+import { checkSourceBackoff, type SourceBackoff } from "../core/source.js";
+import { SourceResolver } from "./source.js";
 import {
   addressEndpoints,
   checkAddress,

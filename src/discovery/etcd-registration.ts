@@ -12,8 +12,9 @@
  */
 import type { EndpointInfo } from "../core/endpoint.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
-import { checkEndpoint, checkHosts, checkPrefix } from "./etcd.js";
-import { EtcdClient } from "./etcd-client.js";
+import { EtcdClient } from "../etcd/client.js";
+import { checkHosts, checkPrefix } from "../etcd/options.js";
+import { checkEndpoint } from "./etcd.js";
 
 export interface EtcdRegistrationOptions {
   /** etcd client URLs, e.g. `["http://127.0.0.1:2379"]`. */

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { InvalidOptionsError, isWeftError } from "../core/errors.js";
-import { prefixRangeEnd } from "./etcd-client.js";
+import { prefixRangeEnd } from "../etcd/client.js";
 import { defaultKeySuffix, etcdRegistration, type EtcdRegistrationOptions } from "./etcd-registration.js";
 import { etcdDiscovery, parseEndpointValue, type EtcdDiscoveryOptions } from "./etcd.js";
 

@@ -4,23 +4,22 @@
  * is JSON: `{ "url": "http://10.0.0.7:8080", "weight"?: 2, "zone"?: "a", "metadata"?: { … } }`
  * (what `etcdRegistration` writes).
  *
- * The resolver lists the prefix, publishes the valid endpoints, then watches from the listing's
- * revision + 1, so no change between the two is lost; each watch batch updates a key → endpoint
- * map and publishes the new set. A malformed value is rejected with a warning naming the key and
- * the value, and the other keys keep serving. When etcd compacted the revision the watch starts
- * from, the watch is cancelled: list again, watch again. When the stream breaks (etcd killed: the
- * kernel resets the connection and undici reports it) or a liveness probe fails (etcd frozen or
- * unreachable — the gateway's watch stream is one-way, so a silent stream cannot be told from a
- * quiet prefix without asking), the last good set keeps serving, the resolver turns stale, and
- * after a backoff it lists and watches again.
+ * The resolver keeps the prefix current with `etcd/list-watch.ts` (list, watch from the listing's
+ * revision + 1, list again on compaction, a liveness probe beside the watch): a listing replaces a
+ * key → endpoint map, each watch batch updates it, and the valid endpoints are published. A
+ * malformed value is rejected with a warning naming the key and the value, and the other keys
+ * keep serving. When the stream breaks or the probe fails, the last good set keeps serving, the
+ * resolver turns stale, and after a backoff it lists and watches again.
  */
 import type { Discovery, Resolver, ResolverContext } from "../core/discovery.js";
 import type { EndpointInfo } from "../core/endpoint.js";
-import type { TimerHandle } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
+import { checkSourceBackoff, type SourceBackoff } from "../core/source.js";
 import { checkKeys, checkMs, describe, fail, isPlainObject } from "../core/validate.js";
-import { EtcdClient, type EtcdEvent, type EtcdWatch } from "./etcd-client.js";
-import { SourceResolver, checkSourceBackoff, type SourceBackoff } from "./source.js";
+import { EtcdClient, type EtcdEvent, type EtcdKeyValue } from "../etcd/client.js";
+import { EtcdListWatch } from "../etcd/list-watch.js";
+import { checkHosts, checkPrefix } from "../etcd/options.js";
+import { SourceResolver } from "./source.js";
 import { validateEndpoint } from "./static.js";
 
 export interface EtcdDiscoveryOptions {
@@ -81,50 +80,44 @@ interface Entry {
 
 class EtcdResolver extends SourceResolver {
   readonly #client: EtcdClient;
-  readonly #prefix: string;
-  readonly #probeIntervalMs: number;
+  readonly #loop: EtcdListWatch;
   #entries = new Map<string, Entry>();
-  #watch: EtcdWatch | undefined;
-  #probe: TimerHandle | undefined;
-  /** Bumped by every list and by stop(): callbacks of an older round are ignored. */
-  #round = 0;
 
   constructor(options: ResolvedOptions, context: ResolverContext) {
     super(`etcd:${options.prefix}@${options.hosts.join(",")}`, context, options.backoff);
     this.#client = new EtcdClient({ hosts: options.hosts, requestTimeoutMs: options.requestTimeoutMs });
-    this.#prefix = options.prefix;
-    this.#probeIntervalMs = options.probeIntervalMs;
+    this.#loop = new EtcdListWatch({
+      client: this.#client,
+      range: { prefix: options.prefix },
+      probeIntervalMs: options.probeIntervalMs,
+      clock: context.clock,
+      handlers: {
+        onList: (kvs) => this.#list(kvs),
+        onEvents: (events) => this.#apply(events),
+        onSettled: () => this.settled(),
+        onFailure: (error) => this.failure(error),
+      },
+    });
   }
 
   protected start(): void {
-    void this.#list();
+    this.#loop.start();
   }
 
   /** After a failure: list again and watch again (a watch resumed from an old revision may be compacted anyway). */
   protected override retry(): void {
-    void this.#list();
+    this.#loop.start();
   }
 
   protected async stop(): Promise<void> {
-    this.#round++;
-    this.#unwatch();
+    this.#loop.stop();
     await this.#client.close();
   }
 
-  async #list(): Promise<void> {
-    const round = ++this.#round;
-    this.#unwatch();
-    let listing: Awaited<ReturnType<EtcdClient["rangePrefix"]>>;
-    try {
-      listing = await this.#client.rangePrefix(this.#prefix);
-    } catch (error) {
-      if (round === this.#round) this.failure(error);
-      return;
-    }
-    if (round !== this.#round || this.closed) return;
+  #list(kvs: readonly EtcdKeyValue[]): void {
     const previous = this.#entries;
     this.#entries = new Map();
-    for (const kv of listing.kvs) {
+    for (const kv of kvs) {
       // A value rejected before and unchanged since is not reported again on every re-list.
       const known = previous.get(kv.key);
       const entry =
@@ -136,28 +129,6 @@ class EtcdResolver extends SourceResolver {
     // Not settled until the watch is up: a list that works beside a watch that keeps failing
     // must not reset the backoff on every round.
     this.#publishEntries(false);
-    this.#watch = this.#client.watch(this.#prefix, listing.revision + 1, {
-      onProgress: () => {
-        if (round === this.#round) this.settled();
-      },
-      onEvents: (events) => {
-        if (round === this.#round) this.#apply(events);
-      },
-      onCanceled: (compactRevision, reason) => {
-        if (round !== this.#round) return;
-        // Compacted between our list and our watch: the events in between are gone, so list
-        // again at once. Any other cancellation (e.g. permission denied) is a failure: backoff.
-        if (compactRevision !== undefined) return void this.#list();
-        this.#unwatch();
-        this.failure(new Error(`etcd cancelled the watch (${reason})`));
-      },
-      onClose: (error) => {
-        if (round !== this.#round) return;
-        this.#unwatch();
-        this.failure(error);
-      },
-    });
-    this.#scheduleProbe(round);
   }
 
   #apply(events: readonly EtcdEvent[]): void {
@@ -200,33 +171,6 @@ class EtcdResolver extends SourceResolver {
       );
       return { endpoint: kept, modRevision };
     }
-  }
-
-  /** A cheap call beside the watch: a frozen or unreachable etcd fails it where the stream stays silent. */
-  #scheduleProbe(round: number): void {
-    this.#probe = this.context.clock.setTimer(() => {
-      this.#probe = undefined;
-      this.#client.count(this.#prefix).then(
-        () => {
-          if (round === this.#round && !this.closed) this.#scheduleProbe(round);
-        },
-        (error: unknown) => {
-          if (round !== this.#round || this.closed) return;
-          this.#round++;
-          this.#unwatch();
-          this.failure(
-            new Error(`etcd liveness probe failed: ${error instanceof Error ? error.message : String(error)}`),
-          );
-        },
-      );
-    }, this.#probeIntervalMs);
-  }
-
-  #unwatch(): void {
-    this.#watch?.close();
-    this.#watch = undefined;
-    this.#probe?.cancel();
-    this.#probe = undefined;
   }
 }
 
@@ -272,37 +216,4 @@ export function checkEndpoint(value: Record<string, unknown>, where: string, opt
     ...(zone === undefined ? {} : { zone }),
     ...(metadata === undefined ? {} : { metadata: Object.freeze({ ...(metadata as Record<string, string>) }) }),
   });
-}
-
-/** Checks `hosts`: a non-empty array of http(s) origins. */
-export function checkHosts(option: string, hosts: unknown): readonly string[] {
-  const allowed = 'a non-empty array of http(s) URLs of etcd, e.g. ["http://127.0.0.1:2379"]';
-  if (!Array.isArray(hosts) || hosts.length === 0) fail(option, hosts, allowed);
-  return Object.freeze(
-    hosts.map((host: unknown, i) => {
-      let url: URL | undefined;
-      try {
-        url = typeof host === "string" ? new URL(host) : undefined;
-      } catch {
-        url = undefined;
-      }
-      if (
-        url === undefined ||
-        (url.protocol !== "http:" && url.protocol !== "https:") ||
-        url.pathname !== "/" ||
-        url.search !== "" ||
-        url.username !== ""
-      ) {
-        fail(`${option}[${i}]`, host, allowed);
-      }
-      return url.origin;
-    }),
-  );
-}
-
-/** Checks `prefix`: a non-empty string. */
-export function checkPrefix(option: string, prefix: unknown): string {
-  if (typeof prefix !== "string" || prefix === "")
-    fail(option, prefix, 'a non-empty key prefix, e.g. "/services/catalog/"');
-  return prefix;
 }

@@ -1,8 +1,7 @@
 /**
  * `fileDiscovery(path)` — endpoints from a JSON file that an operator, a config-management tool or
- * a sidecar-less agent rewrites. The file is watched (`fs.watch` on its directory, so an atomic
- * rename-over is seen as well as an in-place write) and also polled, because watch events are
- * lost on some filesystems (network mounts, some container overlays).
+ * a sidecar-less agent rewrites. The file is watched and polled by `core/watched-file.ts` (its
+ * directory is watched, so an atomic rename-over is seen as well as an in-place write).
  *
  * A file is read whole and must parse: a half-written file (invalid JSON), a missing file or one
  * with no valid endpoint keeps the previous set serving, marked stale, with a warning. A single
@@ -11,13 +10,10 @@
  * Format: an array of endpoints, or `{ "endpoints": [...] }`; an endpoint is a URL string or
  * `{ "url": "http://10.0.0.7:8080", "weight": 2, "zone": "eu-west-1a", "metadata": { … } }`.
  */
-import { watch, type FSWatcher } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Discovery, ResolverContext } from "../core/discovery.js";
 import type { EndpointInfo } from "../core/endpoint.js";
-import type { TimerHandle } from "../core/clock.js";
-import { SerialTask } from "../core/serial.js";
+import { WatchedFile } from "../core/watched-file.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 import { SourceResolver } from "./source.js";
 import { validateEndpoint } from "./static.js";
@@ -51,80 +47,34 @@ export function fileDiscovery(path: string, options: FileDiscoveryOptions = {}):
 }
 
 class FileResolver extends SourceResolver {
-  readonly #file: string;
-  readonly #pollMs: number;
-  readonly #debounceMs: number;
-  #watcher: FSWatcher | undefined;
-  #debounce: TimerHandle | undefined;
-  readonly #reader = new SerialTask(
-    () => this.#read(),
-    () => this.closed,
-  );
-  /** The text last accepted or rejected: an unchanged file is not parsed (or warned about) again. */
-  #lastText: string | undefined;
+  readonly #file: WatchedFile;
 
   constructor(file: string, pollMs: number, debounceMs: number, context: ResolverContext) {
     super(`file:${file}`, context);
-    this.#file = file;
-    this.#pollMs = pollMs;
-    this.#debounceMs = debounceMs;
+    this.#file = new WatchedFile({
+      file,
+      pollMs,
+      debounceMs,
+      clock: context.clock,
+      onText: (text) => this.#read(text),
+      onError: (error) => this.failure(`cannot read the file: ${error.code ?? String(error)}`, false),
+    });
   }
 
   protected start(): void {
-    try {
-      // Watch the directory: editors and deploy tools replace the file by renaming over it,
-      // which ends a watch on the file itself.
-      this.#watcher = watch(dirname(this.#file), { persistent: false }, (_event, name) => {
-        if (name === null || name === basename(this.#file)) this.#onChange();
-      });
-      this.#watcher.on("error", () => {
-        // The directory went away or the watch broke: polling carries on alone.
-        this.#watcher?.close();
-        this.#watcher = undefined;
-      });
-    } catch {
-      // No directory yet, or watching unsupported here: polling alone.
-    }
-    this.refresh();
+    this.#file.start();
   }
 
   protected async stop(): Promise<void> {
-    this.#watcher?.close();
-    this.#watcher = undefined;
-    this.#debounce?.cancel();
-    this.#debounce = undefined;
-  }
-
-  #onChange(): void {
-    if (this.closed) return;
-    this.#debounce?.cancel();
-    this.#debounce = this.context.clock.setTimer(() => {
-      this.#debounce = undefined;
-      this.refresh();
-    }, this.#debounceMs);
+    this.#file.close();
   }
 
   protected override refresh(): void {
-    void this.#refresh();
+    this.#file.refresh();
   }
 
-  async #refresh(): Promise<void> {
-    // A refresh asked for while one runs is folded into it; only the one that ran reschedules.
-    if (!(await this.#reader.run())) return;
-    this.scheduleRefresh(this.#pollMs, () => this.refresh());
-  }
-
-  async #read(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.#file, "utf8");
-    } catch (error) {
-      this.#lastText = undefined;
-      this.failure(`cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, false);
-      return;
-    }
-    if (this.closed || text === this.#lastText) return;
-    this.#lastText = text;
+  /** A changed text: its endpoints, or a failure saying why there are none. */
+  #read(text: string): void {
     let document: unknown;
     try {
       document = JSON.parse(text);

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { EndpointInfo } from "../core/endpoint.js";
 import type { ResolverSnapshot } from "../core/discovery.js";
 import { fakeClock } from "../testing/fake-clock.js";
-import { checkSourceBackoff, sameSet, SourceResolver } from "./source.js";
+import { checkSourceBackoff } from "../core/source.js";
+import { sameSet, SourceResolver } from "./source.js";
 
 /** A source whose backend answers are scripted by the test. */
 class ScriptedSource extends SourceResolver {

@@ -24,7 +24,7 @@ import type { DeadlineWheel, Scheduled } from "../core/wheel.js";
 import type { RetryBudget } from "./budget.js";
 import { decideRetry, type PolicyContext } from "./policy.js";
 import type { RetryReports } from "./report.js";
-import { sleep } from "./sleep.js";
+import { sleep } from "../core/sleep.js";
 
 export interface HedgeConfig {
   /** Send a hedge after this long, ms (used until the percentile has enough samples). */

@@ -18,11 +18,11 @@ import { isReplayable } from "../core/request.js";
 import type { Layer, MeshRequest, MeshResponse, Service } from "../core/types.js";
 import { wheelFor } from "../core/wheel.js";
 import type { RetryBudget } from "./budget.js";
-import type { LatencyWindow } from "../core/latency.js";
+import { LatencyWindow } from "../core/latency.js";
 import { hedgedCall, type HedgeConfig, type HedgeContext } from "./hedge.js";
 import { decideRetry, type PolicyContext, type RetryConfig } from "./policy.js";
 import { retryReports } from "./report.js";
-import { sleep } from "./sleep.js";
+import { sleep } from "../core/sleep.js";
 
 export interface RetryLayerContext {
   readonly service: string;
@@ -43,17 +43,57 @@ const SINGLE_ATTEMPT: RetryConfig = Object.freeze({
   retryAfterMaxMs: 0,
 });
 
+/** What a route (or the dynamic config) may override for its calls: both normalized as the client's options. */
+export interface RetryOverrides {
+  readonly retry?: { readonly retry: RetryConfig | false };
+  readonly hedge?: HedgeConfig | false;
+}
+
+/** One retry policy's way of running a call: the client's own, or a route's. */
+type Strategy = (next: Service, req: MeshRequest) => Promise<MeshResponse>;
+
 export function retryLayer(ctx: RetryLayerContext): Layer {
-  const { clock, classifier, events, budget, latency, hedge } = ctx;
+  const { budget, clock } = ctx;
+  const own = strategy(ctx, ctx.retry, ctx.hedge, ctx.latency);
+  // A route's overrides get a strategy of their own, made on its first call and kept as long as
+  // the route table that holds them (each table version makes new override objects). A route
+  // that hedges at a percentile measures its own latencies.
+  const routed = new WeakMap<object, Strategy>();
+  const strategyFor = (overrides: RetryOverrides): Strategy => {
+    let s = routed.get(overrides);
+    if (s === undefined) {
+      const retry = overrides.retry === undefined ? ctx.retry : overrides.retry.retry;
+      const hedge = overrides.hedge === undefined ? ctx.hedge : overrides.hedge;
+      s = strategy(ctx, retry, hedge, overrides.hedge === undefined ? ctx.latency : new LatencyWindow());
+      routed.set(overrides, s);
+    }
+    return s;
+  };
+
+  return (next) => (req) => {
+    if (budget !== null) budget.deposit(req.call.startedAt >= 0 ? req.call.startedAt : clock.now());
+    const overrides = req.call.route === null ? null : (req.call.route.overrides as RetryOverrides | null);
+    if (overrides === null || (overrides.retry === undefined && overrides.hedge === undefined)) return own(next, req);
+    return strategyFor(overrides)(next, req);
+  };
+}
+
+/** The retry (and hedging) of one policy: the sequential path, the retry loop and the hedged path. */
+function strategy(
+  ctx: RetryLayerContext,
+  retry: RetryConfig | false,
+  hedge: HedgeConfig | false,
+  latency: LatencyWindow,
+): Strategy {
+  const { clock, classifier, events, budget } = ctx;
   const wheel = wheelFor(clock);
   const policy: PolicyContext = {
     service: ctx.service,
-    config: ctx.retry === false ? SINGLE_ATTEMPT : ctx.retry,
+    config: retry === false ? SINGLE_ATTEMPT : retry,
     budget,
     clock,
     random: ctx.random,
   };
-
   const reports = retryReports(ctx.service, events);
   const record = (outcome: Outcome, startedAt: number): void => {
     if (outcome === "success" && hedge !== false) latency.record(clock.now() - startedAt, clock.now());
@@ -135,8 +175,7 @@ export function retryLayer(ctx: RetryLayerContext): Layer {
       ? null
       : { config: hedge, policy, budget, latency, classifier, clock, wheel, events, reports, record };
 
-  return (next) => (req) => {
-    if (budget !== null) budget.deposit(req.call.startedAt >= 0 ? req.call.startedAt : clock.now());
+  return (next, req) => {
     // Only idempotent requests with a body that can be sent again are hedged.
     if (hedging !== null && req.idempotent && isReplayable(req)) return hedgedCall(hedging, next, req);
     return sequential(next, req);

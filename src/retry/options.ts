@@ -44,59 +44,59 @@ const RETRY_DEFAULTS = Object.freeze({
   retryAfterMaxMs: 30_000,
 });
 
-export function normalizeRetryOptions(value: unknown): RetryPolicyConfig {
+export function normalizeRetryOptions(value: unknown, at = "retry"): RetryPolicyConfig {
   if (value === false) return { retry: false, budget: DEFAULT_BUDGET };
   if (value === undefined) value = {};
-  if (!isPlainObject(value)) fail("retry", value, "{ maxAttempts?, backoff?, budget?, retryAfterMaxMs? } or false");
-  checkKeys(value, ["maxAttempts", "backoff", "budget", "retryAfterMaxMs"], "retry");
+  if (!isPlainObject(value)) fail(at, value, "{ maxAttempts?, backoff?, budget?, retryAfterMaxMs? } or false");
+  checkKeys(value, ["maxAttempts", "backoff", "budget", "retryAfterMaxMs"], at);
   const maxAttempts = value.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
   if (!(Number.isInteger(maxAttempts) && (maxAttempts as number) >= 1 && (maxAttempts as number) <= 100)) {
-    fail("retry.maxAttempts", maxAttempts, "an integer from 1 (no retries) to 100");
+    fail(`${at}.maxAttempts`, maxAttempts, "an integer from 1 (no retries) to 100");
   }
   let backoff = DEFAULT_BACKOFF;
   if (value.backoff !== undefined) {
-    if (!isPlainObject(value.backoff)) fail("retry.backoff", value.backoff, "{ baseMs?, maxMs? }");
-    checkKeys(value.backoff, ["baseMs", "maxMs"], "retry.backoff");
-    const baseMs = nonNegativeMs("retry.backoff.baseMs", value.backoff.baseMs) ?? DEFAULT_BACKOFF.baseMs;
-    const maxMs = nonNegativeMs("retry.backoff.maxMs", value.backoff.maxMs) ?? Math.max(baseMs, DEFAULT_BACKOFF.maxMs);
-    if (maxMs < baseMs) fail("retry.backoff.maxMs", maxMs, `at least retry.backoff.baseMs (${baseMs})`);
+    if (!isPlainObject(value.backoff)) fail(`${at}.backoff`, value.backoff, "{ baseMs?, maxMs? }");
+    checkKeys(value.backoff, ["baseMs", "maxMs"], `${at}.backoff`);
+    const baseMs = nonNegativeMs(`${at}.backoff.baseMs`, value.backoff.baseMs) ?? DEFAULT_BACKOFF.baseMs;
+    const maxMs = nonNegativeMs(`${at}.backoff.maxMs`, value.backoff.maxMs) ?? Math.max(baseMs, DEFAULT_BACKOFF.maxMs);
+    if (maxMs < baseMs) fail(`${at}.backoff.maxMs`, maxMs, `at least ${at}.backoff.baseMs (${baseMs})`);
     backoff = Object.freeze({ baseMs, maxMs });
   }
   let budget: RetryBudgetConfig | false = DEFAULT_BUDGET;
   if (value.budget === false) budget = false;
   else if (value.budget !== undefined) {
-    if (!isPlainObject(value.budget)) fail("retry.budget", value.budget, "{ ratio?, minPerSecond?, ttlMs? } or false");
-    checkKeys(value.budget, ["ratio", "minPerSecond", "ttlMs"], "retry.budget");
+    if (!isPlainObject(value.budget)) fail(`${at}.budget`, value.budget, "{ ratio?, minPerSecond?, ttlMs? } or false");
+    checkKeys(value.budget, ["ratio", "minPerSecond", "ttlMs"], `${at}.budget`);
     const ratio = value.budget.ratio ?? DEFAULT_BUDGET.ratio;
     if (!(typeof ratio === "number" && ratio >= 0 && ratio <= 10))
-      fail("retry.budget.ratio", ratio, "a number from 0 to 10 (0.2 = retries may add 20 % of calls)");
+      fail(`${at}.budget.ratio`, ratio, "a number from 0 to 10 (0.2 = retries may add 20 % of calls)");
     const minPerSecond = value.budget.minPerSecond ?? DEFAULT_BUDGET.minPerSecond;
     if (!(typeof minPerSecond === "number" && minPerSecond >= 0 && Number.isFinite(minPerSecond)))
-      fail("retry.budget.minPerSecond", minPerSecond, "a number ≥ 0");
+      fail(`${at}.budget.minPerSecond`, minPerSecond, "a number ≥ 0");
     const ttlMs =
-      (checkMs("retry.budget.ttlMs", value.budget.ttlMs, false) as number | undefined) ?? DEFAULT_BUDGET.ttlMs;
-    if (ttlMs < 1000 || ttlMs > 60_000) fail("retry.budget.ttlMs", ttlMs, "1 000 to 60 000 ms");
+      (checkMs(`${at}.budget.ttlMs`, value.budget.ttlMs, false) as number | undefined) ?? DEFAULT_BUDGET.ttlMs;
+    if (ttlMs < 1000 || ttlMs > 60_000) fail(`${at}.budget.ttlMs`, ttlMs, "1 000 to 60 000 ms");
     budget = Object.freeze({ ratio, minPerSecond, ttlMs });
   }
   const retryAfterMaxMs =
-    nonNegativeMs("retry.retryAfterMaxMs", value.retryAfterMaxMs) ?? RETRY_DEFAULTS.retryAfterMaxMs;
+    nonNegativeMs(`${at}.retryAfterMaxMs`, value.retryAfterMaxMs) ?? RETRY_DEFAULTS.retryAfterMaxMs;
   const retry: RetryConfig = Object.freeze({ maxAttempts: maxAttempts as number, backoff, retryAfterMaxMs });
   return { retry, budget };
 }
 
-export function normalizeHedgeOptions(value: unknown): HedgeConfig | false {
+export function normalizeHedgeOptions(value: unknown, at = "hedge"): HedgeConfig | false {
   if (value === undefined || value === false) return false;
-  if (!isPlainObject(value)) fail("hedge", value, "{ delayMs } or { percentile, delayMs?, maxHedges? }, or false");
-  checkKeys(value, ["delayMs", "percentile", "maxHedges"], "hedge");
-  const delayMs = checkMs("hedge.delayMs", value.delayMs, false) as number | undefined;
+  if (!isPlainObject(value)) fail(at, value, "{ delayMs } or { percentile, delayMs?, maxHedges? }, or false");
+  checkKeys(value, ["delayMs", "percentile", "maxHedges"], at);
+  const delayMs = checkMs(`${at}.delayMs`, value.delayMs, false) as number | undefined;
   const percentile = value.percentile;
   if (percentile !== undefined && !(typeof percentile === "number" && percentile > 0 && percentile < 100)) {
-    fail("hedge.percentile", percentile, "a number between 0 and 100 (exclusive), e.g. 95");
+    fail(`${at}.percentile`, percentile, "a number between 0 and 100 (exclusive), e.g. 95");
   }
-  if (delayMs === undefined && percentile === undefined) fail("hedge", value, "delayMs or percentile (or both)");
+  if (delayMs === undefined && percentile === undefined) fail(at, value, "delayMs or percentile (or both)");
   const maxHedges = value.maxHedges ?? 1;
   if (!(Number.isInteger(maxHedges) && (maxHedges as number) >= 1 && (maxHedges as number) <= 10))
-    fail("hedge.maxHedges", maxHedges, "an integer from 1 to 10");
+    fail(`${at}.maxHedges`, maxHedges, "an integer from 1 to 10");
   return Object.freeze({ delayMs, percentile: percentile, maxHedges: maxHedges as number });
 }
 

@@ -3,10 +3,18 @@
  * attempt, backoff and queue; the attempt spans below are its children. While it is open the
  * layers below note their decisions on it through `CallState.note`.
  */
-import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, context, trace, type Span } from "@opentelemetry/api";
 import { withAttr } from "../core/request.js";
+import type { CallRoute } from "../core/route.js";
 import type { Layer } from "../core/types.js";
 import { CALL_CONTEXT, endWithError, getTracer, pathOf, tracingEnabled } from "./tracing.js";
+
+/** The route the call took and its backend, when the client routes (bounded labels, never the raw path). */
+function routeAttributes(span: Span, route: CallRoute | null): void {
+  if (route === null) return;
+  span.setAttribute("weft.route", route.name);
+  span.setAttribute("weft.route.backend", route.backend);
+}
 
 /** The logical span of a call: `"{service} {method}"`, parent of the attempt spans. */
 export function callSpanLayer(): Layer {
@@ -30,6 +38,7 @@ export function callSpanLayer(): Layer {
         req.call.note = null;
         span.setAttribute("http.response.status_code", res.status);
         span.setAttribute("weft.attempts", req.call.attempts);
+        routeAttributes(span, req.call.route);
         if (res.status >= 400) {
           span.setAttribute("error.type", String(res.status));
           span.setStatus({ code: SpanStatusCode.ERROR });
@@ -40,6 +49,7 @@ export function callSpanLayer(): Layer {
       (error: unknown) => {
         req.call.note = null;
         span.setAttribute("weft.attempts", req.call.attempts);
+        routeAttributes(span, req.call.route);
         endWithError(span, error);
         throw error;
       },

@@ -118,6 +118,8 @@ function attemptAttributes(e: AttemptEndEvent, service: string, errorTypes: Boun
     "server.port": server["server.port"],
     "weft.service": service,
   };
+  // A client with routes labels each attempt with its route (a name or pattern: bounded).
+  if (e.route !== undefined) attributes["weft.route"] = e.route;
   const status = e.status;
   if (status !== undefined) {
     attributes["http.response.status_code"] = status;

@@ -18,7 +18,7 @@ import { Agent, request } from "undici";
 import { describe, expect, it } from "vitest";
 import { createClient, etcdDiscovery } from "weft";
 import { inbound, type DrainEvent } from "weft/server";
-import { EtcdClient } from "../../src/discovery/etcd-client.js";
+import { EtcdClient } from "../../src/etcd/client.js";
 import type { InstanceMessage } from "../fixtures/drain-instance.js";
 import { hasEtcd, startEtcd } from "../helpers/etcd.js";
 import { defer, scoped } from "../helpers/scope.js";

@@ -10,7 +10,7 @@ import { faultProxy } from "weft/testing";
 import { systemClock } from "../../src/core/clock.js";
 import type { EndpointInfo } from "../../src/core/endpoint.js";
 import { etcdDiscovery, type EtcdDiscoveryOptions } from "../../src/discovery/etcd.js";
-import { EtcdClient } from "../../src/discovery/etcd-client.js";
+import { EtcdClient } from "../../src/etcd/client.js";
 import { etcdRegistration } from "../../src/discovery/etcd-registration.js";
 import { hasEtcd, startEtcd, type TestEtcd } from "../helpers/etcd.js";
 import { defer, scoped, server } from "../helpers/scope.js";

@@ -1,10 +1,10 @@
 /**
  * A wait on the shared deadline wheel that ends early, with the abort reason, when the call's
- * cancellation fires — so no backoff or Retry-After wait outlives the call's deadline or the
- * caller's interest.
+ * cancellation fires — so no backoff, Retry-After wait or injected delay outlives the call's
+ * deadline or the caller's interest.
  */
-import type { Cancellation } from "../core/cancel.js";
-import type { DeadlineWheel } from "../core/wheel.js";
+import type { Cancellation } from "./cancel.js";
+import type { DeadlineWheel } from "./wheel.js";
 
 export function sleep(wheel: DeadlineWheel, at: number, cancel: Cancellation | null): Promise<void> {
   return new Promise<void>((resolve, reject) => {

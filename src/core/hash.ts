@@ -1,11 +1,11 @@
 /**
- * The string hash behind the consistent-hash pickers: MurmurHash3 (x86, 32-bit) over the UTF-8
- * bytes of a string. Consistent hashing only works if every client places a key and an endpoint
- * at the same spot, so the hash must be the same in every process and every version of Node —
- * not a per-process seeded hash — and it must spread similar strings ("10.0.0.1:80_0",
- * "10.0.0.1:80_1") evenly. Murmur3's final avalanche does that; plain FNV-1a does not mix its
- * low bits enough for short, similar keys. The UTF-8 bytes make it agree with any other
- * Murmur3 implementation (test vectors in `hash.test.ts`).
+ * The string hash behind the consistent-hash pickers and a route's sticky traffic split:
+ * MurmurHash3 (x86, 32-bit) over the UTF-8 bytes of a string. Consistent hashing only works if
+ * every client places a key and an endpoint at the same spot, so the hash must be the same in
+ * every process and every version of Node — not a per-process seeded hash — and it must spread
+ * similar strings ("10.0.0.1:80_0", "10.0.0.1:80_1") evenly. Murmur3's final avalanche does
+ * that; plain FNV-1a does not mix its low bits enough for short, similar keys. The UTF-8 bytes
+ * make it agree with any other Murmur3 implementation (test vectors in `hash.test.ts`).
  *
  * 32 bits are enough here: a ring of a million entries has about a hundred colliding pairs,
  * which ties are broken by URL (see `ring-hash.ts`), and a Maglev table indexes 65 537 slots.

@@ -1,8 +1,9 @@
 /**
  * A small etcd v3 client over etcd's JSON gateway (HTTP/1.1 + JSON, keys and values base64),
- * just what discovery and registration need: range, put, delete, compact, a prefix watch, and
- * leases. Not the `etcd3` package: it brings gRPC (@grpc/grpc-js, protobuf) for a handful of
- * calls, while etcd ≥ 3.4 serves this gateway at /v3 on its client port and undici is ours already.
+ * just what discovery, registration and dynamic config need: range (a prefix or one key), put,
+ * delete, compact, a watch (a prefix or one key), and leases. Not the `etcd3` package: it brings
+ * gRPC (@grpc/grpc-js, protobuf) for a handful of calls, while etcd ≥ 3.4 serves this gateway at
+ * /v3 on its client port and undici is ours already.
  *
  * Every call has a timeout (an unref'd timer aborting the request). With several `hosts`, a
  * connection error, a timeout or a 503 (no leader) moves on to the next host, and the host that
@@ -100,11 +101,13 @@ export class EtcdClient {
 
   async rangePrefix(prefix: string): Promise<{ revision: number; kvs: EtcdKeyValue[] }> {
     const res = await this.call("/v3/kv/range", { key: b64(prefix), range_end: prefixRangeEnd(prefix) });
-    const kvs = Array.isArray(res.kvs) ? (res.kvs as Json[]) : [];
-    return {
-      revision: headerRevision(res),
-      kvs: kvs.map((kv) => ({ ...keyValue(kv), lease: leaseOf(kv) })),
-    };
+    return { revision: headerRevision(res), kvs: keyValues(res) };
+  }
+
+  /** One exact key: its value, or undefined when it does not exist; `revision` is the store's. */
+  async range(key: string): Promise<{ revision: number; kv: EtcdKeyValue | undefined }> {
+    const res = await this.call("/v3/kv/range", { key: b64(key) });
+    return { revision: headerRevision(res), kv: keyValues(res)[0] };
   }
 
   /** The number of keys under `prefix` and the store's revision: a cheap liveness probe. */
@@ -211,6 +214,15 @@ export class EtcdClient {
    * opens move on to the next host; after that, the stream's end or failure goes to `onClose`.
    */
   watch(prefix: string, startRevision: number, handlers: EtcdWatchHandlers): EtcdWatch {
+    return this.#watch({ key: b64(prefix), range_end: prefixRangeEnd(prefix) }, startRevision, handlers);
+  }
+
+  /** Watches the one key `key` (no range: `key` + "x" is not seen), as `watch` does a prefix. */
+  watchKey(key: string, startRevision: number, handlers: EtcdWatchHandlers): EtcdWatch {
+    return this.#watch({ key: b64(key) }, startRevision, handlers);
+  }
+
+  #watch(range: { key: string; range_end?: string }, startRevision: number, handlers: EtcdWatchHandlers): EtcdWatch {
     this.#checkOpen();
     const controller = new AbortController();
     this.#inflight.add(controller);
@@ -222,9 +234,7 @@ export class EtcdClient {
       controller.abort();
       if (error !== undefined && !this.#closed) handlers.onClose(error);
     };
-    const body = JSON.stringify({
-      create_request: { key: b64(prefix), range_end: prefixRangeEnd(prefix), start_revision: String(startRevision) },
-    });
+    const body = JSON.stringify({ create_request: { ...range, start_revision: String(startRevision) } });
     const open = async (): Promise<void> => {
       const errors: string[] = [];
       for (let i = 0; i < this.hosts.length && !closed; i++) {
@@ -313,6 +323,11 @@ function dispatch(message: Json, handlers: EtcdWatchHandlers, finish: (error: Er
     }),
     revision,
   );
+}
+
+function keyValues(res: Json): EtcdKeyValue[] {
+  const kvs = Array.isArray(res.kvs) ? (res.kvs as Json[]) : [];
+  return kvs.map((kv) => ({ ...keyValue(kv), lease: leaseOf(kv) }));
 }
 
 function keyValue(kv: Json): { key: string; value: string; modRevision: number } {

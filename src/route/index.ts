@@ -1,0 +1,1 @@
+export type { RouteOptionsBase, RouteMatch, RouteBackend, RouteMirror, RouteFault, StringMatch } from "./options.js";
