@@ -35,6 +35,7 @@ import type { BreakerSnapshot } from "../health/breaker.js";
 import type { OutlierSnapshot } from "../health/outlier.js";
 import type { HealthCheckProbe, HealthCheckSnapshot } from "../health/health-check.js";
 import { encodeBody, type BodyInit, type EncodedBody } from "./body.js";
+import { BufferedFetchResponse } from "./fetch-response.js";
 import { EMPTY_HEADERS, headerPairs, normalizeHeaders, type HeadersInput } from "./headers.js";
 import type { CallCounters } from "./observe.js";
 import { CallCounters as Counters } from "./observe.js";
@@ -572,10 +573,11 @@ function round(value: number): number {
 
 /** A WHATWG `Response` over a mesh response; the body streams through without copying. */
 function toResponse(res: MeshResponse, url: string): Response {
-  // A body that has already arrived (most small ones) goes in as bytes: a Response reads those
-  // without the stream machinery.
+  // A body that has already arrived (most small ones) is served from memory, with no stream
+  // unless `body` is read (fetch-response.ts); a body still arriving streams through.
   const bytes = res.takeBody?.() ?? null;
-  const response = new Response(bytes ?? res.body, { status: res.status, headers: headerPairs(res.headers) });
+  const init = { status: res.status, headers: headerPairs(res.headers) };
+  const response = bytes === null ? new Response(res.body, init) : new BufferedFetchResponse(bytes, init);
   if (url !== "") Object.defineProperty(response, "url", { value: url });
   return response;
 }
