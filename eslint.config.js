@@ -61,6 +61,12 @@ const WALLS = {
     may: ["core", ...POLICIES, "transport", "telemetry", "security", "config", "etcd"],
     why: "src/client composes the outbound side; it imports no server, admin or testing code",
   },
+  // The `weft config` CLI is a composition root like the client: it reads and writes etcd, parses
+  // documents as config sources do and checks them by the client's own rules.
+  cli: {
+    may: ["core", "etcd", "config", "client"],
+    why: "src/cli (the weft config CLI) imports ../core/, ../etcd/, ../config/ and ../client/ only",
+  },
 };
 
 /** Not the clock: no runtime code outside src/core/clock.ts talks to the real time (see below). */

@@ -23,6 +23,7 @@ export const BENCH_PARTS = [
   "inbound",
   "tls",
   "hotpath",
+  "routing",
 ] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
@@ -41,7 +42,7 @@ export interface BenchSettings {
   readonly overheadRounds: number;
   /** Overhead: target time of one measured round of one row, ms (`--round-ms=`, `BENCH_ROUND_MS`). */
   readonly roundMs: number;
-  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls`: run that part alone; every part when absent. */
+  /** `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls|hotpath|routing`: run that part alone; every part when absent. */
   readonly only: BenchPart | undefined;
   /** Retry storm: calls offered per row (`--storm-calls=`, `BENCH_STORM_CALLS`). */
   readonly stormCalls: number;
@@ -65,6 +66,12 @@ export interface BenchSettings {
   readonly dnsChanges: number;
   /** TLS: sequential calls per new-connection row, each on a fresh connection, over all rounds (`--tls-calls=`, `BENCH_TLS_CALLS`). */
   readonly tlsCalls: number;
+  /** Routing: calls per mirroring row, over all rounds (`--routing-calls=`, `BENCH_ROUTING_CALLS`). */
+  readonly routingCalls: number;
+  /** Routing: interleaved rounds of the mirroring rows (`--routing-rounds=`, `BENCH_ROUTING_ROUNDS`). */
+  readonly routingRounds: number;
+  /** Routing: etcd config puts timed to every client's applied version (`--config-changes=`, `BENCH_CONFIG_CHANGES`). */
+  readonly configChanges: number;
 }
 
 /** Reads flags (`--name=value`, `--quick`) and `BENCH_*` environment variables. */
@@ -111,6 +118,9 @@ export function readSettings(
     discoveryChanges: Math.round(num("discovery-changes", "BENCH_DISCOVERY_CHANGES", 200, 50)),
     dnsChanges: Math.round(num("dns-changes", "BENCH_DNS_CHANGES", 15, 6)),
     tlsCalls: Math.round(num("tls-calls", "BENCH_TLS_CALLS", 600, 100)),
+    routingCalls: Math.round(num("routing-calls", "BENCH_ROUTING_CALLS", 20_000, 3000)),
+    routingRounds: Math.round(num("routing-rounds", "BENCH_ROUTING_ROUNDS", 10, 5)),
+    configChanges: Math.round(num("config-changes", "BENCH_CONFIG_CHANGES", 50, 20)),
   };
 }
 

@@ -6,16 +6,19 @@
  * (an etcd change and a DNS record change to a client's endpoint set), then overload (3× a
  * server's capacity offered, with weft/server's load shedding and without), then what `inbound()`
  * costs per request (in memory and on loopback), then what TLS and mTLS with a SPIFFE identity check
- * cost, weft against undici with the same TLS options, then a summary that
- * marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises and the balancing
- * targets — pass or fail. Ratios are computed within this run, because on
+ * cost, weft against undici with the same TLS options, then the hot path's CPU profile, then routing
+ * (what 20 routes cost a call in memory, that a mirror down or 10× slower leaves the primary's
+ * success rate and p99 alone, how fast an etcd config version reaches every client), then a
+ * summary that marks each target — DESIGN.md's "Hot path", docs/resilience.md's promises, the
+ * balancing and routing targets — pass or fail. Ratios are computed within this run, because on
  * a shared 2-core machine the absolute numbers move between runs while the ratios mostly do not.
  *
  * Flags (also as BENCH_* env, see lib.ts): `--quick` (a smoke run of ~30 s), `--duration=ms`,
  * `--warmup=ms`, `--rounds=n`, `--concurrency=n`,
- * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls|hotpath`, `--storm-calls=n`, `--tail-calls=n`,
+ * `--only=overhead|throughput|storm|tail|balancers|pick|memory|discovery|overload|inbound|tls|hotpath|routing`, `--storm-calls=n`, `--tail-calls=n`,
  * `--tail-rounds=n`, `--lb-row-ms=n`, `--lb-warmup-ms=n`, `--pick-rounds=n`, `--memory-endpoints=n`,
  * `--discovery-changes=n`, `--dns-changes=n`, `--overload-ms=n`, `--overload-ref-ms=n`, `--overload-warmup-ms=n`, `--tls-calls=n`,
+ * `--routing-calls=n`, `--routing-rounds=n`, `--config-changes=n`,
  * `--layers` (adds the per-layer cost breakdown of bench/layers.ts). Example: `npm run bench --
  * --quick`, `npm run bench -- --only=tail`.
  *
@@ -67,6 +70,7 @@ import {
   type InboundOverheadResult,
 } from "./inbound-overhead.js";
 import { printTls, runTls, tlsSummary, type TlsResult } from "./tls.js";
+import { printRouting, routingSummary, runRouting, type RoutingResult } from "./routing.js";
 import type { BenchPart } from "./lib.js";
 
 /** weft.request must keep this share of raw undici.request's throughput. */
@@ -85,7 +89,8 @@ console.log(
         `balancers: ${settings.lbWarmupMs} ms warm-up + ${settings.lbRowMs} ms per row; pick: median of ${settings.pickRounds} rounds; memory: ${settings.memoryEndpoints} endpoints; ` +
         `discovery: ${settings.discoveryChanges} etcd puts + deletes, ${settings.dnsChanges} DNS changes; ` +
         `overload: ${readOverloadSettings(settings).overloadMs} ms per 3× row, ${readOverloadSettings(settings).refMs} ms per 0.5× and 1× row; ` +
-        `tls: ${settings.tlsCalls} calls per new-connection row\n`,
+        `tls: ${settings.tlsCalls} calls per new-connection row; ` +
+        `routing: ${settings.routingCalls} calls per mirroring row in ${settings.routingRounds} rounds, ${settings.configChanges} config changes\n`,
 );
 
 const wants = (part: BenchPart): boolean => settings.only === undefined || settings.only === part;
@@ -100,6 +105,7 @@ let discovery: DiscoveryResult | undefined;
 let overload: OverloadResult | undefined;
 let inboundCost: InboundOverheadResult | undefined;
 let tlsCost: TlsResult | undefined;
+let routing: RoutingResult | undefined;
 if (wants("overhead")) {
   console.log("## 1. Overhead per call, in memory (median of rounds)\n");
   overhead = await runOverhead(settings);
@@ -196,6 +202,15 @@ if (wants("hotpath")) {
     });
     console.log();
   }
+}
+
+if (wants("routing")) {
+  console.log(
+    "## 13. Routing: the cost of routes, mirroring beside the primary, a config version reaching every client\n",
+  );
+  routing = await runRouting(settings);
+  printRouting(routing);
+  console.log();
 }
 
 console.log("## Summary\n");
@@ -471,6 +486,7 @@ if (inboundCost !== undefined) {
   }
 }
 if (tlsCost !== undefined) for (const line of tlsSummary(tlsCost)) console.log(line);
+if (routing !== undefined) for (const line of routingSummary(routing)) console.log(line);
 const [load1] = loadavg();
 if (load1 !== undefined && load1 > availableParallelism() + 1) {
   console.log(

@@ -46,15 +46,21 @@ const running = (child: ChildProcess): boolean => child.exitCode === null && chi
 
 export class Instances {
   readonly #children = new Map<number, ChildProcess>();
+  readonly #script: string;
+
+  /** `script`: the instance program (default this example's `instance.ts`), speaking `InstanceMessage` over IPC. */
+  constructor(script: string = INSTANCE_PATH) {
+    this.#script = script;
+  }
 
   /** Every pid started so far (for checking afterwards that none is left). */
   get pids(): number[] {
     return [...this.#children.keys()];
   }
 
-  /** Spawns `instance.ts`; resolves once it has registered itself under `prefix`. */
-  async start(name: string, etcdUrl: string, prefix: string): Promise<Instance> {
-    const child = spawn(process.execPath, ["--import", TSX_LOADER, INSTANCE_PATH, name, etcdUrl, prefix], {
+  /** Spawns the instance program (`extra`: more arguments for it); resolves once it has registered itself under `prefix`. */
+  async start(name: string, etcdUrl: string, prefix: string, ...extra: string[]): Promise<Instance> {
+    const child = spawn(process.execPath, ["--import", TSX_LOADER, this.#script, name, etcdUrl, prefix, ...extra], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       // A process group of its own: a Ctrl-C in the terminal reaches only the parent, which stops
       // the instances in order (they deregister while etcd still runs).

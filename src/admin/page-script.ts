@@ -2,11 +2,12 @@
  * The dashboard's browser script, as text (plain ES2017, no framework, no build step). It follows
  * `/admin/events` with an `EventSource` and updates the page in place on each `snapshot` or
  * `update` event: one card per client, created once and kept, its figures and charts refreshed,
- * its endpoint rows added, updated and removed by URL; then, in a section of their own, one card
- * per server (`weft/server`'s `inbound({ mesh })`, the snapshot's `servers`): its state, requests
- * in flight, admission limit and mode, shed and authorization counts, rates, latency and the
- * same two charts. The charts draw from histories the page keeps per service — the clients' and
- * the servers' apart, as a process may both serve and call one service: a `snapshot` replaces
+ * its endpoint rows added, updated and removed by URL, and for a client with routes (the
+ * snapshot's `routing`) its config version and routes table; then, in a section of their own, one
+ * card per server (`weft/server`'s `inbound({ mesh })`, the snapshot's `servers`): its state,
+ * requests in flight, admission limit and mode, shed and authorization counts, rates, latency and
+ * the same two charts. The charts draw from histories the page keeps per service — the clients'
+ * and the servers' apart, as a process may both serve and call one service: a `snapshot` replaces
  * them, an `update` carries only their tails and is merged in by `mergeHistories`
  * (history-delta.ts), inlined here with `toString()` so the page runs the very function the tests
  * check (the wire format is in stream.ts).
@@ -17,12 +18,15 @@
  *
  * Test hooks (stable): each client card is `section.card[data-service]`; each endpoint row is
  * `tr.endpoint[data-endpoint][data-state][data-breaker]` with a `tone-<healthy|probing|breaker|
- * ejected|draining>` class; each server card is `section.card.server[data-server][data-state]`
- * (state `serving`, `draining` or `closed`, also as a `state-<state>` class; no `data-service`,
- * so client-card selectors do not match it), its figures `[data-stat]` (rps, success, p50, p99,
- * inflight, limit, shed, requests) and counts `[data-count="<group>.<key>"]` (shed.<priority>,
- * authz.<decision>, refused.<errors|aborted|expired|badDeadline>; the shed and authz groups are
- * hidden while those are off); `#status[data-status]` is `live` once the stream delivers.
+ * ejected|draining>` class; a client's routing is `.routing` (hidden without routes), the parts of
+ * its config line `[data-config]` (version, source, state, applied, rejected, error), its route
+ * rows `tr.route[data-route]` with cells `[data-cell]` (name, calls, backends, faults, mirror);
+ * each server card is `section.card.server[data-server][data-state]` (state `serving`, `draining`
+ * or `closed`, also as a `state-<state>` class; no `data-service`, so client-card selectors do not
+ * match it), its figures `[data-stat]` (rps, success, p50, p99, inflight, limit, shed, requests)
+ * and counts `[data-count="<group>.<key>"]` (shed.<priority>, authz.<decision>,
+ * refused.<errors|aborted|expired|badDeadline>; the shed and authz groups are hidden while those
+ * are off); `#status[data-status]` is `live` once the stream delivers.
  *
  * Written with String.raw and without template literals inside, so the script's backslashes and
  * dollar signs reach the browser as written; the one substitution is `mergeHistories`' source.
@@ -53,6 +57,8 @@ export const PAGE_SCRIPT = String.raw`
   var PRIORITIES = ["critical", "high", "normal", "low"];
   var DECISIONS = ["allow", "deny", "unauthenticated", "malformed"];
   var SERVER_STATES = ["serving", "draining", "closed"];
+  /** A client card lists at most this many routes (the last one default); snapshot.json has them all. */
+  var MAX_ROUTE_ROWS = 40;
 
   ${mergeHistories.toString()}
 
@@ -155,9 +161,123 @@ export const PAGE_SCRIPT = String.raw`
     });
     table.appendChild(el("thead")).appendChild(headRow);
     table.appendChild(card.tbody);
-    [head, error, stats, charts, scroller].forEach(function (n) { root.appendChild(n); });
+    card.routing = createRouting();
+    [head, error, stats, charts, card.routing.root, scroller].forEach(function (n) { root.appendChild(n); });
     return card;
   }
+
+  /**
+   * A client's routes (snapshot.routing, null without routes): one line for the config version in
+   * force — where it came from, ok or stale, rejections and the last one's reason — and a table of
+   * the routes with their calls, each backend's share and calls, and faults and mirrored copies.
+   */
+  function createRouting() {
+    var root = el("div", "routing");
+    root.hidden = true;
+    var line = root.appendChild(el("div", "config"));
+    line.appendChild(el("span", "tally-title", "routes"));
+    var parts = {};
+    [["version", "config-version"], ["source", "config-source"], ["state", "pill"], ["applied", "config-note"], ["rejected", "config-note"], ["error", "config-error"]].forEach(function (p) {
+      parts[p[0]] = line.appendChild(el("span", p[1]));
+      parts[p[0]].setAttribute("data-config", p[0]);
+    });
+    var scroller = root.appendChild(el("div", "table-scroll"));
+    var table = scroller.appendChild(el("table", "routes"));
+    var headRow = el("tr");
+    ["route", "calls", "backends (share, calls)", "faults", "mirror"].forEach(function (name, i) {
+      headRow.appendChild(el("th", i === 1 ? "num" : "", name));
+    });
+    table.appendChild(el("thead")).appendChild(headRow);
+    var tbody = table.appendChild(el("tbody"));
+    var more = root.appendChild(el("p", "note"));
+    return { root: root, parts: parts, table: table, tbody: tbody, more: more, rows: [] };
+  }
+
+  /** Text at most n characters long, ending in an ellipsis when cut (the full text goes in a title). */
+  function truncate(text, n) { return text.length <= n ? text : text.slice(0, n - 1) + "…"; }
+  function setTitled(node, text, n) {
+    setText(node, truncate(text, n));
+    if (text.length > n) node.setAttribute("title", text); else node.removeAttribute("title");
+  }
+
+  function updateRouting(r, routing) {
+    // A snapshot from a mesh older than routing has no routing key.
+    r.root.hidden = routing === null || routing === undefined;
+    if (r.root.hidden) return;
+    var p = r.parts, config = routing.config;
+    var inCode = routing.version === "code";
+    setText(p.version, inCode ? "in code" : routing.version);
+    // The routes in code serve while a config source has had nothing applied yet: say from where it will come.
+    setTitled(p.source, !inCode ? "from " + routing.source : config !== null ? "nothing applied yet from " + config.source : "", 70);
+    p.state.hidden = p.applied.hidden = p.rejected.hidden = p.error.hidden = config === null;
+    if (config !== null) {
+      p.state.className = "pill config-" + (config.stale ? "stale" : "ok");
+      setText(p.state, config.stale ? "stale" : "ok");
+      p.applied.hidden = !isNum(config.appliedAt);
+      setText(p.applied, isNum(config.appliedAt) ? "applied " + new Date(config.appliedAt).toLocaleTimeString() : "");
+      p.rejected.hidden = config.rejected === 0;
+      var last = config.lastRejected;
+      setTitled(p.rejected, config.rejected + " rejected" + (last ? ", last " + last.version + ": " + last.error : ""), 96);
+      p.rejected.className = "config-note" + (last ? " bad" : "");
+      p.error.hidden = !config.stale || !config.lastError;
+      setTitled(p.error, config.lastError ? "source failing: " + config.lastError : "", 96);
+    }
+    // Many routes: the first ones and default; snapshot.json has them all.
+    var routes = routing.routes;
+    var shown = routes.length <= MAX_ROUTE_ROWS ? routes : routes.slice(0, MAX_ROUTE_ROWS - 1).concat(routes.slice(-1));
+    setText(r.more, shown.length < routes.length ? (routes.length - shown.length) + " more routes in snapshot.json" : "");
+    r.table.classList.toggle("no-faults", !shown.some(function (route) { return route.faults; }));
+    r.table.classList.toggle("no-mirror", !shown.some(function (route) { return route.mirror; }));
+    shown.forEach(function (route, i) {
+      var row = r.rows[i];
+      if (!row) { row = createRouteRow(); r.rows.push(row); r.tbody.appendChild(row.tr); }
+      updateRouteRow(row, route);
+    });
+    r.rows.splice(shown.length).forEach(function (row) { row.tr.remove(); });
+  }
+
+  function createRouteRow() {
+    var tr = el("tr", "route");
+    var cells = {};
+    ["name", "calls", "backends", "faults", "mirror"].forEach(function (key, i) {
+      cells[key] = tr.appendChild(el("td", i === 0 ? "url" : i === 1 ? "num" : ""));
+      cells[key].setAttribute("data-cell", key);
+    });
+    var split = cells.backends.appendChild(el("div", "split"));
+    var mirrorTarget = cells.mirror.appendChild(el("span", "mirror-target"));
+    var mirrorCounts = cells.mirror.appendChild(el("span", "mirror-counts"));
+    return { tr: tr, cells: cells, split: split, backends: [], mirrorTarget: mirrorTarget, mirrorCounts: mirrorCounts };
+  }
+
+  function updateRouteRow(row, route) {
+    row.tr.setAttribute("data-route", route.name);
+    setTitled(row.cells.name, route.name, 40);
+    setText(row.cells.calls, fmtInt(route.calls));
+    // Each backend: its label, share and calls, three cells of the split's grid.
+    var split = route.backends.length > 1;
+    route.backends.forEach(function (b, i) {
+      var parts = row.backends[i];
+      if (!parts) {
+        parts = [el("span", "split-backend"), el("span", "split-share"), el("span", "split-calls")];
+        parts.forEach(function (n) { row.split.appendChild(n); });
+        row.backends.push(parts);
+      }
+      setTitled(parts[0], b.backend, 32);
+      setText(parts[1], split ? fmtShare(b.percent) : "");
+      setText(parts[2], split ? fmtInt(b.calls) : "");
+    });
+    row.backends.splice(route.backends.length).forEach(function (parts) { parts.forEach(function (n) { n.remove(); }); });
+    var f = route.faults;
+    setText(row.cells.faults, f ? f.delayed + " delayed · " + f.aborted + " aborted" : "");
+    var m = route.mirror;
+    setTitled(row.mirrorTarget, m ? "→ " + m.target + " " + fmtShare(m.percent) : "", 40);
+    // Dropped, skipped, unavailable and in flight only when there are some: the usual line is three counts.
+    setText(row.mirrorCounts, m ? [m.sent + " sent", m.ok + " ok", m.failed + " failed"].concat(
+      m.dropped > 0 ? [m.dropped + " dropped"] : [], m.skipped > 0 ? [m.skipped + " skipped"] : [],
+      m.unavailable > 0 ? [m.unavailable + " unavailable"] : [], m.inflight > 0 ? [m.inflight + " in flight"] : []
+    ).join(" · ") : "");
+  }
+  function fmtShare(v) { return isNum(v) ? (Math.round(v * 10) / 10) + " %" : "–"; }
 
   function toneOf(e) {
     if (e.state === "ejected" || e.activeHealthy === false) return "ejected";
@@ -277,6 +397,7 @@ export const PAGE_SCRIPT = String.raw`
       if (card.tbody.children[i] !== row.tr) card.tbody.insertBefore(row.tr, card.tbody.children[i] || null);
     });
     card.rows.forEach(function (row, url) { if (!seen.has(url)) { row.tr.remove(); card.rows.delete(url); } });
+    updateRouting(card.routing, c.routing);
   }
 
   /** A row of counts: a title, then "key value" pairs, each value with data-count="group.key". */

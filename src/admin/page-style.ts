@@ -97,5 +97,27 @@ table.endpoints { width: 100%; border-collapse: collapse; font-size: 12.5px; fon
 .tally-key { color: var(--muted); margin-right: 3px; }
 .tally-value { font-weight: 600; }
 .tally-value.bad { color: var(--red); }
+.routing { margin: 2px 0 12px; }
+.routing[hidden], .routing [hidden] { display: none; }
+.config { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; font-size: 12px; margin-bottom: 4px; }
+.config .tally-title { margin-right: 0; }
+.config-version { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-weight: 600; }
+.config-source, .config-note { color: var(--muted); overflow-wrap: anywhere; }
+.config-note.bad, .config-error { color: var(--red); overflow-wrap: anywhere; }
+.config-ok { background: var(--green-bg); color: var(--green); }
+.config-stale { background: var(--orange); color: #fff; }
+table.routes { width: 100%; border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; }
+.routes th { text-align: left; font-weight: 600; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: 0.02em; padding: 3px 5px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+.routes td { padding: 3px 5px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+.routes td.url { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; white-space: nowrap; }
+.routes .num { text-align: right; }
+.routes tbody tr:last-child td { color: var(--muted); }
+.routes.no-faults th:nth-child(4), .routes.no-faults td:nth-child(4), .routes.no-mirror th:nth-child(5), .routes.no-mirror td:nth-child(5) { display: none; }
+.routes td[data-cell="faults"] { white-space: nowrap; }
+.mirror-target, .mirror-counts { display: block; white-space: nowrap; }
+.mirror-counts { color: var(--muted); }
+.split { display: inline-grid; grid-template-columns: auto auto auto; gap: 0 12px; }
+.split-share, .split-calls { text-align: right; }
+.split-share { color: var(--muted); }
 @media (max-width: 640px) { main { padding: 12px; } .cards { grid-template-columns: 1fr; } .stats { grid-template-columns: repeat(2, 1fr); } .charts { grid-template-columns: 1fr; } }
 `;

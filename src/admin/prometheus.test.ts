@@ -1,5 +1,17 @@
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createMesh, staticDiscovery, type Mesh, type MeshSnapshot, type ServerSnapshot } from "../index.js";
+import { defer, server } from "../../test/helpers/scope.js";
+import {
+  createMesh,
+  fileConfig,
+  seededRandom,
+  staticDiscovery,
+  type Mesh,
+  type MeshSnapshot,
+  type ServerSnapshot,
+} from "../index.js";
 import { inbound, type Inbound, type InboundOptions } from "../server/index.js";
 import { escapeLabelValue, PROMETHEUS_METRICS, renderPrometheus } from "./prometheus.js";
 
@@ -217,5 +229,139 @@ describe("renderPrometheus", () => {
     expect(server).toContain(
       'weft_tls_handshake_failures_total{service="orders",side="server",reason="ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"} 2',
     );
+  });
+
+  it("writes each route's calls by backend, its faults and its mirrored copies, and the routes in code as config version code", async () => {
+    const [v1, v2] = await Promise.all([server(), server()]);
+    mesh = createMesh();
+    const client = mesh.client("catalog", {
+      discovery: staticDiscovery([
+        { url: v1.url, metadata: { version: "v1" } },
+        { url: v2.url, metadata: { version: "v2" } },
+      ]),
+      random: seededRandom(5),
+      routes: [
+        { name: 'canary "x"\\', match: { headers: { "x-canary": "1" } }, backends: [{ subset: { version: "v2" } }] },
+        { match: { path: "/drill/*" }, fault: { abort: { percent: 100, status: 503 } } },
+        {
+          match: { path: "/v1/*" },
+          backends: [
+            { subset: { version: "v1" }, weight: 75 },
+            { subset: { version: "v2" }, weight: 25 },
+          ],
+          mirror: { subset: { version: "v2" }, percent: 100 },
+        },
+        // Two unnamed routes by header: "(by header)" and "(by header) #2".
+        { match: { headers: { "x-a": "1" } } },
+        { match: { headers: { "x-b": "1" } } },
+      ],
+    });
+    mesh.client("plain", { discovery: staticDiscovery([v1.url]) });
+    const call = async (path: string, headers: Record<string, string> = {}): Promise<number> => {
+      const res = await client.request({ path, headers });
+      await res.text();
+      return res.status;
+    };
+    expect(await call("/v1/a", { "x-canary": "1" })).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await call(`/drill/${i}`)).toBe(503);
+    for (let i = 0; i < 40; i++) expect(await call(`/v1/items/${i}`)).toBe(200);
+    expect(await call("/x", { "x-a": "1" })).toBe(200);
+    expect(await call("/x", { "x-b": "1" })).toBe(200);
+    expect(await call("/other")).toBe(200);
+    await expect.poll(() => client.snapshot().routing!.routes[2]!.mirror!.inflight).toBe(0);
+
+    const routing = client.snapshot().routing!;
+    const split = routing.routes[2]!.backends;
+    expect(split[0]!.calls + split[1]!.calls).toBe(40);
+    expect(split[1]!.calls).toBeGreaterThan(0);
+    const text = renderPrometheus(mesh.snapshot());
+    const catalog = 'service="catalog"';
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="canary \\"x\\"\\\\",backend="version=v2"} 1\n`);
+    // Aborted by the route's fault: counted as faults, never sent to a backend.
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="/drill/*",backend="self"} 0\n`);
+    expect(text).toContain(
+      `weft_route_calls_total{${catalog},route="/v1/*",backend="version=v1"} ${split[0]!.calls}\n`,
+    );
+    expect(text).toContain(
+      `weft_route_calls_total{${catalog},route="/v1/*",backend="version=v2"} ${split[1]!.calls}\n`,
+    );
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="(by header)",backend="self"} 1\n`);
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="(by header) #2",backend="self"} 1\n`);
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="default",backend="self"} 1\n`);
+    expect(text).toContain(`weft_route_faults_total{${catalog},route="/drill/*",kind="delay"} 0\n`);
+    expect(text).toContain(`weft_route_faults_total{${catalog},route="/drill/*",kind="abort"} 3\n`);
+    const mirrored = { sent: 40, ok: 40, failed: 0, dropped: 0, skipped: 0, unavailable: 0 };
+    for (const [result, n] of Object.entries(mirrored))
+      expect(text).toContain(`weft_route_mirror_total{${catalog},route="/v1/*",result="${result}"} ${n}\n`);
+    // Faults and mirror only for the routes that have them.
+    expect(text.match(/^weft_route_faults_total\{/gm)).toHaveLength(2);
+    expect(text.match(/^weft_route_mirror_total\{/gm)).toHaveLength(6);
+    // Every series once.
+    const series = text
+      .split("\n")
+      .filter((l) => l.startsWith("weft_"))
+      .map((l) => l.slice(0, l.lastIndexOf(" ")));
+    expect(new Set(series).size).toBe(series.length);
+    expect(text).toContain(`weft_config_info{${catalog},source="code",version="code"} 1\n`);
+    // No config source: no rejections or staleness to report; no routes: nothing at all.
+    expect(text).not.toMatch(/^weft_config_(rejected_total|stale)\{/m);
+    expect(text).not.toMatch(/^weft_(route|config)_\w+\{service="plain"/m);
+  });
+
+  it("writes the config version in force and its source, rejections and staleness, from a real config file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "weft-prometheus-"));
+    defer(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "catalog.json");
+    /** A new file renamed over the old one, as config tools write. */
+    const publish = async (text: string): Promise<void> => {
+      await writeFile(`${file}.tmp`, text);
+      await rename(`${file}.tmp`, file);
+    };
+    // Every call is aborted by the route's fault: nothing leaves the process.
+    const drill = (name: string): string =>
+      JSON.stringify({ routes: [{ name, fault: { abort: { percent: 100, status: 503 } } }] });
+    await publish(drill("drill"));
+    const warnings: string[] = [];
+    mesh = createMesh({ onWarning: (m) => warnings.push(m) });
+    const client = mesh.client("catalog", {
+      discovery: staticDiscovery(["http://127.0.0.1:9"]),
+      configSource: fileConfig(file, { pollMs: 50, debounceMs: 5 }),
+    });
+    const routing = () => client.snapshot().routing!;
+    await expect.poll(() => routing().version).toMatch(/^sha256:[0-9a-f]{12}$/);
+    const first = routing().version;
+    for (let i = 0; i < 3; i++) expect((await client.request({ path: `/items/${i}` })).status).toBe(503);
+    const metrics = (): string => renderPrometheus(mesh!.snapshot());
+    const catalog = 'service="catalog"';
+    let text = metrics();
+    expect(text).toContain(`weft_config_info{${catalog},source="file:${file}",version="${first}"} 1\n`);
+    expect(text).toContain(`weft_config_rejected_total{${catalog}} 0\n`);
+    expect(text).toContain(`weft_config_stale{${catalog}} 0\n`);
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="drill",backend="self"} 0\n`);
+    expect(text).toContain(`weft_route_faults_total{${catalog},route="drill",kind="abort"} 3\n`);
+
+    // A version that fails validation: counted, and the version in force stays.
+    await publish(JSON.stringify({ routes: [{ name: "drill", backends: [{ weight: -5 }] }] }));
+    await expect.poll(() => routing().config?.rejected).toBe(1);
+    text = metrics();
+    expect(text).toContain(`weft_config_rejected_total{${catalog}} 1\n`);
+    expect(text).toContain(`weft_config_info{${catalog},source="file:${file}",version="${first}"} 1\n`);
+
+    // A document that does not parse: the source is stale, the version in force still serves.
+    await publish("{ routes: [");
+    await expect.poll(() => routing().config?.stale).toBe(true);
+    expect(metrics()).toContain(`weft_config_stale{${catalog}} 1\n`);
+
+    // A new version applies: one info series for it, and its routes' counts start at 0.
+    await publish(drill("drill-2"));
+    await expect.poll(() => routing().version).not.toBe(first);
+    text = metrics();
+    expect(text.match(/^weft_config_info\{.*$/gm)).toEqual([
+      `weft_config_info{${catalog},source="file:${file}",version="${routing().version}"} 1`,
+    ]);
+    expect(text).toContain(`weft_config_stale{${catalog}} 0\n`);
+    expect(text).toContain(`weft_route_calls_total{${catalog},route="drill-2",backend="self"} 0\n`);
+    expect(text).not.toContain('route="drill"');
+    expect(warnings.filter((w) => /rejected/.test(w))).toHaveLength(1);
   });
 });

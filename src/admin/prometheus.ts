@@ -7,10 +7,18 @@
  * endpoint's URL as discovery gave it), `state` (a fixed set) and `source` (the discovery source)
  * — never a request path or an id. A server (`weft/server`'s `inbound({ mesh })`, the snapshot's
  * `servers`) adds only fixed sets: `priority` (its four classes) and `decision` (authorization's
- * four answers); its routes are left to the OpenTelemetry metrics, which name route templates. Rates, ratios and latency quantiles are the snapshot's own,
- * over its recent window (10 s), exposed as gauges the way a Hystrix stream or Finagle's
- * `/admin/metrics.json` does: Prometheus can chart them as they are, while the `_total`
- * counters remain for `rate()`.
+ * four answers); its routes are left to the OpenTelemetry metrics, which name route templates. A
+ * client's routes (`snapshot().routing`) add `route` (the route's name, given in code or config or
+ * made from its method and path pattern: a config entry, never a request's path), `backend` (the
+ * backend's label: `version=v2`, `service:catalog-v2`), the fixed sets `kind` and `result`, and
+ * the config's `source` and `version` (one series per version applied, like a build's info).
+ *
+ * Rates, ratios and latency quantiles are the snapshot's own, over its recent window (10 s),
+ * exposed as gauges the way a Hystrix stream or Finagle's `/admin/metrics.json` does: Prometheus
+ * can chart them as they are, while the `_total` counters remain for `rate()`. The route counters
+ * belong to the config version in force and start again at 0 when a new one applies; they stay
+ * counters, as `rate()` and `increase()` take a drop for a reset (as after a restart), and
+ * `weft_config_info` shows when the version changed.
  *
  * Format reference: https://prometheus.io/docs/instrumenting/exposition_formats/ — label values
  * escape `\`, `"` and newline; HELP text escapes `\` and newline.
@@ -20,6 +28,7 @@ import type {
   EndpointHealth,
   EndpointSnapshot,
   MeshSnapshot,
+  RoutingSnapshot,
   ServerSnapshot,
   ServerState,
 } from "../index.js";
@@ -87,6 +96,40 @@ const perServerKey = <K extends string>(
     for (const server of serversOf(snapshot)) {
       const values = counts(server);
       if (values !== null) for (const key of keys) yield [{ service: server.service, [label]: key }, values[key]];
+    }
+  };
+
+/** The client's routing; null without routes, and from a source older than routing, whose snapshot has none. */
+function routingOf(client: ClientSnapshot): RoutingSnapshot | null {
+  return (client as { readonly routing?: RoutingSnapshot | null }).routing ?? null;
+}
+
+const perRoutedClient = (value: (r: RoutingSnapshot) => number | null) =>
+  perClient((c) => {
+    const routing = routingOf(c);
+    return routing === null ? null : value(routing);
+  });
+
+type Route = RoutingSnapshot["routes"][number];
+
+/**
+ * One sample per client, route and key of `counts` (`label`: the key's name). Routes that share a
+ * name (two unnamed routes by header are both `(by header)`; a route may be named `default`) share
+ * their series: their counts are added, as a series may be written once.
+ */
+const perRoute = (label: string, counts: (r: Route) => Iterable<readonly [key: string, count: number]>) =>
+  function* (snapshot: MeshSnapshot): Iterable<Sample> {
+    for (const client of snapshot.clients) {
+      const routing = routingOf(client);
+      if (routing === null) continue;
+      const byRoute = new Map<string, Map<string, number>>();
+      for (const route of routing.routes) {
+        let byKey = byRoute.get(route.name);
+        if (byKey === undefined) byRoute.set(route.name, (byKey = new Map<string, number>()));
+        for (const [key, count] of counts(route)) byKey.set(key, (byKey.get(key) ?? 0) + count);
+      }
+      for (const [route, byKey] of byRoute)
+        for (const [key, count] of byKey) yield [{ service: client.service, route, [label]: key }, count];
     }
   };
 
@@ -251,6 +294,66 @@ const FAMILIES: readonly Family[] = [
       for (const client of snapshot.clients)
         yield [{ service: client.service, source: client.discovery.source }, client.discovery.stale ? 1 : 0];
     },
+  },
+  // Routing: each route's calls, faults and mirrored copies, of the config version in force.
+  {
+    name: "weft_route_calls_total",
+    type: "counter",
+    help: "Calls each route sent on, by the backend its split chose (a call its fault injection aborted is counted in weft_route_faults_total, not here); the last route, default, is what no route took; backend self is the client's own endpoints. Counts start again at 0 when a new config version applies (a counter reset).",
+    samples: perRoute("backend", (r) => r.backends.map((b) => [b.backend, b.calls] as const)),
+  },
+  {
+    name: "weft_route_faults_total",
+    type: "counter",
+    help: "Calls the route's fault injection delayed (kind delay) or aborted (kind abort); a call may be both. Absent for a route without faults. Starts again at 0 with each config version.",
+    samples: perRoute("kind", (r) =>
+      r.faults === null
+        ? []
+        : [
+            ["delay", r.faults.delayed],
+            ["abort", r.faults.aborted],
+          ],
+    ),
+  },
+  {
+    name: "weft_route_mirror_total",
+    type: "counter",
+    help: "Mirrored copies by result: sent (= ok + failed + in flight), ok (answered below 500), failed, dropped (too many in flight), skipped (a body that cannot be sent twice), unavailable (the target had no ready endpoint: not made); do not sum over result. Absent for a route without a mirror. Starts again at 0 with each config version.",
+    samples: perRoute("result", (r) => {
+      const m = r.mirror;
+      if (m === null) return [];
+      return [
+        ["sent", m.sent],
+        ["ok", m.ok],
+        ["failed", m.failed],
+        ["dropped", m.dropped],
+        ["skipped", m.skipped],
+        ["unavailable", m.unavailable],
+      ];
+    }),
+  },
+  {
+    name: "weft_config_info",
+    type: "gauge",
+    help: "1 for the routes' config version in force and where it came from (source and version both code for the routes in code); a new series per version applied.",
+    *samples(snapshot) {
+      for (const client of snapshot.clients) {
+        const routing = routingOf(client);
+        if (routing !== null) yield [{ service: client.service, source: routing.source, version: routing.version }, 1];
+      }
+    },
+  },
+  {
+    name: "weft_config_rejected_total",
+    type: "counter",
+    help: "Config versions the dynamic config source published that failed validation (the last good kept serving); absent without a config source.",
+    samples: perRoutedClient((r) => r.config?.rejected ?? null),
+  },
+  {
+    name: "weft_config_stale",
+    type: "gauge",
+    help: "1 while the dynamic config source is failing (unreachable, unparsable document) and the version in force keeps serving; absent without a config source.",
+    samples: perRoutedClient((r) => (r.config === null ? null : r.config.stale ? 1 : 0)),
   },
   // TLS: the certificates in use and what failed, per client (origination) and per server (termination).
   {

@@ -10,11 +10,15 @@
  * under a client's: a config document's top level first, then the route's own.
  */
 import type { ConfigSource, ConfigVersion, ConfigWatch, ConfigWatchSnapshot } from "../core/config-source.js";
+import { isDeepStrictEqual } from "node:util";
+import type { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { InvalidOptionsError } from "../core/errors.js";
+import { inSubset, type EndpointSubset } from "../core/route.js";
 import type { CallTimeout, Disposer } from "../core/types.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 import { routeLayer } from "../route/layer.js";
 import {
+  FALLBACK_NAME,
   normalizeRoutes,
   ROUTE_POLICY_KEYS,
   type PolicyNormalizer,
@@ -52,7 +56,7 @@ export function checkRoutes(value: unknown, at: string): unknown {
  * @example validateConfigDocument("catalog", { routes: [{ match: { path: "/v1/*" }, timeout: { totalMs: 500 } }] })
  */
 export function validateConfigDocument(service: string, document: unknown): void {
-  compileDocument(service, document, {}, undefined, POLICY_RULES, { source: "check", version: "check" });
+  compileDocument(service, document, {}, undefined, POLICY_RULES, { source: "check", version: "check", since: 0 });
 }
 
 /** The status of the dynamic config, for the snapshot. */
@@ -73,13 +77,34 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
   let table = compileDocument(service, { routes: codeRoutes ?? [] }, raw, undefined, rules, {
     source: "code",
     version: "code",
+    since: clock.wallNow(),
   });
   let status: ConfigStatus | null = null;
   const disposers: Disposer[] = [];
 
+  let applied: unknown = undefined;
   const apply = (version: ConfigVersion): void => {
+    if (applied !== undefined && isDeepStrictEqual(version.document, applied)) {
+      // The same document again (a put of the same value, a new revision): the version in force
+      // takes the new label; nothing to rebuild, the counts go on.
+      table.version = version.version;
+      if (status !== null) status.lastRejected = null;
+      if (events.config.active)
+        events.config.emit({
+          service,
+          source: version.source,
+          version: version.version,
+          kind: "applied",
+          error: undefined,
+        });
+      return;
+    }
     try {
-      table = compileDocument(service, version.document, raw, codeRoutes, rules, version);
+      table = compileDocument(service, version.document, raw, codeRoutes, rules, {
+        ...version,
+        since: clock.wallNow(),
+      });
+      applied = version.document;
     } catch (error) {
       if (!(error instanceof InvalidOptionsError)) throw error;
       const message = error.message;
@@ -117,8 +142,12 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
   if (source !== undefined) {
     const watch = source.watch(service, { clock, random, warn: ctx.warn });
     status = { watch, appliedAt: undefined, rejected: 0, lastRejected: null };
+    let stale = false;
     disposers.push(
+      // Only the turns: stale when the source starts failing, fresh when it recovers.
       watch.onState((state: ConfigWatchSnapshot) => {
+        if (state.stale === stale) return;
+        stale = state.stale;
         if (events.config.active)
           events.config.emit({
             service,
@@ -140,6 +169,7 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
     totalMs: config.totalMs,
     peer: ctx.peer,
     mirrorPath: () => ctx.stackFrom("balance"),
+    hasReady: readyIn(ctx.endpoints),
   });
   return {
     layers: [layer],
@@ -151,22 +181,39 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
   };
 }
 
+/** Whether a subset has a ready endpoint now; the answer kept until the set's ready list changes. */
+function readyIn(endpoints: EndpointSet): (subset: EndpointSubset | null) => boolean {
+  const known = new Map<string, { from: readonly Endpoint[]; ready: boolean }>();
+  return (subset) => {
+    const ready = endpoints.ready;
+    if (subset === null) return ready.length > 0;
+    const seen = known.get(subset.key);
+    if (seen !== undefined && seen.from === ready) return seen.ready;
+    if (known.size >= 64) known.clear();
+    const answer = ready.some((e) => inSubset(e, subset));
+    known.set(subset.key, { from: ready, ready: answer });
+    return answer;
+  };
+}
+
 /** `client.snapshot().routing`: the version in force, the dynamic config's state, each route's counts. */
 export interface RoutingSnapshot {
   /** `"code"`, or the config source the version in force came from. */
   readonly source: string;
   /** `"code"`, or the version in force (`"rev 42"`, `"sha256:…"`). */
   readonly version: string;
+  /** Wall-clock ms since when the version in force serves: the routes' counts start there. */
+  readonly since: number;
   /** The dynamic config's state; null without `configSource`. */
   readonly config: {
     readonly source: string;
-    /** The last version the source read (it may have been rejected). */
-    readonly latest: string | undefined;
+    /** The last version the source read (it may have been rejected); null before the first. */
+    readonly latest: string | null;
     /** Set while the source fails (the version in force keeps serving). */
     readonly stale: boolean;
-    readonly lastError: string | undefined;
-    /** Wall-clock ms when the version in force was applied. */
-    readonly appliedAt: number | undefined;
+    readonly lastError: string | null;
+    /** Wall-clock ms when the version in force was applied; null while the routes in code serve. */
+    readonly appliedAt: number | null;
     /** Versions rejected by validation since the client started. */
     readonly rejected: number;
     /** The last rejection, until a version applies. */
@@ -192,6 +239,8 @@ export interface RouteSnapshot {
     readonly failed: number;
     readonly dropped: number;
     readonly skipped: number;
+    /** Not sent: the target had no ready endpoint, or its service no client. */
+    readonly unavailable: number;
   } | null;
 }
 
@@ -201,10 +250,10 @@ function routingSnapshot(table: RouteTable, status: ConfigStatus | null): Routin
     const state = status.watch.snapshot();
     configSnapshot = {
       source: state.source,
-      latest: state.version,
+      latest: state.version ?? null,
       stale: state.stale,
-      lastError: state.lastError,
-      appliedAt: status.appliedAt,
+      lastError: state.lastError ?? null,
+      appliedAt: status.appliedAt ?? null,
       rejected: status.rejected,
       lastRejected: status.lastRejected,
     };
@@ -212,6 +261,7 @@ function routingSnapshot(table: RouteTable, status: ConfigStatus | null): Routin
   return {
     source: table.source,
     version: table.version,
+    since: table.since,
     config: configSnapshot,
     routes: [...table.routes, table.fallback].map(routeSnapshot),
   };
@@ -241,6 +291,7 @@ function routeSnapshot(route: CompiledRoute): RouteSnapshot {
             failed: mirror.failed,
             dropped: mirror.dropped,
             skipped: mirror.skipped,
+            unavailable: mirror.unavailable,
           },
   };
 }
@@ -256,7 +307,7 @@ function compileDocument(
   raw: Readonly<Record<string, unknown>>,
   codeRoutes: readonly unknown[] | undefined,
   rules: Readonly<Record<string, OptionRule>>,
-  from: { readonly source: string; readonly version: string },
+  from: { readonly source: string; readonly version: string; readonly since: number },
 ): RouteTable {
   if (!isPlainObject(document)) fail("(document)", document, `an object { ${DOCUMENT_KEYS.join("?, ")}? }`);
   checkKeys(document, DOCUMENT_KEYS, "");
@@ -265,9 +316,9 @@ function compileDocument(
   const normalizer = policyNormalizer(rules, raw, top);
   const routes = normalizeRoutes(document.routes ?? codeRoutes ?? [], "routes", service, normalizer);
   const fallback: RouteConfig = Object.freeze({
-    name: "default",
-    match: Object.freeze({ methods: null, path: null, segments: [], headers: [], query: [] }),
-    backends: Object.freeze([Object.freeze({ weight: 1, subset: null, service: null, label: "default" })]),
+    name: FALLBACK_NAME,
+    match: Object.freeze({ methods: null, path: null, shape: null, headers: [], query: [] }),
+    backends: Object.freeze([Object.freeze({ weight: 1, subset: null, service: null, label: "self" })]),
     sticky: null,
     mirror: null,
     fault: null,
@@ -278,6 +329,7 @@ function compileDocument(
   return new RouteTable(
     from.source,
     from.version,
+    from.since,
     routes,
     fallback,
     normalizer({ retry: false, hedge: false }, "mirror"),

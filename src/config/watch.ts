@@ -8,10 +8,10 @@
  * - a document removed after a version was published is a failure too (an accident far more often
  *   than a decision to drop every override: the sources report it with `failure`); removed before
  *   any was published, it is simply no config yet (`healthy`);
- * - a version whose document equals the current one publishes nothing (a rewrite with other
- *   whitespace or comments, a put of the same value): the client does not re-apply it.
+ * - the same version publishes nothing (a file rewritten with the same text, a re-read of the
+ *   same revision); a new version with an equal document is published, and the client takes its
+ *   label without rebuilding its routes.
  */
-import { isDeepStrictEqual } from "node:util";
 import type { ConfigVersion, ConfigWatch, ConfigWatchContext, ConfigWatchSnapshot } from "../core/config-source.js";
 import { WatchedSource, type SourceBackoff } from "../core/source.js";
 import { parseConfigText } from "./parse.js";
@@ -33,7 +33,9 @@ export abstract class ConfigWatchBase extends WatchedSource<ConfigVersion, Confi
   }
 
   protected same(current: ConfigVersion, next: ConfigVersion): boolean {
-    return isDeepStrictEqual(current.document, next.document);
+    // A new version is published even when its document is equal (a put of the same value is a
+    // new revision the operator waits to see applied); the client re-labels rather than rebuilds.
+    return current.version === next.version;
   }
 
   protected kept(current: ConfigVersion | undefined): string {

@@ -31,7 +31,10 @@ export interface ConfigWatchSnapshot {
 }
 
 export interface ConfigWatch {
-  /** Calls `listener` with the current version (when there is one) and with every later one that differs. */
+  /**
+   * Calls `listener` with the current version (when there is one) and with every later version
+   * (a new etcd revision, a file with other content), even when its document equals the last.
+   */
   subscribe(listener: (version: ConfigVersion) => void): Disposer;
   snapshot(): ConfigWatchSnapshot;
   /** Calls `listener` when the watch turns stale or fresh, or its error changes. */
@@ -51,6 +54,6 @@ export interface ConfigWatchContext {
 export interface ConfigSource {
   /** Names the source kind and place (`file:/etc/weft/{service}.yaml`, `etcd:/weft/config/@http://…`), for messages. */
   readonly name: string;
-  /** Starts watching `service`'s document. */
+  /** Starts watching `service`'s document. Throws `InvalidOptionsError` for a service name the source cannot use (in a key or a path). Documents are frozen. */
   watch(service: string, context: ConfigWatchContext): ConfigWatch;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "./clock.js";
 import { compilePathPattern, pathOnly } from "./path-pattern.js";
 import { invalidOption } from "../../test/helpers/options.js";
 
@@ -46,6 +47,21 @@ describe("compilePathPattern", () => {
     expect(last.matches("/v1/items/42")).toBe(true);
     for (const miss of ["/v1/items/", "/v1/items", "/v1/items/42/", "/v1/items/42/x", "/v2/items/42"])
       expect(last.matches(miss), miss).toBe(false);
+  });
+
+  it("agrees with a regular expression built from the template on 20,000 random paths", () => {
+    const random = seededRandom(3);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+    const words = ["a", "b", "v1", "items", ":id", "42", ""];
+    const templates = ["/:t", "/a/:id", "/:x/b", "/v1/items/:id/b", "/:a/:b", "/a/:id/:id2/b", "/v1/:id/"];
+    for (let i = 0; i < 20_000; i++) {
+      const template = pick(templates);
+      const depth = 1 + Math.floor(random() * 5);
+      let path = "";
+      for (let d = 0; d < depth; d++) path += `/${pick(words)}`;
+      const reference = new RegExp(`^${template.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, "[^/]+")}$`);
+      expect(compilePathPattern(template, "p").matches(path), `${template} ${path}`).toBe(reference.test(path));
+    }
   });
 
   it("refuses what is not a pattern, naming the option", () => {

@@ -45,23 +45,25 @@ export function compilePathPattern(pattern: unknown, option: string): PathPatter
   for (const segment of segments)
     if (segment.startsWith(":") && !PARAM.test(segment))
       fail(option, pattern, `${allowed}; a parameter is ":" and a name`);
-  // The literal part before the first parameter: most paths a template does not take differ
-  // there, and one startsWith turns them away before the walk.
-  const literal = pattern.slice(0, pattern.indexOf("/:") + 1);
+  // The literal part before the first parameter ("/v1/items/" of "/v1/items/:id/parts"): most
+  // paths a template does not take differ there, and one startsWith turns them away. The walk
+  // then covers only the segments after it; which of them are parameters is decided here, once.
+  const first = segments.findIndex((s) => s.startsWith(":"));
+  const literal = segments.slice(0, first).join("/") + "/";
+  const rest = segments.slice(first).map((s) => (s.startsWith(":") ? null : s));
+  const last = rest.length - 1;
   return {
     label: pattern,
-    // Walked with indexOf, not split: this runs for every request a rule is checked against.
+    // Walked with indexOf, not split: this runs for every request a rule or route is checked against.
     matches: (path) => {
       if (!path.startsWith(literal)) return false;
-      const last = segments.length - 1;
-      let from = 0;
+      let from = literal.length;
       for (let i = 0; i <= last; i++) {
         const slash = path.indexOf("/", from);
         if (i < last ? slash === -1 : slash !== -1) return false;
         const end = i < last ? slash : path.length;
-        const want = segments[i] as string;
-        if (want.startsWith(":") ? end === from : end - from !== want.length || !path.startsWith(want, from))
-          return false;
+        const want = rest[i] as string | null;
+        if (want === null ? end === from : end - from !== want.length || !path.startsWith(want, from)) return false;
         from = end + 1;
       }
       return true;

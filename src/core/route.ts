@@ -23,7 +23,7 @@ export interface EndpointSubset {
 export interface CallRoute {
   /** The route's label (its `name`, or its path pattern): bounded cardinality, safe for metrics. */
   readonly name: string;
-  /** The backend's label: `"default"`, a subset's key (`"version=v2"`) or `"service:catalog-v2"`. */
+  /** The backend's label: `"self"` (the client's endpoints), a subset's key (`"version=v2"`) or `"service:catalog-v2"`. */
   readonly backend: string;
   /** The endpoints this call may go to; null for every endpoint of the client. */
   readonly subset: EndpointSubset | null;

@@ -1,7 +1,8 @@
 /**
  * A small etcd v3 client over etcd's JSON gateway (HTTP/1.1 + JSON, keys and values base64),
- * just what discovery, registration and dynamic config need: range (a prefix or one key), put,
- * delete, compact, a watch (a prefix or one key), and leases. Not the `etcd3` package: it brings
+ * just what discovery, registration, dynamic config and the `weft config` CLI need: range (a prefix
+ * or one key), put, delete, compact, a transaction (compare-and-swap), a watch (a prefix or one
+ * key), and leases. Not the `etcd3` package: it brings
  * gRPC (@grpc/grpc-js, protobuf) for a handful of calls, while etcd ≥ 3.4 serves this gateway at
  * /v3 on its client port and undici is ours already.
  *
@@ -50,8 +51,31 @@ export interface EtcdWatch {
   close(): void;
 }
 
-/** etcd answered with an error (`code` is the gRPC status code). */
-class EtcdError extends Error {
+/**
+ * One condition of a transaction: the key's `mod` revision (its last write), `create` revision
+ * or `version` (writes since it was created) equals `equals`; each is 0 when the key does not exist.
+ */
+export interface EtcdCompare {
+  readonly key: string;
+  readonly target: "mod" | "create" | "version";
+  readonly equals: number;
+}
+
+/** One operation of a transaction: a put, a read of one key, or a delete of one key. */
+export type EtcdOp =
+  { readonly put: string; readonly value: string } | { readonly range: string } | { readonly delete: string };
+
+export interface EtcdTxnResult {
+  /** True when every comparison held and `success` ran; false when `failure` ran. */
+  readonly succeeded: boolean;
+  /** The store's revision after the transaction (the revision of its puts when it wrote). */
+  readonly revision: number;
+  /** One entry per operation of the branch that ran: the key read by a `range` (undefined when absent, and for a put or delete). */
+  readonly results: readonly (EtcdKeyValue | undefined)[];
+}
+
+/** etcd answered with an error (`code` is the gRPC status code: 11 is a revision compacted away). */
+export class EtcdError extends Error {
   readonly code: number;
   readonly status: number;
   constructor(status: number, code: number, message: string) {
@@ -60,6 +84,9 @@ class EtcdError extends Error {
     this.code = code;
   }
 }
+
+/** No host answered (connection refused or reset, a timeout, or 503 from every one): the message lists each. */
+export class EtcdUnreachableError extends Error {}
 
 type Json = Record<string, unknown>;
 const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64");
@@ -104,9 +131,16 @@ export class EtcdClient {
     return { revision: headerRevision(res), kvs: keyValues(res) };
   }
 
-  /** One exact key: its value, or undefined when it does not exist; `revision` is the store's. */
-  async range(key: string): Promise<{ revision: number; kv: EtcdKeyValue | undefined }> {
-    const res = await this.call("/v3/kv/range", { key: b64(key) });
+  /**
+   * One exact key: its value, or undefined when it does not exist; `revision` is the store's. With
+   * `atRevision`, the key as it was then (etcd keeps old versions until a compaction; an older
+   * revision fails with `EtcdError` code 11).
+   */
+  async range(key: string, atRevision?: number): Promise<{ revision: number; kv: EtcdKeyValue | undefined }> {
+    const res = await this.call("/v3/kv/range", {
+      key: b64(key),
+      ...(atRevision === undefined ? {} : { revision: String(atRevision) }),
+    });
     return { revision: headerRevision(res), kv: keyValues(res)[0] };
   }
 
@@ -133,6 +167,34 @@ export class EtcdClient {
       ...(options.prefix === true ? { range_end: prefixRangeEnd(key) } : {}),
     });
     return num(res.deleted);
+  }
+
+  /**
+   * A transaction: when every comparison holds, runs `success`, else `failure`, atomically. The
+   * gateway leaves out fields that are false or zero (`succeeded`, a range's `kvs`), read as such.
+   * @example
+   * // compare-and-swap: write only if nobody wrote since revision 42
+   * const { succeeded } = await etcd.txn([{ key, target: "mod", equals: 42 }], [{ put: key, value }], [{ range: key }]);
+   */
+  async txn(
+    compare: readonly EtcdCompare[],
+    success: readonly EtcdOp[],
+    failure: readonly EtcdOp[] = [],
+  ): Promise<EtcdTxnResult> {
+    const res = await this.call("/v3/kv/txn", {
+      compare: compare.map((c) => {
+        const [target, field] = COMPARE[c.target];
+        return { key: b64(c.key), target, result: "EQUAL", [field]: String(c.equals) };
+      }),
+      success: success.map(txnOp),
+      failure: failure.map(txnOp),
+    });
+    const responses = Array.isArray(res.responses) ? (res.responses as Json[]) : [];
+    return {
+      succeeded: res.succeeded === true,
+      revision: headerRevision(res),
+      results: responses.map((r) => keyValues((r.response_range ?? {}) as Json)[0]),
+    };
   }
 
   /** Discards the history before `revision` (watches from older revisions get cancelled). */
@@ -206,7 +268,7 @@ export class EtcdClient {
         this.#inflight.delete(controller);
       }
     }
-    throw new Error(`etcd unreachable (${errors.join("; ")})`);
+    throw new EtcdUnreachableError(`etcd unreachable (${errors.join("; ")})`);
   }
 
   /**
@@ -277,6 +339,19 @@ export class EtcdClient {
   #checkOpen(): void {
     if (this.#closed) throw new Error("etcd client is closed");
   }
+}
+
+/** A comparison's target in the gateway's JSON, and the field holding its value. */
+const COMPARE = {
+  mod: ["MOD", "mod_revision"],
+  create: ["CREATE", "create_revision"],
+  version: ["VERSION", "version"],
+} as const;
+
+function txnOp(op: EtcdOp): Json {
+  if ("put" in op) return { request_put: { key: b64(op.put), value: b64(op.value) } };
+  if ("range" in op) return { request_range: { key: b64(op.range) } };
+  return { request_delete_range: { key: b64(op.delete) } };
 }
 
 /** Reads newline-separated watch responses from the stream and dispatches them. */

@@ -85,6 +85,8 @@ function strategy(
   hedge: HedgeConfig | false,
   latency: LatencyWindow,
 ): Strategy {
+  // One attempt and no hedges: the attempt's outcome is the call's, as without this layer.
+  if (retry === false && hedge === false) return (next, req) => next(req);
   const { clock, classifier, events, budget } = ctx;
   const wheel = wheelFor(clock);
   const policy: PolicyContext = {

@@ -30,6 +30,7 @@ import {
   type Service,
 } from "../core/types.js";
 import { wheelFor } from "../core/wheel.js";
+import type { EndpointSubset } from "../core/route.js";
 import type { BackendState, CompiledRoute, MirrorState, RouteTable } from "./table.js";
 
 export interface RouteLayerContext {
@@ -47,6 +48,8 @@ export interface RouteLayerContext {
   readonly peer: (service: string) => Service | undefined;
   /** This client's stack from `balance` down: where a copy for one of its subsets goes. */
   readonly mirrorPath: () => Service;
+  /** True when a subset of this client's endpoints (null: any) has a ready endpoint now: a copy for none is not made. */
+  readonly hasReady: (subset: EndpointSubset | null) => boolean;
 }
 
 /** Header set on an injected abort's response, so it is told from a real one in logs. */
@@ -73,6 +76,13 @@ export function routeLayer(ctx: RouteLayerContext): Layer {
       state.dropped++;
       return;
     }
+    // A target that cannot take the copy costs nothing: no request, no error made to be thrown away.
+    const target = config.target.service;
+    const peerSend = target === null ? undefined : peer(target);
+    if (target === null ? !ctx.hasReady(config.target.subset) : peerSend === undefined) {
+      state.unavailable++;
+      return;
+    }
     state.inflight++;
     state.sent++;
     // Its own call: its own cancellation and deadline (the caller's abort is the caller's), no retries.
@@ -92,10 +102,9 @@ export function routeLayer(ctx: RouteLayerContext): Layer {
       call,
     };
     const timer = wheel.schedule(now + timeoutMs, () => cancel.abort(new TotalTimeoutError(timeoutMs)));
-    const target = config.target.service;
     let pending: Promise<MeshResponse>;
     try {
-      pending = target === null ? ctx.mirrorPath()(copy) : toPeer(route, target, { ...copy, service: target });
+      pending = peerSend === undefined ? ctx.mirrorPath()(copy) : peerSend({ ...copy, service: target as string });
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -117,9 +126,11 @@ export function routeLayer(ctx: RouteLayerContext): Layer {
 
   return (next) => {
     const forward = (route: CompiledRoute, backend: BackendState, req: MeshRequest): Promise<MeshResponse> => {
+      // Counted when sent on: an injected abort never reaches the backend.
+      backend.calls++;
       if (route.mirror !== null) mirror(route.mirror, route, req);
       const name = backend.config.service;
-      return name === null ? next(req) : toPeer(route, name, { ...req, service: name });
+      return name === null ? next(req) : toPeer(route, name, req);
     };
 
     const abort = (route: CompiledRoute, status: number | null): Promise<MeshResponse> => {
@@ -138,7 +149,11 @@ export function routeLayer(ctx: RouteLayerContext): Layer {
       const backend = route.pick(req, random);
       call.route = backend.decision;
       route.calls++;
-      backend.calls++;
+      // The common case: the decision is all the route adds (the layers below read it).
+      if (route.plain && backend.config.service === null) {
+        backend.calls++;
+        return next(req);
+      }
       const config = route.config;
       const timeout = config.policy.timeout;
       const idempotent = config.idempotent === null || call.idempotentGiven ? req.idempotent : config.idempotent;

@@ -109,16 +109,23 @@ export type PolicyNormalizer = (options: Readonly<Record<string, unknown>>, at: 
 
 export type CompiledStringMatch = (value: string | undefined) => boolean;
 
+/** Where a path pattern sits in a table's index (see `MatchConfig.shape`). */
+export interface PathShape {
+  readonly segments: readonly string[];
+  readonly prefix: boolean;
+}
+
 export interface MatchConfig {
   /** Upper-case methods; null for any. */
   readonly methods: ReadonlySet<string> | null;
   readonly path: PathPattern | null;
   /**
-   * The literal leading segments every path this route takes starts with (`["v1", "items"]` for
-   * `"/v1/items/:id"`), so a table can skip routes that cannot match; empty when there are none
-   * (no path test, `"*"`, a first segment that is a parameter, a `{ prefix }` or a `{ regex }`).
+   * The path pattern's segments, for a table's index: `{ segments: ["v1", "items", ":"], prefix:
+   * false }` for `"/v1/items/:id"` (`":"` is one non-empty segment), `prefix: true` for
+   * `"/static/*"` (the node and everything under it); null when the route cannot be placed by its
+   * path (no path test, `"*"`, `{ prefix }`, `{ regex }`): a table tries it for every path.
    */
-  readonly segments: readonly string[];
+  readonly shape: PathShape | null;
   readonly headers: readonly (readonly [name: string, test: CompiledStringMatch])[];
   readonly query: readonly (readonly [name: string, test: CompiledStringMatch])[];
 }
@@ -127,7 +134,7 @@ export interface BackendConfig {
   readonly weight: number;
   readonly subset: EndpointSubset | null;
   readonly service: string | null;
-  /** `"default"`, the subset's key, or `"service:name"` (with `/subset` when both). */
+  /** `"self"` (the client's endpoints), the subset's key, or `"service:name"` (with `/subset` when both). */
   readonly label: string;
 }
 
@@ -168,6 +175,8 @@ const ROUTE_KEYS = [
   ...ROUTE_POLICY_KEYS,
 ];
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+/** The name of what no route takes (the table's fallback). */
+export const FALLBACK_NAME = "default";
 const MAX_ROUTES = 1000;
 const DEFAULT_MIRROR = Object.freeze({ maxInFlight: 16, header: "x-weft-mirror", timeoutMs: 5000 });
 
@@ -184,7 +193,32 @@ export function normalizeRoutes(
 ): readonly RouteConfig[] {
   if (!Array.isArray(value)) fail(at, value, "an array of routes [{ match?, backends?, timeout?, retry?, … }]");
   if (value.length > MAX_ROUTES) fail(at, `(${value.length} routes)`, `at most ${MAX_ROUTES} routes`);
-  return Object.freeze(value.map((route: unknown, i) => normalizeRoute(route, `${at}[${i}]`, self, policy)));
+  const routes = value.map((route: unknown, i) => normalizeRoute(route, `${at}[${i}]`, self, policy));
+  // Names label metrics and snapshots: unique, and never the catch-all's. A name a route was
+  // given must be unique; a generated one (its pattern) gets " #2", " #3"… on a repeat.
+  const seen = new Set<string>([FALLBACK_NAME]);
+  return Object.freeze(
+    routes.map((route, i) => {
+      const given = isPlainObject(value[i]) && value[i].name !== undefined;
+      if (!seen.has(route.name)) {
+        seen.add(route.name);
+        return route;
+      }
+      if (given)
+        fail(
+          `${at}[${i}].name`,
+          route.name,
+          route.name === FALLBACK_NAME
+            ? `a name other than "${FALLBACK_NAME}" (it names what no route takes)`
+            : "a name no other route has (names label metrics and snapshots)",
+        );
+      let n = 2;
+      while (seen.has(`${route.name} #${n}`)) n++;
+      const name = `${route.name} #${n}`;
+      seen.add(name);
+      return Object.freeze({ ...route, name });
+    }),
+  );
 }
 
 function normalizeRoute(value: unknown, at: string, self: string, policy: PolicyNormalizer): RouteConfig {
@@ -229,7 +263,7 @@ function normalizeRoute(value: unknown, at: string, self: string, policy: Policy
 }
 
 function normalizeMatch(value: unknown, at: string): MatchConfig {
-  if (value === undefined) return Object.freeze({ methods: null, path: null, segments: [], headers: [], query: [] });
+  if (value === undefined) return Object.freeze({ methods: null, path: null, shape: null, headers: [], query: [] });
   if (!isPlainObject(value)) fail(at, value, "{ method?, path?, headers?, query? }");
   checkKeys(value, ["method", "path", "headers", "query"], at);
   let methods: Set<string> | null = null;
@@ -248,21 +282,22 @@ function normalizeMatch(value: unknown, at: string): MatchConfig {
   return Object.freeze({
     methods,
     path,
-    segments: typeof value.path === "string" ? literalSegments(value.path) : [],
+    shape: typeof value.path === "string" ? pathShape(value.path) : null,
     headers: normalizeValueMatches(value.headers, `${at}.headers`, true),
     query: normalizeValueMatches(value.query, `${at}.query`, false),
   });
 }
 
-/** The literal leading segments of a path pattern (`"/v1/items/:id"` → `["v1", "items"]`), up to a parameter or a wildcard. */
-function literalSegments(pattern: string): readonly string[] {
-  if (!pattern.startsWith("/")) return [];
-  const literal: string[] = [];
-  for (const segment of pattern.slice(1).split("/")) {
-    if (segment.startsWith(":") || segment.includes("*")) break;
-    literal.push(segment);
-  }
-  return Object.freeze(literal);
+/** A path pattern's segments (see `MatchConfig.shape`); null for `"*"` and `"/*"`, which take every path. */
+function pathShape(pattern: string): PathShape | null {
+  if (!pattern.startsWith("/")) return null;
+  const prefix = pattern.endsWith("/*");
+  const body = prefix ? pattern.slice(1, -2) : pattern.slice(1);
+  if (prefix && body === "") return null;
+  const segments = body.split("/").map((s) => (s.startsWith(":") ? ":" : s));
+  // A prefix pattern matches its text literally (compilePathPattern): a ":" there is no parameter.
+  if (prefix && segments.includes(":")) return null;
+  return Object.freeze({ segments: Object.freeze(segments), prefix });
 }
 
 function normalizePath(value: unknown, at: string): PathPattern {
@@ -336,7 +371,7 @@ function compileRegex(value: unknown, at: string): RegExp {
 
 function normalizeBackends(value: unknown, at: string, self: string): readonly BackendConfig[] {
   if (value === undefined)
-    return Object.freeze([Object.freeze({ weight: 1, subset: null, service: null, label: "default" })]);
+    return Object.freeze([Object.freeze({ weight: 1, subset: null, service: null, label: "self" })]);
   if (!Array.isArray(value) || value.length === 0)
     fail(at, value, "a non-empty array of backends [{ weight?, subset?, service? }]");
   const backends = value.map((b: unknown, i) => normalizeBackend(b, `${at}[${i}]`, self, true));
@@ -369,7 +404,7 @@ function normalizeBackend(value: unknown, at: string, self: string, weighted: bo
     if (value.service !== self) service = value.service;
   }
   const label =
-    service === null ? (subset?.key ?? "default") : `service:${service}${subset === null ? "" : `/${subset.key}`}`;
+    service === null ? (subset?.key ?? "self") : `service:${service}${subset === null ? "" : `/${subset.key}`}`;
   return Object.freeze({ weight, subset, service, label });
 }
 

@@ -10,14 +10,14 @@ const NO_POLICY: PolicyNormalizer = () => ({ timeout: null, overrides: null });
 
 function table(routes: unknown[]): RouteTable {
   const configs = normalizeRoutes(routes, "routes", "self", NO_POLICY);
-  const fallback: RouteConfig = normalizeRoutes([{ name: "default" }], "f", "self", NO_POLICY)[0]!;
-  return new RouteTable("code", "code", configs, fallback, { timeout: null, overrides: null });
+  const fallback: RouteConfig = normalizeRoutes([{ name: "fallback" }], "f", "self", NO_POLICY)[0]!;
+  return new RouteTable("code", "code", 0, configs, fallback, { timeout: null, overrides: null });
 }
 
 /** The first route that takes `req`, tried one by one: what the index must agree with. */
 function linear(t: RouteTable, req: MeshRequest): string {
   const path = pathOnly(req.path);
-  return t.routes.find((r) => r.matches(req, path))?.name ?? "default";
+  return t.routes.find((r) => r.matches(req, path))?.name ?? t.fallback.name;
 }
 
 describe("route table", () => {
@@ -36,16 +36,62 @@ describe("route table", () => {
       { name: "v1-all", match: { method: ["POST", "PUT"], path: "/v1/*" } },
       { name: "root", match: { path: "/" } },
       { name: "query", match: { path: "/search", query: { q: { present: true } } } },
+      { name: "reviews", match: { path: "/v1/items/:id/reviews" } },
+      { name: "tenant-item", match: { method: "GET", path: "/:tenant/items/:id" } },
+      { name: "two-params", match: { path: "/:a/:b" } },
+      { name: "trailing", match: { path: "/v1/" } },
+      { name: "prefix-param", match: { path: "/v1/:x/*" } },
+      { name: "late-catch", match: { method: "DELETE" } },
+      { name: "v2-under", match: { path: "/v2/*" } },
     ];
     const t = table(routes);
     const random = seededRandom(5);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
-    const words = ["v1", "v2", "v3", "v4", "items", "admin", "a", "b", "c", "42", "x", "parts", "search", "", "acme"];
+    const words = [
+      "v1",
+      "v2",
+      "v3",
+      "v4",
+      "items",
+      "admin",
+      "a",
+      "b",
+      "c",
+      "d",
+      "42",
+      "x",
+      "parts",
+      "reviews",
+      "search",
+      "",
+      "acme",
+      ":x",
+    ];
     const seen = new Set<string>();
+    // Half the paths are made from a route's own pattern (its parameters and "*" filled at random),
+    // so every route is reached; the other half are random segments.
+    const patterns = routes.flatMap((r) => {
+      const path = (r.match as { path?: unknown }).path;
+      return typeof path === "string" ? [path] : [];
+    });
+    const fill = (pattern: string): string =>
+      pattern
+        .split("/")
+        .map((segment) =>
+          segment.startsWith(":")
+            ? pick(words)
+            : segment === "*"
+              ? [pick(words), pick(words)].slice(0, 1 + Math.floor(random() * 2)).join("/")
+              : segment,
+        )
+        .join("/");
     for (let i = 0; i < 20_000; i++) {
-      const depth = 1 + Math.floor(random() * 5);
       let path = "";
-      for (let d = 0; d < depth; d++) path += `/${pick(words)}`;
+      if (random() < 0.5) path = fill(pick(patterns));
+      else {
+        const depth = 1 + Math.floor(random() * 5);
+        for (let d = 0; d < depth; d++) path += `/${pick(words)}`;
+      }
       if (random() < 0.2) path += `?q=${pick(words)}`;
       const req = newRequest({
         method: pick(["GET", "POST", "PUT", "DELETE"]),
@@ -57,7 +103,9 @@ describe("route table", () => {
       seen.add(got);
     }
     // The requests reached most routes: the comparison covered them.
-    expect(seen.size).toBeGreaterThanOrEqual(11);
+    // Every route was the first match of some request, but "v2-under": "v2-prefix" above it takes
+    // all its paths (first match wins), and the index must not let it through either.
+    expect([...routes.map((r) => r.name), t.fallback.name].filter((n) => !seen.has(n))).toEqual(["v2-under"]);
   });
 
   it("splits by weight at random, and by a sticky key's hash to the same backend every time", () => {
@@ -136,6 +184,22 @@ describe("route options", () => {
     expect(invalid([{ fualt: {} }])).toMatch(/unknown option routes\[0\]\.fualt \(did you mean routes\[0\]\.fault\?\)/);
   });
 
+  it('keeps route names unique: a given name twice or "default" is refused, a generated one repeated gets #2', () => {
+    expect(invalid([{ name: "a" }, { name: "a", match: { path: "/x" } }])).toMatch(
+      /routes\[1\]\.name: got "a"; expected a name no other route has/,
+    );
+    expect(invalid([{ name: "default" }])).toMatch(
+      /routes\[0\]\.name: got "default"; expected a name other than "default"/,
+    );
+    const names = normalizeRoutes(
+      [{ match: { headers: { a: "1" } } }, { match: { headers: { b: "1" } } }, { match: { headers: { c: "1" } } }],
+      "routes",
+      "self",
+      NO_POLICY,
+    ).map((r) => r.name);
+    expect(names).toEqual(["(by header)", "(by header) #2", "(by header) #3"]);
+  });
+
   it("names a route by its method and pattern when it has no name, never by a raw path", () => {
     const [a, b, c, d] = normalizeRoutes(
       [
@@ -166,7 +230,7 @@ describe("route options", () => {
       NO_POLICY,
     );
     expect(route!.backends.map((b) => [b.label, b.service])).toEqual([
-      ["default", null],
+      ["self", null],
       ["service:other", "other"],
     ]);
   });

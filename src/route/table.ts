@@ -37,6 +37,8 @@ export interface MirrorState {
   dropped: number;
   /** Not sent: the call's body is a stream, which cannot be read twice. */
   skipped: number;
+  /** Not sent: the target had no ready endpoint (its subset is empty or ejected, its service has no client). */
+  unavailable: number;
 }
 
 export class CompiledRoute {
@@ -46,6 +48,8 @@ export class CompiledRoute {
   /** Cumulative weights, normalized to end at 1. */
   readonly #bounds: Float64Array;
   readonly mirror: MirrorState | null;
+  /** Nothing to do but record the decision: no timeouts, idempotency, faults or mirror of its own. */
+  readonly plain: boolean;
   calls = 0;
   delayed = 0;
   aborted = 0;
@@ -54,6 +58,8 @@ export class CompiledRoute {
     this.config = config;
     this.name = config.name;
     this.matches = compileMatch(config.match);
+    this.plain =
+      config.policy.timeout === null && config.idempotent === null && config.fault === null && config.mirror === null;
     const overrides = config.policy.overrides;
     this.backends = config.backends.map((b) => ({
       config: b,
@@ -94,6 +100,7 @@ export class CompiledRoute {
             failed: 0,
             dropped: 0,
             skipped: 0,
+            unavailable: 0,
           };
   }
 
@@ -117,39 +124,46 @@ export class CompiledRoute {
 export class RouteTable {
   /** Where this version came from: `"code"`, or the config source's name. */
   readonly source: string;
-  /** `"code"`, or the config source's version (`"rev 42"`). */
-  readonly version: string;
+  /**
+   * `"code"`, or the config source's version (`"rev 42"`). Re-labelled in place when a new
+   * version brings an equal document: the routes, and their counts, stay.
+   */
+  version: string;
+  /** Wall-clock ms when this version was compiled: its routes' counts start here. */
+  readonly since: number;
   readonly routes: readonly CompiledRoute[];
   /** Takes what no route takes: the client's endpoints, with the document's top-level overrides. */
   readonly fallback: CompiledRoute;
   /** Some route matches on the path: the query is cut off once per call. */
   readonly #byPath: boolean;
   /**
-   * With many routes, a trie of their literal leading path segments: walking a path down it ends
-   * at the node whose `routes` are the only ones that can take it, in table order. Null for a
-   * short table, which is tried whole.
+   * With many routes, a trie of their path patterns' segments (a parameter is a child of its own)
+   * and the routes no path places; null for a short table, which is tried whole.
    */
-  readonly #index: SegmentNode | null;
+  readonly #index: SegmentIndex | null;
 
   constructor(
     source: string,
     version: string,
+    since: number,
     routes: readonly RouteConfig[],
     fallback: RouteConfig,
     mirrorPolicy: RoutePolicy,
   ) {
     this.source = source;
     this.version = version;
+    this.since = since;
     this.routes = routes.map((r) => new CompiledRoute(r, mirrorPolicy));
     this.fallback = new CompiledRoute(fallback, mirrorPolicy);
     this.#byPath = routes.some((r) => r.match.path !== null);
-    this.#index = this.routes.length >= INDEX_FROM ? segmentTrie(this.routes) : null;
+    this.#index = this.routes.length >= INDEX_FROM ? new SegmentIndex(this.routes) : null;
   }
 
   /** The first route that takes `req`, or the fallback. */
   match(req: MeshRequest): CompiledRoute {
     const path = this.#byPath ? pathOnly(req.path) : req.path;
-    const routes = this.#index === null ? this.routes : candidates(this.#index, path);
+    if (this.#index !== null) return this.#index.match(req, path) ?? this.fallback;
+    const routes = this.routes;
     for (let i = 0; i < routes.length; i++) {
       const route = routes[i] as CompiledRoute;
       if (route.matches(req, path)) return route;
@@ -158,58 +172,101 @@ export class RouteTable {
   }
 }
 
-type Test = (req: MeshRequest, path: string) => boolean;
-
-/** Tables of this many routes or more are indexed by their literal path segments. */
+/** Tables of this many routes or more are indexed by their path patterns' segments. */
 const INDEX_FROM = 8;
 
 interface SegmentNode {
-  /** The routes a path that stops at this node may match: those whose literal segments end here or above, in table order. */
-  readonly routes: readonly CompiledRoute[];
-  readonly children: ReadonlyMap<string, SegmentNode>;
+  readonly children: Map<string, SegmentNode>;
+  /** The child for a parameter segment (`:id`): any one non-empty segment. */
+  param: SegmentNode | null;
+  /** Routes whose pattern ends exactly here, in table order. */
+  readonly exact: { route: CompiledRoute; rank: number }[];
+  /** Routes whose pattern is a prefix ending here (`"/static/*"`): they take this node and all under it. */
+  readonly prefix: { route: CompiledRoute; rank: number }[];
 }
 
-function segmentTrie(routes: readonly CompiledRoute[]): SegmentNode {
-  const build = (prefix: readonly string[]): SegmentNode => {
-    const depth = prefix.length;
-    const within = (own: readonly string[], n: number): boolean => {
-      for (let i = 0; i < n; i++) if (own[i] !== prefix[i]) return false;
-      return true;
-    };
-    // A route may take a path at this node when its literal segments are a prefix of the node's.
-    const here = routes.filter(
-      (r) => r.config.match.segments.length <= depth && within(r.config.match.segments, r.config.match.segments.length),
-    );
-    const children = new Map<string, SegmentNode>();
-    for (const r of routes) {
-      const own = r.config.match.segments;
-      const next = own[depth];
-      if (next !== undefined && within(own, depth) && !children.has(next)) children.set(next, build([...prefix, next]));
-    }
-    return { routes: here, children };
-  };
-  return build([]);
-}
+const node = (): SegmentNode => ({ children: new Map(), param: null, exact: [], prefix: [] });
 
-/** Walks `path`'s segments down the trie as far as it goes: the routes of the node it stops at. */
-function candidates(root: SegmentNode, path: string): readonly CompiledRoute[] {
-  let node = root;
-  let from = 1;
-  while (node.children.size > 0) {
-    const slash = path.indexOf("/", from);
-    const child = node.children.get(slash === -1 ? path.slice(from) : path.slice(from, slash));
-    if (child === undefined) break;
-    node = child;
-    if (slash === -1) break;
-    from = slash + 1;
+/**
+ * A router's trie: each route sits at the node its pattern's segments lead to. Matching walks the
+ * path's segments down every branch that fits (a literal child, and a parameter child for a
+ * non-empty segment), and the winner is the matching route with the lowest rank (table order) —
+ * first match wins, as if every route were tried in order, but only the routes whose patterns fit
+ * the path are tried. Routes no pattern places (headers only, `{ regex }`…) are tried in order too,
+ * only while they rank above the best so far.
+ */
+class SegmentIndex {
+  readonly #root = node();
+  readonly #unplaced: { route: CompiledRoute; rank: number }[] = [];
+
+  constructor(routes: readonly CompiledRoute[]) {
+    routes.forEach((route, rank) => {
+      const shape = route.config.match.shape;
+      if (shape === null) return void this.#unplaced.push({ route, rank });
+      let at = this.#root;
+      for (const segment of shape.segments) {
+        if (segment === ":") at = at.param ??= node();
+        else {
+          let child = at.children.get(segment);
+          if (child === undefined) at.children.set(segment, (child = node()));
+          at = child;
+        }
+      }
+      (shape.prefix ? at.prefix : at.exact).push({ route, rank });
+    });
   }
-  return node.routes;
+
+  /** The first route (in table order) that takes `req`, or null. */
+  match(req: MeshRequest, path: string): CompiledRoute | null {
+    const found: Best = { route: null, rank: Infinity };
+    this.#walk(this.#root, req, path, 1, found);
+    for (const { route, rank } of this.#unplaced) {
+      if (rank > found.rank) break;
+      if (route.matches(req, path)) return route;
+    }
+    return found.route;
+  }
+
+  /** Visits `at` with the path's segments from offset `from` still to walk (past the end: none). */
+  #walk(at: SegmentNode, req: MeshRequest, path: string, from: number, found: Best): void {
+    for (const candidate of at.prefix) consider(candidate, req, path, found);
+    if (from > path.length) {
+      for (const candidate of at.exact) consider(candidate, req, path, found);
+      return;
+    }
+    const slash = path.indexOf("/", from);
+    const end = slash === -1 ? path.length : slash;
+    const next = slash === -1 ? path.length + 1 : slash + 1;
+    if (at.children.size > 0) {
+      const child = at.children.get(path.slice(from, end));
+      if (child !== undefined) this.#walk(child, req, path, next, found);
+    }
+    if (at.param !== null && end > from) this.#walk(at.param, req, path, next, found);
+  }
 }
+
+interface Best {
+  route: CompiledRoute | null;
+  rank: number;
+}
+
+function consider(
+  candidate: { route: CompiledRoute; rank: number },
+  req: MeshRequest,
+  path: string,
+  found: Best,
+): void {
+  if (candidate.rank < found.rank && candidate.route.matches(req, path)) {
+    found.route = candidate.route;
+    found.rank = candidate.rank;
+  }
+}
+
+type Test = (req: MeshRequest, path: string) => boolean;
 
 /**
  * One function per route that runs only the tests the route has, cheapest first (the method, a
- * string comparison; then the path): a table of 20 routes is 20 of these per call that reaches
- * the last one.
+ * string comparison; then the path).
  */
 function compileMatch(match: MatchConfig): Test {
   const tests: Test[] = [];
@@ -232,7 +289,10 @@ function compileMatch(match: MatchConfig): Test {
   if (a === undefined) return () => true;
   if (b === undefined) return a;
   if (tests.length === 2) return (req, path) => a(req, path) && b(req, path);
-  return (req, path) => tests.every((test) => test(req, path));
+  return (req, path) => {
+    for (const test of tests) if (!test(req, path)) return false;
+    return true;
+  };
 }
 
 function headerValue(value: string | readonly string[] | undefined): string | undefined {

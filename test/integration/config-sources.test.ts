@@ -57,7 +57,7 @@ async function replace(path: string, text: string): Promise<void> {
 }
 
 describe("fileConfig", () => {
-  it("publishes the first version, then each change; an unchanged rewrite publishes nothing", async () => {
+  it("publishes the first version, then each change, a new text of the same document too", async () => {
     const dir = await tempDir();
     const path = join(dir, "catalog.yaml");
     const first = "timeout:\n  totalMs: 2000\n";
@@ -76,12 +76,11 @@ describe("fileConfig", () => {
     await until(() => c.versions.length === 2, "the in-place write");
     expect(c.versions[1]?.document).toEqual({ timeout: { totalMs: 500 } });
 
-    // The same document in other words is read (a new text) but not published.
-    const before = c.watch.snapshot().updatedAt;
+    // The same document in other words is a new version (the client takes its label, and rebuilds nothing).
     await replace(path, "# reformatted\ntimeout: { totalMs: 500 }\n");
-    await c.readAfter(before, "the reformatted file to be read");
-    expect(c.versions).toHaveLength(2);
-    expect(c.watch.snapshot().version).toBe(c.versions[1]?.version);
+    await until(() => c.versions.length === 3, "the reformatted file");
+    expect(c.versions[2]?.document).toEqual(c.versions[1]?.document);
+    expect(c.watch.snapshot().version).toBe(c.versions[2]?.version);
     expect(c.warnings).toEqual([]);
   });
 
@@ -220,12 +219,12 @@ describe.skipIf(!hasEtcd)("etcdConfig (one etcd for the suite)", () => {
     // The client needs ≤ 100 ms; this bound only catches a broken watch (a re-list after a probe).
     expect(Math.max(...latencies)).toBeLessThan(2000);
 
-    // The same value again (a new revision), other services, the CLI's keys beside the documents:
-    // none is published. The put after them is, and nothing came between.
+    // The same value again is a new revision: published (an operator waits to see it applied).
+    // Other services and the CLI's keys beside the documents are not; the put after them is, and
+    // nothing came between.
+    const again = await kv.put(key, "timeout: { totalMs: 500 }");
+    await until(() => c.versions.at(-1)?.version === `rev ${again}`, "the same value, put again", 5000);
     const count = c.versions.length;
-    const before = c.watch.snapshot().updatedAt;
-    await kv.put(key, "timeout: { totalMs: 600 }");
-    await c.readAfter(before, "the unchanged put to be read");
     await kv.put(`${prefix}catalog-v2`, "timeout: { totalMs: 1 }");
     await kv.put(`${prefix}.meta/catalog`, '{"author":"ops"}');
     await kv.put(`${prefix}.history/catalog/7`, "timeout: { totalMs: 2 }");

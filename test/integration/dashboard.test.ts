@@ -4,18 +4,21 @@
  * following the live event stream. A replica frozen with SIGSTOP must turn to "ejected" on the
  * page, in the client whose attempt timeout makes outlier detection eject it. A `weft/server`
  * inbound in the mesh, serving real requests on a real node:http server, gets a server card whose
- * state turns to "draining" when `drain()` begins and to "closed" when it ends.
+ * state turns to "draining" when `drain()` begins and to "closed" when it ends. A client with
+ * routes shows its routes table and config version: the routes in code, or the version a real
+ * config file holds, with a rejected version's reason.
  *
  * Screenshots: always `artifacts/dashboard.png`; with WEFT_SCREENSHOT_DIR set, also
  * `$WEFT_SCREENSHOT_DIR/admin-dashboard.png` (taken after the charts have filled up for a while).
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMesh, staticDiscovery } from "weft";
+import { createMesh, fileConfig, seededRandom, staticDiscovery, type Client, type RoutingSnapshot } from "weft";
 import { serveAdmin } from "weft/admin";
 import { inbound } from "weft/server";
 import { DEMO_CLIENTS, startDashboard } from "../../examples/demo/dashboard.js";
@@ -332,7 +335,181 @@ describe.skipIf(skipChromium)("admin dashboard in headless Chromium", () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-server.png"), fullPage: true });
   });
+
+  it("shows a client's routes table and its config version: the routes in code, and a config file's with its rejection", async () => {
+    const [v1, v2] = await Promise.all([server((_req, res) => res.end("v1")), server((_req, res) => res.end("v2"))]);
+    const versions = [
+      { url: v1.url, metadata: { version: "v1" } },
+      { url: v2.url, metadata: { version: "v2" } },
+    ];
+    const dir = await mkdtemp(join(tmpdir(), "weft-dashboard-"));
+    defer(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "orders.json");
+    /** A new file renamed over the old one, as config tools write. */
+    const publish = async (document: unknown): Promise<void> => {
+      await writeFile(`${file}.tmp`, JSON.stringify(document));
+      await rename(`${file}.tmp`, file);
+    };
+    await publish({ routes: [{ name: "checkout", match: { path: "/checkout" }, timeout: { totalMs: 2000 } }] });
+
+    const mesh = scoped(createMesh({ onWarning: () => {} }));
+    const catalog = mesh.client("catalog", {
+      discovery: staticDiscovery(versions),
+      random: seededRandom(3),
+      routes: [
+        { name: "canary", match: { headers: { "x-canary": "1" } }, backends: [{ subset: { version: "v2" } }] },
+        {
+          match: { path: "/v1/*" },
+          backends: [
+            { subset: { version: "v1" }, weight: 90 },
+            { subset: { version: "v2" }, weight: 10 },
+          ],
+          mirror: { subset: { version: "v2" }, percent: 50 },
+        },
+        { name: "drill", match: { path: "/drill" }, fault: { abort: { percent: 100, status: 503 } } },
+      ],
+    });
+    const orders = mesh.client("orders", {
+      discovery: staticDiscovery([v1.url]),
+      configSource: fileConfig(file, { pollMs: 50, debounceMs: 5 }),
+    });
+    mesh.client("users", { discovery: staticDiscovery([v1.url]) });
+    const routing = (client: Client): RoutingSnapshot => client.snapshot().routing!;
+    await expect.poll(() => routing(orders).version).toMatch(/^sha256:/);
+    const inForce = routing(orders).version;
+
+    const calls = async (client: Client, n: number, path: string, headers: Record<string, string> = {}) => {
+      for (let i = 0; i < n; i++)
+        await (await client.request({ path: path.replace("{i}", String(i)), headers })).text();
+    };
+    await calls(catalog, 1, "/v1/items/1", { "x-canary": "1" });
+    await calls(catalog, 60, "/v1/items/{i}");
+    await calls(catalog, 4, "/drill");
+    await calls(catalog, 2, "/health");
+    await calls(orders, 3, "/checkout");
+    await calls(orders, 2, "/orders/{i}");
+    await expect.poll(() => routing(catalog).routes[1]!.mirror!.inflight).toBe(0);
+    // A version that fails validation: rejected, and the one in force keeps serving.
+    await publish({ routes: [{ name: "checkout", backends: [{ subset: { version: "v1" }, weight: -5 }] }] });
+    await expect.poll(() => routing(orders).config?.rejected).toBe(1);
+
+    const admin = scoped(await serveAdmin(mesh, { intervalMs: 100 }));
+    const page = await open(admin.url);
+    const shown = (service: string): Promise<RoutingShown> =>
+      page.evaluate((selector) => {
+        const { document } = globalThis as unknown as BrowserGlobals;
+        const root = document.querySelector(`${selector} .routing`)!;
+        const hidden = (node: unknown): boolean => (node as { hidden: boolean }).hidden;
+        const config: RoutingShown["config"] = {};
+        for (const part of root.querySelectorAll("[data-config]"))
+          config[part.getAttribute("data-config")!] = {
+            text: part.textContent,
+            title: part.getAttribute("title"),
+            hidden: hidden(part),
+          };
+        const routes = [...root.querySelectorAll("tr.route")].map((tr) => {
+          const cell = (key: string): string => tr.querySelector(`[data-cell="${key}"]`)?.textContent ?? "";
+          const shares = tr.querySelectorAll(".split-share");
+          const counts = tr.querySelectorAll(".split-calls");
+          const backends = [...tr.querySelectorAll(".split-backend")].map((b, i) =>
+            [b.textContent, shares[i]!.textContent, counts[i]!.textContent].filter((t) => t !== "").join(" "),
+          );
+          // The mirror's two lines: its target and share, then its counts.
+          const mirror = [...tr.querySelectorAll('[data-cell="mirror"] span')].map((n) => n.textContent);
+          return [
+            cell("name"),
+            cell("calls"),
+            backends.join(" | "),
+            cell("faults"),
+            mirror.filter((t) => t !== "").join(" | "),
+          ];
+        });
+        return { hidden: hidden(root), config, routes };
+      }, `section.card[data-service="${service}"]`);
+    // The page has caught up when the orders card shows the rejection.
+    await page.waitForSelector('section.card[data-service="orders"] [data-config="rejected"]:not([hidden])');
+
+    const catalogShown = await shown("catalog");
+    expect(catalogShown.hidden).toBe(false);
+    expect(catalogShown.config.version!.text).toBe("in code");
+    // No config source: no state, no rejections.
+    expect(catalogShown.config.state!.hidden).toBe(true);
+    expect(catalogShown.config.rejected!.hidden).toBe(true);
+    expect(catalogShown.routes).toEqual(expectedRoutes(routing(catalog)));
+    expect(catalogShown.routes.map((r) => r.slice(0, 2))).toEqual([
+      ["canary", "1"],
+      ["/v1/*", "60"],
+      ["drill", "4"],
+      ["default", "2"],
+    ]);
+    expect(catalogShown.routes[1]![2]).toMatch(/^version=v1 90 % \d+ \| version=v2 10 % \d+$/);
+    expect(catalogShown.routes[1]![4]).toMatch(/^→ version=v2 50 % \| \d+ sent · \d+ ok · 0 failed$/);
+    expect(catalogShown.routes[2]![3]).toBe("0 delayed · 4 aborted");
+
+    const ordersShown = await shown("orders");
+    const rejected = routing(orders).config!.lastRejected!;
+    expect(ordersShown.config.version!.text).toBe(inForce);
+    expect(ordersShown.config.source!.text).toBe(`from file:${file}`);
+    expect(ordersShown.config.state!.text).toBe("ok");
+    expect(ordersShown.config.applied!.text).toMatch(/^applied /);
+    // The reason, cut short on the card, whole in the title.
+    const reason = `1 rejected, last ${rejected.version}: ${rejected.error}`;
+    expect(rejected.error).toMatch(/weight: got -5/);
+    expect(ordersShown.config.rejected!.title).toBe(reason);
+    expect(ordersShown.config.rejected!.text).toMatch(
+      /^1 rejected, last sha256:[0-9a-f]{12}: invalid option routes.*…$/,
+    );
+    expect(reason.startsWith(ordersShown.config.rejected!.text!.slice(0, -1))).toBe(true);
+    expect(ordersShown.routes).toEqual([
+      ["checkout", "3", "self", "", ""],
+      ["default", "2", "self", "", ""],
+    ]);
+    // A client without routes has no routes section.
+    expect((await shown("users")).hidden).toBe(true);
+
+    expect(page.errors).toEqual([]);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-routes.png"), fullPage: true });
+
+    // A document that does not parse: the source is stale, its error shown; the version in force stays.
+    await writeFile(file, "{ routes: [");
+    const state = 'section.card[data-service="orders"] [data-config="state"]';
+    await page.waitForFunction((selector) => {
+      const { document } = globalThis as unknown as BrowserGlobals;
+      return document.querySelector(selector)?.textContent === "stale";
+    }, state);
+    const stale = await shown("orders");
+    expect(stale.config.version!.text).toBe(inForce);
+    expect(stale.config.error).toMatchObject({ hidden: false, text: expect.stringMatching(/^source failing: /) });
+    expect(routing(orders).config!.lastError).toBeDefined();
+    expect(page.errors).toEqual([]);
+  });
 });
+
+/** What a client card shows of its routing: the config line's parts and the routes table, as text. */
+interface RoutingShown {
+  readonly hidden: boolean;
+  readonly config: Record<
+    string,
+    { readonly text: string | null; readonly title: string | null; readonly hidden: boolean }
+  >;
+  readonly routes: readonly (readonly string[])[];
+}
+
+/** The routes table a card should show for `routing`, in the page's words. */
+function expectedRoutes(routing: RoutingSnapshot): string[][] {
+  return routing.routes.map((r) => {
+    const split = r.backends.length > 1;
+    const m = r.mirror;
+    return [
+      r.name,
+      String(r.calls),
+      r.backends.map((b) => (split ? `${b.backend} ${b.percent} % ${b.calls}` : b.backend)).join(" | "),
+      r.faults === null ? "" : `${r.faults.delayed} delayed · ${r.faults.aborted} aborted`,
+      m === null ? "" : `→ ${m.target} ${m.percent} % | ${m.sent} sent · ${m.ok} ok · ${m.failed} failed`,
+    ];
+  });
+}
 
 function byBehaviour(replicas: readonly Replica[], behaviour: Replica["behaviour"]): Replica {
   const replica = replicas.find((r) => r.behaviour === behaviour);

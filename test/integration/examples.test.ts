@@ -19,13 +19,13 @@ function alive(pid: number): boolean {
   }
 }
 
-function run(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(file: string, guardMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", file], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const guard = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const guard = setTimeout(() => child.kill("SIGKILL"), guardMs);
   return new Promise((resolve) =>
     child.on("exit", (code) => {
       clearTimeout(guard);
@@ -75,5 +75,56 @@ describe("examples", () => {
       expect(all.filter(alive), "processes left running").toEqual([]);
     },
     40_000,
+  );
+
+  it.skipIf(!etcdInstalled && !inCI)(
+    "canary rolls v2 out with `weft config put` (0, 10, 50, 100 %): no call fails, each step's v2 share matches its weight, and no process is left",
+    async () => {
+      if (!etcdInstalled) throw new Error("etcd is not installed: apt-get install -y etcd-server (Debian/Ubuntu)");
+      const started = Date.now();
+      const { code, stdout, stderr } = await run("examples/canary/main.ts", 60_000);
+      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+      expect(code, output).toBe(0);
+      // ~15 s on an idle 2-core machine (four CLI processes at ~1 s each, four 2 s holds); generous for a busy one.
+      expect(Date.now() - started, "runs in under 45 s").toBeLessThan(45_000);
+      expect(stderr, output).toBe("");
+      expect(stdout, output).toMatch(/^summary: (\d+) calls \(\d+ POSTs\) — \1 ok, 0 failed/m);
+      // The table: step, weight, version, write → applied, put (process), calls, v1, v2, v2 share, failed.
+      const table = /^ +(\d) +(\d+) % +rev \d+ +([\d,]+) ms +[\d,]+ ms +(\d+) +(\d+) +(\d+) +[\d.]+ % +(\d+)$/gm;
+      const rows = [...stdout.matchAll(table)].map((m) => ({
+        weight: Number(m[2]),
+        applyMs: Number(m[3]?.replace(/,/g, "")),
+        calls: Number(m[4]),
+        v1: Number(m[5]),
+        v2: Number(m[6]),
+        failed: Number(m[7]),
+      }));
+      expect(
+        rows.map((r) => r.weight),
+        output,
+      ).toEqual([0, 10, 50, 100]);
+      for (const row of rows) {
+        const label = `v2 at ${row.weight} %: ${JSON.stringify(row)}`;
+        expect(row.failed, label).toBe(0);
+        expect(row.v1 + row.v2, label).toBe(row.calls);
+        // Hundreds of calls per step, each counted under the version applied when it was sent.
+        expect(row.calls, label).toBeGreaterThan(200);
+        expect(row.applyMs, label).toBeLessThan(2000);
+        if (row.weight === 0) expect(row.v2, label).toBe(0);
+        else if (row.weight === 100) expect(row.v1, label).toBe(0);
+        else {
+          // A weighted random pick: binomial, within 4.5 standard deviations (a false alarm ~1 in 100 000).
+          const p = row.weight / 100;
+          const sigma = Math.sqrt((p * (1 - p)) / row.calls);
+          expect(Math.abs(row.v2 / row.calls - p), label).toBeLessThanOrEqual(4.5 * sigma);
+        }
+      }
+      const pids = /stopped: instances \(pids ([\d, ]+)\) and etcd \(pid (\d+)\)/.exec(stdout);
+      expect(pids, output).not.toBeNull();
+      const all = [...(pids?.[1] ?? "").split(", ").map(Number), Number(pids?.[2])];
+      expect(all).toHaveLength(4);
+      expect(all.filter(alive), "processes left running").toEqual([]);
+    },
+    70_000,
   );
 });

@@ -6,7 +6,15 @@
  */
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createClient, createMesh, seededRandom, staticDiscovery, type Client, type EndpointInfo } from "weft";
+import {
+  createClient,
+  createMesh,
+  roundRobin,
+  seededRandom,
+  staticDiscovery,
+  type Client,
+  type EndpointInfo,
+} from "weft";
 import { scoped, server } from "../helpers/scope.js";
 import { refusedPort, type TestServer } from "../helpers/server.js";
 
@@ -46,6 +54,8 @@ describe("routes", () => {
       createClient({
         service: "catalog",
         discovery: staticDiscovery([versioned(v1, "v1"), versioned(v2, "v2"), versioned(admin, "admin")]),
+        // Round robin, so the default route's calls visit every endpoint whatever their latencies.
+        balancer: roundRobin(),
         routes: [
           { name: "canary", match: { headers: { "x-canary": "1" } }, backends: [{ subset: { version: "v2" } }] },
           { match: { method: ["PUT", "DELETE"], path: "/v1/items/:id" }, backends: [{ subset: { version: "admin" } }] },
@@ -363,7 +373,11 @@ describe("routes", () => {
     expect(slowest).toBeLessThan(1500);
     const routes = client.snapshot().routing!.routes;
     await expect.poll(() => client.snapshot().routing!.routes[0]!.mirror!.inflight, { timeout: 10_000 }).toBe(0);
-    expect(client.snapshot().routing!.routes[0]!.mirror).toMatchObject({ sent: 200, failed: 200, ok: 0 });
+    // Sent and refused until outlier detection ejected the dead endpoint; from then on not made at all.
+    const toDown = client.snapshot().routing!.routes[0]!.mirror!;
+    expect(toDown).toMatchObject({ ok: 0, failed: toDown.sent });
+    expect(toDown.sent + toDown.unavailable).toBe(200);
+    expect(toDown.unavailable).toBeGreaterThan(150);
     const slow = routes[1]!.mirror!;
     // At most 4 copies out at once against a 2 s mirror: the rest dropped, never queued.
     expect(slow.dropped).toBeGreaterThan(150);
