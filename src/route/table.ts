@@ -57,7 +57,8 @@ export class CompiledRoute {
   constructor(config: RouteConfig, mirrorPolicy: RoutePolicy) {
     this.config = config;
     this.name = config.name;
-    this.matches = compileMatch(config.match);
+    this.matches = compileMatch(config.match, true);
+    this.matchesBesidesPath = compileMatch(config.match, false);
     this.plain =
       config.policy.timeout === null && config.idempotent === null && config.fault === null && config.mirror === null;
     const overrides = config.policy.overrides;
@@ -106,6 +107,8 @@ export class CompiledRoute {
 
   /** True when this route takes `req`; `path` is its path without the query. */
   readonly matches: (req: MeshRequest, path: string) => boolean;
+  /** `matches` without the path test: for an index that placed the route by its path already. */
+  readonly matchesBesidesPath: (req: MeshRequest, path: string) => boolean;
 
   /** The backend for `req`: by the sticky key's hash when there is one, else at random by weight. */
   pick(req: MeshRequest, random: Random): BackendState {
@@ -175,17 +178,30 @@ export class RouteTable {
 /** Tables of this many routes or more are indexed by their path patterns' segments. */
 const INDEX_FROM = 8;
 
+interface Ranked {
+  readonly route: CompiledRoute;
+  /** Its place in the table: the lower, the earlier it is tried. */
+  readonly rank: number;
+}
+
 interface SegmentNode {
-  readonly children: Map<string, SegmentNode>;
+  /** Literal children: `names[i]` leads to `nodes[i]` (a short list: compared in place, no substring made). */
+  readonly names: string[];
+  readonly nodes: SegmentNode[];
+  /** The same children by name, for a node with many (a lookup beats comparing each). */
+  wide: Map<string, SegmentNode> | null;
   /** The child for a parameter segment (`:id`): any one non-empty segment. */
   param: SegmentNode | null;
   /** Routes whose pattern ends exactly here, in table order. */
-  readonly exact: { route: CompiledRoute; rank: number }[];
+  readonly exact: Ranked[];
   /** Routes whose pattern is a prefix ending here (`"/static/*"`): they take this node and all under it. */
-  readonly prefix: { route: CompiledRoute; rank: number }[];
+  readonly prefix: Ranked[];
 }
 
-const node = (): SegmentNode => ({ children: new Map(), param: null, exact: [], prefix: [] });
+const node = (): SegmentNode => ({ names: [], nodes: [], wide: null, param: null, exact: [], prefix: [] });
+
+/** Children past this many are looked up by name. */
+const WIDE_FROM = 8;
 
 /**
  * A router's trie: each route sits at the node its pattern's segments lead to. Matching walks the
@@ -193,11 +209,14 @@ const node = (): SegmentNode => ({ children: new Map(), param: null, exact: [], 
  * non-empty segment), and the winner is the matching route with the lowest rank (table order) —
  * first match wins, as if every route were tried in order, but only the routes whose patterns fit
  * the path are tried. Routes no pattern places (headers only, `{ regex }`…) are tried in order too,
- * only while they rank above the best so far.
+ * only while they rank above the best so far. Nothing is allocated per call.
  */
 class SegmentIndex {
   readonly #root = node();
-  readonly #unplaced: { route: CompiledRoute; rank: number }[] = [];
+  readonly #unplaced: Ranked[] = [];
+  /** The best so far in the match running now (matching is synchronous). */
+  #best: CompiledRoute | null = null;
+  #bestRank = Infinity;
 
   constructor(routes: readonly CompiledRoute[]) {
     routes.forEach((route, rank) => {
@@ -207,58 +226,76 @@ class SegmentIndex {
       for (const segment of shape.segments) {
         if (segment === ":") at = at.param ??= node();
         else {
-          let child = at.children.get(segment);
-          if (child === undefined) at.children.set(segment, (child = node()));
-          at = child;
+          const i = at.names.indexOf(segment);
+          if (i !== -1) at = at.nodes[i] as SegmentNode;
+          else {
+            const child = node();
+            at.names.push(segment);
+            at.nodes.push(child);
+            at = child;
+          }
         }
       }
       (shape.prefix ? at.prefix : at.exact).push({ route, rank });
     });
+    const widen = (at: SegmentNode): void => {
+      if (at.names.length >= WIDE_FROM)
+        at.wide = new Map(at.names.map((name, i) => [name, at.nodes[i] as SegmentNode]));
+      at.nodes.forEach(widen);
+      if (at.param !== null) widen(at.param);
+    };
+    widen(this.#root);
   }
 
   /** The first route (in table order) that takes `req`, or null. */
   match(req: MeshRequest, path: string): CompiledRoute | null {
-    const found: Best = { route: null, rank: Infinity };
-    this.#walk(this.#root, req, path, 1, found);
+    this.#best = null;
+    this.#bestRank = Infinity;
+    this.#walk(this.#root, req, path, 1);
     for (const { route, rank } of this.#unplaced) {
-      if (rank > found.rank) break;
+      if (rank > this.#bestRank) break;
       if (route.matches(req, path)) return route;
     }
-    return found.route;
+    return this.#best;
   }
 
   /** Visits `at` with the path's segments from offset `from` still to walk (past the end: none). */
-  #walk(at: SegmentNode, req: MeshRequest, path: string, from: number, found: Best): void {
-    for (const candidate of at.prefix) consider(candidate, req, path, found);
+  #walk(at: SegmentNode, req: MeshRequest, path: string, from: number): void {
+    if (at.prefix.length > 0) this.#consider(at.prefix, req, path);
     if (from > path.length) {
-      for (const candidate of at.exact) consider(candidate, req, path, found);
+      if (at.exact.length > 0) this.#consider(at.exact, req, path);
       return;
     }
     const slash = path.indexOf("/", from);
     const end = slash === -1 ? path.length : slash;
-    const next = slash === -1 ? path.length + 1 : slash + 1;
-    if (at.children.size > 0) {
-      const child = at.children.get(path.slice(from, end));
-      if (child !== undefined) this.#walk(child, req, path, next, found);
+    const next = end + 1;
+    const { names, nodes, wide } = at;
+    if (wide !== null) {
+      const child = wide.get(path.slice(from, end));
+      if (child !== undefined) this.#walk(child, req, path, next);
+    } else {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        if (name.length === end - from && path.startsWith(name, from)) {
+          this.#walk(nodes[i] as SegmentNode, req, path, next);
+          break;
+        }
+      }
     }
-    if (at.param !== null && end > from) this.#walk(at.param, req, path, next, found);
+    if (at.param !== null && end > from) this.#walk(at.param, req, path, next);
   }
-}
 
-interface Best {
-  route: CompiledRoute | null;
-  rank: number;
-}
-
-function consider(
-  candidate: { route: CompiledRoute; rank: number },
-  req: MeshRequest,
-  path: string,
-  found: Best,
-): void {
-  if (candidate.rank < found.rank && candidate.route.matches(req, path)) {
-    found.route = candidate.route;
-    found.rank = candidate.rank;
+  #consider(candidates: readonly Ranked[], req: MeshRequest, path: string): void {
+    for (const { route, rank } of candidates) {
+      // In table order: the first that matches here is the best this node has.
+      if (rank >= this.#bestRank) return;
+      // Its place in the trie matched its path already.
+      if (route.matchesBesidesPath(req, path)) {
+        this.#best = route;
+        this.#bestRank = rank;
+        return;
+      }
+    }
   }
 }
 
@@ -268,14 +305,14 @@ type Test = (req: MeshRequest, path: string) => boolean;
  * One function per route that runs only the tests the route has, cheapest first (the method, a
  * string comparison; then the path).
  */
-function compileMatch(match: MatchConfig): Test {
+function compileMatch(match: MatchConfig, withPath: boolean): Test {
   const tests: Test[] = [];
   const { methods, path: pattern, headers, query } = match;
   if (methods !== null) {
     const [only] = methods;
     tests.push(methods.size === 1 ? (req) => req.method === only : (req) => methods.has(req.method));
   }
-  if (pattern !== null) tests.push((_req, path) => pattern.matches(path));
+  if (pattern !== null && withPath) tests.push((_req, path) => pattern.matches(path));
   for (const [name, test] of headers) tests.push((req) => test(headerValue(req.headers[name])));
   if (query.length > 0) {
     tests.push((req) => {
