@@ -40,7 +40,14 @@ export interface OverheadResult {
   readonly weftNetUs: number;
   /** µs per call over bare, with `timeout: { attemptMs: 500, totalMs: 2000 }`. */
   readonly weftTimeoutNetUs: number;
+  /** µs per call the OTel metrics SDK adds to the default stack, in all. */
+  readonly metricsUs: number;
+  /** µs per call of the SDK's own `histogram.record()` with the attributes weft records (over bare). */
+  readonly sdkRecordUs: number;
 }
+
+/** What weft may add per call for metrics beyond the SDK's own record (issue 10). */
+export const METRICS_SHARE_TARGET_US = 1;
 
 export const OVERHEAD_TARGET_US = 3;
 
@@ -96,6 +103,16 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
   // cost measured is recording, not exporting).
   const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
   const weftMetrics = memoryClient("overhead-metrics", { metrics: { meterProvider } });
+  // The SDK's own cost: one record with the attributes weft gives an attempt (semconv's five and
+  // weft.service), on an instrument of the same provider.
+  const histogram = meterProvider.getMeter("overhead-sdk").createHistogram("http.client.request.duration");
+  const attributes = {
+    "http.request.method": "GET",
+    "server.address": "127.0.0.1",
+    "server.port": 1,
+    "weft.service": "overhead-metrics",
+    "http.response.status_code": 200,
+  };
   // Checked once: the bench measures a working call, not a rejected one.
   const probe = await weft.request({ path: "/x" });
   if (probe.status !== 200 || (await probe.text()) !== "ok")
@@ -125,6 +142,7 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
       call: () => weftMetrics.request({ path: "/x" }),
       close: () => weftMetrics.close().then(() => meterProvider.shutdown()),
     },
+    { name: "OTel SDK histogram.record alone (5 attributes)", call: async () => histogram.record(0.001, attributes) },
     { name: "opossum fire (timeout: false)", call: () => breaker.fire(), close: () => breaker.shutdown() },
     { name: "cockatiel wrap(retry, breaker, timeout)", call: () => cockatielFull.execute(terminal) },
     { name: "cockatiel wrap(retry, breaker) [ref]", call: () => cockatielNoTimeout.execute(terminal) },
@@ -137,6 +155,8 @@ export async function runOverhead(settings: BenchSettings): Promise<OverheadResu
       bareNs,
       weftNetUs: ((ns[1] as number) - bareNs) / 1000,
       weftTimeoutNetUs: ((ns[2] as number) - bareNs) / 1000,
+      metricsUs: ((ns[3] as number) - (ns[1] as number)) / 1000,
+      sdkRecordUs: ((ns[4] as number) - bareNs) / 1000,
     };
   } finally {
     for (const row of rows) await row.close?.();

@@ -30,7 +30,13 @@ import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { fmt, machineLine, median, percentile, readSettings } from "./lib.js";
 import { runLayers } from "./layers.js";
-import { OVERHEAD_TARGET_US, printOverhead, runOverhead, type OverheadResult } from "./overhead.js";
+import {
+  METRICS_SHARE_TARGET_US,
+  OVERHEAD_TARGET_US,
+  printOverhead,
+  runOverhead,
+  type OverheadResult,
+} from "./overhead.js";
 import { ROW, printThroughput, runThroughput, type ThroughputResult } from "./throughput.js";
 import { STORM_RATIO_TARGET, STORM_ROW, loadRatio, printStorm, runStorm, type StormResult } from "./storm.js";
 import { TAIL_CUT_TARGET, TAIL_EXTRA_TARGET, TAIL_ROW, printTail, runTail, type TailResult } from "./tail.js";
@@ -220,6 +226,10 @@ if (overhead !== undefined) {
     `[${mark(overhead.weftNetUs <= OVERHEAD_TARGET_US)}] weft default stack: ${fmt(overhead.weftNetUs, 2)} µs/call over bare await (target ≤ ${OVERHEAD_TARGET_US} µs)`,
   );
   console.log(`[info] with attemptMs 500 + totalMs 2000: ${fmt(overhead.weftTimeoutNetUs, 2)} µs/call over bare`);
+  const metricsShare = overhead.metricsUs - overhead.sdkRecordUs;
+  console.log(
+    `[${mark(metricsShare <= METRICS_SHARE_TARGET_US)}] OTel metrics SDK recording: +${fmt(overhead.metricsUs, 2)} µs/call over the default stack, of which the SDK's own histogram.record() ${fmt(overhead.sdkRecordUs, 2)} µs; weft's share ${fmt(metricsShare, 2)} µs (target ≤ ${METRICS_SHARE_TARGET_US} µs over the SDK's record)`,
+  );
   const opossum = overhead.rows.find((r) => r.name.startsWith("opossum"));
   const cockatiel = overhead.rows.find((r) => r.name.startsWith("cockatiel wrap(retry, breaker, timeout)"));
   if (opossum && cockatiel) {

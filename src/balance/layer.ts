@@ -180,6 +180,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
         });
       }
       endpoint.pendingStartSum += start;
+      call.pickedAt = start;
       let pending: Promise<MeshResponse>;
       try {
         pending = next({ ...req, endpoint });

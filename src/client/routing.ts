@@ -14,6 +14,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { Endpoint, EndpointSet } from "../core/endpoint.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import { inSubset, type EndpointSubset } from "../core/route.js";
+import type { ConfigEvent } from "../core/events.js";
 import type { CallTimeout, Disposer } from "../core/types.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 import { routeLayer } from "../route/layer.js";
@@ -82,6 +83,10 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
   let status: ConfigStatus | null = null;
   const disposers: Disposer[] = [];
 
+  const emit = (source: string, version: string | undefined, kind: ConfigEvent["kind"], error?: string): void => {
+    if (events.config.active) events.config.emit({ service, source, version, kind, error });
+  };
+  /** The document in force (undefined while the routes in code serve). */
   let applied: unknown = undefined;
   const apply = (version: ConfigVersion): void => {
     if (applied !== undefined && isDeepStrictEqual(version.document, applied)) {
@@ -89,15 +94,7 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
       // takes the new label; nothing to rebuild, the counts go on.
       table.version = version.version;
       if (status !== null) status.lastRejected = null;
-      if (events.config.active)
-        events.config.emit({
-          service,
-          source: version.source,
-          version: version.version,
-          kind: "applied",
-          error: undefined,
-        });
-      return;
+      return emit(version.source, version.version, "applied");
     }
     try {
       table = compileDocument(service, version.document, raw, codeRoutes, rules, {
@@ -115,28 +112,13 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
       ctx.warn(
         `weft config ${version.source} (${version.version}) for "${service}": rejected: ${message}; keeping ${table.version === "code" ? "the routes in code" : table.version}`,
       );
-      if (events.config.active)
-        events.config.emit({
-          service,
-          source: version.source,
-          version: version.version,
-          kind: "rejected",
-          error: message,
-        });
-      return;
+      return emit(version.source, version.version, "rejected", message);
     }
     if (status !== null) {
       status.appliedAt = clock.wallNow();
       status.lastRejected = null;
     }
-    if (events.config.active)
-      events.config.emit({
-        service,
-        source: version.source,
-        version: version.version,
-        kind: "applied",
-        error: undefined,
-      });
+    emit(version.source, version.version, "applied");
   };
 
   if (source !== undefined) {
@@ -148,14 +130,7 @@ export function routingPart(ctx: BuildContext, rules: Readonly<Record<string, Op
       watch.onState((state: ConfigWatchSnapshot) => {
         if (state.stale === stale) return;
         stale = state.stale;
-        if (events.config.active)
-          events.config.emit({
-            service,
-            source: state.source,
-            version: state.version,
-            kind: state.stale ? "stale" : "fresh",
-            error: state.lastError,
-          });
+        emit(state.source, state.version, state.stale ? "stale" : "fresh", state.lastError);
       }),
       watch.subscribe(apply),
     );

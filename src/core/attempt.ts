@@ -29,8 +29,11 @@ export function attemptLayer(context: AttemptContext): Layer {
   const wheel = wheelFor(clock);
   return (next) => (input) => {
     const attemptMs = effectiveMs(input.timeout?.attemptMs, context.attemptMs);
-    // Always read: a queue (bulkhead, rate limit) may have held the attempt since the call began.
-    const now = clock.now();
+    // The attempt's start: its pick, when the balance layer just made it (one clock reading for
+    // both); else now. Never the call's start: a queue or a backoff may have held it since.
+    const picked = input.call.pickedAt;
+    input.call.pickedAt = -1;
+    const now = picked >= 0 ? picked : clock.now();
     const at = Math.min(now + attemptMs, input.deadline);
     const req =
       header !== false && at !== Infinity

@@ -74,6 +74,12 @@ export class CallState {
    * a queue may have held it since.
    */
   startedAt = -1;
+  /**
+   * When the balance layer picked the endpoint of the attempt going down now (the clock's ms; -1
+   * when none is waiting): the attempt layer takes it as the attempt's start instead of reading
+   * the clock again, and clears it — an attempt's time counts from its pick, middleware included.
+   */
+  pickedAt = -1;
   /** URLs of the endpoints tried so far, so a resend can prefer another one. */
   readonly tried: string[] = [];
   /**

@@ -236,7 +236,8 @@ export function breakerLayer(context: BreakerLayerContext): BreakerLayer {
       if (entry.state !== "closed" || cache.peek(entry.endpoint) !== entry) return;
       if (entry.breaker === null) {
         if (!isFailure(outcome)) {
-          const now = clock.now();
+          // The quiet window is 10 s wide: the call's start is a close enough "now" (no clock read).
+          const now = req.call.startedAt >= 0 ? req.call.startedAt : clock.now();
           if (now - entry.quietSince >= config.rollingWindowMs) {
             entry.quietSince = now;
             entry.quietSuccesses = 0;
