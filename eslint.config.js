@@ -61,6 +61,12 @@ const WALLS = {
     may: ["core", ...POLICIES, "transport", "telemetry", "security", "config", "etcd"],
     why: "src/client composes the outbound side; it imports no server, admin or testing code",
   },
+  // gRPC (`grpcClient`) is a composition root on top of the client: a weft client whose transport
+  // is grpc-js, with the status mapping, the call objects and the method config around it.
+  grpc: {
+    may: ["core", "client"],
+    why: "src/grpc (grpcClient) imports ../core/ and ../client/ (its public pieces) only",
+  },
   // The `weft config` CLI is a composition root like the client: it reads and writes etcd, parses
   // documents as config sources do and checks them by the client's own rules.
   cli: {
@@ -77,6 +83,10 @@ const TIMERS_MODULES = {
 const OTEL = {
   regex: "^@opentelemetry/",
   message: "Only src/telemetry/ imports @opentelemetry/*: import what you need from ../telemetry/.",
+};
+const GRPC = {
+  regex: "^@grpc/",
+  message: "Only src/grpc/ imports @grpc/* (an optional peer dependency, loaded by src/grpc/load.ts).",
 };
 const OPOSSUM_ADAPTER = "src/health/opossum-adapter.ts";
 const OPOSSUM = {
@@ -95,6 +105,7 @@ function walls(folder, { files = [`src/${folder}/**/*.ts`], ignores = [], opossu
   const leaving = allowed.length === 0 ? "^\\.\\./" : `^\\.\\./(?!(?:${allowed.join("|")}))`;
   const patterns = [{ regex: leaving, message: `${why}. (Import walls: eslint.config.js)` }, TIMERS_MODULES, SELF];
   if (folder !== "telemetry") patterns.push(OTEL);
+  if (folder !== "grpc") patterns.push(GRPC);
   if (!opossum) patterns.push(OPOSSUM);
   return {
     files,
@@ -181,7 +192,7 @@ export default defineConfig(
   walls("health", { files: [OPOSSUM_ADAPTER], opossum: true }),
   {
     files: ["src/index.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [TIMERS_MODULES, SELF, OTEL, OPOSSUM] }] },
+    rules: { "no-restricted-imports": ["error", { patterns: [TIMERS_MODULES, SELF, OTEL, GRPC, OPOSSUM] }] },
   },
   { files: ["src/**/*.ts"], ignores: ["src/**/*.test.ts"], rules: clockRules },
   {

@@ -9,6 +9,7 @@ export default defineConfig({
       { find: /^weft\/testing$/, replacement: src("testing/index.ts") },
       { find: /^weft\/admin$/, replacement: src("admin/index.ts") },
       { find: /^weft\/server$/, replacement: src("server/index.ts") },
+      { find: /^weft\/grpc$/, replacement: src("grpc/index.ts") },
       { find: /^weft$/, replacement: src("index.ts") },
     ],
   },

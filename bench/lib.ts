@@ -24,6 +24,9 @@ export const BENCH_PARTS = [
   "tls",
   "hotpath",
   "routing",
+  "http2",
+  "grpc",
+  "policy",
 ] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 

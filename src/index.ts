@@ -1,5 +1,16 @@
 /** weft — a service mesh inside the Node.js process. Re-exports only. */
 export { createClient, createMesh, Mesh, Client } from "./client/index.js";
+export {
+  policy,
+  Policy,
+  type PolicyOptions,
+  type PolicyFunction,
+  type PolicyResult,
+  type ExecuteOptions,
+  type PolicyEvents,
+  type PolicySnapshot,
+  type PolicyBreakerSnapshot,
+} from "./client/index.js";
 export type {
   ClientOptions,
   ClientDefaults,
@@ -59,6 +70,7 @@ export type {
 export type { BreakerOptions, OutlierOptions, SlowStartOptions, HealthCheckOptions } from "./health/index.js";
 export { undiciTransport, fetchTransport, gotTransport } from "./transport/index.js";
 export type { UndiciTransportOptions, FetchTransportOptions } from "./transport/index.js";
+export { http2Transport, type Http2TransportOptions } from "./transport/index.js";
 export { IdentityError, TlsError } from "./transport/tls.js";
 export type { TlsOptions, TlsClientSnapshot } from "./transport/tls.js";
 export { tlsFiles } from "./security/files.js";
@@ -135,3 +147,20 @@ export type {
 } from "./core/types.js";
 /** The type of `MeshRequest.call`: one per call, made by `newRequest()`. */
 export type { CallState } from "./core/types.js";
+export type {
+  GrpcClientOptions,
+  GrpcOptions,
+  GrpcMethodConfig,
+  GrpcCallOptions,
+  GrpcCallback,
+  GrpcService,
+  GrpcServiceDefinition,
+  GrpcMethodDefinition,
+  GrpcUnaryMethod,
+  GrpcServerStreamMethod,
+  GrpcClientStreamMethod,
+  GrpcBidiStreamMethod,
+  GrpcClientControls,
+  GrpcServiceClient,
+  UntypedGrpcMethods,
+} from "./grpc/index.js";

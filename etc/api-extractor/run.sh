@@ -11,7 +11,7 @@ mode=()
 scratch=node_modules/.cache/api-extractor
 mkdir -p "$scratch"
 status=0
-for entry in weft server testing admin; do
+for entry in weft server testing admin grpc; do
   report=weft
   [ "$entry" = weft ] || report="weft-$entry"
   log="$scratch/$entry.log"

@@ -204,8 +204,8 @@ const DEFAULT_TRANSPORT = undiciTransport();
 
 const ANY: OptionRule["normalize"] = (value) => value;
 
-/** The options that belong to the client itself rather than to one entry of the plan. */
-const CLIENT_OPTIONS: Readonly<Record<string, OptionRule>> = {
+/** The options that belong to the client itself rather than to one entry of the plan (`policy()` reuses `clock` and `random`). */
+export const CLIENT_OPTIONS: Readonly<Record<string, OptionRule>> = {
   service: {
     merge: "replace",
     normalize: (value, at) => {

@@ -8,7 +8,7 @@ import {
   neverReachedServer,
   SHED_HEADER,
 } from "./classifier.js";
-import { AttemptTimeoutError, TotalTimeoutError } from "./errors.js";
+import { AttemptTimeoutError, RefusedStreamError, TotalTimeoutError } from "./errors.js";
 import { BufferedResponse } from "./response.js";
 import type { MeshRequest } from "./types.js";
 
@@ -91,5 +91,12 @@ describe("neverReachedServer", () => {
     expect(neverReachedServer(new Error("x", { cause: new Error("y", { cause: refused }) }))).toBe(true);
     expect(neverReachedServer(reset)).toBe(false);
     expect(neverReachedServer("nope")).toBe(false);
+  });
+
+  it("counts an HTTP/2 stream the server refused (GOAWAY, REFUSED_STREAM) as never sent: a POST is resent", () => {
+    const goaway = new RefusedStreamError("http://a:1", 7, 5);
+    expect(neverReachedServer(goaway)).toBe(true);
+    expect(defaultClassifier(post, undefined, goaway)).toBe("retryable");
+    expect(defaultClassifier(post, undefined, new RefusedStreamError("http://a:1", 7, undefined))).toBe("retryable");
   });
 });

@@ -66,6 +66,9 @@ const NOT_SENT_CODES = new Set([
   // balance layer never resends the call to that endpoint.
   "WEFT_ERR_IDENTITY",
   "WEFT_ERR_TLS",
+  // An HTTP/2 stream above the server's GOAWAY last-stream-id, or reset with REFUSED_STREAM: the
+  // server says it processed none of it (RFC 9113 §8.7).
+  "WEFT_ERR_REFUSED_STREAM",
 ]);
 
 /** True when `error` (or an error in its `cause` chain) shows the request was never written. */

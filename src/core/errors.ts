@@ -29,6 +29,8 @@ export const ErrorCodes = Object.freeze({
   FAULT_INJECTED: "WEFT_ERR_FAULT_INJECTED",
   /** A route names a backend service that is not a client of the mesh. */
   NO_ROUTE_BACKEND: "WEFT_ERR_NO_ROUTE_BACKEND",
+  /** An HTTP/2 server refused a stream before processing it (above its GOAWAY's last stream id, or REFUSED_STREAM). */
+  REFUSED_STREAM: "WEFT_ERR_REFUSED_STREAM",
 });
 
 export type WeftErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -204,5 +206,32 @@ export class NoRouteBackendError extends WeftError {
       `route "${route}" of "${service}" sends to service "${backend}", which has no client in this mesh: create it with mesh.client("${backend}", …)`,
     );
     this.backend = backend;
+  }
+}
+
+/**
+ * An HTTP/2 server refused a stream before processing any of it: the stream's id was above the
+ * last-stream-id of the server's GOAWAY, or the server reset it with REFUSED_STREAM (RFC 9113
+ * §8.7: "the request has not been processed"). The classifier treats it as never sent, so it is
+ * resent for any method, POST included (Finagle's requeue), on another endpoint or a new session.
+ */
+export class RefusedStreamError extends WeftError {
+  /** The origin the stream was sent to. */
+  readonly endpoint: string;
+  /** The refused stream's id (undefined when it never got one). */
+  readonly streamId: number | undefined;
+  /** The last stream id of the GOAWAY that refused it; undefined for a REFUSED_STREAM reset. */
+  readonly lastStreamId: number | undefined;
+  constructor(endpoint: string, streamId: number | undefined, lastStreamId: number | undefined, cause?: unknown) {
+    super(
+      ErrorCodes.REFUSED_STREAM,
+      lastStreamId === undefined
+        ? `${endpoint} refused HTTP/2 stream ${streamId ?? "(unsent)"} (REFUSED_STREAM) before processing it: safe to resend`
+        : `${endpoint} sent GOAWAY with last stream ${lastStreamId}: stream ${streamId ?? "(unsent)"} was not processed, safe to resend`,
+      { cause },
+    );
+    this.endpoint = endpoint;
+    this.streamId = streamId;
+    this.lastStreamId = lastStreamId;
   }
 }

@@ -4,6 +4,7 @@
  * deadline or the caller's interest.
  */
 import type { Cancellation } from "./cancel.js";
+import { hold, release } from "./keep-alive.js";
 import type { DeadlineWheel } from "./wheel.js";
 
 export function sleep(wheel: DeadlineWheel, at: number, cancel: Cancellation | null): Promise<void> {
@@ -12,12 +13,16 @@ export function sleep(wheel: DeadlineWheel, at: number, cancel: Cancellation | n
       reject(cancel.reason);
       return;
     }
+    // The wheel's timer is unref'd: the wait holds the process up itself (keep-alive.ts).
+    hold();
     const onAbort = (): void => {
       entry.cancel();
+      release();
       reject(cancel?.reason);
     };
     const entry = wheel.schedule(at, () => {
       cancel?.removeEventListener("abort", onAbort);
+      release();
       resolve();
     });
     cancel?.addEventListener("abort", onAbort);

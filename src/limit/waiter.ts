@@ -8,6 +8,7 @@
  * The waiter is its own queue node, so the bulkhead drops a cancelled waiter from the middle of
  * its line in O(1).
  */
+import { hold, release } from "../core/keep-alive.js";
 import type { DeadlineWheel, Scheduled } from "../core/wheel.js";
 import type { MeshRequest, MeshResponse, Service } from "../core/types.js";
 import { QueueNode } from "./queue.js";
@@ -48,7 +49,11 @@ export class Waiter extends QueueNode {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    if (at !== Infinity) this.#entry = wheel.schedule(at, () => owner.onTime(this));
+    if (at !== Infinity) {
+      this.#entry = wheel.schedule(at, () => owner.onTime(this));
+      // A timed wait (a rate-limit token) holds the process up; the wheel's timer does not.
+      hold();
+    }
     const cancel = req.cancel;
     if (cancel !== null) {
       // An abort calls the listeners it had when it began: this one may run after the wait ended.
@@ -79,8 +84,11 @@ export class Waiter extends QueueNode {
   #finish(): boolean {
     if (this.#done) return false;
     this.#done = true;
-    this.#entry?.cancel();
-    this.#entry = null;
+    if (this.#entry !== null) {
+      this.#entry.cancel();
+      this.#entry = null;
+      release();
+    }
     if (this.#onAbort !== null) {
       this.req.cancel?.removeEventListener("abort", this.#onAbort);
       this.#onAbort = null;

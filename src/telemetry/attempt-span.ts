@@ -14,6 +14,7 @@ import {
   type Span,
 } from "@opentelemetry/api";
 import type { Layer, MeshResponse } from "../core/types.js";
+import { endRpc, rpcAttributes, rpcOf, rpcSpanName } from "./rpc.js";
 import { CALL_CONTEXT, endWithError, getTracer, hasKeys, tracingEnabled, withoutPropagationFields } from "./tracing.js";
 
 /**
@@ -27,14 +28,18 @@ export function attemptSpanLayer(instrumented: () => boolean = () => false): Lay
     if (!tracingEnabled()) return next(req);
     const parent = (req.attrs[CALL_CONTEXT] as Context | undefined) ?? context.active();
     const endpoint = req.endpoint;
-    const attributes: Attributes = { "http.request.method": req.method };
+    // A gRPC call follows the RPC conventions (rpc.ts); anything else the HTTP ones.
+    const rpc = rpcOf(req);
+    const attributes: Attributes = rpc === null ? { "http.request.method": req.method } : rpcAttributes(rpc);
     if (endpoint !== null) {
       attributes["server.address"] = endpoint.hostname;
       attributes["server.port"] = endpoint.port;
-      attributes["url.full"] = endpoint.url + req.path;
+      if (rpc === null) attributes["url.full"] = endpoint.url + req.path;
     }
-    if (req.attempt > 0) attributes["http.request.resend_count"] = req.attempt;
-    const span = getTracer().startSpan(req.method, { kind: SpanKind.CLIENT, attributes }, parent);
+    // gRPC's own attempt spans (gRFC A72) say "previous-rpc-attempts".
+    if (req.attempt > 0) attributes[rpc === null ? "http.request.resend_count" : "previous-rpc-attempts"] = req.attempt;
+    const name = rpc === null ? req.method : rpcSpanName(rpc);
+    const span = getTracer().startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
     const spanContext = trace.setSpan(parent, span);
     let sent: Promise<MeshResponse>;
     if (instrumented()) {
@@ -47,13 +52,19 @@ export function attemptSpanLayer(instrumented: () => boolean = () => false): Lay
       sent = next(hasKeys(carrier) ? { ...req, headers: { ...req.headers, ...carrier } } : req);
     }
     return sent.then(
-      (res) => endAttempt(span, res),
+      (res) => (rpc === null ? endAttempt(span, res) : endRpcAttempt(span, res)),
       (error: unknown) => {
         endWithError(span, error);
         throw error;
       },
     );
   };
+}
+
+function endRpcAttempt(span: Span, res: MeshResponse): MeshResponse {
+  endRpc(span, res);
+  span.end();
+  return res;
 }
 
 function endAttempt(span: Span, res: MeshResponse): MeshResponse {

@@ -7,6 +7,7 @@ import { SpanKind, SpanStatusCode, context, trace, type Span } from "@openteleme
 import { withAttr } from "../core/request.js";
 import type { CallRoute } from "../core/route.js";
 import type { Layer } from "../core/types.js";
+import { endRpc, rpcAttributes, rpcOf, rpcSpanName } from "./rpc.js";
 import { CALL_CONTEXT, endWithError, getTracer, pathOf, tracingEnabled } from "./tracing.js";
 
 /** The route the call took and its backend, when the client routes (bounded labels, never the raw path). */
@@ -21,11 +22,16 @@ export function callSpanLayer(): Layer {
   return (next) => (req) => {
     if (!tracingEnabled()) return next(req);
     const parent = context.active();
+    // A gRPC call follows the RPC conventions (rpc.ts); anything else the HTTP ones.
+    const rpc = rpcOf(req);
     const span = getTracer().startSpan(
-      `${req.service} ${req.method}`,
+      `${req.service} ${rpc === null ? req.method : rpcSpanName(rpc)}`,
       {
         kind: SpanKind.INTERNAL,
-        attributes: { "http.request.method": req.method, "weft.service": req.service, "url.path": pathOf(req.path) },
+        attributes:
+          rpc === null
+            ? { "http.request.method": req.method, "weft.service": req.service, "url.path": pathOf(req.path) }
+            : { ...rpcAttributes(rpc), "weft.service": req.service },
       },
       parent,
     );
@@ -36,10 +42,11 @@ export function callSpanLayer(): Layer {
     return context.with(ctx, next, undefined, derived).then(
       (res) => {
         req.call.note = null;
-        span.setAttribute("http.response.status_code", res.status);
         span.setAttribute("weft.attempts", req.call.attempts);
         routeAttributes(span, req.call.route);
-        if (res.status >= 400) {
+        if (rpc !== null) endRpc(span, res);
+        else span.setAttribute("http.response.status_code", res.status);
+        if (rpc === null && res.status >= 400) {
           span.setAttribute("error.type", String(res.status));
           span.setStatus({ code: SpanStatusCode.ERROR });
         }

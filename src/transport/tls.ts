@@ -1,6 +1,6 @@
 /**
- * TLS origination for the undici transport: the CA bundle to verify servers with, the client
- * certificate to present (mTLS), the SPIFFE identity the server must prove, and rotation.
+ * TLS origination for the undici and HTTP/2 transports: the CA bundle to verify servers with, the
+ * client certificate to present (mTLS), the SPIFFE identity the server must prove, and rotation.
  *
  * - Verification is always on. `insecure: true` turns it off for tests only, and warns when the
  *   transport is made; there is no other way to turn it off.
@@ -14,7 +14,8 @@
  * - Rotation: every new connection reads the source's current material; the secure context is
  *   made once per material version, and a connector per origin (each with its TLS session cache,
  *   so a resumed session never carries the old certificate and origins never evict each other's). Connections made before a rotation finish their requests and close when
- *   idle (`keepAliveTimeoutMs`); nothing in flight is cut.
+ *   idle (`keepAliveTimeoutMs`); nothing in flight is cut. The HTTP/2 transport (one long-lived
+ *   session per origin) closes its sessions gracefully on a rotation, so new streams go to a new one.
  */
 import { isIP } from "node:net";
 import { checkServerIdentity, createSecureContext, type PeerCertificate } from "node:tls";
@@ -92,6 +93,9 @@ const TLS_CODES: Readonly<Record<string, string>> = {
   ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: "the handshake failed to verify (a key that is not the certificate's?)",
   ERR_SSL_WRONG_VERSION_NUMBER: "the endpoint does not speak TLS (plain HTTP on an https:// URL?)",
   ERR_SSL_PACKET_LENGTH_TOO_LONG: "the endpoint does not speak TLS (plain HTTP on an https:// URL?)",
+  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
+    "the server speaks none of the protocols offered over ALPN (h2 to an HTTP/1.1-only server?)",
+  ALPN_NOT_H2: "the server did not choose h2 over ALPN (an HTTP/1.1-only server?)",
 };
 
 function explain(code: string, cause: unknown): string {
@@ -206,6 +210,27 @@ export class TlsClient {
    * not evict each other's sessions — all made again when the material changes.
    */
   readonly connect: buildConnector.connector = (opts, callback) => {
+    const options = this.#current();
+    const key = `${opts.hostname}:${opts.port}`;
+    let connector = this.#connectors.get(key);
+    if (connector === undefined) {
+      connector = buildConnector(options);
+      this.#connectors.set(key, connector);
+    }
+    connector({ ...opts, servername: this.#servernameFor(opts.hostname) }, callback);
+  };
+
+  /**
+   * `tls.connect()` options for a new connection to `hostname` with the material current now (its
+   * secure context, the identity check, SNI): for a transport that makes its own connections
+   * (the HTTP/2 transport's sessions), with the base options given to the constructor.
+   */
+  connectOptions(hostname: string): Record<string, unknown> {
+    return { ...this.#current(), servername: this.#servernameFor(hostname) };
+  }
+
+  /** The connect options of the current material, made again when it changes. */
+  #current(): Record<string, unknown> {
     const material = this.source.current;
     if (this.#version !== material.version) {
       this.#version = material.version;
@@ -213,16 +238,13 @@ export class TlsClient {
       // Parsed once per material version, not per handshake (~1 ms of PEM parsing per mTLS connection).
       this.#options = this.#optionsFor(material);
     }
-    const key = `${opts.hostname}:${opts.port}`;
-    let connector = this.#connectors.get(key);
-    if (connector === undefined) {
-      connector = buildConnector(this.#options);
-      this.#connectors.set(key, connector);
-    }
-    const servername =
-      this.#servername ?? (isIP(opts.hostname.replace(/^\[|\]$/g, "")) === 0 ? opts.hostname : undefined);
-    connector({ ...opts, servername }, callback);
-  };
+    return this.#options;
+  }
+
+  /** `servername` when given, else the host name; none for an IP address, which SNI may not carry. */
+  #servernameFor(hostname: string): string | undefined {
+    return this.#servername ?? (isIP(hostname.replace(/^\[|\]$/g, "")) === 0 ? hostname : undefined);
+  }
 
   #optionsFor(material: TlsMaterial): Record<string, unknown> {
     const matches = this.#matches;

@@ -12,24 +12,31 @@ afterEach(async () => {
   servers = [];
 });
 
+/** Runs a fixture script in its own process; its exit and what it printed. The guard only bounds the test. */
+async function runScript(
+  args: readonly string[],
+  guardMs = 20_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  const guard = setTimeout(() => child.kill("SIGKILL"), guardMs);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on("exit", (c, s) => resolve([c, s])),
+  );
+  clearTimeout(guard);
+  return { code, signal, stdout, stderr };
+}
+
 describe("close()", () => {
   it("leaves nothing that keeps the process alive", async () => {
     const ok = await startServer();
     const hanging = await startServer(() => {});
     servers = [ok, hanging];
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/close-exits.ts", ok.url, hanging.url], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    // The guard only bounds the test; a healthy run exits in about a second.
-    const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.on("exit", (c, s) => resolve([c, s])),
-    );
-    clearTimeout(guard);
+    // A healthy run exits in about a second.
+    const { code, signal, stdout, stderr } = await runScript(["test/fixtures/close-exits.ts", ok.url, hanging.url]);
     expect(stderr).toBe("");
     expect(signal).toBeNull();
     expect(code).toBe(0);
@@ -46,28 +53,10 @@ describe("close()", () => {
       servers = [ok];
       const dns = scoped(await startDnsmasq({ srv: [`_http._tcp.close.test,127.0.0.1,${ok.port},0,10`] }));
       const etcd = scoped(await startEtcd());
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          "test/fixtures/close-exits-discovery.ts",
-          ok.url,
-          dns.server,
-          "_http._tcp.close.test",
-          etcd.url,
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] },
+      const { code, signal, stdout, stderr } = await runScript(
+        ["test/fixtures/close-exits-discovery.ts", ok.url, dns.server, "_http._tcp.close.test", etcd.url],
+        25_000,
       );
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      const guard = setTimeout(() => child.kill("SIGKILL"), 25_000);
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-        child.on("exit", (c, s) => resolve([c, s])),
-      );
-      clearTimeout(guard);
       expect(stderr).toBe("");
       expect(signal).toBeNull();
       expect(code).toBe(0);
@@ -76,4 +65,13 @@ describe("close()", () => {
       expect(report.alive).toEqual([]);
     },
   );
+
+  it("keeps a script alive while a call waits on weft's own timers (a retry's backoff, a rate-limit token)", async () => {
+    const { code, signal, stdout, stderr } = await runScript(["test/fixtures/client-lifetime.ts"]);
+    expect(stderr).toBe("");
+    expect(signal).toBeNull();
+    // 13 would be a top-level await left pending: the process exited in the middle of a wait.
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual({ refused: "WEFT_ERR_ATTEMPTS", tokenWait: "ok", alive: [] });
+  });
 });

@@ -46,6 +46,18 @@ describe("examples", () => {
     expect(stdout.match(/retry #\d after/g)).toHaveLength(2);
   });
 
+  it("policy retries, times out and trips its breaker around a TCP query, and exits", async () => {
+    const { code, stdout, stderr } = await run("examples/policy/main.ts");
+    const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+    expect(stderr, output).toBe("");
+    expect(code, output).toBe(0);
+    expect(stdout, output).toMatch(/^sku-1: 42 in stock \(.*2 connection\(s\)\)$/m);
+    expect(stdout, output).toMatch(/attempt timeout after 200 ms[\s\S]*^sku-2: 42 in stock/m);
+    expect(stdout, output).toMatch(/^sku-3: WEFT_ERR_ATTEMPTS, last: ECONNRESET \(.*3 connection\(s\)\)$/m);
+    expect(stdout, output).toMatch(/^sku-5: WEFT_ERR_BREAKER_OPEN \(.*0 connection\(s\)\)$/m);
+    expect(stdout, output).toMatch(/breaker open → halfOpen\n {2}breaker halfOpen → closed\nsku-6: 42 in stock/);
+  });
+
   it.skipIf(!etcdInstalled && !inCI)(
     "etcd-mesh loses no call while instance-2 leaves and comes back and instance-3 crashes, and leaves no process behind",
     async () => {
