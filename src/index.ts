@@ -97,7 +97,7 @@ export {
   RequestAbortedError,
   errorCode,
 } from "./core/errors.js";
-export { HedgeLostError, FaultInjectedError, NoRouteBackendError } from "./core/errors.js";
+export { HedgeLostError, FaultInjectedError, NoRouteBackendError, RefusedStreamError } from "./core/errors.js";
 export type { RetryOptions, HedgeOptions, RetryBudgetConfig, BackoffConfig } from "./retry/index.js";
 export type { ConcurrencyOptions, RateLimitOptions, Fallback, FallbackReply, CoalesceKey } from "./limit/index.js";
 export type { WeftErrorCode } from "./core/errors.js";
