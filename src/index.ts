@@ -147,20 +147,3 @@ export type {
 } from "./core/types.js";
 /** The type of `MeshRequest.call`: one per call, made by `newRequest()`. */
 export type { CallState } from "./core/types.js";
-export type {
-  GrpcClientOptions,
-  GrpcOptions,
-  GrpcMethodConfig,
-  GrpcCallOptions,
-  GrpcCallback,
-  GrpcService,
-  GrpcServiceDefinition,
-  GrpcMethodDefinition,
-  GrpcUnaryMethod,
-  GrpcServerStreamMethod,
-  GrpcClientStreamMethod,
-  GrpcBidiStreamMethod,
-  GrpcClientControls,
-  GrpcServiceClient,
-  UntypedGrpcMethods,
-} from "./grpc/index.js";

@@ -21,7 +21,7 @@ import type { Cancellation } from "../core/cancel.js";
 import { RefusedStreamError } from "../core/errors.js";
 import type { MeshBody, MeshResponse, ResponseHeaderMap } from "../core/types.js";
 import { nodeBody } from "./body.js";
-import { IncomingBody, Phase } from "./http2-body.js";
+import { IncomingBody, Phase } from "./incoming-body.js";
 import type { SessionSlot, StreamJob } from "./http2-slot.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;

@@ -1,34 +1,16 @@
 /** A script that closes its mesh exits by itself: no timer, socket or listener left behind. */
-import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { startServer, type TestServer } from "../helpers/server.js";
 import { hasDnsmasq, startDnsmasq } from "../helpers/dnsmasq.js";
 import { hasEtcd, startEtcd } from "../helpers/etcd.js";
 import { scoped } from "../helpers/scope.js";
+import { runScript } from "../helpers/script.js";
 
 let servers: TestServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
 });
-
-/** Runs a fixture script in its own process; its exit and what it printed. The guard only bounds the test. */
-async function runScript(
-  args: readonly string[],
-  guardMs = 20_000,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const guard = setTimeout(() => child.kill("SIGKILL"), guardMs);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on("exit", (c, s) => resolve([c, s])),
-  );
-  clearTimeout(guard);
-  return { code, signal, stdout, stderr };
-}
 
 describe("close()", () => {
   it("leaves nothing that keeps the process alive", async () => {

@@ -1,6 +1,7 @@
 /** The examples the docs point to run and exit by themselves. */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { runScript, type ScriptRun } from "../helpers/script.js";
 
 // Checked here rather than through test/helpers/etcd.ts, whose import throws in CI when etcd is
 // missing: that would fail this file's other examples too, not just the one that needs etcd.
@@ -19,20 +20,7 @@ function alive(pid: number): boolean {
   }
 }
 
-function run(file: string, guardMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", file], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const guard = setTimeout(() => child.kill("SIGKILL"), guardMs);
-  return new Promise((resolve) =>
-    child.on("exit", (code) => {
-      clearTimeout(guard);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const run = (file: string, guardMs = 30_000): Promise<ScriptRun> => runScript([file], guardMs);
 
 describe("examples", () => {
   it("getting-started runs, retries a slow call as documented, and exits", async () => {

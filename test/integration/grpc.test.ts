@@ -2,7 +2,6 @@
  * gRPC through weft's stack, against real `@grpc/grpc-js` servers: in this process for most
  * rules, in child processes for the replica that is killed (SIGKILL, by the pid we started).
  */
-import { spawn } from "node:child_process";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { createMesh, roundRobin, runWithContext, staticDiscovery } from "weft";
@@ -31,6 +30,7 @@ import {
 import { defer, scoped } from "../helpers/scope.js";
 import { refusedPort } from "../helpers/server.js";
 import { until } from "../helpers/until.js";
+import { runScript } from "../helpers/script.js";
 
 interface EchoMethods {
   get: GrpcUnaryMethod<Partial<EchoRequest>, EchoReply>;
@@ -499,12 +499,8 @@ describe("replicas in other processes", () => {
 
 describe("an optional peer dependency", () => {
   it("is not loaded by importing weft or weft/grpc, only by grpcClient()", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/grpc-not-loaded.ts"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let stdout = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const { code, stdout, stderr } = await runScript(["test/fixtures/grpc-not-loaded.ts"]);
+    expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({ atImport: [], afterClient: true });
   });
@@ -513,19 +509,8 @@ describe("an optional peer dependency", () => {
 describe("close()", () => {
   it("leaves no channel, timer or socket behind: the process exits by itself", async () => {
     const s = await server();
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/grpc-close-exits.ts", s.url], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    // The guard only bounds the test; a healthy run exits in about a second.
-    const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.on("exit", (c, sig) => resolve([c, sig])),
-    );
-    clearTimeout(guard);
+    // A healthy run exits in about a second.
+    const { code, signal, stdout, stderr } = await runScript(["test/fixtures/grpc-close-exits.ts", s.url]);
     expect(stderr).toBe("");
     expect(signal).toBeNull();
     expect(code).toBe(0);

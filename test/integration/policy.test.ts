@@ -3,12 +3,12 @@
  * (as a database or cache client speaks), against a server that resets connections, stalls or
  * answers. The function opens its socket and destroys it when its signal aborts, as a driver does.
  */
-import { spawn } from "node:child_process";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes, policy, type Policy, type PolicyOptions, type WeftError } from "weft";
 import { defer } from "../helpers/scope.js";
+import { runScript } from "../helpers/script.js";
 
 type Mode = "answer" | "reset" | "stall";
 
@@ -162,19 +162,8 @@ describe("policy() around a TCP line protocol", () => {
 
 describe("policy() and the process", () => {
   it("keeps a script alive while a call waits on weft's own timers, and lets it exit once they settle", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/policy-lifetime.ts"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    // The guard only bounds the test; a healthy run exits in about a second.
-    const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.on("exit", (c, s) => resolve([c, s])),
-    );
-    clearTimeout(guard);
+    // A healthy run exits in about a second.
+    const { code, signal, stdout, stderr } = await runScript(["test/fixtures/policy-lifetime.ts"]);
     expect(stderr).toBe("");
     expect(signal).toBeNull();
     // 13 would be a top-level await left pending: the process exited in the middle of a wait.

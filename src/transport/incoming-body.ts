@@ -1,20 +1,21 @@
 /**
- * The body half of the HTTP/2 transport's response: chunks kept until someone reads them, as
- * dispatch.ts keeps undici's. `text()`, `json()` and `arrayBuffer()` take the chunks without a
- * stream; a WHATWG stream is made only when `.body` is read; nobody reading, at most
- * `HIGH_WATER_BYTES` are kept and then the source is paused (for an HTTP/2 stream: its flow-control
- * window fills and the server stops sending on that stream only). `onBodyEnd` callbacks run when
- * the body ended, failed, was dumped or cancelled.
+ * The body half of a transport's response, shared by the undici transport (`dispatch.ts`) and the
+ * HTTP/2 transport (`http2-response.ts`): chunks kept until someone reads them. `text()`, `json()`
+ * and `arrayBuffer()` take the chunks without a stream; a WHATWG stream is made only when `.body`
+ * is read; nobody reading, at most `HIGH_WATER_BYTES` are kept and then the source is paused (a
+ * socket, as a Readable's high-water mark would; an HTTP/2 stream, whose flow-control window then
+ * fills, so the server stops sending on that stream only). `onBodyEnd` callbacks run when the body
+ * ended, failed, was dumped or cancelled — no stream listener.
  *
  * The subclass feeds it (`received`, `finished`, `failed`) and says how to pause, resume and reset
- * the source; it owns the head (status, headers).
+ * its source; it owns the head (status, headers) and what happens before it.
  */
 import { BodyUsedError } from "../core/errors.js";
 import { isNullBodyStatus } from "../core/response.js";
 
 /** Bytes kept for a body nobody reads yet before the source is paused (a Readable's default is 64 KiB). */
 const HIGH_WATER_BYTES = 64 * 1024;
-/** `dump()` reads at most this much of a body still arriving; past it, the stream is reset instead. */
+/** `dump()` reads at most this much of a body still arriving; past it, the source is reset instead (a connection closed, a stream reset). */
 const DUMP_LIMIT_BYTES = 128 * 1024;
 
 export const enum Phase {
@@ -62,7 +63,7 @@ export abstract class IncomingBody {
   protected received(chunk: Buffer): void {
     if (this.#dumping) {
       this.#bytes += chunk.length;
-      // Not worth reading to the end: reset the stream instead (its session is unaffected).
+      // Not worth reading to the end: reset the source instead (an HTTP/2 stream's session is unaffected).
       if (this.#bytes > DUMP_LIMIT_BYTES)
         this.resetSource(Object.assign(new Error("body dumped"), { code: "WEFT_BODY_DUMPED" }));
       return;
@@ -174,6 +175,7 @@ export abstract class IncomingBody {
     this.#chunks = [];
     if (this.phase !== Phase.Body) return Promise.resolve();
     this.#dumping = true;
+    if (this.#dumped !== null) return this.#waitDumped();
     const done = this.#waitDumped();
     this.#unpause();
     return done;
@@ -233,8 +235,8 @@ export abstract class IncomingBody {
     }
   }
 
+  /** Asked again for every chunk that arrives past the mark (undici's `onData` answers each one). */
   #pause(): void {
-    if (this.#paused) return;
     this.#paused = true;
     this.pauseSource();
   }
