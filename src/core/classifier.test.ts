@@ -93,10 +93,10 @@ describe("neverReachedServer", () => {
     expect(neverReachedServer("nope")).toBe(false);
   });
 
-  it("counts an HTTP/2 stream the server refused (GOAWAY, REFUSED_STREAM) as never sent: a POST is resent", () => {
+  it("counts an HTTP/2 stream the server refused (GOAWAY, REFUSED_STREAM) as never sent and overloaded: a POST is resent, the endpoint not blamed", () => {
     const goaway = new RefusedStreamError("http://a:1", 7, 5);
     expect(neverReachedServer(goaway)).toBe(true);
-    expect(defaultClassifier(post, undefined, goaway)).toBe("retryable");
-    expect(defaultClassifier(post, undefined, new RefusedStreamError("http://a:1", 7, undefined))).toBe("retryable");
+    expect(defaultClassifier(post, undefined, goaway)).toBe("overloaded");
+    expect(defaultClassifier(post, undefined, new RefusedStreamError("http://a:1", 7, undefined))).toBe("overloaded");
   });
 });

@@ -71,6 +71,11 @@ const NOT_SENT_CODES = new Set([
   "WEFT_ERR_REFUSED_STREAM",
 ]);
 
+/** True when `error` is a stream the server refused before processing it (`WEFT_ERR_REFUSED_STREAM`). */
+export function isRefusedStream(error: unknown): boolean {
+  return (error as { code?: unknown } | null | undefined)?.code === "WEFT_ERR_REFUSED_STREAM";
+}
+
 /** True when `error` (or an error in its `cause` chain) shows the request was never written. */
 export function neverReachedServer(error: unknown): boolean {
   let current: unknown = error;
@@ -88,7 +93,9 @@ export function neverReachedServer(error: unknown): boolean {
  * - 502/503/504, an attempt timeout and any other transport error are retryable only for
  *   idempotent requests, failures otherwise;
  * - 429 is retryable (its `Retry-After` is honoured by the retry layer);
- * - a 503 marked shed (`x-weft-shed`) is overloaded: resent elsewhere for any method, at once;
+ * - a 503 marked shed (`x-weft-shed`), or an HTTP/2 stream the server refused unprocessed
+ *   (`WEFT_ERR_REFUSED_STREAM`: a GOAWAY, REFUSED_STREAM), is overloaded: resent elsewhere for any
+ *   method, not held against the endpoint;
  * - other 5xx are failures; other 4xx are ignorable (they never count against an endpoint);
  * - a caller's abort is ignorable; running out of the total deadline is a failure.
  */
@@ -106,6 +113,9 @@ export const defaultClassifier: Classifier = (req, res, error) => {
   if (error instanceof AttemptTimeoutError) return req.idempotent ? "retryable" : "failure";
   // Aborted from above for a reason that is not a timeout: the caller's abort, a hedge that lost.
   if (req.cancel !== null && req.cancel.aborted && req.cancel.reason === error) return "ignorable";
+  // A stream the server refused before processing it (a GOAWAY, REFUSED_STREAM): never sent, and
+  // the endpoint said it is going away or busy — resent elsewhere, not held against it.
+  if (isRefusedStream(error)) return "overloaded";
   if (neverReachedServer(error)) return "retryable";
   return req.idempotent ? "retryable" : "failure";
 };

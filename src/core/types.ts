@@ -65,6 +65,12 @@ export class CallState {
   attempts = 0;
   /** Of those, hedges (early resends while an attempt was still out). */
   hedges = 0;
+  /**
+   * Of those, requeues: resends of a stream the server refused unprocessed (an HTTP/2 GOAWAY's
+   * streams above its last id, `REFUSED_STREAM`), which do not count against `maxAttempts`
+   * (gRPC's transparent retry, Finagle's requeue) — bounded on their own, and by the budget.
+   */
+  requeues = 0;
   /** URL of the last endpoint tried ('' before the first attempt). */
   lastEndpoint = "";
   /**

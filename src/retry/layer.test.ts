@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { createClient, type ClientOptions } from "../client/index.js";
 import { seededRandom } from "../core/clock.js";
-import { ErrorCodes, type WeftError } from "../core/errors.js";
+import { ErrorCodes, RefusedStreamError, type WeftError } from "../core/errors.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import type { Endpoint } from "../core/endpoint.js";
 import { staticDiscovery } from "../discovery/static.js";
@@ -73,6 +73,38 @@ describe("retry", () => {
     await clock.advanceAsync(1000);
     expect((await call).status).toBe(201);
     expect(seen.map((r) => r.body)).toEqual(["x", "x"]);
+  });
+
+  it("requeues a stream the server refused unprocessed without spending an attempt, and does not blame the endpoint", async () => {
+    const refusedStream = (): Error => new RefusedStreamError("http://127.0.0.1:1", 61, 59);
+    // Six refusals (a server shedding streams on shutdown), then an answer: maxAttempts 3 is not
+    // used up by them.
+    const { client, seen, clock } = setup(
+      (_req, n) => {
+        if (n <= 6) throw refusedStream();
+        return { status: 201 };
+      },
+      { retry: { maxAttempts: 3 }, breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } },
+    );
+    const call = client.request({ method: "POST", path: "/", body: "x" });
+    await clock.advanceAsync(1000);
+    expect((await call).status).toBe(201);
+    expect(seen).toHaveLength(7);
+    // Refused streams are "overloaded": no breaker counted them.
+    expect(client.snapshot().endpoints.every((e) => e.breaker === "closed")).toBe(true);
+
+    // Bounded on their own: past 10 requeues, refusals count as attempts again.
+    const always = setup(
+      () => {
+        throw refusedStream();
+      },
+      { retry: { maxAttempts: 3 } },
+    );
+    const failing = always.client.request({ path: "/" });
+    const outcome = failing.catch((e: WeftError) => e);
+    await always.clock.advanceAsync(5000);
+    expect(await outcome).toMatchObject({ code: ErrorCodes.ATTEMPTS });
+    expect(always.seen).toHaveLength(10 + 3);
   });
 
   it("never resends a stream body", async () => {

@@ -16,11 +16,14 @@ import {
   TotalTimeoutError,
 } from "../core/errors.js";
 import { isReplayable } from "../core/request.js";
-import type { Outcome } from "../core/classifier.js";
+import { isRefusedStream, type Outcome } from "../core/classifier.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { backoffMs, type BackoffConfig } from "./backoff.js";
 import type { RetryBudget } from "./budget.js";
 import { parseRetryAfter } from "./retry-after.js";
+
+/** Requeues of refused streams one call may make beyond its attempts (Finagle's RequeueFilter allows 25). */
+const MAX_REQUEUES = 10;
 
 export interface RetryConfig {
   /** Attempts per call, the first included. Default 3. */
@@ -71,7 +74,12 @@ export function decideRetry(
   ) {
     return { retry: false, limit: "unavailable", error };
   }
-  if (attemptsMade >= config.maxAttempts) {
+  // A refused stream (never processed) is requeued at once and does not count as an attempt, up
+  // to MAX_REQUEUES a call: a server shedding its streams on shutdown must not use up a call's tries.
+  const call = req.call;
+  const requeue = isRefusedStream(error) && call.requeues < MAX_REQUEUES;
+  const tries = attemptsMade - call.requeues;
+  if (!requeue && tries >= config.maxAttempts) {
     return {
       retry: false,
       limit: "attempts",
@@ -80,13 +88,13 @@ export function decideRetry(
   }
   // A stream body can be sent once; strings and bytes can be sent again.
   if (!isReplayable(req)) return { retry: false, limit: "body", error };
-  let delayMs: number | undefined;
+  let delayMs: number | undefined = requeue ? 0 : undefined;
   if (res !== undefined && outcome !== "overloaded" && (res.status === 429 || res.status === 503)) {
     delayMs = parseRetryAfter(res.headers["retry-after"], clock.wallNow());
     // A server asking for more than we are willing to wait gets its answer back at once.
     if (delayMs !== undefined && delayMs > config.retryAfterMaxMs) return { retry: false, limit: "deadline", error };
   }
-  delayMs ??= backoffMs(config.backoff, attemptsMade, ctx.random());
+  delayMs ??= backoffMs(config.backoff, tries, ctx.random());
   const leftMs = req.deadline - clock.now();
   if (delayMs >= leftMs) {
     const message = `no time left for a retry: waiting ${Math.round(delayMs)} ms would pass the deadline (${Math.max(0, Math.round(leftMs))} ms left)`;
@@ -103,5 +111,6 @@ export function decideRetry(
       error: new BudgetExhaustedError(ctx.service, { cause: error, attempts: attemptsMade }),
     };
   }
+  if (requeue) call.requeues++;
   return { retry: true, delayMs };
 }
