@@ -118,6 +118,7 @@ export function balanceLayer(context: BalanceLayerContext): Layer {
         attempt: req.attempt,
         route: req.call.route?.name,
         status: res?.status,
+        response: res,
         error,
         outcome,
         durationMs: rtt,

@@ -455,6 +455,8 @@ const ENTRIES: PlanEntry[] = [
         events: events.api,
         snapshot,
         meterProvider: config.metrics.meterProvider,
+        // grpcClient's transport: its attempts are RPCs (the RPC conventions' histogram).
+        rpc: config.transport.name === "grpc",
       });
       return stop === null ? null : { close: stop };
     },

@@ -9,7 +9,7 @@
  * with no subscriber costs one property read per decision.
  */
 import diagnostics from "node:diagnostics_channel";
-import type { Disposer } from "./types.js";
+import type { Disposer, MeshResponse } from "./types.js";
 import type { Outcome } from "./classifier.js";
 
 export type Listener<T> = (event: T) => void;
@@ -84,6 +84,11 @@ export interface AttemptStartEvent extends CallInfo, RouteInfo {
 
 export interface AttemptEndEvent extends AttemptStartEvent {
   readonly status: number | undefined;
+  /**
+   * The response the attempt got, undefined when it failed without one: read its status and
+   * headers (a gRPC attempt's `grpc-status`, a `server-timing`); its body is the caller's.
+   */
+  readonly response?: MeshResponse;
   readonly error: unknown;
   readonly outcome: Outcome;
   readonly durationMs: number;

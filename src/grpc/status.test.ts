@@ -63,11 +63,13 @@ describe("a gRPC status as the classifier reads it", () => {
 });
 
 describe("pushback", () => {
-  it("is a Retry-After in whole seconds, rounded up; negative or unreadable means never", () => {
+  it("is a Retry-After in seconds with the milliseconds kept; negative or unreadable means never", () => {
     expect(retryAfterOfPushback(undefined)).toBeUndefined();
     expect(retryAfterOfPushback("0")).toBe("0");
     expect(retryAfterOfPushback("1000")).toBe("1");
-    expect(retryAfterOfPushback("1500")).toBe("2");
+    expect(retryAfterOfPushback("1500")).toBe("1.5");
+    expect(retryAfterOfPushback("7")).toBe("0.007");
+    expect(retryAfterOfPushback("29999")).toBe("29.999");
     expect(retryAfterOfPushback("-1")).toBe(NEVER_RETRY_AFTER);
     expect(retryAfterOfPushback("soon")).toBe(NEVER_RETRY_AFTER);
   });

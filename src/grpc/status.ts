@@ -106,14 +106,16 @@ export function codeOfHttpStatus(status: number): number {
 export const NEVER_RETRY_AFTER = "31536000";
 
 /**
- * `grpc-retry-pushback-ms` (gRPC A6) as a `Retry-After` value in whole seconds, rounded up so the
- * wait is never shorter than asked; a negative or unreadable pushback means "do not retry"
- * (`NEVER_RETRY_AFTER`); undefined when there is none (the retry layer's backoff then applies).
+ * `grpc-retry-pushback-ms` (gRPC A6) as a `Retry-After` value in seconds with the milliseconds as
+ * a fraction (`250` → `0.25`), which the retry layer reads to the millisecond; a negative or
+ * unreadable pushback means "do not retry" (`NEVER_RETRY_AFTER`); undefined when there is none
+ * (the retry layer's backoff then applies).
  */
 export function retryAfterOfPushback(pushback: string | undefined): string | undefined {
   if (pushback === undefined) return undefined;
-  if (!/^\d+$/.test(pushback.trim())) return NEVER_RETRY_AFTER;
-  return String(Math.ceil(Number(pushback) / 1000));
+  const ms = pushback.trim();
+  if (!/^\d+$/.test(ms)) return NEVER_RETRY_AFTER;
+  return String(Number(ms) / 1000);
 }
 
 /**

@@ -67,6 +67,13 @@ describe("parseRetryAfter", () => {
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
     expect(parseRetryAfter("soon", now)).toBeUndefined();
     expect(parseRetryAfter("-1", now)).toBeUndefined();
-    expect(parseRetryAfter("1.5", now)).toBeUndefined();
+    expect(parseRetryAfter("1.", now)).toBeUndefined();
+    expect(parseRetryAfter(".5", now)).toBeUndefined();
+  });
+  it("reads a fraction of a second to the millisecond, never shorter (a gRPC pushback)", () => {
+    expect(parseRetryAfter("1.5", now)).toBe(1500);
+    expect(parseRetryAfter("0.25", now)).toBe(250);
+    for (const ms of [1, 7, 50, 999, 29_999]) expect(parseRetryAfter(String(ms / 1000), now)).toBe(ms);
+    expect(parseRetryAfter("0.0005", now)).toBe(1);
   });
 });

@@ -4,6 +4,9 @@
  *
  * - `http.client.request.duration` follows the HTTP semantic conventions (seconds, their bucket
  *   advice), so the charts users already have for instrumented HTTP clients show weft's attempts.
+ *   A gRPC client's attempts go to `rpc.client.duration` instead (the RPC conventions the spans
+ *   follow, rpc.ts: milliseconds, `rpc.system`, `rpc.service`, `rpc.method`,
+ *   `rpc.grpc.status_code`), never both.
  * - Everything else is weft's own, under `weft.client.*`, with attributes only from the service
  *   (`weft.service`), the endpoint (`server.address`, `server.port`), the method
  *   (`http.request.method`, unknown ones as `_OTHER`), the status code
@@ -42,6 +45,14 @@ export const METER_VERSION = "0.1.0";
 /** Semantic-convention advice for `http.client.request.duration`, in seconds. */
 export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+]);
+
+/**
+ * Bucket boundaries for `rpc.client.duration`, in ms: the HTTP advice's, in the RPC conventions'
+ * unit, so the two histograms chart alike.
+ */
+export const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([
+  5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000,
 ]);
 
 /** RFC 9110 methods plus PATCH and QUERY; anything else is `_OTHER` (HTTP semantic conventions). */
@@ -97,6 +108,7 @@ function parseServer(url: string): ServerAttributes {
 /** Every instrument weft records into one meter. */
 export interface WeftInstruments {
   readonly attemptDuration: Histogram;
+  readonly rpcDuration: Histogram;
   readonly calls: ObservableCounter;
   readonly timeouts: ObservableCounter;
   readonly retries: Counter;
@@ -134,6 +146,11 @@ function createInstruments(meter: Meter): WeftInstruments {
       unit: "s",
       advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
       description: "Duration of HTTP client requests: one per attempt, retries and hedges included.",
+    }),
+    rpcDuration: meter.createHistogram("rpc.client.duration", {
+      unit: "ms",
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_MS] },
+      description: "Duration of outbound RPCs (gRPC): one per attempt, retries and hedges included.",
     }),
     calls: meter.createObservableCounter("weft.client.calls", {
       unit: "{call}",

@@ -17,6 +17,7 @@ import type { AttemptEndEvent, ClientEvents } from "../core/events.js";
 import type { Disposer } from "../core/types.js";
 import { instrumentsFor, metricMethod, serverAttributes, METER_NAME, METER_VERSION } from "./metrics-instruments.js";
 import { observerFor, type MetricsSnapshot } from "./metrics-observe.js";
+import { rpcOfPath, rpcStatusCode } from "./rpc.js";
 import { errorType } from "./tracing.js";
 
 export type { MetricsSnapshot } from "./metrics-observe.js";
@@ -29,6 +30,11 @@ export interface ClientMetricsOptions {
   readonly snapshot: () => MetricsSnapshot;
   /** Default: the global one (`metrics.getMeterProvider()`). */
   readonly meterProvider?: MeterProvider;
+  /**
+   * The client speaks gRPC (its transport is `grpcClient`'s): attempts are recorded in
+   * `rpc.client.duration` by the RPC conventions instead of `http.client.request.duration`.
+   */
+  readonly rpc?: boolean;
 }
 
 /** Distinct `error.type` values one client reports before the rest become `_OTHER`. */
@@ -50,7 +56,8 @@ export function weftMeter(provider: MeterProvider = metrics.getMeterProvider()):
  * Records a client's metrics into `meterProvider` (default: the global one) until the returned
  * disposer runs; returns null, having done nothing, when there is no provider.
  *
- * Per attempt: `http.client.request.duration` (s) — the only record on every call. Per decision:
+ * Per attempt: `http.client.request.duration` (s), or `rpc.client.duration` (ms) for a gRPC client —
+ * the only record on every call. Per decision:
  * `weft.client.retries`, `.hedges`, `.budget_exhausted`, `.limited`, `.breaker.transitions`,
  * `.endpoint.ejections`. Per collection, from one `snapshot()`: `weft.client.calls` (by outcome),
  * `.timeouts`, `.inflight`, `.endpoint.inflight`, `.queue_depth`, `.concurrency.limit`,
@@ -70,9 +77,11 @@ export function clientMetrics(options: ClientMetricsOptions): Disposer | null {
   const base: Attributes = { "weft.service": service };
 
   const disposers: Disposer[] = [
-    events.onAttemptEnd((e) =>
-      instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes)),
-    ),
+    options.rpc === true
+      ? events.onAttemptEnd((e) => instruments.rpcDuration.record(e.durationMs, rpcAttributes(e, service, errorTypes)))
+      : events.onAttemptEnd((e) =>
+          instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes)),
+        ),
     events.onRetry((e) =>
       instruments.retries.add(1, { "weft.service": service, "error.type": errorTypes.name(e.reason) }),
     ),
@@ -125,6 +134,34 @@ function attemptAttributes(e: AttemptEndEvent, service: string, errorTypes: Boun
     attributes["http.response.status_code"] = status;
     // Client side, 4xx and 5xx are errors (HTTP semantic conventions), named by their status.
     if (status >= 400) attributes["error.type"] = String(status);
+  } else if (e.error !== undefined) {
+    attributes["error.type"] = errorTypes.name(errorType(e.error));
+  }
+  return attributes;
+}
+
+/**
+ * The RPC conventions' attributes of one gRPC attempt, as its attempt span has them (rpc.ts):
+ * `rpc.grpc.status_code` once it answered, any code but OK an `error.type`; a failure without an
+ * answer (never connected, timed out) only its `error.type`.
+ */
+function rpcAttributes(e: AttemptEndEvent, service: string, errorTypes: BoundedNames): Attributes {
+  const server = serverAttributes(e.endpoint);
+  const rpc = rpcOfPath(e.path);
+  const attributes: Attributes = {
+    "rpc.system": "grpc",
+    "rpc.service": rpc?.service ?? "_OTHER",
+    "rpc.method": rpc?.method ?? "_OTHER",
+    "server.address": server["server.address"],
+    "server.port": server["server.port"],
+    "weft.service": service,
+  };
+  if (e.route !== undefined) attributes["weft.route"] = e.route;
+  const res = e.response;
+  if (res !== undefined) {
+    const code = rpcStatusCode(res);
+    attributes["rpc.grpc.status_code"] = code;
+    if (code !== 0) attributes["error.type"] = String(code);
   } else if (e.error !== undefined) {
     attributes["error.type"] = errorTypes.name(errorType(e.error));
   }

@@ -19,7 +19,11 @@ export interface RpcName {
 export function rpcOf(req: MeshRequest): RpcName | null {
   const type = req.headers["content-type"];
   if (typeof type !== "string" || !type.startsWith("application/grpc")) return null;
-  const path = req.path;
+  return rpcOfPath(req.path);
+}
+
+/** The service and method of a gRPC path (`/package.Service/Method`); null for any other path. */
+export function rpcOfPath(path: string): RpcName | null {
   const slash = path.indexOf("/", 1);
   if (path.charCodeAt(0) !== 47 /* "/" */ || slash === -1 || slash === path.length - 1) return null;
   return { service: path.slice(1, slash), method: path.slice(slash + 1) };
@@ -34,10 +38,15 @@ export function rpcAttributes(rpc: RpcName): Attributes {
   return { "rpc.system": "grpc", "rpc.service": rpc.service, "rpc.method": rpc.method };
 }
 
-/** Ends a gRPC span with its status code: `grpc-status`, else read from the HTTP status (200: OK, other: UNKNOWN). */
-export function endRpc(span: Span, res: MeshResponse): void {
+/** A gRPC response's status code: `grpc-status`, else read from the HTTP status (200: OK, other: UNKNOWN). */
+export function rpcStatusCode(res: MeshResponse): number {
   const header = res.headers["grpc-status"];
-  const code = typeof header === "string" ? Number(header) : res.status < 300 ? 0 : 2;
+  return typeof header === "string" ? Number(header) : res.status < 300 ? 0 : 2;
+}
+
+/** Ends a gRPC span with its status code (`rpcStatusCode`); any code but OK is an error. */
+export function endRpc(span: Span, res: MeshResponse): void {
+  const code = rpcStatusCode(res);
   span.setAttribute("rpc.grpc.status_code", code);
   if (code !== 0) {
     span.setAttribute("error.type", String(code));

@@ -1,7 +1,7 @@
 /**
- * gRPC calls in the spans (real OpenTelemetry SDK, in-memory exporter): the RPC semantic
- * conventions (`rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`) instead of
- * HTTP's, and the trace context reaching the server as metadata.
+ * gRPC calls in the spans and the metrics (the real OpenTelemetry SDKs, in-memory exporter and a
+ * manual reader): the RPC semantic conventions (`rpc.system`, `rpc.service`, `rpc.method`,
+ * `rpc.grpc.status_code`) instead of HTTP's, and the trace context reaching the server as metadata.
  */
 import * as grpc from "@grpc/grpc-js";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
@@ -11,7 +11,9 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticDiscovery } from "weft";
 import { grpcClient, type GrpcUnaryMethod } from "weft/grpc";
+import type { Histogram } from "@opentelemetry/sdk-metrics";
 import { loadEcho, reply, startEchoServer, status, type EchoServer } from "../helpers/grpc.js";
+import { metric, points, testMeters } from "../helpers/metrics.js";
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -66,5 +68,67 @@ describe("a gRPC call's spans", () => {
     expect(attempts[1]?.attributes["server.port"]).toBe(s.port);
     // Each attempt's context went out as metadata: the server saw the attempt spans' ids.
     expect(traceparents.map((t) => t.split("-")[2])).toEqual(attempts.map((a) => a.spanContext().spanId));
+  });
+});
+
+describe("a gRPC client's metrics", () => {
+  it("record each attempt in rpc.client.duration (ms) by the RPC conventions, never in the HTTP histogram", async () => {
+    let gets = 0;
+    const server = await startEchoServer({
+      Get: (call, callback) => {
+        if (++gets === 1) callback(status(grpc.status.UNAVAILABLE, "once"));
+        else callback(null, reply(call.request));
+      },
+      Put: (_call, callback) => callback(status(grpc.status.NOT_FOUND, "no such item")),
+    });
+    // A port nothing listens on: the attempt fails before any connection, with no gRPC status.
+    const gone = await startEchoServer({});
+    const goneUrl = gone.url;
+    await gone.close();
+    const meters = testMeters();
+    const c = grpcClient<{ get: GrpcUnaryMethod; put: GrpcUnaryMethod }>(loadEcho(), {
+      service: "echo",
+      discovery: staticDiscovery([server.url]),
+      metrics: { meterProvider: meters.provider },
+    });
+    const down = grpcClient<{ get: GrpcUnaryMethod }>(loadEcho(), {
+      service: "echo-down",
+      discovery: staticDiscovery([goneUrl]),
+      metrics: { meterProvider: meters.provider },
+    });
+    try {
+      await c.get({ text: "a" }); // UNAVAILABLE, then OK
+      await expect(c.put({ text: "b" })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+      await expect(down.get({ text: "c" })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      const collected = await meters.collect();
+      expect(collected.map((m) => m.descriptor.name)).not.toContain("http.client.request.duration");
+      expect(metric(collected, "rpc.client.duration").descriptor.unit).toBe("ms");
+      const seen = points(collected, "rpc.client.duration").map((p) => ({
+        service: p.attributes["weft.service"],
+        method: p.attributes["rpc.method"],
+        code: p.attributes["rpc.grpc.status_code"],
+        error: p.attributes["error.type"],
+        count: (p.value as Histogram).count,
+      }));
+      expect(seen).toEqual(
+        expect.arrayContaining([
+          { service: "echo", method: "Get", code: 14, error: "14", count: 1 },
+          { service: "echo", method: "Get", code: 0, error: undefined, count: 1 },
+          { service: "echo", method: "Put", code: 5, error: "5", count: 1 },
+        ]),
+      );
+      const failed = seen.filter((p) => p.service === "echo-down");
+      expect(failed).toHaveLength(1);
+      expect(failed[0]?.code).toBeUndefined();
+      expect(failed[0]?.error).toBe("ECONNREFUSED");
+      const [point] = points(collected, "rpc.client.duration");
+      expect(point?.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.service": "weft.test.Echo" });
+      expect(point?.attributes["server.address"]).toBe("127.0.0.1");
+    } finally {
+      await c.close();
+      await down.close();
+      await server.close();
+      await meters.provider.shutdown();
+    }
   });
 });
