@@ -57,6 +57,8 @@ export interface PolicyOptions<F = never> {
   readonly retryOn?: (error: unknown) => boolean;
   /** OpenTelemetry metrics, as a client's: on when a meter provider is registered or given. `false`: off. */
   readonly metrics?: boolean | { readonly meterProvider?: MeterProvider };
+  /** A span per call (`"{name}"`, the function's own spans its children) when an OpenTelemetry SDK is registered. Default true. */
+  readonly tracing?: boolean;
   /** Injected time. Default: the system clock. */
   readonly clock?: Clock;
   /** Injected randomness in [0, 1). Default `Math.random`. */
@@ -78,6 +80,7 @@ export interface PolicyConfig {
   /** The user's rule for the function's results; null: cockatiel's `handleAll`. */
   readonly classify: ((result: PolicyResult) => Outcome) | null;
   readonly metrics: false | { readonly meterProvider: MeterProvider | undefined };
+  readonly tracing: boolean;
   readonly clock: Clock;
   readonly random: Random;
 }
@@ -95,6 +98,7 @@ const KEYS = [
   "classifier",
   "retryOn",
   "metrics",
+  "tracing",
   "clock",
   "random",
 ] as const;
@@ -164,6 +168,7 @@ export function normalizePolicyOptions(options: unknown): PolicyConfig {
     idempotent: o.idempotent === true,
     classify: userClassify(o.classifier as PolicyOptions["classifier"], o.retryOn as PolicyOptions["retryOn"]),
     metrics: clientRule("metrics").normalize(o.metrics, "metrics") as PolicyConfig["metrics"],
+    tracing: clientRule("tracing").normalize(o.tracing, "tracing") as boolean,
     clock: clientRule("clock").normalize(o.clock, "clock") as Clock,
     random: clientRule("random").normalize(o.random, "random") as Random,
   });

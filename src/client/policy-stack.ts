@@ -2,9 +2,9 @@
  * A policy's stack: the client's layers, in the client's order and for the client's reasons
  * (plan.ts), over a terminal that runs the function (`policy-call.ts`):
  *
- *   fallback → observe → deadline → rate-limit → concurrency → retry → breaker → attempt → call
+ *   fallback → observe → trace → deadline → rate-limit → concurrency → retry → breaker → attempt → call
  *
- * What only HTTP has is left out (discovery, balance, routes, coalescing, tracing, `use`). There
+ * What only HTTP has is left out (discovery, balance, routes, coalescing, attempt spans, `use`). There
  * is no `balance` to pick an endpoint, so every request carries one fixed pseudo-endpoint from the
  * start, and the per-endpoint breaker layer (breaker.ts, which keys its breakers by endpoint)
  * becomes the policy's one breaker. A layer that is off is not in the stack at all: a policy of
@@ -27,6 +27,7 @@ import { concurrencyLayer, type ConcurrencySnapshot } from "../limit/concurrency
 import { fallbackLayer } from "../limit/fallback.js";
 import { rateLimitLayer, type RateLimitSnapshot } from "../limit/rate-limit.js";
 import { RetryBudget } from "../retry/budget.js";
+import { policySpanLayer } from "../telemetry/call-span.js";
 import { retryLayer } from "../retry/layer.js";
 import { observeLayer, type CallCounters } from "./observe.js";
 import { callTerminal, envelope } from "./policy-call.js";
@@ -78,6 +79,8 @@ export function policyStack(config: PolicyConfig, parts: PolicyParts): PolicySta
     entries.push({ role: "fallback", layer: fallbackLayer(async (_req, error) => envelope(await fallback(error))) });
   // Counts each call once, with the outcome and latency the caller gets.
   entries.push({ role: "observe", layer: observeLayer(name, parts.counters, parts.stats, classifier, clock, events) });
+  // The call's span covers every run and wait; the function's own spans are its children.
+  if (config.tracing) entries.push({ role: "trace", layer: policySpanLayer() });
   // The total budget bounds every wait below it (a slot, a token, each run, each backoff); also a
   // deadline inherited from the request being served, so it is there even without `totalMs`.
   entries.push({ role: "deadline", layer: deadlineLayer({ clock, events, totalMs: config.totalMs }) });

@@ -89,8 +89,16 @@ describe("policy()", () => {
   });
 
   it("is the client's stack: the plan's layers, in the plan's order, only those given", () => {
-    expect(make().roles).toEqual(["observe", "deadline"]);
-    expect(make({ retry: {}, breaker: {} }).roles).toEqual(["observe", "deadline", "retry", "breaker", "breaker"]);
+    expect(make().roles).toEqual(["observe", "trace", "deadline"]);
+    expect(make({ tracing: false }).roles).toEqual(["observe", "deadline"]);
+    expect(make({ retry: {}, breaker: {} }).roles).toEqual([
+      "observe",
+      "trace",
+      "deadline",
+      "retry",
+      "breaker",
+      "breaker",
+    ]);
     const all = make({
       fallback: () => null,
       timeout: { attemptMs: 10, totalMs: 100 },
@@ -102,6 +110,7 @@ describe("policy()", () => {
     expect(all).toEqual([
       "fallback",
       "observe",
+      "trace",
       "deadline",
       "rate-limit",
       "concurrency",

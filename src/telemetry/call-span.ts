@@ -63,3 +63,36 @@ export function callSpanLayer(): Layer {
     );
   };
 }
+
+/**
+ * A policy call's span (`policy().execute`): INTERNAL, named by the policy (`"orders-db"`), over
+ * every run, backoff and wait, its decisions (retry, hedge, breaker, budget) as events. The
+ * function runs with it active, so what the function's own instrumentation records — a database
+ * client's span per query — are its children, one per run.
+ */
+export function policySpanLayer(): Layer {
+  return (next) => (req) => {
+    if (!tracingEnabled()) return next(req);
+    const parent = context.active();
+    const span = getTracer().startSpan(
+      req.service,
+      { kind: SpanKind.INTERNAL, attributes: { "weft.service": req.service } },
+      parent,
+    );
+    req.call.note = (name, attributes) => span.addEvent(name, attributes);
+    return context.with(trace.setSpan(parent, span), next, undefined, req).then(
+      (res) => {
+        req.call.note = null;
+        span.setAttribute("weft.attempts", req.call.attempts);
+        span.end();
+        return res;
+      },
+      (error: unknown) => {
+        req.call.note = null;
+        span.setAttribute("weft.attempts", req.call.attempts);
+        endWithError(span, error);
+        throw error;
+      },
+    );
+  };
+}
