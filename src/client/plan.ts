@@ -456,7 +456,7 @@ const ENTRIES: PlanEntry[] = [
         snapshot,
         meterProvider: config.metrics.meterProvider,
         // grpcClient's transport: its attempts are RPCs (the RPC conventions' histogram).
-        rpc: config.transport.name === "grpc",
+        attempts: config.transport.name === "grpc" ? "rpc" : "http",
       });
       return stop === null ? null : { close: stop };
     },

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { metric, testMeters, valueOf } from "../../test/helpers/metrics.js";
+import { metric, points, testMeters, valueOf } from "../../test/helpers/metrics.js";
 import { runWithContext } from "../core/context.js";
 import {
   AttemptTimeoutError,
@@ -488,8 +488,19 @@ describe("policy()", () => {
     expect(valueOf(collected, "weft.client.calls", { "weft.service": "queue", "weft.outcome": "success" })).toBe(1);
     expect(valueOf(collected, "weft.client.calls", { "weft.service": "queue", "weft.outcome": "failure" })).toBe(1);
     expect(valueOf(collected, "weft.client.breakers.open", { "weft.service": "queue" })).toBe(0);
-    // A function call is no HTTP request: no http.client.request.duration.
+    // A function call is no HTTP request: each run in weft.policy.attempt.duration, none in http.client.request.duration.
     expect(() => metric(collected, "http.client.request.duration")).toThrow(/no metric/);
+    expect(metric(collected, "weft.policy.attempt.duration").descriptor.unit).toBe("s");
+    const ok = valueOf(collected, "weft.policy.attempt.duration", {
+      "weft.service": "queue",
+      "weft.outcome": "success",
+    });
+    const failed = points(collected, "weft.policy.attempt.duration").find(
+      (p) => p.attributes["error.type"] === "Error",
+    );
+    expect((ok as { count: number }).count).toBe(1);
+    expect(failed?.attributes["weft.outcome"]).toBe("retryable");
+    expect((failed?.value as { count: number }).count).toBe(1);
     await meters.provider.shutdown();
   });
 

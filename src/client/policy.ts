@@ -109,8 +109,9 @@ export class Policy<F = never> {
         ? null
         : clientMetrics({
             service: config.name,
-            // A function call is no HTTP request: its runs are not recorded as http.client.request.duration.
-            events: { ...events.api, onAttemptEnd: () => noop },
+            // A run of a function is no HTTP request: weft.policy.attempt.duration, not http.client.request.duration.
+            events: events.api,
+            attempts: "policy",
             snapshot: () => this.#metricsSnapshot(),
             meterProvider: config.metrics.meterProvider,
           });

@@ -6,7 +6,7 @@
  *   advice), so the charts users already have for instrumented HTTP clients show weft's attempts.
  *   A gRPC client's attempts go to `rpc.client.duration` instead (the RPC conventions the spans
  *   follow, rpc.ts: milliseconds, `rpc.system`, `rpc.service`, `rpc.method`,
- *   `rpc.grpc.status_code`), never both.
+ *   `rpc.grpc.status_code`), never both; a policy's runs to `weft.policy.attempt.duration`.
  * - Everything else is weft's own, under `weft.client.*`, with attributes only from the service
  *   (`weft.service`), the endpoint (`server.address`, `server.port`), the method
  *   (`http.request.method`, unknown ones as `_OTHER`), the status code
@@ -109,6 +109,7 @@ function parseServer(url: string): ServerAttributes {
 export interface WeftInstruments {
   readonly attemptDuration: Histogram;
   readonly rpcDuration: Histogram;
+  readonly policyDuration: Histogram;
   readonly calls: ObservableCounter;
   readonly timeouts: ObservableCounter;
   readonly retries: Counter;
@@ -151,6 +152,11 @@ function createInstruments(meter: Meter): WeftInstruments {
       unit: "ms",
       advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_MS] },
       description: "Duration of outbound RPCs (gRPC): one per attempt, retries and hedges included.",
+    }),
+    policyDuration: meter.createHistogram("weft.policy.attempt.duration", {
+      unit: "s",
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
+      description: "Duration of each run of a policy's function (policy().execute), retries and hedges included.",
     }),
     calls: meter.createObservableCounter("weft.client.calls", {
       unit: "{call}",

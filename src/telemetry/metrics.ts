@@ -15,7 +15,14 @@
 import { createNoopMeter, metrics, type Attributes, type Meter, type MeterProvider } from "@opentelemetry/api";
 import type { AttemptEndEvent, ClientEvents } from "../core/events.js";
 import type { Disposer } from "../core/types.js";
-import { instrumentsFor, metricMethod, serverAttributes, METER_NAME, METER_VERSION } from "./metrics-instruments.js";
+import {
+  instrumentsFor,
+  metricMethod,
+  serverAttributes,
+  METER_NAME,
+  METER_VERSION,
+  type WeftInstruments,
+} from "./metrics-instruments.js";
 import { observerFor, type MetricsSnapshot } from "./metrics-observe.js";
 import { rpcOfPath, rpcStatusCode } from "./rpc.js";
 import { errorType } from "./tracing.js";
@@ -31,10 +38,11 @@ export interface ClientMetricsOptions {
   /** Default: the global one (`metrics.getMeterProvider()`). */
   readonly meterProvider?: MeterProvider;
   /**
-   * The client speaks gRPC (its transport is `grpcClient`'s): attempts are recorded in
-   * `rpc.client.duration` by the RPC conventions instead of `http.client.request.duration`.
+   * What an attempt is, so where its duration goes: an HTTP request (default,
+   * `http.client.request.duration`), a gRPC call (`grpcClient`'s transport: `rpc.client.duration`,
+   * the RPC conventions) or a run of a `policy()`'s function (`weft.policy.attempt.duration`).
    */
-  readonly rpc?: boolean;
+  readonly attempts?: "http" | "rpc" | "policy";
 }
 
 /** Distinct `error.type` values one client reports before the rest become `_OTHER`. */
@@ -56,8 +64,8 @@ export function weftMeter(provider: MeterProvider = metrics.getMeterProvider()):
  * Records a client's metrics into `meterProvider` (default: the global one) until the returned
  * disposer runs; returns null, having done nothing, when there is no provider.
  *
- * Per attempt: `http.client.request.duration` (s), or `rpc.client.duration` (ms) for a gRPC client —
- * the only record on every call. Per decision:
+ * Per attempt: `http.client.request.duration` (s), `rpc.client.duration` (ms) for a gRPC client or
+ * `weft.policy.attempt.duration` (s) for a policy — the only record on every call. Per decision:
  * `weft.client.retries`, `.hedges`, `.budget_exhausted`, `.limited`, `.breaker.transitions`,
  * `.endpoint.ejections`. Per collection, from one `snapshot()`: `weft.client.calls` (by outcome),
  * `.timeouts`, `.inflight`, `.endpoint.inflight`, `.queue_depth`, `.concurrency.limit`,
@@ -77,11 +85,7 @@ export function clientMetrics(options: ClientMetricsOptions): Disposer | null {
   const base: Attributes = { "weft.service": service };
 
   const disposers: Disposer[] = [
-    options.rpc === true
-      ? events.onAttemptEnd((e) => instruments.rpcDuration.record(e.durationMs, rpcAttributes(e, service, errorTypes)))
-      : events.onAttemptEnd((e) =>
-          instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes)),
-        ),
+    recordAttempts(options.attempts ?? "http", events, instruments, service, errorTypes),
     events.onRetry((e) =>
       instruments.retries.add(1, { "weft.service": service, "error.type": errorTypes.name(e.reason) }),
     ),
@@ -116,6 +120,32 @@ export function clientMetrics(options: ClientMetricsOptions): Disposer | null {
     disposed = true;
     for (const dispose of disposers) dispose();
   };
+}
+
+/** One record per attempt, in the histogram of what an attempt is. */
+function recordAttempts(
+  kind: "http" | "rpc" | "policy",
+  events: ClientEvents,
+  instruments: WeftInstruments,
+  service: string,
+  errorTypes: BoundedNames,
+): Disposer {
+  switch (kind) {
+    case "http":
+      return events.onAttemptEnd((e) =>
+        instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes)),
+      );
+    case "rpc":
+      return events.onAttemptEnd((e) =>
+        instruments.rpcDuration.record(e.durationMs, rpcAttributes(e, service, errorTypes)),
+      );
+    case "policy":
+      return events.onAttemptEnd((e) => {
+        const attributes: Attributes = { "weft.service": service, "weft.outcome": e.outcome };
+        if (e.error !== undefined) attributes["error.type"] = errorTypes.name(errorType(e.error));
+        instruments.policyDuration.record(e.durationMs / 1000, attributes);
+      });
+  }
 }
 
 /** The semconv attributes of one attempt; `error.type` as the attempt span has it. */
