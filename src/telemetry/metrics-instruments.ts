@@ -51,7 +51,7 @@ export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
  * Bucket boundaries for `rpc.client.duration`, in ms: the HTTP advice's, in the RPC conventions'
  * unit, so the two histograms chart alike.
  */
-export const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([
+const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([
   5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000,
 ]);
 
