@@ -18,8 +18,14 @@
  *   stream id fail as refused (http2-response.ts), so the retry layer resends them.
  * - A session with no stream open is unref'd (it does not keep the process alive) and closed after
  *   `idleTimeoutMs` without traffic.
+ * - A session with streams open that has received nothing for `keepAlive.intervalMs` is PINGed;
+ *   one that answers neither the PING nor anything else within `keepAlive.timeoutMs` is dead: it
+ *   takes no new stream and is destroyed, its streams failing as possibly processed
+ *   (http2-keepalive.ts).
  */
 import { connect, type ClientSessionOptions, type Settings } from "node:http2";
+import type { Clock } from "../core/clock.js";
+import type { KeepAliveConfig } from "./http2-keepalive.js";
 import { SessionSlot, type SlotOwner, type StreamJob } from "./http2-slot.js";
 import { IdentityError, TlsError, tlsFailure, type TlsClient } from "./tls.js";
 
@@ -34,6 +40,10 @@ export interface SessionConfig {
   readonly connectTimeoutMs: number;
   /** 0: never closed for idleness. */
   readonly idleTimeoutMs: number;
+  /** PINGs on silent sessions with streams open; null: none. */
+  readonly keepAlive: KeepAliveConfig | null;
+  /** The keep-alive's timers. */
+  readonly clock: Clock;
   readonly tls: TlsClient | null;
 }
 
@@ -50,6 +60,8 @@ export class OriginSessions implements SlotOwner {
   readonly #hostname: string;
   readonly #config: SessionConfig;
   readonly idleTimeoutMs: number;
+  readonly keepAlive: KeepAliveConfig | null;
+  readonly clock: Clock;
   /** Sessions that take new streams. */
   #open: SessionSlot[] = [];
   /** Every session not closed yet (open, draining after GOAWAY, retired). */
@@ -70,6 +82,8 @@ export class OriginSessions implements SlotOwner {
     this.#hostname = url.hostname;
     this.#config = config;
     this.idleTimeoutMs = config.idleTimeoutMs;
+    this.keepAlive = config.keepAlive;
+    this.clock = config.clock;
   }
 
   /** Opens `job`'s stream on a session with room now, or queues it until one has. */
@@ -216,6 +230,7 @@ export class OriginSessions implements SlotOwner {
       slot.connected = true;
       session.setTimeout(0);
       if (slot.active === 0) slot.idle();
+      else slot.busy();
       if (secure && session.alpnProtocol !== "h2") {
         const cause = new Error(`ALPN chose ${JSON.stringify(session.alpnProtocol ?? "nothing")}, not h2`);
         session.destroy(new TlsError(this.origin, "ALPN_NOT_H2", cause));
@@ -238,6 +253,7 @@ export class OriginSessions implements SlotOwner {
     session.on("error", (error: unknown) => (failure = error));
     session.once("close", () => {
       this.#live.delete(slot);
+      slot.closed();
       const explained = failure === undefined ? undefined : this.explain(failure);
       // Counted once per session (identity mismatches count themselves, in the handshake).
       if (explained instanceof TlsError) config.tls?.count(explained);

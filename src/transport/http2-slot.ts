@@ -2,10 +2,13 @@
  * One HTTP/2 session of an origin and its accounting: streams open, the server's stream limit,
  * the last stream id of a GOAWAY it received. It is the host of its streams' responses
  * (http2-response.ts) and tells its origin's sessions (http2-session.ts) when a slot frees up.
- * While a stream is open the session is ref'd and has no idle timer; with none it is unref'd (it
- * does not keep the process alive) and its idle timer runs.
+ * While a stream is open the session is ref'd, has no idle timer and is watched by its keep-alive
+ * (http2-keepalive.ts); with none it is unref'd (it does not keep the process alive) and its idle
+ * timer runs.
  */
 import type { ClientHttp2Session } from "node:http2";
+import type { Clock } from "../core/clock.js";
+import { KeepAlive, type KeepAliveConfig, type KeepAlivePeer } from "./http2-keepalive.js";
 import type { StreamHost } from "./http2-response.js";
 
 /**
@@ -27,6 +30,9 @@ export interface SlotOwner {
   readonly origin: string;
   /** 0: sessions are never closed for idleness. */
   readonly idleTimeoutMs: number;
+  /** null: no PINGs. */
+  readonly keepAlive: KeepAliveConfig | null;
+  readonly clock: Clock;
   retire(slot: SessionSlot): void;
   start(job: StreamJob): void;
   slotFreed(): void;
@@ -45,11 +51,14 @@ export class SessionSlot implements StreamHost {
   /** True once the server's SETTINGS arrived (`limit` is the server's, not a guess). */
   settled = false;
   #opened = 0;
+  readonly #keepAlive: KeepAlive | null;
 
   constructor(session: ClientHttp2Session, owner: SlotOwner, limit: number) {
     this.session = session;
     this.#owner = owner;
     this.limit = limit;
+    const keepAlive = owner.keepAlive;
+    this.#keepAlive = keepAlive === null ? null : new KeepAlive(owner.clock, keepAlive, pingPeer(this, owner));
   }
 
   get origin(): string {
@@ -59,8 +68,11 @@ export class SessionSlot implements StreamHost {
   streamOpened(): void {
     if (this.active++ === 0) {
       this.session.ref();
-      // Busy: no idle timer (Node would refresh it on every frame).
-      if (this.connected) this.session.setTimeout(0);
+      // Busy: no idle timer (Node would refresh it on every frame); PINGs when it falls silent.
+      if (this.connected) {
+        this.session.setTimeout(0);
+        this.#keepAlive?.watch();
+      }
     }
     if (++this.#opened === MAX_STREAMS_PER_SESSION) {
       this.#owner.retire(this);
@@ -81,6 +93,16 @@ export class SessionSlot implements StreamHost {
     if (this.connected && this.#owner.idleTimeoutMs > 0) this.session.setTimeout(this.#owner.idleTimeoutMs);
   }
 
+  /** Connected with streams open (they were placed before the handshake ended): the keep-alive watches. */
+  busy(): void {
+    this.#keepAlive?.watch();
+  }
+
+  /** The session closed: its keep-alive timer goes. */
+  closed(): void {
+    this.#keepAlive?.stop();
+  }
+
   /** The session began closing between the pick and the request (a GOAWAY just read): `job` goes elsewhere. */
   reroute(job: StreamJob): void {
     this.#owner.retire(this);
@@ -99,4 +121,43 @@ export class SessionSlot implements StreamHost {
       );
     return this.#owner.explain(error);
   }
+}
+
+/**
+ * The session as its keep-alive sees it. A PING left unanswered: the session takes no new stream
+ * and is destroyed, its streams failing with `ERR_HTTP2_PING_TIMEOUT` — not a never-sent code (the
+ * server may have processed them), so the classifier resends only idempotent requests.
+ */
+function pingPeer(slot: SessionSlot, owner: SlotOwner): KeepAlivePeer {
+  const session = slot.session;
+  return {
+    get active() {
+      return slot.active;
+    },
+    bytesRead: () => (session.destroyed ? 0 : session.socket.bytesRead),
+    ping(acked: (rttMs: number) => void): boolean {
+      // A session closing gracefully (GOAWAY, close()) is still PINGed: its streams finish on it.
+      if (session.destroyed) return false;
+      try {
+        // An error is a PING cancelled by the session closing: its 'close' stops the keep-alive.
+        return session.ping((error, rttMs) => {
+          if (error === null) acked(rttMs);
+        });
+      } catch {
+        return false;
+      }
+    },
+    dead(timeoutMs: number): void {
+      owner.retire(slot);
+      if (session.destroyed) return;
+      session.destroy(
+        Object.assign(
+          new Error(
+            `HTTP/2 session to ${owner.origin} did not answer a PING within ${timeoutMs} ms and sent nothing else: the peer is presumed gone (its streams may have been processed)`,
+          ),
+          { code: "ERR_HTTP2_PING_TIMEOUT" },
+        ),
+      );
+    },
+  };
 }

@@ -22,12 +22,16 @@
  *
  * Sessions (http2-session.ts): a second session to the same origin only when every session
  * carries as many streams as the server's SETTINGS_MAX_CONCURRENT_STREAMS allows, up to
- * `maxSessions`; past that, streams wait in nghttp2's queue for a slot.
+ * `maxSessions`; past that, streams wait in weft's queue for a slot. A session with streams open
+ * that falls silent is PINGed, and one whose peer answers nothing is dropped (`keepAlive`,
+ * http2-keepalive.ts).
  */
 import type { OutgoingHttpHeaders } from "node:http2";
+import { systemClock } from "../core/clock.js";
 import { checkInteger, checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
+import type { KeepAliveConfig } from "./http2-keepalive.js";
 import { Http2Response } from "./http2-response.js";
 import { OriginSessions, type SessionConfig } from "./http2-session.js";
 import { TlsClient, type TlsClientSnapshot, type TlsOptions } from "./tls.js";
@@ -45,6 +49,30 @@ export interface Http2TransportOptions {
   /** A session with no stream open and no traffic for this long is closed, ms; `false`: never. Default 60 000. */
   readonly idleTimeoutMs?: number | false;
   /**
+   * Dead-peer detection with HTTP/2 PING frames; `false`: none. A session with streams open that
+   * has received nothing (no frame at all) for `intervalMs` is sent a PING (so one goes out after
+   * one to two intervals of silence); if neither its ACK nor any other frame arrives within
+   * `timeoutMs`, the session is dead: it takes no new stream and is destroyed, and its streams
+   * fail with `ERR_HTTP2_PING_TIMEOUT` — possibly processed, so only idempotent requests are resent
+   * (to another endpoint, or a new session). Busy sessions (frames arriving) and idle ones (no
+   * stream open) are never PINGed, so PINGs cost nothing under load and never hold an idle session
+   * open against `idleTimeoutMs`.
+   *
+   * Default `{ intervalMs: 10_000, timeoutMs: 5_000 }`: on, unlike gRPC and Envoy (off until
+   * configured), because without it a session whose peer froze, or whose path dropped without a
+   * FIN, takes new calls until the kernel gives up on the socket (~15 minutes of retransmissions
+   * on Linux; never when nothing sent is unacknowledged), and outlier ejection only pauses the
+   * endpoint: the dead session is back when the endpoint returns. 10 s is the shortest keepalive
+   * time gRPC's clients accept (grpc-java raises smaller values to it). An ACK is a control frame
+   * the peer's HTTP/2 stack sends as soon as it reads its socket (no flow control, no handler), so
+   * 5 s is far beyond any round trip: a peer silent that long has not read its socket for 5 s
+   * while calls wait on it. Servers that police PINGs (grpc-go and grpc-java allow one per
+   * 5 minutes by default, and answer more with GOAWAY ENHANCE_YOUR_CALM) need `intervalMs` of
+   * 300 000 or more, or `false`; weft's gRPC client runs on grpc-js, not on this transport.
+   * @example http2Transport({ keepAlive: { intervalMs: 30_000, timeoutMs: 10_000 } })
+   */
+  readonly keepAlive?: { readonly intervalMs?: number; readonly timeoutMs?: number } | false;
+  /**
    * On `close()` and when an endpoint leaves, how long streams in flight (and bodies nobody reads)
    * may take to finish before their sessions are destroyed, ms. Default 5 000.
    */
@@ -58,7 +86,18 @@ export interface Http2TransportOptions {
   readonly tls?: TlsOptions;
 }
 
-const OPTION_KEYS = ["maxSessions", "maxConcurrentStreams", "connectTimeoutMs", "idleTimeoutMs", "closeGraceMs", "tls"];
+const OPTION_KEYS = [
+  "maxSessions",
+  "maxConcurrentStreams",
+  "connectTimeoutMs",
+  "idleTimeoutMs",
+  "keepAlive",
+  "closeGraceMs",
+  "tls",
+];
+
+/** `keepAlive`'s defaults (see the option): a PING after 10–20 s of silence with streams open, 5 s for its ACK. */
+const KEEP_ALIVE_DEFAULTS: KeepAliveConfig = Object.freeze({ intervalMs: 10_000, timeoutMs: 5_000 });
 
 /**
  * An HTTP/2 transport: streams multiplexed on one session per endpoint origin, h2c for `http://`,
@@ -76,6 +115,8 @@ export function http2Transport(options: Http2TransportOptions = {}): TransportFa
     connectTimeoutMs:
       (checkMs("transport.connectTimeoutMs", options.connectTimeoutMs, false) as number | undefined) ?? 10_000,
     idleTimeoutMs: idle === false ? 0 : (idle ?? 60_000),
+    keepAlive: keepAliveConfig(options.keepAlive),
+    clock: systemClock,
   };
   const closeGraceMs = (checkMs("transport.closeGraceMs", options.closeGraceMs, false) as number | undefined) ?? 5_000;
   // Checked now, so bad TLS options fail where the transport is described, not at the first call
@@ -87,6 +128,21 @@ export function http2Transport(options: Http2TransportOptions = {}): TransportFa
       "transport.tls",
     ).close();
   return { name: "http2", create: () => new Http2Transport(config, closeGraceMs, options.tls) };
+}
+
+function keepAliveConfig(value: unknown): KeepAliveConfig | null {
+  if (value === false) return null;
+  if (value === undefined) return KEEP_ALIVE_DEFAULTS;
+  if (!isPlainObject(value)) fail("transport.keepAlive", value, "{ intervalMs?, timeoutMs? } or false (off)");
+  checkKeys(value, ["intervalMs", "timeoutMs"], "transport.keepAlive");
+  return Object.freeze({
+    intervalMs:
+      (checkMs("transport.keepAlive.intervalMs", value.intervalMs, false) as number | undefined) ??
+      KEEP_ALIVE_DEFAULTS.intervalMs,
+    timeoutMs:
+      (checkMs("transport.keepAlive.timeoutMs", value.timeoutMs, false) as number | undefined) ??
+      KEEP_ALIVE_DEFAULTS.timeoutMs,
+  });
 }
 
 class Http2Transport implements Transport {
