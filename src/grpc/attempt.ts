@@ -1,13 +1,15 @@
 /**
  * One attempt of the gRPC transport (transport.ts): it listens to its grpc-js call until the call
  * has answered, then turns the outcome into the response the stack passes up (status.ts maps the
- * status; a call grpc-js failed before any connection is rejected as never sent). The attempt's
+ * status; a call grpc-js failed before any connection — or on a channel closed before it started,
+ * or because weft's TLS refused the server — is rejected as never sent). The attempt's
  * cancellation cancels the call until its status arrives.
  */
 import type { ChannelInterface as Channel, InterceptingListener, Metadata, StatusObject } from "@grpc/grpc-js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { GrpcResponse, GrpcStreamResponse } from "./response.js";
 import { Code, GRPC_STATUS_NAMES, httpStatusOf, unsentCode } from "./status.js";
+import type { ChannelTls } from "./tls.js";
 
 /**
  * An attempt that failed before any connection existed (status.ts's `unsentCode`): `code` is the
@@ -57,6 +59,8 @@ export class Attempt implements InterceptingListener {
     private readonly target: string,
     private readonly resolve: (res: MeshResponse) => void,
     private readonly reject: (error: unknown) => void,
+    /** weft's TLS on the channel (null: none), which knows the handshakes it refused. */
+    private readonly tls: ChannelTls | null = null,
   ) {}
 
   /** grpc-js's callback for unary and client streaming: the message, or its verdict (it runs before 'status'). */
@@ -156,6 +160,13 @@ export class Attempt implements InterceptingListener {
     // with response headers, or (trailers-only) with a content-type — a server relaying its own
     // upstream's "No connection established" must not pass for it.
     if (code !== Code.OK && this.#headers === null && status.metadata.get("content-type").length === 0) {
+      if (code === Code.UNAVAILABLE) {
+        // The channel's TLS refused the server (its SPIFFE ID, its host name): weft's error, never sent.
+        const refused = this.tls?.refusal(details);
+        if (refused !== undefined) return this.reject(refused);
+        // Queued for a connection when the channel was closed (released, or retired by a rotation).
+        if (details === CLOSED_BEFORE_START) return this.reject(closedChannel(this.target, new Error(details)));
+      }
       const unsent = unsentCode(code, details);
       if (unsent !== null) return this.reject(new GrpcUnsentError(unsent, { ...status, code, details }, this.target));
     }
@@ -187,9 +198,15 @@ export class Attempt implements InterceptingListener {
 }
 
 /**
- * grpc-js refused to start a call on a channel that was closed (its endpoint released) between the
- * pick and now: nothing was sent. The code is the one the undici transport uses for a closed
- * pool, which the classifier lists as never sent.
+ * What grpc-js says to the calls still waiting for a connection (its pick queue) when their channel
+ * closes: they never started.
+ */
+const CLOSED_BEFORE_START = "Channel closed before call started";
+
+/**
+ * grpc-js refused to start a call on a channel that was closed (its endpoint released, or retired
+ * by a TLS rotation) between the pick and now: nothing was sent. The code is the one the undici
+ * transport uses for a closed pool, which the classifier lists as never sent.
  */
 export function closedChannel(target: string, error: unknown): Error {
   return Object.assign(new Error(`the grpc channel to ${target} is closed`, { cause: error }), {

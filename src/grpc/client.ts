@@ -13,7 +13,7 @@
  * grpc-js does one thing — move one attempt's bytes over HTTP/2 — and every decision is the stack's.
  */
 import type { Client, ClientOptions, RouteOptions } from "../client/index.js";
-import { createClient, Mesh } from "../client/index.js";
+import { createClient, Mesh, TlsClient } from "../client/index.js";
 import { systemClock } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import { fail, isPlainObject } from "../core/validate.js";
@@ -59,7 +59,8 @@ const IDEMPOTENCY_LEVELS = new Set(["IDEMPOTENT", "NO_SIDE_EFFECTS"]);
 /**
  * A client for a gRPC service through weft's stack. `Service` is a generated client class
  * (`loadPackageDefinition(...).pkg.Greeter`) or its `service` definition. Endpoints are
- * `http://host:port` (plaintext, h2c) or `https://host:port` (TLS, `grpc.credentials`).
+ * `http://host:port` (plaintext, h2c) or `https://host:port` (TLS: `tls`, as `createClient` takes
+ * it, or `grpc.credentials`).
  * Needs `@grpc/grpc-js` (an optional peer dependency).
  * @example
  * const greeter = grpcClient(Greeter, {
@@ -74,14 +75,22 @@ export function grpcClient<Methods extends object = UntypedGrpcMethods>(
   options: GrpcClientOptions,
 ): GrpcServiceClient<Methods> {
   if (!isPlainObject(options)) fail("options", options, "an object with at least { service, discovery }");
-  const { grpc: grpcOptions, mesh, ...rest } = options;
-  for (const key of ["transport", "tls"]) {
-    const value = (rest as Record<string, unknown>)[key];
-    if (value !== undefined)
-      fail(key, value, "absent: a gRPC client's transport is grpc-js (TLS through grpc.credentials)");
-  }
+  const { grpc: grpcOptions, mesh, tls: tlsOptions, ...rest } = options;
+  const transportOption = (rest as Record<string, unknown>).transport;
+  if (transportOption !== undefined)
+    fail(
+      "transport",
+      transportOption,
+      "absent: a gRPC client's transport is grpc-js (TLS through `tls` or grpc.credentials)",
+    );
   if (mesh !== undefined && !(mesh instanceof Mesh)) fail("mesh", mesh, "a mesh made by createMesh()");
   const config = checkGrpcOptions(grpcOptions);
+  if (tlsOptions !== undefined && config.credentials !== undefined)
+    fail(
+      "tls",
+      "(with grpc.credentials)",
+      "absent when `grpc.credentials` is given: one or the other secures the channels (weft's `tls` checks the SPIFFE identity and rotates)",
+    );
   const methods = methodsOf(definitionOf(service), config.methods ?? {});
   const grpc = loadGrpc();
   if (config.credentials !== undefined && !(config.credentials instanceof grpc.ChannelCredentials)) {
@@ -91,6 +100,8 @@ export function grpcClient<Methods extends object = UntypedGrpcMethods>(
       "ChannelCredentials from the same @grpc/grpc-js as the application's (another copy of grpc-js made these)",
     );
   }
+  // Checked as createClient({ tls }) checks it, and named as it names it (its undici transport's `tls`).
+  const tls = tlsOptions === undefined ? null : new TlsClient(tlsOptions, {}, "transport.tls");
   // The client is made after its transport; the transport reads these once it sends.
   const link: TransportLink = { deadlineHeader: false, clock: systemClock };
   const shapes = new Map<string, MethodShape>(methods.map((m) => [m.definition.path, m.definition]));
@@ -98,6 +109,7 @@ export function grpcClient<Methods extends object = UntypedGrpcMethods>(
     grpc,
     methods: shapes,
     credentials: config.credentials,
+    tls,
     channelOptions: config.channelOptions ?? {},
     link,
   });
@@ -128,6 +140,7 @@ export function grpcClient<Methods extends object = UntypedGrpcMethods>(
       client = mesh.client(name, inMesh);
     }
   } catch (error) {
+    tls?.close();
     throw methodOptionError(error, routed);
   }
   link.deadlineHeader = client.config.deadlineHeader;

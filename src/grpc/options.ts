@@ -1,8 +1,8 @@
 /**
  * `grpcClient()`'s options: a weft client's (discovery, balancer, timeout, retry, hedge, breaker,
- * concurrency… — the same option rules, validated by the client) plus `grpc`: credentials,
- * channel options and the per-method config that says which methods are idempotent and which
- * override the client's timeout, retry or hedging.
+ * concurrency… — the same option rules, validated by the client), weft's `tls` as the client
+ * takes it, plus `grpc`: credentials, channel options and the per-method config that says which
+ * methods are idempotent and which override the client's timeout, retry or hedging.
  */
 import type {
   ChannelCredentials,
@@ -14,7 +14,7 @@ import type {
   Metadata,
   ServiceError,
 } from "@grpc/grpc-js";
-import type { ClientOptions, Mesh, RouteOptions } from "../client/index.js";
+import type { ClientOptions, Mesh, RouteOptions, TlsOptions } from "../client/index.js";
 import { checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
 
 /** One method's definition, as `@grpc/proto-loader` or grpc-tools generate it (`Service.service[name]`). */
@@ -57,7 +57,10 @@ export interface GrpcMethodConfig {
 
 /** `grpcClient`'s own options: grpc-js's credentials and channel options, and the per-method config. */
 export interface GrpcOptions {
-  /** Credentials for `https://` endpoints. Default `grpc.credentials.createSsl()`; `http://` endpoints are plaintext (h2c). */
+  /**
+   * grpc-js credentials for `https://` endpoints, instead of weft's `tls` (not with it). Default
+   * `grpc.credentials.createSsl()`; `http://` endpoints are plaintext (h2c).
+   */
   readonly credentials?: ChannelCredentials;
   /** grpc-js channel options for every endpoint's channel (keepalive, message sizes…). */
   readonly channelOptions?: ChannelOptions;
@@ -69,6 +72,15 @@ export interface GrpcOptions {
 export interface GrpcClientOptions extends Omit<ClientOptions, "transport" | "tls"> {
   /** The mesh to make the client in (its defaults, resolvers, admin page, one `close()`). Default: a mesh of its own. */
   readonly mesh?: Mesh;
+  /**
+   * TLS to the `https://` endpoints, as `createClient({ tls })` takes it: the trust bundle, a
+   * client certificate (mTLS), the SPIFFE ID the servers must present (`identity`), rotation
+   * (`source: tlsFiles(…)`: new calls go to channels made with the new material, calls in flight
+   * finish on the old ones). `http://` endpoints stay plaintext. Not with `grpc.credentials`.
+   * Default: none (`grpc.credentials`, else Node's root CAs and the host name).
+   * @example tls: { source: tlsFiles({ cert, key, ca }), identity: "spiffe://example.org/ns/shop/sa/catalog" }
+   */
+  readonly tls?: TlsOptions;
   /** Credentials, channel options, per-method config. */
   readonly grpc?: GrpcOptions;
 }

@@ -18,6 +18,10 @@
  *   before it may be resent like a unary call's and one after it never is;
  * - bidi: at the response's header metadata, its first message or its status.
  *
+ * With weft's `tls` (tls.ts), an `https://` channel is made with the material current then, and a
+ * rotation (the source's change) retires every such channel: the next call makes a new one with the
+ * new material, while grpc-js lets the calls in flight on the old one finish before it closes.
+ *
  * grpc-js gets the attempt's deadline (the `x-weft-timeout-ms` the attempt layer computed — the
  * sooner of the per-try timeout and the call's deadline, itself bounded by an inherited one —
  * else the call's deadline) as its `deadline`, so the server receives `grpc-timeout`. Its own
@@ -25,6 +29,7 @@
  * saw; a DNS TXT service config cannot turn on retries or hedging under weft's.
  */
 import type { ChannelCredentials, ChannelOptions, Client, ClientWritableStream } from "@grpc/grpc-js";
+import type { TlsClient } from "../client/index.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import type { Endpoint } from "../core/endpoint.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
@@ -32,6 +37,7 @@ import type { MeshBody, MeshRequest, MeshResponse } from "../core/types.js";
 import type { Grpc } from "./load.js";
 import { Attempt, closedChannel } from "./attempt.js";
 import { metadataOfHeaders } from "./metadata.js";
+import { ChannelTls } from "./tls.js";
 
 /** A method's shape, from its definition. */
 export interface MethodShape {
@@ -53,6 +59,8 @@ export interface GrpcTransportOptions {
   readonly methods: ReadonlyMap<string, MethodShape>;
   /** For `https://` endpoints; default `grpc.credentials.createSsl()`. `http://` endpoints are plaintext (h2c). */
   readonly credentials: ChannelCredentials | undefined;
+  /** weft's TLS for `https://` endpoints instead of `credentials` (never both): identity check, counters, rotation. */
+  readonly tls: TlsClient | null;
   readonly channelOptions: ChannelOptions;
   readonly link: TransportLink;
 }
@@ -73,17 +81,31 @@ export function grpcTransport(options: GrpcTransportOptions): TransportFactory {
   return { name: "grpc", create: () => new GrpcTransport(options) };
 }
 
+/** An endpoint's channel: a grpc-js client, the target it dials, and weft's TLS on it (null: none). */
+interface Channel {
+  readonly client: Client;
+  readonly target: string;
+  readonly tls: ChannelTls | null;
+}
+
 class GrpcTransport implements Transport {
   readonly name = "grpc";
   readonly #options: GrpcTransportOptions;
   readonly #channelOptions: ChannelOptions;
-  /** A grpc-js client (one channel) per endpoint origin, and the target it dials. */
-  readonly #channels = new Map<string, { readonly client: Client; readonly target: string }>();
+  /** A channel per endpoint origin. */
+  readonly #channels = new Map<string, Channel>();
+  readonly #unsubscribe: (() => void) | null;
   #closed = false;
 
   constructor(options: GrpcTransportOptions) {
     this.#options = options;
     this.#channelOptions = { ...CHANNEL_DEFAULTS, ...options.channelOptions };
+    // New material: new calls go to new channels (made with it); the old ones finish their calls.
+    this.#unsubscribe = options.tls?.source.onChange(() => this.#retireTls()) ?? null;
+  }
+
+  tlsSnapshot(): unknown {
+    return this.#options.tls?.snapshot();
   }
 
   send(req: MeshRequest): Promise<MeshResponse> {
@@ -99,10 +121,10 @@ class GrpcTransport implements Transport {
     const shape = this.#options.methods.get(req.path) ?? UNARY;
     const metadata = metadataOfHeaders(grpc, req.headers, link.deadlineHeader);
     const deadline = this.#deadline(req, shape.responseStream);
-    const { client, target } = channel;
+    const { client, target, tls } = channel;
     const path = req.path;
     return new Promise<MeshResponse>((resolve, reject) => {
-      const attempt = new Attempt(req, target, resolve, reject);
+      const attempt = new Attempt(req, target, resolve, reject, tls);
       if (!shape.requestStream && !shape.responseStream) {
         attempt.unary(client.getChannel(), path, deadline, metadata, bytesOf(req.body));
         return;
@@ -143,7 +165,7 @@ class GrpcTransport implements Transport {
     return ms < Number.POSITIVE_INFINITY ? systemClock.wallNow() + Math.max(0, ms) : undefined;
   }
 
-  #channel(endpoint: Endpoint): { readonly client: Client; readonly target: string } | null {
+  #channel(endpoint: Endpoint): Channel | null {
     let channel = this.#channels.get(endpoint.origin);
     if (channel === undefined) {
       if (this.#closed) return null;
@@ -151,13 +173,27 @@ class GrpcTransport implements Transport {
       const host = endpoint.hostname.includes(":") ? `[${endpoint.hostname}]` : endpoint.hostname;
       const target = `${host}:${endpoint.port}`;
       const secure = endpoint.origin.startsWith("https:");
-      const channelCredentials = secure
-        ? (credentials ?? grpc.credentials.createSsl())
-        : grpc.credentials.createInsecure();
-      channel = { client: new grpc.Client(target, channelCredentials, this.#channelOptions), target };
+      const tls =
+        secure && this.#options.tls !== null
+          ? new ChannelTls(grpc, this.#options.tls, endpoint.origin, endpoint.hostname)
+          : null;
+      const channelCredentials =
+        tls?.credentials ??
+        (secure ? (credentials ?? grpc.credentials.createSsl()) : grpc.credentials.createInsecure());
+      const channelOptions = tls === null ? this.#channelOptions : { ...this.#channelOptions, ...tls.channelOptions };
+      channel = { client: new grpc.Client(target, channelCredentials, channelOptions), target, tls };
       this.#channels.set(endpoint.origin, channel);
     }
     return channel;
+  }
+
+  /** Retires the channels made with weft's TLS: the next call makes a new one; grpc-js lets the old one's calls finish. */
+  #retireTls(): void {
+    for (const [origin, channel] of this.#channels) {
+      if (channel.tls === null) continue;
+      this.#channels.delete(origin);
+      channel.client.close();
+    }
   }
 
   async release(origin: string): Promise<void> {
@@ -170,8 +206,10 @@ class GrpcTransport implements Transport {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unsubscribe?.();
     for (const channel of this.#channels.values()) channel.client.close();
     this.#channels.clear();
+    this.#options.tls?.close();
   }
 }
 
