@@ -8,6 +8,7 @@ import type { EndpointInfo } from "../core/endpoint.js";
 import { systemClock, type Clock, type Random } from "../core/clock.js";
 import { InvalidOptionsError } from "../core/errors.js";
 import type { Transport, TransportFactory } from "../core/transport.js";
+import type { TlsOptions } from "../transport/tls.js";
 import type { Disposer } from "../core/types.js";
 import type { ServerSnapshot, ServerSource } from "../core/server-snapshot.js";
 import { Client, type ClientParts, type ClientSnapshot } from "./client.js";
@@ -65,6 +66,15 @@ export class Mesh {
   /** The clients of this mesh, by service name. */
   get clients(): ReadonlyMap<string, Client> {
     return this.#clients;
+  }
+
+  /**
+   * The mesh's default `tls`, for a client that secures its connections itself (`grpcClient`'s
+   * channels): it takes these unless it has its own, and makes its client with `tls: undefined`.
+   * @internal
+   */
+  get defaultTls(): TlsOptions | undefined {
+    return this.#defaults.tls;
   }
 
   /**

@@ -100,8 +100,11 @@ export function grpcClient<Methods extends object = UntypedGrpcMethods>(
       "ChannelCredentials from the same @grpc/grpc-js as the application's (another copy of grpc-js made these)",
     );
   }
+  // The mesh's default `tls` secures the channels of a client that brings neither its own nor
+  // grpc.credentials — as it does every HTTP client of the mesh.
+  const chosenTls = tlsOptions ?? (config.credentials === undefined ? mesh?.defaultTls : undefined);
   // Checked as createClient({ tls }) checks it, and named as it names it (its undici transport's `tls`).
-  const tls = tlsOptions === undefined ? null : new TlsClient(tlsOptions, {}, "transport.tls");
+  const tls = chosenTls === undefined ? null : new TlsClient(chosenTls, {}, "transport.tls");
   // The client is made after its transport; the transport reads these once it sends.
   const link: TransportLink = { deadlineHeader: false, clock: systemClock };
   const shapes = new Map<string, MethodShape>(methods.map((m) => [m.definition.path, m.definition]));
@@ -137,7 +140,9 @@ export function grpcClient<Methods extends object = UntypedGrpcMethods>(
     if (mesh === undefined) client = createClient(clientOptions);
     else {
       const { service: name, ...inMesh } = clientOptions;
-      client = mesh.client(name, inMesh);
+      // The channels carry the TLS (above): the mesh's default must not reach the client as well,
+      // where `tls` beside a transport is refused.
+      client = mesh.client(name, { ...inMesh, tls: undefined });
     }
   } catch (error) {
     tls?.close();

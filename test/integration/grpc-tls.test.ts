@@ -18,7 +18,7 @@ import net from "node:net";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, roundRobin, staticDiscovery, tlsFiles } from "weft";
+import { createClient, createMesh, roundRobin, staticDiscovery, tlsFiles } from "weft";
 import { grpcClient, type GrpcClientOptions, type GrpcServiceClient, type GrpcUnaryMethod } from "weft/grpc";
 import { InvalidOptionsError } from "../../src/core/errors.js";
 import { hasOpenssl, makePki, type Pem, type TestPki } from "../helpers/certs.js";
@@ -179,6 +179,40 @@ describe.skipIf(!hasOpenssl)("gRPC with weft's tls", () => {
       tlsFailures: {},
       material: { source: "inline", version: 1, identity: WEB, serial: serialOf(web.cert) },
     });
+  });
+
+  it("takes the mesh's default tls for its channels unless it brings its own tls or grpc.credentials", async () => {
+    const server = await tlsServer(pki.server, pki.ca);
+    const mesh = createMesh({ defaults: { tls: { ca: pki.ca, cert: web.cert, key: web.key, identity: ORDERS } } });
+    defer(() => mesh.close());
+    const inMesh = scoped(
+      grpcClient<EchoMethods>(Echo, { mesh, service: "orders", discovery: staticDiscovery([server.url]) }),
+    );
+    expect(await inMesh.get({ text: "mesh" })).toMatchObject({ text: serialOf(web.cert) });
+    expect(inMesh.weft.snapshot().tls).toMatchObject({ identity: [ORDERS], material: { identity: WEB } });
+    // Its own tls wins: here one that expects another identity, so the server is refused.
+    const own = scoped(
+      grpcClient<EchoMethods>(Echo, {
+        mesh,
+        service: "orders-own",
+        discovery: staticDiscovery([server.url]),
+        tls: { ca: pki.ca, cert: web.cert, key: web.key, identity: IMPOSTOR },
+      }),
+    );
+    expect((await failure(own.get({ text: "x" }))).cause).toMatchObject({ code: "WEFT_ERR_IDENTITY" });
+    // grpc.credentials win too: no weft TLS on that client's channels.
+    const credentialed = scoped(
+      grpcClient<EchoMethods>(Echo, {
+        mesh,
+        service: "orders-credentials",
+        discovery: staticDiscovery([server.url]),
+        grpc: {
+          credentials: grpc.credentials.createSsl(Buffer.from(pki.ca), Buffer.from(web.key), Buffer.from(web.cert)),
+        },
+      }),
+    );
+    expect(credentialed.weft.snapshot().tls).toBeNull();
+    expect(server.calls).toBe(1);
   });
 
   it("keeps http:// endpoints plaintext next to tls", async () => {
