@@ -211,25 +211,35 @@ export class Client {
     // The plan, in request order: each entry builds its layers and parts; see plan.ts for why
     // each sits where it does.
     const entries: StackEntry[] = [];
-    for (const entry of plan) {
-      const handle = entry.build(context);
-      if (handle === null) continue;
-      built.push({ entry, handle });
-      for (const layer of handle.layers ?? []) entries.push({ role: entry.role, layer });
-      if (handle.gate !== undefined) endpoints.addGate(handle.gate);
+    let stack: Stack;
+    try {
+      for (const entry of plan) {
+        const handle = entry.build(context);
+        if (handle === null) continue;
+        built.push({ entry, handle });
+        for (const layer of handle.layers ?? []) entries.push({ role: entry.role, layer });
+        if (handle.gate !== undefined) endpoints.addGate(handle.gate);
+      }
+      stack = new Stack(entries);
+      if (config.stack !== undefined) {
+        const edited = config.stack(stack);
+        if (!(edited instanceof Stack))
+          fail(
+            "stack",
+            edited,
+            "the stack function to return a Stack (use stack.insertAfter/insertBefore/replace/remove)",
+          );
+        stack = edited;
+      }
+    } catch (error) {
+      // What was built already runs (timers, watches, meters): stop it, innermost first.
+      for (let i = built.length - 1; i >= 0; i--) {
+        const closing = (built[i] as BuiltEntry).handle.close?.();
+        if (closing !== undefined) void Promise.resolve(closing).catch(() => {});
+      }
+      throw error;
     }
     this.#built = built;
-    let stack = new Stack(entries);
-    if (config.stack !== undefined) {
-      const edited = config.stack(stack);
-      if (!(edited instanceof Stack))
-        fail(
-          "stack",
-          edited,
-          "the stack function to return a Stack (use stack.insertAfter/insertBefore/replace/remove)",
-        );
-      stack = edited;
-    }
     this.stack = stack;
     const transport = parts.transport;
     this.#terminal = (req) => transport.send(req);

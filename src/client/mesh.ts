@@ -12,7 +12,14 @@ import type { TlsOptions } from "../transport/tls.js";
 import type { Disposer } from "../core/types.js";
 import type { ServerSnapshot, ServerSource } from "../core/server-snapshot.js";
 import { Client, type ClientParts, type ClientSnapshot } from "./client.js";
-import { checkDefaults, mergeOptions, normalizeOptions, type ClientDefaults, type ClientOptions } from "./options.js";
+import {
+  checkDefaults,
+  mergeOptions,
+  normalizeOptions,
+  type ClientConfig,
+  type ClientDefaults,
+  type ClientOptions,
+} from "./options.js";
 import { checkKeys, fail, isPlainObject } from "../core/validate.js";
 
 export interface MeshOptions {
@@ -92,11 +99,48 @@ export class Mesh {
       );
     }
     const config = normalizeOptions({ ...mergeOptions(this.#defaults, options), service });
+    const newTransport = !this.#transports.has(config.transport);
     const transport = this.#transportFor(config.transport);
     const shared = this.#resolverFor(config.discovery, config.clock, config.random);
     shared.users++;
     let released = false;
-    const client = new Client(config, {
+    try {
+      const client = this.#make(config, transport, shared, () => {
+        if (released) return false;
+        released = true;
+        return true;
+      });
+      this.#clients.set(service, client);
+      return client;
+    } catch (error) {
+      // The client did not come to be: give back what was made for it, as its close() would.
+      shared.users--;
+      if (shared.users === 0) {
+        this.#resolvers.delete(config.discovery.key);
+        void shared.resolver.close().catch(() => {});
+      }
+      if (this.#standalone) {
+        this.#closed = true;
+        void this.#closeShared().catch(() => {});
+      } else if (newTransport && !this.#inUse(transport)) {
+        this.#transports.delete(config.transport);
+        this.#origins.delete(transport);
+        void transport.close().catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  /** True when a client of this mesh sends through `transport`. */
+  #inUse(transport: Transport): boolean {
+    for (const client of this.#clients.values())
+      if (this.#transports.get(client.config.transport) === transport) return true;
+    return false;
+  }
+
+  /** The client itself; `release()` is true the first time it is called (its close gives back the shared parts once). */
+  #make(config: ClientConfig, transport: Transport, shared: SharedResolver, release: () => boolean): Client {
+    return new Client(config, {
       transport,
       resolver: {
         subscribe: (listener: (endpoints: readonly EndpointInfo[]) => void): Disposer =>
@@ -109,8 +153,7 @@ export class Mesh {
       peer: (name) => this.#clients.get(name),
       origins: this.#originsOf(transport),
       onClose: async (closing) => {
-        if (released) return;
-        released = true;
+        if (!release()) return;
         this.#clients.delete(closing.service);
         shared.users--;
         if (shared.users === 0) {
@@ -123,8 +166,6 @@ export class Mesh {
         }
       },
     });
-    this.#clients.set(service, client);
-    return client;
   }
 
   snapshot(): MeshSnapshot {

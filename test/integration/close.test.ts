@@ -1,10 +1,13 @@
 /** A script that closes its mesh exits by itself: no timer, socket or listener left behind. */
 import { afterEach, describe, expect, it } from "vitest";
+import { createClient, createMesh, staticDiscovery, undiciTransport, type Stack, type TransportFactory } from "weft";
+import { testMeters } from "../helpers/metrics.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 import { hasDnsmasq, startDnsmasq } from "../helpers/dnsmasq.js";
 import { hasEtcd, startEtcd } from "../helpers/etcd.js";
 import { scoped } from "../helpers/scope.js";
 import { runScript } from "../helpers/script.js";
+import { until } from "../helpers/until.js";
 
 let servers: TestServer[] = [];
 afterEach(async () => {
@@ -55,5 +58,54 @@ describe("close()", () => {
     // 13 would be a top-level await left pending: the process exited in the middle of a wait.
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({ refused: "WEFT_ERR_ATTEMPTS", tokenWait: "ok", alive: [] });
+  });
+
+  it("a client that fails to build leaves nothing behind: what its plan started, its transport, its mesh's hold", async () => {
+    const ok = await startServer();
+    servers = [ok];
+    const closed: string[] = [];
+    /** undici's transport, noting when it closes. */
+    const noted = (name: string): TransportFactory => {
+      const inner = undiciTransport();
+      return {
+        name,
+        create: () => {
+          const t = inner.create();
+          const close = t.close.bind(t);
+          t.close = () => (closed.push(name), close());
+          return t;
+        },
+      };
+    };
+    const meters = testMeters();
+    const broken = { stack: () => 42 as unknown as Stack, metrics: { meterProvider: meters.provider } };
+    const discovery = staticDiscovery([ok.url]);
+    // A client of its own: its transport closes, its meters are gone, its health checks stopped.
+    expect(() =>
+      createClient({
+        service: "broken",
+        discovery,
+        transport: noted("own"),
+        healthCheck: { path: "/", intervalMs: 50, timeoutMs: 40 },
+        ...broken,
+      }),
+    ).toThrow(/invalid option stack/);
+    await until(() => closed.includes("own"), "the transport of the client that failed to close");
+    expect(await meters.collect()).toEqual([]);
+
+    // In a mesh: the failed client's new transport closes; one another client uses stays open.
+    const mesh = createMesh();
+    const shared = noted("shared");
+    const good = mesh.client("good", { discovery, transport: shared });
+    expect(() => mesh.client("broken-shared", { discovery, transport: shared, ...broken })).toThrow(/stack/);
+    expect(() => mesh.client("broken-new", { discovery, transport: noted("new"), ...broken })).toThrow(/stack/);
+    await until(() => closed.includes("new"), "the new transport of the mesh client that failed to close");
+    expect(closed).not.toContain("shared");
+    expect((await good.request({ path: "/" })).status).toBe(200);
+    // The names are free again, and the mesh closes the shared transport once.
+    expect(mesh.clients.has("broken-shared")).toBe(false);
+    await mesh.close();
+    expect(closed.filter((c) => c === "shared")).toHaveLength(1);
+    await meters.provider.shutdown();
   });
 });
