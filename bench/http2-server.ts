@@ -5,7 +5,7 @@
  * Two `node:http2` servers on 127.0.0.1, port 0: h2c (prior knowledge) and TLS (ALPN h2) with the
  * certificate of `makePki()` (test/helpers/certs.ts), read from `--pki=<dir>` (`server.key`,
  * `server.crt`), never from a command line. Every stream is answered with a 2-byte body, as
- * `server.ts` answers HTTP/1.1. It counts the sessions (connections) each accepted, served as JSON
+ * `server.ts` answers HTTP/1.1, except `GET /big`: 1 MiB. It counts the sessions (connections) each accepted, served as JSON
  * at `GET /__stats` on a third, plain HTTP/1.1 port (`{ sessions: [h2c, tls], streams, cpuUs }`),
  * so the bench can say how many connections each row used. It prints `PORTS <h2c>,<tls>,<stats>`
  * once all listen, and stops with its parent (`stopWithParent`).
@@ -34,19 +34,31 @@ if (dir === undefined) throw new Error("http2-server: --pki=<dir written by make
 
 const BODY = Buffer.from("ok");
 const HEADERS = { ":status": 200, "content-type": "text/plain", "content-length": String(BODY.length) };
+/** `GET /big`: 1 MiB, for the bulk rows (flow-control windows decide their speed). */
+const BIG = Buffer.alloc(1024 * 1024, 120);
+const BIG_HEADERS = {
+  ":status": 200,
+  "content-type": "application/octet-stream",
+  "content-length": String(BIG.length),
+};
 const counts = { sessions: [0, 0] as [number, number], streams: 0 };
 
-const onStream = (stream: http2.ServerHttp2Stream): void => {
+const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
   counts.streams++;
   stream.on("error", () => {});
   // Drain any request body, then answer.
   stream.resume();
-  stream.respond(HEADERS);
-  stream.end(BODY);
+  const big = headers[":path"] === "/big";
+  stream.respond(big ? BIG_HEADERS : HEADERS);
+  stream.end(big ? BIG : BODY);
 };
 
-const h2c = http2.createServer();
+// Node's default (10 MB a session) refuses new streams with ENHANCE_YOUR_CALM while 1 MiB answers
+// are in flight: the bench measures the client, so the server gets room for them.
+const maxSessionMemory = 64;
+const h2c = http2.createServer({ maxSessionMemory });
 const secure = http2.createSecureServer({
+  maxSessionMemory,
   key: readFileSync(join(dir, "server.key"), "utf8"),
   cert: readFileSync(join(dir, "server.crt"), "utf8"),
 });

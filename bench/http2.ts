@@ -6,7 +6,7 @@
  * Upstreams: `http2-server.ts` in a child process (`node:http2`, h2c and TLS with ALPN h2, the
  * certificate of `makePki()` from test/helpers/certs.ts — the real `openssl`; without it the part
  * is skipped, saying how to install it), and `server.ts` (`node:http`, HTTP/1.1) for the HTTP/1.1
- * row. Every answer is a 2-byte body.
+ * row. Every answer is a 2-byte body, except the 1 MiB rows'.
  *
  * Rows, 32 requests in flight (`--concurrency`), interleaved slices as `throughput.ts` runs them
  * (`drive` from there: a warm-up, then `--duration` cut into `--rounds` slices, the order reversed
@@ -22,6 +22,9 @@
  *   keep-alive connections): for reference, another server.
  * - `node:http2 direct` (h2c, TLS) `[ref]`: a bare `session.request()` reading the body — the floor
  *   under weft's transport; not a target.
+ * - `1 MiB answers` (`GET /big`, 8 in flight): undici's h2 Pool and weft's TLS client above, read whole; and
+ *   weft with HTTP/2's default 64 KiB windows (`[ref]`), which undici keeps: the flow-control
+ *   windows' share of bulk speed, in the same run.
  * The sessions column is what the server counted for each row (the h2 rows must stay at 1).
  *
  * Run alone: `npx tsx bench/http2.ts [--quick] [--duration=ms] [--rounds=n] [--concurrency=n]`.
@@ -47,6 +50,9 @@ const H2_ROW = {
   weftH1: "weft HTTP/1.1 (undiciTransport)",
   nodeTls: "node:http2 direct (TLS) [ref]",
   nodeH2c: "node:http2 direct (h2c) [ref]",
+  undiciBig: "undici h2 Pool, 1 MiB answers (TLS)",
+  weftBig: "weft http2Transport, 1 MiB answers (TLS)",
+  weftBigSmallWindows: "weft http2Transport, 1 MiB answers, 64 KiB windows (TLS) [ref]",
 } as const;
 
 export interface Http2Row {
@@ -76,7 +82,12 @@ interface Target {
   readonly counter: 0 | 1 | null;
   readonly call: () => Promise<unknown>;
   readonly close: () => Promise<unknown>;
+  /** Requests in flight for this row, when not `--concurrency`. */
+  readonly concurrency?: number;
 }
+
+/** In flight for the 1 MiB rows: 8 MiB of answers at once, a session's whole window. */
+const BIG_CONCURRENCY = 8;
 
 /** A bare `node:http2` session (made on the first call): one stream per call, the body read to its end. */
 function nodeTarget(name: string, counter: 0 | 1, origin: string, ca: string | undefined): Target {
@@ -116,6 +127,13 @@ function targets(ports: { h2c: number; tls: number; h1: number }, ca: string): T
     transport: http2Transport(),
   });
   const weftH1 = createClient({ service: "bench-h1", discovery: staticDiscovery([`http://127.0.0.1:${ports.h1}`]) });
+  // HTTP/2's default windows (65 535 bytes), as undici's h2 (and a bare node:http2 session) keep them.
+  const weftSmallWindows = createClient({
+    service: "bench-h2-tls-64k",
+    discovery: staticDiscovery([tlsOrigin]),
+    transport: http2Transport({ tls: { ca }, streamWindowBytes: 65_535, connectionWindowBytes: 65_535 }),
+  });
+  const big = { path: "/big", method: "GET" } as const;
   return [
     {
       name: H2_ROW.undici,
@@ -143,6 +161,27 @@ function targets(ports: { h2c: number; tls: number; h1: number }, ca: string): T
     },
     nodeTarget(H2_ROW.nodeTls, 1, tlsOrigin, ca),
     nodeTarget(H2_ROW.nodeH2c, 0, h2cOrigin, undefined),
+    {
+      name: H2_ROW.undiciBig,
+      counter: 1,
+      concurrency: BIG_CONCURRENCY,
+      call: async () => (await pool.request(big)).body.arrayBuffer(),
+      close: async () => {},
+    },
+    {
+      name: H2_ROW.weftBig,
+      counter: 1,
+      concurrency: BIG_CONCURRENCY,
+      call: async () => (await weftTls.request(big)).arrayBuffer(),
+      close: async () => {},
+    },
+    {
+      name: H2_ROW.weftBigSmallWindows,
+      counter: 1,
+      concurrency: BIG_CONCURRENCY,
+      call: async () => (await weftSmallWindows.request(big)).arrayBuffer(),
+      close: () => weftSmallWindows.close(),
+    },
   ];
 }
 
@@ -177,8 +216,9 @@ export async function runHttp2(settings: BenchSettings): Promise<Http2Result> {
       for (const t of round % 2 === 0 ? list : [...list].reverse()) {
         const before = t.counter === null ? null : (await stats()).sessions[t.counter];
         const warmMs = round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs);
-        await drive(t.call, settings.concurrency, warmMs, null);
-        await drive(t.call, settings.concurrency, sliceMs, tallies.get(t.name)!);
+        const concurrency = t.concurrency ?? settings.concurrency;
+        await drive(t.call, concurrency, warmMs, null);
+        await drive(t.call, concurrency, sliceMs, tallies.get(t.name)!);
         if (before !== null && t.counter !== null)
           sessions.set(t.name, sessions.get(t.name)! + (await stats()).sessions[t.counter] - before);
       }
@@ -252,9 +292,12 @@ export function http2Summary(result: Http2Result): string[] {
   const h2c = perRound(result, H2_ROW.weftH2c, H2_ROW.weftH1);
   const floor = perRound(result, H2_ROW.weftH2c, H2_ROW.nodeH2c);
   const cpu = (name: string): string => fmt(row(name)?.cpuUsPerCall ?? Number.NaN, 1);
+  const bulk = perRound(result, H2_ROW.weftBig, H2_ROW.undiciBig);
+  const windows = perRound(result, H2_ROW.weftBig, H2_ROW.weftBigSmallWindows);
   return [
     `[${tls.median >= H2_TARGET ? "PASS" : "FAIL"}] weft http2Transport over TLS vs undici h2 Pool over TLS, req/s: ${tls.median.toFixed(2)}× (median of rounds, range ${tls.min.toFixed(2)}–${tls.max.toFixed(2)}; pooled ${pooled.toFixed(2)}×); target ≥ ${H2_TARGET.toFixed(2)}×`,
     `[info] weft over h2c vs weft over HTTP/1.1: ${h2c.median.toFixed(2)}× req/s (range ${h2c.min.toFixed(2)}–${h2c.max.toFixed(2)}); weft h2c vs bare node:http2 h2c: ${floor.median.toFixed(2)}×`,
+    `[info] 1 MiB answers over TLS: weft h2 ${bulk.median.toFixed(2)}× undici h2 (range ${bulk.min.toFixed(2)}–${bulk.max.toFixed(2)}); weft's 1 MiB / 8 MiB windows ${windows.median.toFixed(2)}× the same client with HTTP/2's 64 KiB ones`,
     `[info] client CPU per call, µs: weft h2 TLS ${cpu(H2_ROW.weftTls)}, undici h2 TLS ${cpu(H2_ROW.undici)}, weft h2c ${cpu(H2_ROW.weftH2c)}, weft HTTP/1.1 ${cpu(H2_ROW.weftH1)}, bare node:http2 TLS ${cpu(H2_ROW.nodeTls)} / h2c ${cpu(H2_ROW.nodeH2c)}`,
   ];
 }

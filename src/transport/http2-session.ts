@@ -32,6 +32,8 @@ import { IdentityError, TlsError, tlsFailure, type TlsClient } from "./tls.js";
 /** SETTINGS_MAX_CONCURRENT_STREAMS when the server's SETTINGS leave it out: unlimited (RFC 9113 §6.5.2). */
 const UNLIMITED_STREAMS = 2 ** 31 - 1;
 const NO_PUSH: Settings = { enablePush: false };
+/** A session's window before any WINDOW_UPDATE (RFC 9113 §6.9.2). */
+const MIN_CONNECTION_WINDOW = 65_535;
 
 export interface SessionConfig {
   readonly maxSessions: number;
@@ -42,6 +44,9 @@ export interface SessionConfig {
   readonly idleTimeoutMs: number;
   /** PINGs on silent sessions with streams open; null: none. */
   readonly keepAlive: KeepAliveConfig | null;
+  /** Flow-control windows, bytes: each stream's (SETTINGS_INITIAL_WINDOW_SIZE) and the session's. */
+  readonly streamWindow: number;
+  readonly connectionWindow: number;
   /** The keep-alive's timers. */
   readonly clock: Clock;
   readonly tls: TlsClient | null;
@@ -206,7 +211,7 @@ export class OriginSessions implements SlotOwner {
     // With `tls`: its secure context, identity check and SNI; Node adds ALPN "h2". No server push.
     const options: ClientSessionOptions = {
       ...(secure && config.tls !== null ? config.tls.connectOptions(this.#hostname) : {}),
-      settings: NO_PUSH,
+      settings: { ...NO_PUSH, initialWindowSize: config.streamWindow },
     };
     const session = connect(this.origin, options);
     const slot = new SessionSlot(session, this, Math.min(this.#serverLimit, config.maxConcurrentStreams));
@@ -229,6 +234,8 @@ export class OriginSessions implements SlotOwner {
     session.once("connect", () => {
       slot.connected = true;
       session.setTimeout(0);
+      // The session's own window (a WINDOW_UPDATE on stream 0): settings set only the streams'.
+      if (config.connectionWindow > MIN_CONNECTION_WINDOW) session.setLocalWindowSize(config.connectionWindow);
       if (slot.active === 0) slot.idle();
       else slot.busy();
       if (secure && session.alpnProtocol !== "h2") {

@@ -73,6 +73,20 @@ export interface Http2TransportOptions {
    */
   readonly keepAlive?: { readonly intervalMs?: number; readonly timeoutMs?: number } | false;
   /**
+   * Flow-control window of each stream: the bytes a server may send on one stream before the
+   * client has read them (SETTINGS_INITIAL_WINDOW_SIZE). Default 1 MiB (1 048 576). HTTP/2's own
+   * default, 65 535 bytes, caps one stream at a window per round trip — 64 KiB a millisecond, and
+   * 4 MiB responses took 1.45× as long over loopback; Envoy's and grpc-go's grown windows are in
+   * the MiBs too. It is also what one unread response may buffer: bodies nobody reads hold at most
+   * this much each.
+   */
+  readonly streamWindowBytes?: number;
+  /**
+   * Flow-control window of the whole session (all its streams together). Default 8 MiB, at least
+   * `streamWindowBytes`: a few large responses at once do not stall each other.
+   */
+  readonly connectionWindowBytes?: number;
+  /**
    * On `close()` and when an endpoint leaves, how long streams in flight (and bodies nobody reads)
    * may take to finish before their sessions are destroyed, ms. Default 5 000.
    */
@@ -92,6 +106,8 @@ const OPTION_KEYS = [
   "connectTimeoutMs",
   "idleTimeoutMs",
   "keepAlive",
+  "streamWindowBytes",
+  "connectionWindowBytes",
   "closeGraceMs",
   "tls",
 ];
@@ -116,6 +132,7 @@ export function http2Transport(options: Http2TransportOptions = {}): TransportFa
       (checkMs("transport.connectTimeoutMs", options.connectTimeoutMs, false) as number | undefined) ?? 10_000,
     idleTimeoutMs: idle === false ? 0 : (idle ?? 60_000),
     keepAlive: keepAliveConfig(options.keepAlive),
+    ...windows(options.streamWindowBytes, options.connectionWindowBytes),
     clock: systemClock,
   };
   const closeGraceMs = (checkMs("transport.closeGraceMs", options.closeGraceMs, false) as number | undefined) ?? 5_000;
@@ -128,6 +145,26 @@ export function http2Transport(options: Http2TransportOptions = {}): TransportFa
       "transport.tls",
     ).close();
   return { name: "http2", create: () => new Http2Transport(config, closeGraceMs, options.tls) };
+}
+
+/** HTTP/2's smallest window (its default) and largest (2³¹ − 1), RFC 9113 §6.9. */
+const MIN_WINDOW = 65_535;
+const MAX_WINDOW = 2 ** 31 - 1;
+
+function windows(stream: unknown, connection: unknown): { streamWindow: number; connectionWindow: number } {
+  const inRange = `an integer from ${MIN_WINDOW} (HTTP/2's default) to ${MAX_WINDOW} bytes`;
+  const streamWindow = checkInteger("transport.streamWindowBytes", stream, 1 << 20, MIN_WINDOW);
+  if (streamWindow > MAX_WINDOW) fail("transport.streamWindowBytes", stream, inRange);
+  const connectionWindow = checkInteger(
+    "transport.connectionWindowBytes",
+    connection,
+    Math.max(8 << 20, streamWindow),
+    MIN_WINDOW,
+  );
+  if (connectionWindow > MAX_WINDOW) fail("transport.connectionWindowBytes", connection, inRange);
+  if (connectionWindow < streamWindow)
+    fail("transport.connectionWindowBytes", connection, `at least transport.streamWindowBytes (${streamWindow})`);
+  return { streamWindow, connectionWindow };
 }
 
 function keepAliveConfig(value: unknown): KeepAliveConfig | null {

@@ -502,7 +502,8 @@ describe("bodies", () => {
       };
       pump();
     });
-    const c = client([s.url]);
+    // A 256 KiB stream window (the default is 1 MiB): what the server may send before we read.
+    const c = client([s.url], {}, { streamWindowBytes: 256 * 1024 });
     const res = await c.request({ path: "/big" });
     await until(() => state.blocked, "the server's writes to stall");
     // Another call on the same session still goes through while the big body waits.
@@ -514,6 +515,25 @@ describe("bodies", () => {
     expect(s.connections).toBe(1);
   });
 
+  it("opens its flow-control windows: 1 MiB a stream and 8 MiB the session by default, or as configured", async () => {
+    const seen: { stream: number | undefined; session: number | undefined }[] = [];
+    const s = await h2server((stream) => {
+      const session = stream.session;
+      // The client's SETTINGS, and the session window it granted (65 535 + its WINDOW_UPDATE).
+      seen.push({ stream: session?.remoteSettings.initialWindowSize, session: session?.state.remoteWindowSize });
+      stream.respond({ ":status": 200 });
+      stream.end(Buffer.alloc(4 * 1024 * 1024, 1));
+    });
+    const byDefault = client([s.url]);
+    expect((await (await byDefault.request({ path: "/" })).arrayBuffer()).byteLength).toBe(4 * 1024 * 1024);
+    const configured = client([s.url], {}, { streamWindowBytes: 65_535, connectionWindowBytes: 65_535 });
+    expect((await (await configured.request({ path: "/" })).arrayBuffer()).byteLength).toBe(4 * 1024 * 1024);
+    expect(seen).toEqual([
+      { stream: 1024 * 1024, session: 8 * 1024 * 1024 },
+      { stream: 65_535, session: 65_535 },
+    ]);
+  });
+
   it("streams a body through .body, and dump() of a large body resets only its stream", async () => {
     const s = await h2server((stream, headers) => {
       stream.respond({ ":status": 200 });
@@ -523,7 +543,8 @@ describe("bodies", () => {
         stream.end("c");
         return;
       }
-      stream.write(Buffer.alloc(1024 * 1024, 97));
+      // Larger than the stream window (1 MiB): the server is still writing when the body is dumped.
+      stream.write(Buffer.alloc(4 * 1024 * 1024, 97));
       stream.end();
     });
     const c = client([s.url]);
@@ -637,6 +658,15 @@ describe("options", () => {
     );
     expect(message({ maxSesions: 2 })).toMatch(
       /^unknown option transport\.maxSesions \(did you mean transport\.maxSessions\?\)/,
+    );
+    expect(message({ streamWindowBytes: 1024 })).toBe(
+      "invalid option transport.streamWindowBytes: got 1024; expected an integer of at least 65535",
+    );
+    expect(message({ streamWindowBytes: 2 ** 31 })).toBe(
+      "invalid option transport.streamWindowBytes: got 2147483648; expected an integer from 65535 (HTTP/2's default) to 2147483647 bytes",
+    );
+    expect(message({ streamWindowBytes: 4 << 20, connectionWindowBytes: 1 << 20 })).toBe(
+      "invalid option transport.connectionWindowBytes: got 1048576; expected at least transport.streamWindowBytes (4194304)",
     );
     expect(message({ tls: { ca: "" } })).toBe('invalid option transport.tls.ca: got ""; expected a PEM string');
     expect(message("fast")).toMatch(/^invalid option transport: got "fast"; expected an options object/);
