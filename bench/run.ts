@@ -296,6 +296,9 @@ if (throughput !== undefined) {
   console.log(
     `[info] weft.request vs undici Pool.request (the call its transport makes): ${compare(ROW.weftRequest, ROW.pool).text}`,
   );
+  console.log(
+    `[info] 1 MiB answers read with arrayBuffer(): weft.request vs undici.request ${compare(ROW.weftBig, ROW.undiciBig).text}; client CPU per call ${fmt(row(ROW.weftBig)?.cpuUsPerCall ?? NaN, 0)} vs ${fmt(row(ROW.undiciBig)?.cpuUsPerCall ?? NaN, 0)} µs`,
+  );
   const cpu = (name: string): number => row(name)?.cpuUsPerCall ?? NaN;
   console.log(
     `[info] client CPU per call: weft.request ${fmt(cpu(ROW.weftRequest), 1)} µs vs Pool.request ${fmt(cpu(ROW.pool), 1)} µs (+${fmt(cpu(ROW.weftRequest) - cpu(ROW.pool), 1)}), ` +

@@ -18,6 +18,8 @@
  * - `got`: got 14 on a keep-alive `http.Agent` (64 sockets), retries off.
  * - `weft.request`, `weft.fetch`: `createClient` with the default stack and default (undici) transport.
  * - `undici.request via HAProxy`: the baseline through HAProxy on loopback — the sidecar hop.
+ * - `undici.request, 1 MiB answers` and `weft.request, 1 MiB answers` (`GET /big`, 8 in flight,
+ *   read with `arrayBuffer()`): what reading a large body costs each (the summary compares them).
  *
  * Run alone: `npx tsx bench/throughput.ts [--quick] [--duration=ms] [--warmup=ms] [--rounds=n]`.
  */
@@ -58,12 +60,19 @@ export const ROW = {
   weftRequest: "weft.request",
   weftFetch: "weft.fetch",
   haproxy: "undici.request via HAProxy",
+  undiciBig: "undici.request, 1 MiB answers",
+  weftBig: "weft.request, 1 MiB answers",
 } as const;
+
+/** In flight for the 1 MiB rows: 8 MiB of answers at once. */
+const BIG_CONCURRENCY = 8;
 
 interface Setup {
   readonly name: string;
   readonly call: () => Promise<unknown>;
   readonly close: () => Promise<unknown>;
+  /** Requests in flight for this row, when not `--concurrency`. */
+  readonly concurrency?: number;
 }
 
 export interface Tally {
@@ -170,6 +179,18 @@ async function setUp(port: number): Promise<{ setups: Setup[]; skipped: Throughp
       close: () => weftRequest.close(),
     },
     { name: ROW.weftFetch, call: async () => (await weftFetch.fetch("/")).text(), close: () => weftFetch.close() },
+    {
+      name: ROW.undiciBig,
+      concurrency: BIG_CONCURRENCY,
+      call: async () => (await request(`${origin}/big`, { dispatcher: agent })).body.arrayBuffer(),
+      close: async () => {},
+    },
+    {
+      name: ROW.weftBig,
+      concurrency: BIG_CONCURRENCY,
+      call: async () => (await weftRequest.request({ path: "/big" })).arrayBuffer(),
+      close: async () => {},
+    },
   ];
   const skipped: ThroughputRow[] = [];
   let note = "";
@@ -215,13 +236,9 @@ export async function runThroughput(settings: BenchSettings): Promise<Throughput
     for (let round = 0; round < settings.rounds; round++) {
       const order = round % 2 === 0 ? setups : [...setups].reverse();
       for (const s of order) {
-        await drive(
-          s.call,
-          settings.concurrency,
-          round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs),
-          null,
-        );
-        await drive(s.call, settings.concurrency, sliceMs, tallies.get(s.name)!);
+        const concurrency = s.concurrency ?? settings.concurrency;
+        await drive(s.call, concurrency, round === 0 ? settings.warmupMs : Math.min(100, settings.warmupMs), null);
+        await drive(s.call, concurrency, sliceMs, tallies.get(s.name)!);
       }
     }
     const measured: ThroughputRow[] = setups.map((s) => {

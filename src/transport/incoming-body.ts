@@ -221,6 +221,13 @@ export abstract class IncomingBody {
     const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#bytes);
     try {
       if (collector.kind === 2) {
+        // Several chunks were joined into a buffer of their own (Buffer.concat allocates one for
+        // anything past 4 KiB): hand its ArrayBuffer over — a second 1 MiB copy cost ~0.3 ms.
+        // One chunk, or a small join from Node's shared pool, is copied out.
+        if (chunks.length > 1 && bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) {
+          collector.resolve(bytes.buffer as never);
+          return;
+        }
         const copy = new Uint8Array(bytes.length);
         copy.set(bytes);
         collector.resolve(copy.buffer as never);

@@ -35,6 +35,29 @@ describe("the undici transport's dispatch handler", () => {
     await expect(bad.json()).rejects.toBeInstanceOf(SyntaxError);
   });
 
+  it("gives arrayBuffer() exactly the body's bytes, whether it came in one chunk, a few small ones or many large ones", async () => {
+    const large = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < large.length; i++) large[i] = i % 251;
+    const s = await server(async (req, res) => {
+      if (req.url === "/large") return res.end(large);
+      // Two small writes, flushed apart: two chunks joined into a buffer from Node's shared pool.
+      res.write("first-");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      res.end("second");
+    });
+    const c = client(s.url);
+    const small = await (await c.request({ path: "/small" })).arrayBuffer();
+    expect(small.byteLength).toBe(12);
+    expect(Buffer.from(small).toString()).toBe("first-second");
+    const whole = await (await c.request({ path: "/large" })).arrayBuffer();
+    expect(whole.byteLength).toBe(large.length);
+    expect(Buffer.from(whole).equals(large)).toBe(true);
+    // Each call gets a buffer of its own.
+    const again = await (await c.request({ path: "/large" })).arrayBuffer();
+    new Uint8Array(again)[0] = 255;
+    expect(new Uint8Array(whole)[0]).toBe(0);
+  });
+
   it("keeps headers raw until read: lower-case names, repeated ones as arrays, after a 103 Early Hints", async () => {
     const s = await server((_req, res: ServerResponse) => {
       res.writeEarlyHints({ link: "</style.css>; rel=preload" });
@@ -51,7 +74,10 @@ describe("the undici transport's dispatch handler", () => {
   });
 
   it("holds back a large body nobody reads (the server's writes stall), then delivers all of it", async () => {
-    const size = 4 * 1024 * 1024;
+    // More than the kernel can take in for a paused reader: Linux grows a loopback socket's
+    // receive buffer up to tcp_rmem's max (32 MiB here) and the sender's by tcp_wmem (4 MiB), so
+    // a 4 MiB body could be flushed whole with the socket paused.
+    const size = 48 * 1024 * 1024;
     let flushed = false;
     const s = await server((_req, res) => {
       const chunk = Buffer.alloc(64 * 1024, 120);
@@ -67,11 +93,11 @@ describe("the undici transport's dispatch handler", () => {
       pump();
     });
     const res = await client(s.url).request({ path: "/big" });
-    // Nobody reads: the socket is paused, so the server cannot finish writing 4 MiB.
+    // Nobody reads: the socket is paused, so the server cannot finish writing 48 MiB.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(flushed).toBe(false);
-    const text = await res.text();
-    expect(text.length).toBe(size);
+    const bytes = await res.arrayBuffer();
+    expect(bytes.byteLength).toBe(size);
     expect(flushed).toBe(true);
   });
 
