@@ -98,6 +98,32 @@ describe("BufferedFetchResponse", () => {
     expect([await twin.text(), await drain(streamed.body!)]).toEqual([JSON_BODY, JSON_BODY]);
   });
 
+  it("gives bytes() and arrayBuffer() buffers of exactly the body, each its own: a view into a larger buffer is copied, clones never share", async () => {
+    // A body that is a view into a larger buffer (a socket read's): never handed over whole.
+    const socketRead = encoder.encode(`HTTP/1.1 200 OK\r\n\r\n${JSON_BODY}trailing bytes of the next read`);
+    const start = socketRead.indexOf(123); // "{"
+    const view = socketRead.subarray(start, start + encoder.encode(JSON_BODY).length);
+    const viewed = await new BufferedFetchResponse(view, init).bytes();
+    expect(viewed.buffer.byteLength).toBe(viewed.byteLength);
+    expect(new TextDecoder().decode(viewed)).toBe(JSON_BODY);
+    viewed[0] = 0;
+    expect(socketRead[start]).toBe(123);
+    const buffer = await new BufferedFetchResponse(view, init).arrayBuffer();
+    expect(buffer.byteLength).toBe(view.byteLength);
+
+    // A body with a buffer of its own is handed over as it is.
+    const own = encoder.encode(JSON_BODY);
+    expect(await new BufferedFetchResponse(own, init).arrayBuffer()).toBe(own.buffer);
+
+    // Clones read the same bytes: each gets a copy, and writing one leaves the other alone.
+    const original = new BufferedFetchResponse(encoder.encode(JSON_BODY), init);
+    const copy = original.clone();
+    const a = await original.bytes();
+    a[0] = 0;
+    const b = new Uint8Array(await copy.arrayBuffer());
+    expect(new TextDecoder().decode(b)).toBe(JSON_BODY);
+  });
+
   it("parses form data and an empty body like Node's Response", async () => {
     const form = new BufferedFetchResponse(encoder.encode("a=1&b=%C3%9F"), {
       headers: { "content-type": "application/x-www-form-urlencoded" },

@@ -23,10 +23,17 @@ export class BufferedFetchResponse extends ResponseWithoutBody implements Respon
   /** The body, until it is used (read by a method, or pulled from `body`). */
   #bytes: Uint8Array | null;
   #stream: ReadableStream<Uint8Array> | null = null;
+  /**
+   * The bytes may be handed to the caller as they are: they fill their whole `ArrayBuffer` (a
+   * body joined from its chunks has one of its own; a single chunk is usually a view into the
+   * socket's read buffer, whose other bytes are not this body) and no clone shares them.
+   */
+  #handOver: boolean;
 
   constructor(bytes: Uint8Array, init: ResponseInit) {
     super(null, init);
     this.#bytes = bytes;
+    this.#handOver = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
   }
 
   get body(): ReadableStream<Uint8Array> {
@@ -58,11 +65,16 @@ export class BufferedFetchResponse extends ResponseWithoutBody implements Respon
   }
 
   async bytes(): Promise<Uint8Array> {
-    return this.#consume();
+    // A Uint8Array of its own, whose buffer is exactly the body, as the standard's is.
+    const handOver = this.#handOver;
+    const bytes = this.#consume();
+    return handOver ? bytes : bytes.slice();
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
+    const handOver = this.#handOver;
     const bytes = this.#consume();
+    if (handOver) return bytes.buffer as ArrayBuffer;
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 
@@ -82,6 +94,9 @@ export class BufferedFetchResponse extends ResponseWithoutBody implements Respon
       statusText: this.statusText,
       headers: this.headers,
     });
+    // Both read the same bytes now: neither may give them away to be written.
+    this.#handOver = false;
+    copy.#handOver = false;
     if (this.url !== "") Object.defineProperty(copy, "url", { value: this.url });
     return copy;
   }
