@@ -23,8 +23,8 @@
  * - `node:http2 direct` (h2c, TLS) `[ref]`: a bare `session.request()` reading the body — the floor
  *   under weft's transport; not a target.
  * - `1 MiB answers` (`GET /big`, 8 in flight): undici's h2 Pool and weft's TLS client above, read whole; and
- *   weft with HTTP/2's default 64 KiB windows (`[ref]`), which undici keeps: the flow-control
- *   windows' share of bulk speed, in the same run.
+ *   weft with HTTP/2's default 64 KiB windows (`[ref]`): the flow-control windows' share of bulk
+ *   speed, in the same run (undici 7's h2 opens 256 KiB a stream and 512 KiB the connection).
  * The sessions column is what the server counted for each row (the h2 rows must stay at 1).
  *
  * Run alone: `npx tsx bench/http2.ts [--quick] [--duration=ms] [--rounds=n] [--concurrency=n]`.
@@ -127,7 +127,7 @@ function targets(ports: { h2c: number; tls: number; h1: number }, ca: string): T
     transport: http2Transport(),
   });
   const weftH1 = createClient({ service: "bench-h1", discovery: staticDiscovery([`http://127.0.0.1:${ports.h1}`]) });
-  // HTTP/2's default windows (65 535 bytes), as undici's h2 (and a bare node:http2 session) keep them.
+  // HTTP/2's default windows (65 535 bytes), as a bare node:http2 session keeps them.
   const weftSmallWindows = createClient({
     service: "bench-h2-tls-64k",
     discovery: staticDiscovery([tlsOrigin]),
