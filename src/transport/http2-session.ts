@@ -32,6 +32,8 @@ import { IdentityError, TlsError, tlsFailure, type TlsClient } from "./tls.js";
 /** SETTINGS_MAX_CONCURRENT_STREAMS when the server's SETTINGS leave it out: unlimited (RFC 9113 §6.5.2). */
 const UNLIMITED_STREAMS = 2 ** 31 - 1;
 const NO_PUSH: Settings = { enablePush: false };
+/** The key of TLS tickets from sessions made without weft's `tls` (Node's own trust store). */
+const DEFAULT_CONTEXT = Symbol("node's default secure context");
 /** A session's window before any WINDOW_UPDATE (RFC 9113 §6.9.2). */
 const MIN_CONNECTION_WINDOW = 65_535;
 
@@ -78,6 +80,12 @@ export class OriginSessions implements SlotOwner {
   #head = 0;
   #draining = false;
   #closed = false;
+  /**
+   * The TLS session the last handshake to this origin left (its ticket) and the secure context it
+   * was made with: a new session resumes it (an abbreviated handshake) unless the material changed
+   * since — a resumed session would carry the old client certificate.
+   */
+  #resumable: { readonly context: unknown; readonly ticket: Buffer } | null = null;
 
   constructor(origin: string, config: SessionConfig) {
     const url = new URL(origin);
@@ -209,11 +217,18 @@ export class OriginSessions implements SlotOwner {
     const config = this.#config;
     const secure = this.scheme === "https";
     // With `tls`: its secure context, identity check and SNI; Node adds ALPN "h2". No server push.
+    const tls = secure && config.tls !== null ? config.tls.connectOptions(this.#hostname) : {};
+    // One secure context per material version (tls.ts): a ticket is reused only with its own.
+    const context = secure ? (tls.secureContext ?? DEFAULT_CONTEXT) : null;
+    const resumable = this.#resumable;
     const options: ClientSessionOptions = {
-      ...(secure && config.tls !== null ? config.tls.connectOptions(this.#hostname) : {}),
+      ...tls,
+      ...(resumable !== null && resumable.context === context ? { session: resumable.ticket } : {}),
       settings: { ...NO_PUSH, initialWindowSize: config.streamWindow },
     };
     const session = connect(this.origin, options);
+    // TLS 1.3 sends its tickets after the handshake; the newest one is what the next session offers.
+    if (secure) session.socket.on("session", (ticket: Buffer) => (this.#resumable = { context, ticket }));
     const slot = new SessionSlot(session, this, Math.min(this.#serverLimit, config.maxConcurrentStreams));
     this.#open.push(slot);
     this.#live.add(slot);

@@ -709,6 +709,30 @@ describe.skipIf(!hasOpenssl)("the HTTP/2 transport over TLS (ALPN h2)", () => {
     expect(await (await c.request({ path: "/" })).text()).toBe("URI:spiffe://example.org/ns/shop/sa/web");
   });
 
+  it("resumes the TLS session when it reconnects (an abbreviated handshake), with mTLS and the identity check", async () => {
+    const web = pki.client("web-resume", "URI:spiffe://example.org/ns/shop/sa/web");
+    const s = await h2server(
+      (stream) => answer(stream, (stream.session?.socket as TLSSocket).getPeerCertificate().serialNumber),
+      { tls: { ...pki.server, ca: pki.ca, requestCert: true, rejectUnauthorized: true } },
+    );
+    const reused: boolean[] = [];
+    s.server.on("secureConnection", (socket: TLSSocket) => reused.push(socket.isSessionReused()));
+    const c = client(
+      [s.url],
+      {},
+      { tls: { ca: pki.ca, cert: web.cert, key: web.key, identity: ORDERS }, idleTimeoutMs: 50 },
+    );
+    const serial = new X509Certificate(web.cert).serialNumber;
+    for (let i = 1; i <= 3; i++) {
+      expect(await (await c.request({ path: "/" })).text()).toBe(serial);
+      // The idle session closes; the next call makes a new one.
+      await until(() => s.sessionsClosed >= i, "the idle session to close");
+    }
+    expect(s.connections).toBe(3);
+    expect(reused).toEqual([false, true, true]);
+    expect(c.snapshot().tls).toMatchObject({ identityFailures: 0 });
+  });
+
   it("a certificate rotation moves new streams to a new session; a stream in flight on the old one finishes", async () => {
     const serial = (pem: string): string => new X509Certificate(pem).serialNumber;
     const dir = join(pki.dir, "h2-rotation");
