@@ -15,26 +15,7 @@
 import { neverReachedServer } from "../core/classifier.js";
 import { ErrorCodes, isWeftError } from "../core/errors.js";
 
-/** gRPC status codes by number (grpc/doc/statuscodes.md). */
-export const GRPC_STATUS_NAMES: readonly string[] = Object.freeze([
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-]);
+export { GRPC_STATUS_NAMES } from "../core/grpc-status.js";
 
 /** The codes weft itself produces, by name. */
 export const Code = Object.freeze({

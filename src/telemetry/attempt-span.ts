@@ -14,7 +14,7 @@ import {
   type Span,
 } from "@opentelemetry/api";
 import type { Layer, MeshResponse } from "../core/types.js";
-import { endRpc, rpcAttributes, rpcOf, rpcSpanName } from "./rpc.js";
+import { endRpc, rpcAttributes, rpcConventions, rpcOf, rpcSpanName, type RpcConventions } from "./rpc.js";
 import { CALL_CONTEXT, endWithError, getTracer, hasKeys, tracingEnabled, withoutPropagationFields } from "./tracing.js";
 
 /**
@@ -23,14 +23,18 @@ import { CALL_CONTEXT, endWithError, getTracer, hasKeys, tracingEnabled, without
  * header and runs the attempt with its span active, so the instrumentation's span is a child of
  * weft's and the one `traceparent` the server receives continues the same trace.
  */
-export function attemptSpanLayer(instrumented: () => boolean = () => false): Layer {
+export function attemptSpanLayer(
+  instrumented: () => boolean = () => false,
+  conventions: RpcConventions = rpcConventions(),
+): Layer {
   return (next) => (req) => {
     if (!tracingEnabled()) return next(req);
     const parent = (req.attrs[CALL_CONTEXT] as Context | undefined) ?? context.active();
     const endpoint = req.endpoint;
     // A gRPC call follows the RPC conventions (rpc.ts); anything else the HTTP ones.
     const rpc = rpcOf(req);
-    const attributes: Attributes = rpc === null ? { "http.request.method": req.method } : rpcAttributes(rpc);
+    const attributes: Attributes =
+      rpc === null ? { "http.request.method": req.method } : rpcAttributes(rpc, conventions);
     if (endpoint !== null) {
       attributes["server.address"] = endpoint.hostname;
       attributes["server.port"] = endpoint.port;
@@ -52,7 +56,7 @@ export function attemptSpanLayer(instrumented: () => boolean = () => false): Lay
       sent = next(hasKeys(carrier) ? { ...req, headers: { ...req.headers, ...carrier } } : req);
     }
     return sent.then(
-      (res) => (rpc === null ? endAttempt(span, res) : endRpcAttempt(span, res)),
+      (res) => (rpc === null ? endAttempt(span, res) : endRpcAttempt(span, res, conventions)),
       (error: unknown) => {
         endWithError(span, error);
         throw error;
@@ -61,8 +65,8 @@ export function attemptSpanLayer(instrumented: () => boolean = () => false): Lay
   };
 }
 
-function endRpcAttempt(span: Span, res: MeshResponse): MeshResponse {
-  endRpc(span, res);
+function endRpcAttempt(span: Span, res: MeshResponse, conventions: RpcConventions): MeshResponse {
+  endRpc(span, res, conventions);
   span.end();
   return res;
 }

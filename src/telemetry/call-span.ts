@@ -7,7 +7,7 @@ import { SpanKind, SpanStatusCode, context, trace, type Span } from "@openteleme
 import { withAttr } from "../core/request.js";
 import type { CallRoute } from "../core/route.js";
 import type { Layer } from "../core/types.js";
-import { endRpc, rpcAttributes, rpcOf, rpcSpanName } from "./rpc.js";
+import { endRpc, rpcAttributes, rpcConventions, rpcOf, rpcSpanName, type RpcConventions } from "./rpc.js";
 import { CALL_CONTEXT, endWithError, getTracer, pathOf, tracingEnabled } from "./tracing.js";
 
 /** The route the call took and its backend, when the client routes (bounded labels, never the raw path). */
@@ -18,7 +18,7 @@ function routeAttributes(span: Span, route: CallRoute | null): void {
 }
 
 /** The logical span of a call: `"{service} {method}"`, parent of the attempt spans. */
-export function callSpanLayer(): Layer {
+export function callSpanLayer(conventions: RpcConventions = rpcConventions()): Layer {
   return (next) => (req) => {
     if (!tracingEnabled()) return next(req);
     const parent = context.active();
@@ -31,7 +31,7 @@ export function callSpanLayer(): Layer {
         attributes:
           rpc === null
             ? { "http.request.method": req.method, "weft.service": req.service, "url.path": pathOf(req.path) }
-            : { ...rpcAttributes(rpc), "weft.service": req.service },
+            : { ...rpcAttributes(rpc, conventions), "weft.service": req.service },
       },
       parent,
     );
@@ -44,7 +44,7 @@ export function callSpanLayer(): Layer {
         req.call.note = null;
         span.setAttribute("weft.attempts", req.call.attempts);
         routeAttributes(span, req.call.route);
-        if (rpc !== null) endRpc(span, res);
+        if (rpc !== null) endRpc(span, res, conventions);
         else span.setAttribute("http.response.status_code", res.status);
         if (rpc === null && res.status >= 400) {
           span.setAttribute("error.type", String(res.status));

@@ -6,7 +6,9 @@
  *   advice), so the charts users already have for instrumented HTTP clients show weft's attempts.
  *   A gRPC client's attempts go to `rpc.client.duration` instead (the RPC conventions the spans
  *   follow, rpc.ts: milliseconds, `rpc.system`, `rpc.service`, `rpc.method`,
- *   `rpc.grpc.status_code`), never both; a policy's runs to `weft.policy.attempt.duration`.
+ *   `rpc.grpc.status_code`), never both — or, with `OTEL_SEMCONV_STABILITY_OPT_IN=rpc`, to the
+ *   newer `rpc.client.call.duration` (s; `rpc/dup`: both); a policy's runs to
+ *   `weft.policy.attempt.duration`.
  * - Everything else is weft's own, under `weft.client.*`, with attributes only from the service
  *   (`weft.service`), the endpoint (`server.address`, `server.port`), the method
  *   (`http.request.method`, unknown ones as `_OTHER`), the status code
@@ -109,6 +111,7 @@ function parseServer(url: string): ServerAttributes {
 export interface WeftInstruments {
   readonly attemptDuration: Histogram;
   readonly rpcDuration: Histogram;
+  readonly rpcCallDuration: Histogram;
   readonly policyDuration: Histogram;
   readonly calls: ObservableCounter;
   readonly timeouts: ObservableCounter;
@@ -152,6 +155,11 @@ function createInstruments(meter: Meter): WeftInstruments {
       unit: "ms",
       advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_MS] },
       description: "Duration of outbound RPCs (gRPC): one per attempt, retries and hedges included.",
+    }),
+    rpcCallDuration: meter.createHistogram("rpc.client.call.duration", {
+      unit: "s",
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
+      description: "Duration of outgoing RPCs (gRPC): one per attempt, retries and hedges included.",
     }),
     policyDuration: meter.createHistogram("weft.policy.attempt.duration", {
       unit: "s",

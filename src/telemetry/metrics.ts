@@ -24,7 +24,14 @@ import {
   type WeftInstruments,
 } from "./metrics-instruments.js";
 import { observerFor, type MetricsSnapshot } from "./metrics-observe.js";
-import { rpcOfPath, rpcStatusCode } from "./rpc.js";
+import {
+  rpcAttributes,
+  rpcConventions,
+  rpcOfPath,
+  rpcStatusAttributes,
+  rpcStatusCode,
+  type RpcConventions,
+} from "./rpc.js";
 import { errorType } from "./tracing.js";
 
 export type { MetricsSnapshot } from "./metrics-observe.js";
@@ -64,7 +71,8 @@ export function weftMeter(provider: MeterProvider = metrics.getMeterProvider()):
  * Records a client's metrics into `meterProvider` (default: the global one) until the returned
  * disposer runs; returns null, having done nothing, when there is no provider.
  *
- * Per attempt: `http.client.request.duration` (s), `rpc.client.duration` (ms) for a gRPC client or
+ * Per attempt: `http.client.request.duration` (s), `rpc.client.duration` (ms; or, opted in,
+ * `rpc.client.call.duration` in s — rpc.ts) for a gRPC client or
  * `weft.policy.attempt.duration` (s) for a policy — the only record on every call. Per decision:
  * `weft.client.retries`, `.hedges`, `.budget_exhausted`, `.limited`, `.breaker.transitions`,
  * `.endpoint.ejections`. Per collection, from one `snapshot()`: `weft.client.calls` (by outcome),
@@ -135,10 +143,19 @@ function recordAttempts(
       return events.onAttemptEnd((e) =>
         instruments.attemptDuration.record(e.durationMs / 1000, attemptAttributes(e, service, errorTypes)),
       );
-    case "rpc":
-      return events.onAttemptEnd((e) =>
-        instruments.rpcDuration.record(e.durationMs, rpcAttributes(e, service, errorTypes)),
-      );
+    case "rpc": {
+      // The conventions the spans follow (rpc.ts), read when the client is made.
+      const conventions = rpcConventions();
+      return events.onAttemptEnd((e) => {
+        if (conventions.legacy)
+          instruments.rpcDuration.record(e.durationMs, rpcAttemptAttributes(e, service, errorTypes, LEGACY_ONLY));
+        if (conventions.stable)
+          instruments.rpcCallDuration.record(
+            e.durationMs / 1000,
+            rpcAttemptAttributes(e, service, errorTypes, STABLE_ONLY),
+          );
+      });
+    }
     case "policy":
       return events.onAttemptEnd((e) => {
         const attributes: Attributes = { "weft.service": service, "weft.outcome": e.outcome };
@@ -170,31 +187,33 @@ function attemptAttributes(e: AttemptEndEvent, service: string, errorTypes: Boun
   return attributes;
 }
 
+/** Each histogram gets the attributes of its own conventions (under `rpc/dup`, both are recorded). */
+const LEGACY_ONLY: RpcConventions = Object.freeze({ legacy: true, stable: false });
+const STABLE_ONLY: RpcConventions = Object.freeze({ legacy: false, stable: true });
+
 /**
- * The RPC conventions' attributes of one gRPC attempt, as its attempt span has them (rpc.ts):
- * `rpc.grpc.status_code` once it answered, any code but OK an `error.type`; a failure without an
- * answer (never connected, timed out) only its `error.type`.
+ * The RPC conventions' attributes of one gRPC attempt, as its attempt span has them (rpc.ts): the
+ * status once it answered, any code but OK an `error.type`; a failure without an answer (never
+ * connected, timed out) only its `error.type`.
  */
-function rpcAttributes(e: AttemptEndEvent, service: string, errorTypes: BoundedNames): Attributes {
+function rpcAttemptAttributes(
+  e: AttemptEndEvent,
+  service: string,
+  errorTypes: BoundedNames,
+  conventions: RpcConventions,
+): Attributes {
   const server = serverAttributes(e.endpoint);
-  const rpc = rpcOfPath(e.path);
+  const rpc = rpcOfPath(e.path) ?? { service: "_OTHER", method: "_OTHER" };
   const attributes: Attributes = {
-    "rpc.system": "grpc",
-    "rpc.service": rpc?.service ?? "_OTHER",
-    "rpc.method": rpc?.method ?? "_OTHER",
+    ...rpcAttributes(rpc, conventions),
     "server.address": server["server.address"],
     "server.port": server["server.port"],
     "weft.service": service,
   };
   if (e.route !== undefined) attributes["weft.route"] = e.route;
   const res = e.response;
-  if (res !== undefined) {
-    const code = rpcStatusCode(res);
-    attributes["rpc.grpc.status_code"] = code;
-    if (code !== 0) attributes["error.type"] = String(code);
-  } else if (e.error !== undefined) {
-    attributes["error.type"] = errorTypes.name(errorType(e.error));
-  }
+  if (res !== undefined) rpcStatusAttributes(rpcStatusCode(res), conventions, attributes);
+  else if (e.error !== undefined) attributes["error.type"] = errorTypes.name(errorType(e.error));
   return attributes;
 }
 

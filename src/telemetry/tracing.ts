@@ -10,7 +10,15 @@
  * With no tracer provider registered the layers pass the request straight through: one check of
  * the global provider per call, no span objects, no context switch.
  */
-import { ProxyTracerProvider, SpanStatusCode, propagation, trace, type Span, type Tracer } from "@opentelemetry/api";
+import {
+  ProxyTracerProvider,
+  SpanStatusCode,
+  propagation,
+  trace,
+  type Span,
+  type Tracer,
+  type TracerProvider,
+} from "@opentelemetry/api";
 import { errorCode } from "../core/errors.js";
 import type { MeshRequest } from "../core/types.js";
 
@@ -28,9 +36,15 @@ export function tracingEnabled(): boolean {
 }
 
 let tracer: Tracer | undefined;
+let tracerOf: TracerProvider | undefined;
 export function getTracer(): Tracer {
-  // The ProxyTracer follows a provider registered later, so one instance serves for good.
-  tracer ??= trace.getTracer(TRACER_NAME, TRACER_VERSION);
+  // The API's proxy provider hands out a tracer that follows a provider registered later; but
+  // `trace.disable()` replaces the proxy itself, so the tracer is taken again from a new one.
+  const provider = trace.getTracerProvider();
+  if (tracer === undefined || provider !== tracerOf) {
+    tracer = provider.getTracer(TRACER_NAME, TRACER_VERSION);
+    tracerOf = provider;
+  }
   return tracer;
 }
 

@@ -7,11 +7,16 @@ import * as grpc from "@grpc/grpc-js";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticDiscovery } from "weft";
-import { grpcClient, type GrpcUnaryMethod } from "weft/grpc";
-import type { Histogram } from "@opentelemetry/sdk-metrics";
+import { grpcClient, type GrpcServiceClient, type GrpcUnaryMethod } from "weft/grpc";
+import type { Histogram, MetricData } from "@opentelemetry/sdk-metrics";
 import { loadEcho, reply, startEchoServer, status, type EchoServer } from "../helpers/grpc.js";
 import { metric, points, testMeters } from "../helpers/metrics.js";
 
@@ -130,5 +135,98 @@ describe("a gRPC client's metrics", () => {
       await server.close();
       await meters.provider.shutdown();
     }
+  });
+});
+
+describe("OTEL_SEMCONV_STABILITY_OPT_IN", () => {
+  // Its own provider: the first block's was shut down with it.
+  const spans = new InMemorySpanExporter();
+  const tracing = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+
+  /** One call that fails once (UNAVAILABLE) then answers, with the variable set while the client is made. */
+  async function withOptIn(optIn: string): Promise<{ attempts: ReadableSpan[]; collected: readonly MetricData[] }> {
+    let gets = 0;
+    const server = await startEchoServer({
+      Get: (call, callback) => {
+        if (++gets === 1) callback(status(grpc.status.UNAVAILABLE, "once"));
+        else callback(null, reply(call.request));
+      },
+    });
+    const meters = testMeters();
+    const before = process.env.OTEL_SEMCONV_STABILITY_OPT_IN;
+    process.env.OTEL_SEMCONV_STABILITY_OPT_IN = optIn;
+    let c: GrpcServiceClient<{ get: GrpcUnaryMethod }>;
+    try {
+      c = grpcClient<{ get: GrpcUnaryMethod }>(loadEcho(), {
+        service: "echo",
+        discovery: staticDiscovery([server.url]),
+        metrics: { meterProvider: meters.provider },
+      });
+    } finally {
+      if (before === undefined) delete process.env.OTEL_SEMCONV_STABILITY_OPT_IN;
+      else process.env.OTEL_SEMCONV_STABILITY_OPT_IN = before;
+    }
+    spans.reset();
+    try {
+      await c.get({ text: "x" });
+      return {
+        attempts: spans.getFinishedSpans().filter((x) => x.kind === SpanKind.CLIENT),
+        collected: await meters.collect(),
+      };
+    } finally {
+      await c.close();
+      await server.close();
+      await meters.provider.shutdown();
+    }
+  }
+
+  beforeAll(() => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    trace.setGlobalTracerProvider(tracing);
+  });
+  afterAll(async () => {
+    await tracing.shutdown();
+    trace.disable();
+    context.disable();
+  });
+
+  it("rpc: the newer RPC conventions in spans and metrics (rpc.system.name, the full method, status names, seconds)", async () => {
+    const { attempts, collected } = await withOptIn("http,rpc");
+    expect(attempts.map((a) => a.attributes)).toEqual([
+      expect.objectContaining({
+        "rpc.system.name": "grpc",
+        "rpc.method": "weft.test.Echo/Get",
+        "rpc.response.status_code": "UNAVAILABLE",
+        "error.type": "UNAVAILABLE",
+      }),
+      expect.objectContaining({ "rpc.response.status_code": "OK" }),
+    ]);
+    for (const a of attempts) {
+      expect(a.attributes["rpc.system"]).toBeUndefined();
+      expect(a.attributes["rpc.grpc.status_code"]).toBeUndefined();
+    }
+    const names = collected.map((m) => m.descriptor.name);
+    expect(names).toContain("rpc.client.call.duration");
+    expect(names).not.toContain("rpc.client.duration");
+    expect(metric(collected, "rpc.client.call.duration").descriptor.unit).toBe("s");
+    const statuses = points(collected, "rpc.client.call.duration").map((p) => p.attributes["rpc.response.status_code"]);
+    expect(statuses.sort()).toEqual(["OK", "UNAVAILABLE"]);
+  });
+
+  it("rpc/dup: both — each histogram with its own attributes, the spans with both sets (the newer rpc.method)", async () => {
+    const { attempts, collected } = await withOptIn("rpc/dup");
+    expect(attempts[0]?.attributes).toMatchObject({
+      "rpc.system": "grpc",
+      "rpc.system.name": "grpc",
+      "rpc.service": "weft.test.Echo",
+      "rpc.method": "weft.test.Echo/Get",
+      "rpc.grpc.status_code": 14,
+      "rpc.response.status_code": "UNAVAILABLE",
+    });
+    const legacy = points(collected, "rpc.client.duration");
+    const stable = points(collected, "rpc.client.call.duration");
+    expect(legacy.map((p) => p.attributes["rpc.grpc.status_code"]).sort()).toEqual([0, 14]);
+    expect(legacy.every((p) => p.attributes["rpc.method"] === "Get")).toBe(true);
+    expect(stable.every((p) => p.attributes["rpc.method"] === "weft.test.Echo/Get")).toBe(true);
   });
 });
