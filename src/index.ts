@@ -116,7 +116,7 @@ export { systemClock, seededRandom } from "./core/clock.js";
 export type { Clock, Random, TimerHandle } from "./core/clock.js";
 export type { Endpoint, EndpointInfo, EndpointHealth } from "./core/endpoint.js";
 export type { Discovery, Resolver, ResolverSnapshot, ResolverContext } from "./core/discovery.js";
-export type { Transport, TransportFactory } from "./core/transport.js";
+export type { ConnectionsSnapshot, Transport, TransportFactory } from "./core/transport.js";
 export type {
   ClientEvents,
   AttemptStartEvent,

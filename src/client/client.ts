@@ -18,7 +18,7 @@ import { currentContext, inheritedDeadline } from "../core/context.js";
 import { ClientEventHub, type ClientEvents } from "../core/events.js";
 import { newRequest } from "../core/request.js";
 import { Stack, type StackEntry } from "../core/stack.js";
-import type { Transport } from "../core/transport.js";
+import type { ConnectionsSnapshot, Transport } from "../core/transport.js";
 import type { TlsClientSnapshot } from "../transport/tls.js";
 import {
   CallState,
@@ -99,6 +99,12 @@ export interface EndpointSnapshot {
    * already steers away from it; this says so. The mean age, ms; otherwise null.
    */
   readonly stalledForMs: number | null;
+  /**
+   * The transport's connections to it now (open, requests on them, queued; for HTTP/2 also
+   * GOAWAYs, sessions dropped by the keep-alive and the last PING's round trip); null when the
+   * transport holds none or does not say (fetch, got, gRPC).
+   */
+  readonly connections: ConnectionsSnapshot | null;
 }
 
 export interface ClientSnapshot {
@@ -325,6 +331,7 @@ export class Client {
   snapshot(): ClientSnapshot {
     const now = this.config.clock.now();
     const built = this.#built;
+    const transport = this.#parts.transport;
     const snapshot: Record<string, unknown> = {
       service: this.service,
       balancer: this.config.balancer.name,
@@ -349,6 +356,7 @@ export class Client {
           effectiveWeight: e.weight,
           zone: e.zone ?? null,
           stalledForMs: stalledFor(e, now),
+          connections: transport.connections?.(e.origin) ?? null,
         };
         for (const { handle } of built) if (handle.describe !== undefined) Object.assign(row, handle.describe(e, now));
         return row as unknown as EndpointSnapshot;

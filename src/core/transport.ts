@@ -20,6 +20,24 @@ export interface Transport {
   instrumented?(): boolean;
   /** TLS state (identity expected, failures, certificate and expiry) when the transport originates TLS. */
   tlsSnapshot?(): unknown;
+  /** The connections this transport holds to `origin` now; null when it holds none (or cannot say). */
+  connections?(origin: string): ConnectionsSnapshot | null;
+}
+
+/** A transport's connections to one endpoint, in `client.snapshot().endpoints[].connections`. */
+export interface ConnectionsSnapshot {
+  /** Open connections: HTTP/1.1 sockets, HTTP/2 sessions (draining ones included). */
+  readonly open: number;
+  /** Requests on them now (HTTP/2: streams open). */
+  readonly active: number;
+  /** Requests waiting for a connection or a stream slot. */
+  readonly queued: number;
+  /** HTTP/2: sessions that received a GOAWAY, since the transport started. */
+  readonly goaways?: number;
+  /** HTTP/2: sessions dropped because a PING went unanswered (a dead peer), since the transport started. */
+  readonly deadSessions?: number;
+  /** HTTP/2: the round trip of the newest PING answered on an open session, ms; null before any. */
+  readonly pingRttMs?: number | null;
 }
 
 /**

@@ -25,6 +25,7 @@
  */
 import { connect, type ClientSessionOptions, type Settings } from "node:http2";
 import type { Clock } from "../core/clock.js";
+import type { ConnectionsSnapshot } from "../core/transport.js";
 import type { KeepAliveConfig } from "./http2-keepalive.js";
 import { SessionSlot, type SlotOwner, type StreamJob } from "./http2-slot.js";
 import { IdentityError, TlsError, tlsFailure, type TlsClient } from "./tls.js";
@@ -86,6 +87,9 @@ export class OriginSessions implements SlotOwner {
    * since — a resumed session would carry the old client certificate.
    */
   #resumable: { readonly context: unknown; readonly ticket: Buffer } | null = null;
+  /** Sessions that received a GOAWAY, and sessions dropped for an unanswered PING, since the start. */
+  #goaways = 0;
+  #deadSessions = 0;
 
   constructor(origin: string, config: SessionConfig) {
     const url = new URL(origin);
@@ -213,6 +217,29 @@ export class OriginSessions implements SlotOwner {
     this.#draining = false;
   }
 
+  /** The sessions to this origin now, for the client's snapshot. */
+  connections(): ConnectionsSnapshot {
+    let active = 0;
+    let pingRttMs: number | null = null;
+    for (const slot of this.#live) {
+      active += slot.active;
+      pingRttMs = slot.pingRttMs ?? pingRttMs;
+    }
+    return {
+      open: this.#live.size,
+      active,
+      queued: this.#queue.length - this.#head,
+      goaways: this.#goaways,
+      deadSessions: this.#deadSessions,
+      pingRttMs,
+    };
+  }
+
+  /** A session's keep-alive found its peer gone (http2-slot.ts). */
+  sessionDead(): void {
+    this.#deadSessions++;
+  }
+
   #connect(): SessionSlot {
     const config = this.#config;
     const secure = this.scheme === "https";
@@ -265,6 +292,7 @@ export class OriginSessions implements SlotOwner {
       this.slotFreed();
     });
     session.on("goaway", (_code: number, lastStreamId: number) => {
+      if (slot.goawayLastId === -1) this.#goaways++;
       // Node closes the session itself (gracefully for NO_ERROR); new streams must go elsewhere.
       slot.goawayLastId = slot.goawayLastId === -1 ? lastStreamId : Math.min(slot.goawayLastId, lastStreamId);
       this.retire(slot);

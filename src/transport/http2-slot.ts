@@ -34,6 +34,8 @@ export interface SlotOwner {
   readonly keepAlive: KeepAliveConfig | null;
   readonly clock: Clock;
   retire(slot: SessionSlot): void;
+  /** Its keep-alive declared the session's peer gone (counted for the snapshot). */
+  sessionDead(): void;
   start(job: StreamJob): void;
   slotFreed(): void;
   explain(error: unknown): unknown;
@@ -98,6 +100,11 @@ export class SessionSlot implements StreamHost {
     this.#keepAlive?.watch();
   }
 
+  /** The round trip of the newest PING answered on this session, ms; null before any (or without keep-alive). */
+  get pingRttMs(): number | null {
+    return this.#keepAlive?.lastRttMs ?? null;
+  }
+
   /** The session closed: its keep-alive timer goes. */
   closed(): void {
     this.#keepAlive?.stop();
@@ -148,6 +155,7 @@ function pingPeer(slot: SessionSlot, owner: SlotOwner): KeepAlivePeer {
       }
     },
     dead(timeoutMs: number): void {
+      owner.sessionDead();
       owner.retire(slot);
       if (session.destroyed) return;
       session.destroy(

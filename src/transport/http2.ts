@@ -29,7 +29,7 @@
 import type { OutgoingHttpHeaders } from "node:http2";
 import { systemClock } from "../core/clock.js";
 import { checkInteger, checkKeys, checkMs, fail, isPlainObject } from "../core/validate.js";
-import type { Transport, TransportFactory } from "../core/transport.js";
+import type { ConnectionsSnapshot, Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import type { KeepAliveConfig } from "./http2-keepalive.js";
 import { Http2Response } from "./http2-response.js";
@@ -225,6 +225,10 @@ class Http2Transport implements Transport {
       const headers = requestHeaders(req, endpoint.basePath + req.path, sessions);
       sessions.start(new Http2Response(resolve, reject, cancel, headers, req.body));
     });
+  }
+
+  connections(origin: string): ConnectionsSnapshot | null {
+    return this.#origins.get(origin)?.connections() ?? null;
   }
 
   async release(origin: string): Promise<void> {

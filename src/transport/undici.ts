@@ -8,7 +8,7 @@
  */
 import { Pool, type Dispatcher } from "undici";
 import { fail, isPlainObject } from "../core/validate.js";
-import type { Transport, TransportFactory } from "../core/transport.js";
+import type { ConnectionsSnapshot, Transport, TransportFactory } from "../core/transport.js";
 import type { MeshRequest, MeshResponse } from "../core/types.js";
 import { nodeBody } from "./body.js";
 import { DispatchResponse } from "./dispatch.js";
@@ -125,6 +125,13 @@ class UndiciTransport implements Transport {
     if (failure instanceof IdentityError) return new IdentityError(origin, failure.expected, failure.presented);
     this.#tls?.count(failure);
     return failure;
+  }
+
+  connections(origin: string): ConnectionsSnapshot | null {
+    const entry = this.#pools.get(origin);
+    if (entry === undefined) return null;
+    const stats = entry.pool.stats;
+    return { open: stats.connected, active: stats.running, queued: stats.pending };
   }
 
   async release(origin: string): Promise<void> {

@@ -171,6 +171,10 @@ describe("keep-alive: a frozen peer (SIGSTOP) is found out by an unanswered PING
     // that session too, and the call goes to the other replica.
     expect(await (await c.request({ path: "/who" })).text()).toBe(`GET /who from ${other.pid}`);
 
+    // The snapshot counts the sessions the keep-alive dropped.
+    const frozenRow = c.snapshot().endpoints.find((e) => e.url === frozen.url);
+    expect(frozenRow?.connections?.deadSessions).toBe(2);
+
     // Thawed: the next call opens a new session to it, and is answered there.
     frozen.process.kill("SIGCONT");
     expect(await (await c.request({ path: "/who" })).text()).toBe(`GET /who from ${frozen.pid}`);
@@ -231,6 +235,9 @@ describe("keep-alive: when PINGs are sent", () => {
     expect(s.pings).toBe(0);
     // Silent now, with the stream still open: PINGed (twice: the first one was answered).
     await until(() => s.pings >= 2, "PINGs on the silent session");
+    // The answered PING's round trip, and the one stream open, in the snapshot.
+    expect(c.snapshot().endpoints[0]?.connections).toMatchObject({ open: 1, active: 1, queued: 0, deadSessions: 0 });
+    expect(c.snapshot().endpoints[0]?.connections?.pingRttMs).toBeGreaterThanOrEqual(0);
     held!.end("done\n");
     const text = await body;
     expect(text.split("\n").filter((line) => line.startsWith("chunk"))).toHaveLength(75);

@@ -228,6 +228,31 @@ describe("one connection, many streams", () => {
     expect(s.maxOpenPerSession).toBe(100);
   });
 
+  it("shows its sessions per endpoint in the snapshot: open, streams on them, queued, GOAWAYs", async () => {
+    const held: http2.ServerHttp2Stream[] = [];
+    const s = await h2server((stream) => held.push(stream), { settings: { maxConcurrentStreams: 2 } });
+    const c = client([s.url], {}, { maxSessions: 1 });
+    const connections = () => c.snapshot().endpoints[0]?.connections;
+    expect(connections()).toBeNull();
+    const calls = Array.from({ length: 3 }, () => c.request({ path: "/" }));
+    await until(() => held.length === 2, "two streams at the server");
+    expect(connections()).toEqual({ open: 1, active: 2, queued: 1, goaways: 0, deadSessions: 0, pingRttMs: null });
+    for (const stream of held.splice(0)) answer(stream, "ok");
+    await until(() => held.length === 1, "the queued call at the server");
+    answer(held[0]!, "ok");
+    await Promise.all(calls.map(async (call) => (await call).text()));
+    // The server goes away: one GOAWAY, counted; the next call opens a new session.
+    s.sessions[0]!.goaway(constants.NGHTTP2_NO_ERROR);
+    await until(() => connections()?.goaways === 1, "the GOAWAY to be seen");
+    const next = c.request({ path: "/" });
+    await until(() => held.length === 2, "the next call at the server");
+    answer(held[1]!, "ok");
+    expect(await (await next).text()).toBe("ok");
+    // The stream's 'close' comes just after its body's end.
+    await until(() => connections()?.active === 0, "the stream to close");
+    expect(connections()).toMatchObject({ queued: 0, goaways: 1 });
+  });
+
   it("opens a second session only past the server's SETTINGS_MAX_CONCURRENT_STREAMS, and queues past maxSessions", async () => {
     const s = await h2server((stream) => setTimeout(() => answer(stream, "ok"), 10), {
       settings: { maxConcurrentStreams: 10 },

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { BodyUsedError, createClient, staticDiscovery, type Client } from "weft";
+import { BodyUsedError, createClient, staticDiscovery, undiciTransport, type Client } from "weft";
 import { scoped, server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
 
@@ -56,6 +56,29 @@ describe("the undici transport's dispatch handler", () => {
     const again = await (await c.request({ path: "/large" })).arrayBuffer();
     new Uint8Array(again)[0] = 255;
     expect(new Uint8Array(whole)[0]).toBe(0);
+  });
+
+  it("shows its connections per endpoint in the snapshot: sockets open, requests on them, queued", async () => {
+    const held: ServerResponse[] = [];
+    const s = await server((_req, res) => void held.push(res));
+    const c = scoped(
+      createClient({
+        service: "dispatch-pool",
+        discovery: staticDiscovery([s.url]),
+        retry: false,
+        transport: undiciTransport({ connections: 1 }),
+      }),
+    );
+    const connections = () => c.snapshot().endpoints[0]?.connections;
+    expect(connections()).toBeNull();
+    const calls = [c.request({ path: "/a" }), c.request({ path: "/b" })];
+    await until(() => held.length === 1, "the first request at the server");
+    expect(connections()).toEqual({ open: 1, active: 1, queued: 1 });
+    held[0]!.end("a");
+    await until(() => held.length === 2, "the second request at the server");
+    held[1]!.end("b");
+    expect(await Promise.all(calls.map(async (call) => (await call).text()))).toEqual(["a", "b"]);
+    expect(connections()).toEqual({ open: 1, active: 0, queued: 0 });
   });
 
   it("keeps headers raw until read: lower-case names, repeated ones as arrays, after a 103 Early Hints", async () => {
