@@ -102,6 +102,34 @@ describe("renderPrometheus", () => {
     expect(text).toContain('weft_client_requests_total{service="catalog"} 0\n');
   });
 
+  it("writes each endpoint's connections as the transport reports them, HTTP/2's counters when there, and nothing when it says nothing", () => {
+    const text = renderPrometheus(
+      snapshot((c) => ({
+        ...c,
+        endpoints: c.endpoints.map((e, i) => ({
+          ...e,
+          connections: i === 0 ? { open: 2, active: 5, queued: 1, goaways: 3, deadSessions: 1, pingRttMs: 0.4 } : null,
+        })),
+      })),
+    );
+    const at = 'service="catalog",endpoint="http://127.0.0.1:9"';
+    expect(text).toContain(`weft_endpoint_connections{${at}} 2\n`);
+    expect(text).toContain(`weft_endpoint_connection_requests{${at}} 5\n`);
+    expect(text).toContain(`weft_endpoint_connection_queued{${at}} 1\n`);
+    expect(text).toContain(`weft_endpoint_goaways_total{${at}} 3\n`);
+    expect(text).toContain(`weft_endpoint_dead_sessions_total{${at}} 1\n`);
+    expect(text).not.toContain('weft_endpoint_connections{service="catalog",endpoint="http://127.0.0.1:10"}');
+    // The undici transport's shape: no HTTP/2 counters.
+    const h1 = renderPrometheus(
+      snapshot((c) => ({
+        ...c,
+        endpoints: c.endpoints.map((e) => ({ ...e, connections: { open: 1, active: 0, queued: 0 } })),
+      })),
+    );
+    expect(h1).toContain(`weft_endpoint_connections{${at}} 1\n`);
+    expect(h1).not.toMatch(/^weft_endpoint_goaways_total\{/m);
+  });
+
   it("writes a server's state, in-flight, counters, limit, shed by priority and authz by decision", () => {
     const text = renderPrometheus(
       serverSnapshot({ shed: { limit: 8 }, authz: { rules: [{ paths: ["/public"] }] } }, (s) => ({

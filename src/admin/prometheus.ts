@@ -274,6 +274,37 @@ const FAMILIES: readonly Family[] = [
     help: "1 while the endpoint's attempts in flight are on average ≥ 1 s and ≥ 10× its latency estimate old (no answer: frozen, black-holed).",
     samples: perEndpoint((e) => (e.stalledForMs === null ? 0 : 1)),
   },
+  // What the transport holds to the endpoint (absent when it says nothing: fetch, got, gRPC).
+  {
+    name: "weft_endpoint_connections",
+    type: "gauge",
+    help: "Connections open to the endpoint: HTTP/1.1 sockets, HTTP/2 sessions.",
+    samples: perEndpoint((e) => e.connections?.open ?? null),
+  },
+  {
+    name: "weft_endpoint_connection_requests",
+    type: "gauge",
+    help: "Requests on the endpoint's connections now (HTTP/2: streams open).",
+    samples: perEndpoint((e) => e.connections?.active ?? null),
+  },
+  {
+    name: "weft_endpoint_connection_queued",
+    type: "gauge",
+    help: "Requests waiting for a connection or a stream slot to the endpoint.",
+    samples: perEndpoint((e) => e.connections?.queued ?? null),
+  },
+  {
+    name: "weft_endpoint_goaways_total",
+    type: "counter",
+    help: "HTTP/2 sessions to the endpoint that received a GOAWAY.",
+    samples: perEndpoint((e) => e.connections?.goaways ?? null),
+  },
+  {
+    name: "weft_endpoint_dead_sessions_total",
+    type: "counter",
+    help: "HTTP/2 sessions to the endpoint dropped because a PING went unanswered.",
+    samples: perEndpoint((e) => e.connections?.deadSessions ?? null),
+  },
   {
     name: "weft_endpoint_breaker_open",
     type: "gauge",
