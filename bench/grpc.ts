@@ -21,7 +21,7 @@ import { staticDiscovery } from "weft";
 import { grpcClient, type GrpcUnaryMethod } from "weft/grpc";
 import { loadEcho, type EchoReply, type EchoRequest } from "../test/helpers/grpc.js";
 import { startChild } from "./child.js";
-import { fmt, machineLine, median, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
+import { fmt, machineLine, perRound, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
 import { drive, tallyStats, type Tally } from "./throughput.js";
 
 export interface GrpcRow {
@@ -137,7 +137,7 @@ export async function runGrpc(settings: BenchSettings): Promise<GrpcResult> {
     const row = (name: string): GrpcRow | undefined => rows.find((r) => r.name === name);
     const [plain, weft] = [row(GRPC_ROW.plain), row(GRPC_ROW.weft)];
     const perSlice = (pick: (r: GrpcRow) => readonly number[]): number =>
-      plain === undefined || weft === undefined ? NaN : median(pick(weft).map((v, i) => v / (pick(plain)[i] ?? NaN)));
+      plain === undefined || weft === undefined ? NaN : perRound(pick(weft), pick(plain)).median;
     return {
       rows,
       concurrency: settings.concurrency,
@@ -177,7 +177,7 @@ export function printGrpc(result: GrpcResult): void {
   // The spread of the ratio over the interleaved slices: how much of the gap is the machine's noise.
   const weft = result.rows.find((r) => r.name === GRPC_ROW.weft);
   if (base !== undefined && weft !== undefined) {
-    const ratios = weft.slices.map((v, i) => v / (base.slices[i] ?? NaN)).filter(Number.isFinite);
+    const { ratios } = perRound(weft.slices, base.slices);
     console.log(
       `(weft / grpc-js req/s per round: ${ratios.map((x) => x.toFixed(2)).join(" ")}; median ${result.medianSliceRatio.toFixed(2)}, pooled ${result.ratio.toFixed(2)}; target ≥ 0.90)`,
     );

@@ -35,7 +35,7 @@ import { pathToFileURL } from "node:url";
 import { Pool } from "undici";
 import { createClient, http2Transport, staticDiscovery } from "weft";
 import { getJson, startChild, type ChildServer } from "./child.js";
-import { fmt, machineLine, median, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
+import { fmt, machineLine, perRound, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
 import type { Http2ServerStats } from "./http2-server.js";
 import { drive, startServer, tallyStats, type Tally } from "./throughput.js";
 
@@ -243,12 +243,10 @@ export async function runHttp2(settings: BenchSettings): Promise<Http2Result> {
   }
 }
 
-/** `a` / `b` per round (each round runs one slice of each row), as the median and range. */
-function perRound(result: Http2Result, a: string, b: string): { median: number; min: number; max: number } {
-  const sa = result.rows.find((r) => r.name === a)?.slices ?? [];
-  const sb = result.rows.find((r) => r.name === b)?.slices ?? [];
-  const ratios = sa.map((v, i) => v / (sb[i] ?? Number.NaN)).filter(Number.isFinite);
-  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+/** Row `a` / row `b`, round by round (lib.ts). */
+function rowsPerRound(result: Http2Result, a: string, b: string): ReturnType<typeof perRound> {
+  const slices = (name: string) => result.rows.find((r) => r.name === name)?.slices ?? [];
+  return perRound(slices(a), slices(b));
 }
 
 export function printHttp2(result: Http2Result): void {
@@ -287,13 +285,13 @@ export function printHttp2(result: Http2Result): void {
 export function http2Summary(result: Http2Result): string[] {
   if (result.skipped !== undefined) return [`[skip] HTTP/2: ${result.skipped}`];
   const row = (name: string): Http2Row | undefined => result.rows.find((r) => r.name === name);
-  const tls = perRound(result, H2_ROW.weftTls, H2_ROW.undici);
+  const tls = rowsPerRound(result, H2_ROW.weftTls, H2_ROW.undici);
   const pooled = (row(H2_ROW.weftTls)?.reqPerSec ?? Number.NaN) / (row(H2_ROW.undici)?.reqPerSec ?? Number.NaN);
-  const h2c = perRound(result, H2_ROW.weftH2c, H2_ROW.weftH1);
-  const floor = perRound(result, H2_ROW.weftH2c, H2_ROW.nodeH2c);
+  const h2c = rowsPerRound(result, H2_ROW.weftH2c, H2_ROW.weftH1);
+  const floor = rowsPerRound(result, H2_ROW.weftH2c, H2_ROW.nodeH2c);
   const cpu = (name: string): string => fmt(row(name)?.cpuUsPerCall ?? Number.NaN, 1);
-  const bulk = perRound(result, H2_ROW.weftBig, H2_ROW.undiciBig);
-  const windows = perRound(result, H2_ROW.weftBig, H2_ROW.weftBigSmallWindows);
+  const bulk = rowsPerRound(result, H2_ROW.weftBig, H2_ROW.undiciBig);
+  const windows = rowsPerRound(result, H2_ROW.weftBig, H2_ROW.weftBigSmallWindows);
   return [
     `[${tls.median >= H2_TARGET ? "PASS" : "FAIL"}] weft http2Transport over TLS vs undici h2 Pool over TLS, req/s: ${tls.median.toFixed(2)}× (median of rounds, range ${tls.min.toFixed(2)}–${tls.max.toFixed(2)}; pooled ${pooled.toFixed(2)}×); target ≥ ${H2_TARGET.toFixed(2)}×`,
     `[info] weft over h2c vs weft over HTTP/1.1: ${h2c.median.toFixed(2)}× req/s (range ${h2c.min.toFixed(2)}–${h2c.max.toFixed(2)}); weft h2c vs bare node:http2 h2c: ${floor.median.toFixed(2)}×`,

@@ -57,7 +57,7 @@ import { Agent, request } from "undici";
 import { runWithContext } from "weft";
 import { inbound, type InboundOptions } from "weft/server";
 import { getJson, startChild, type ChildServer } from "./child.js";
-import { fmt, machineLine, median, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
+import { fmt, machineLine, perRound, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
 import { measureRows as measure, memoryClient, terminal, type OverheadRow as MemoryRow } from "./overhead.js";
 import { drive, tallyStats } from "./throughput.js";
 
@@ -445,7 +445,7 @@ export async function runInboundOverhead(settings: BenchSettings): Promise<Inbou
 
 /** Median over rounds of row / base, per slice (both slices of a round ran back to back). */
 function medianRatio(row: readonly number[], base: readonly number[]): number {
-  return median(row.map((v, i) => v / (base[i] ?? Number.NaN)).filter(Number.isFinite));
+  return perRound(row, base).median;
 }
 
 export function printInboundOverhead(result: InboundOverheadResult): void {

@@ -136,6 +136,20 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/**
+ * `a` / `b` round by round — each round ran one slice of each row back to back, so a burst from a
+ * neighbour on this shared machine moves one round, not the verdict —: the ratios of the rounds
+ * both have, their median and their range (NaN with none).
+ */
+export function perRound(
+  a: readonly number[],
+  b: readonly number[],
+): { readonly ratios: readonly number[]; readonly median: number; readonly min: number; readonly max: number } {
+  const ratios = a.map((v, i) => v / (b[i] ?? Number.NaN)).filter(Number.isFinite);
+  if (ratios.length === 0) return { ratios, median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  return { ratios, median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
 /** Nearest-rank percentile of an already sorted array. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;

@@ -49,7 +49,17 @@ import { pathToFileURL } from "node:url";
 import { createClient, errorCode, etcdConfig, staticDiscovery, type Client, type RouteOptions } from "weft";
 import { EtcdClient } from "../src/etcd/client.js";
 import { readStats, setSlowdown, startChild, total, type ChildServer } from "./child.js";
-import { fmt, machineLine, median, percentile, printTable, readSettings, sleep, type BenchSettings } from "./lib.js";
+import {
+  fmt,
+  machineLine,
+  median,
+  percentile,
+  perRound,
+  printTable,
+  readSettings,
+  sleep,
+  type BenchSettings,
+} from "./lib.js";
 import { measureRows, memoryClient, type OverheadRow } from "./overhead.js";
 
 /** 20 routes must add at most this over no routes, µs per call (in memory). */
@@ -416,8 +426,8 @@ async function runMirror(settings: BenchSettings): Promise<RoutingResult["mirror
  * range, and the pooled ratio.
  */
 function p99Ratio(off: MirrorRow, row: MirrorRow): { median: number; min: number; max: number; pooled: number } {
-  const ratios = row.roundP99Ms.map((v, i) => v / (off.roundP99Ms[i] ?? Number.NaN)).filter(Number.isFinite);
-  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), pooled: row.p99Ms / off.p99Ms };
+  const { median, min, max } = perRound(row.roundP99Ms, off.roundP99Ms);
+  return { median, min, max, pooled: row.p99Ms / off.p99Ms };
 }
 
 /** A row by its name's start (the slow row's name carries its delay). */

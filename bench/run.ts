@@ -30,7 +30,7 @@
 import { spawn } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { fmt, machineLine, median, percentile, readSettings } from "./lib.js";
+import { fmt, machineLine, percentile, perRound, readSettings } from "./lib.js";
 import { runLayers } from "./layers.js";
 import {
   METRICS_SHARE_TARGET_US,
@@ -274,15 +274,12 @@ if (throughput !== undefined) {
    * round, not the verdict. Falls back to the pooled ratio when there is a single round.
    */
   const compare = (a: string, b: string): { value: number; text: string } => {
-    const sa = row(a)?.slices ?? [];
-    const sb = row(b)?.slices ?? [];
-    const ratios = sa.map((v, i) => v / (sb[i] ?? NaN)).filter(Number.isFinite);
+    const { ratios, median: value, min, max } = perRound(row(a)?.slices ?? [], row(b)?.slices ?? []);
     const pooled = (row(a)?.reqPerSec ?? NaN) / (row(b)?.reqPerSec ?? NaN);
     if (ratios.length < 2) return { value: pooled, text: `${pooled.toFixed(2)}×` };
-    const value = median(ratios);
     return {
       value,
-      text: `${value.toFixed(2)}× (median of ${ratios.length} rounds, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; pooled ${pooled.toFixed(2)}×)`,
+      text: `${value.toFixed(2)}× (median of ${ratios.length} rounds, range ${min.toFixed(2)}–${max.toFixed(2)}; pooled ${pooled.toFixed(2)}×)`,
     };
   };
   const request = compare(ROW.weftRequest, ROW.undici);

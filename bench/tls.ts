@@ -75,7 +75,17 @@ import { Pool } from "undici";
 import { createClient, roundRobin, staticDiscovery, type TlsOptions } from "weft";
 import { identityMatcher, spiffeUrisOf } from "../src/security/spiffe.js";
 import { getJson, startChild, type ChildServer } from "./child.js";
-import { fmt, machineLine, median, percentile, printTable, ratio, readSettings, type BenchSettings } from "./lib.js";
+import {
+  fmt,
+  machineLine,
+  median,
+  percentile,
+  perRound,
+  printTable,
+  ratio,
+  readSettings,
+  type BenchSettings,
+} from "./lib.js";
 import { closeSlice, drive, tallyStats, timedCall, type Tally } from "./throughput.js";
 import type { TlsServerMode, TlsServerStats } from "./tls-server.js";
 
@@ -541,21 +551,14 @@ export async function runTls(settings: BenchSettings): Promise<TlsResult> {
   }
 }
 
-/** `a` / `b` per round (slices run back to back), median and range, and the pooled ratio. */
-function perRound(
+/** `a` / `b` per round (lib.ts), and the pooled ratio (the verdict when no round has both). */
+function rowsPerRound(
   a: { slices: readonly number[] } | undefined,
   b: { slices: readonly number[] } | undefined,
   pooled: number,
 ): RoundRatio {
-  const sb = b?.slices ?? [];
-  const ratios = (a?.slices ?? []).map((v, i) => v / (sb[i] ?? Number.NaN)).filter(Number.isFinite);
-  return {
-    median: ratios.length === 0 ? pooled : median(ratios),
-    min: Math.min(...ratios),
-    max: Math.max(...ratios),
-    pooled,
-    rounds: ratios.length,
-  };
+  const { ratios, median, min, max } = perRound(a?.slices ?? [], b?.slices ?? []);
+  return { median: ratios.length === 0 ? pooled : median, min, max, pooled, rounds: ratios.length };
 }
 
 function roundText(r: RoundRatio): string {
@@ -567,14 +570,14 @@ function roundText(r: RoundRatio): string {
 function throughputRatio(result: TlsResult, name: string): RoundRatio {
   const row = result.throughput.find((r) => r.name === name);
   const base = result.throughput.find((r) => r.name === PAIRS.get(name));
-  return perRound(row, base, (row?.reqPerSec ?? Number.NaN) / (base?.reqPerSec ?? Number.NaN));
+  return rowsPerRound(row, base, (row?.reqPerSec ?? Number.NaN) / (base?.reqPerSec ?? Number.NaN));
 }
 
 /** weft (or a `[ref]` row) against its undici row, new connections per second, for one kind of handshake. */
 function connectionRatio(result: TlsResult, name: string, handshake: Handshake): RoundRatio {
   const row = result.connections.find((r) => r.name === name && r.handshake === handshake);
   const base = result.connections.find((r) => r.name === PAIRS.get(name) && r.handshake === handshake);
-  return perRound(row, base, (row?.perSecond ?? Number.NaN) / (base?.perSecond ?? Number.NaN));
+  return rowsPerRound(row, base, (row?.perSecond ?? Number.NaN) / (base?.perSecond ?? Number.NaN));
 }
 
 function short(r: RoundRatio): string {

@@ -7,8 +7,6 @@ import {
   TotalTimeoutError,
   ErrorCodes,
   HedgeLostError,
-  isWeftError,
-  type InvalidOptionsError,
   type WeftError,
 } from "../core/errors.js";
 import { fakeClock, type FakeClock } from "../testing/fake-clock.js";
@@ -17,6 +15,8 @@ import { STACK_PLAN } from "./plan.js";
 import { policy, type Policy } from "./policy.js";
 import type { PolicyOptions } from "./policy-options.js";
 import { staticDiscovery } from "../discovery/static.js";
+import { rejection } from "../../test/helpers/rejection.js";
+import { invalidOptionsError } from "../../test/helpers/options.js";
 
 /** A promise with its settle functions, for functions that finish when the test says. */
 function deferred<T = string>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
@@ -27,27 +27,6 @@ function deferred<T = string>(): { promise: Promise<T>; resolve: (v: T) => void;
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<WeftError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as WeftError;
-  }
-  throw new Error("expected a rejection");
-}
-
-function invalid(fn: () => unknown): InvalidOptionsError {
-  try {
-    fn();
-  } catch (error) {
-    expect(isWeftError(error)).toBe(true);
-    expect((error as InvalidOptionsError).code).toBe(ErrorCodes.INVALID_OPTIONS);
-    return error as InvalidOptionsError;
-  }
-  throw new Error("expected an InvalidOptionsError");
 }
 
 /** Lets queued promise callbacks run. */
@@ -144,7 +123,7 @@ describe("policy()", () => {
   it("ends with WEFT_ERR_ATTEMPTS, the last error as its cause, when every attempt failed", async () => {
     const p = make({ retry: { maxAttempts: 3, backoff: { baseMs: 1, maxMs: 1 } } });
     let n = 0;
-    const pending = rejection(
+    const pending = rejection<WeftError>(
       p.execute(async () => {
         throw new Error(`failure ${n++}`);
       }),
@@ -168,11 +147,11 @@ describe("policy()", () => {
       runs++;
       throw new Error("down");
     };
-    const first = rejection(p.execute(failing));
+    const first = rejection<WeftError>(p.execute(failing));
     await clock.advanceAsync(5);
     expect((await first).code).toBe(ErrorCodes.BUDGET_EXHAUSTED);
     expect(runs).toBe(1);
-    const second = rejection(p.execute(failing));
+    const second = rejection<WeftError>(p.execute(failing));
     await clock.advanceAsync(5);
     const error = await second;
     // The second call's deposit made one whole token: one retry, then the budget is spent again.
@@ -186,7 +165,7 @@ describe("policy()", () => {
     const p = make({ retry: { backoff: { baseMs: 1, maxMs: 1 } }, retryOn: (e) => (e as Error).message === "busy" });
     const fatal = new Error("constraint violated");
     let runs = 0;
-    const error = await rejection(
+    const error = await rejection<WeftError>(
       p.execute(async () => {
         runs++;
         throw fatal;
@@ -211,7 +190,7 @@ describe("policy()", () => {
   it("aborts the function's signal when its run times out, retries it, and ends with the last timeout", async () => {
     const p = make({ timeout: { attemptMs: 100 }, retry: { maxAttempts: 2, backoff: { baseMs: 1, maxMs: 1 } } });
     const signals: AbortSignal[] = [];
-    const pending = rejection(
+    const pending = rejection<WeftError>(
       p.execute(
         (signal) =>
           new Promise((_resolve, reject) => {
@@ -237,7 +216,7 @@ describe("policy()", () => {
     const p = make({ timeout: { totalMs: 50 }, retry: {} });
     const timeouts: string[] = [];
     p.events.onTimeout((e) => timeouts.push(`${e.kind} ${e.timeoutMs}`));
-    const pending = rejection(p.execute(() => new Promise(() => {})));
+    const pending = rejection<WeftError>(p.execute(() => new Promise(() => {})));
     await clock.advanceAsync(50);
     const error = await pending;
     expect(error.code).toBe(ErrorCodes.TOTAL_TIMEOUT);
@@ -249,7 +228,7 @@ describe("policy()", () => {
     const p = make({ retry: {}, breaker: { volumeThreshold: 1 } });
     const controller = new AbortController();
     let seen: AbortSignal | undefined;
-    const pending = rejection(
+    const pending = rejection<WeftError>(
       p.execute(
         (signal) =>
           new Promise((_resolve, reject) => {
@@ -269,7 +248,7 @@ describe("policy()", () => {
     expect(p.snapshot().breaker).toMatchObject({ state: "closed", windowFailures: 0 });
     // An already-aborted signal: the function never runs.
     let ran = false;
-    const early = await rejection(
+    const early = await rejection<WeftError>(
       p.execute(
         async () => {
           ran = true;
@@ -283,7 +262,9 @@ describe("policy()", () => {
 
   it("inherits the deadline of the request being served (runWithContext)", async () => {
     const p = make();
-    const pending = runWithContext({ timeoutMs: 30, clock }, () => rejection(p.execute(() => new Promise(() => {}))));
+    const pending = runWithContext({ timeoutMs: 30, clock }, () =>
+      rejection<WeftError>(p.execute(() => new Promise(() => {}))),
+    );
     await clock.advanceAsync(30);
     const error = await pending;
     expect(error.code).toBe(ErrorCodes.TOTAL_TIMEOUT);
@@ -303,13 +284,13 @@ describe("policy()", () => {
       runs++;
       throw new Error("db down");
     };
-    for (let i = 0; i < 3; i++) await rejection(p.execute(failing));
+    for (let i = 0; i < 3; i++) await rejection<WeftError>(p.execute(failing));
     expect(p.snapshot().breaker?.state).toBe("closed");
-    await rejection(p.execute(failing));
+    await rejection<WeftError>(p.execute(failing));
     expect(changes).toEqual(["closed→open"]);
     expect(p.snapshot().breaker).toMatchObject({ state: "open", windowCalls: 4, windowFailures: 4 });
     // Open: the function does not run, no retry is tried.
-    const refused = await rejection(p.execute(failing));
+    const refused = await rejection<WeftError>(p.execute(failing));
     expect(refused).toBeInstanceOf(BreakerOpenError);
     expect(refused.code).toBe(ErrorCodes.BREAKER_OPEN);
     expect(refused.message).toBe('the circuit breaker of policy "policy" is open');
@@ -319,7 +300,7 @@ describe("policy()", () => {
     // Half-open: one probe at a time; a call beside it is refused the same way.
     const probe = deferred();
     const probing = p.execute(() => probe.promise);
-    expect((await rejection(p.execute(async () => "beside"))).message).toBe(
+    expect((await rejection<WeftError>(p.execute(async () => "beside"))).message).toBe(
       'the circuit breaker of policy "policy" is open',
     );
     expect(p.snapshot().breaker).toMatchObject({ state: "halfOpen", probesInFlight: 1 });
@@ -337,7 +318,7 @@ describe("policy()", () => {
     const started: string[] = [];
     const a = p.execute(() => (started.push("a"), first.promise));
     const b = p.execute(async () => (started.push("b"), "b"));
-    const c = rejection(p.execute(async () => (started.push("c"), "c")));
+    const c = rejection<WeftError>(p.execute(async () => (started.push("c"), "c")));
     expect((await c).code).toBe(ErrorCodes.CONCURRENCY_LIMIT);
     expect(limited).toEqual(["concurrency"]);
     expect(p.snapshot().limits.concurrency).toMatchObject({ limit: 1, inflight: 1, queued: 1, rejected: 1 });
@@ -354,7 +335,7 @@ describe("policy()", () => {
     expect(await p.execute(async () => 1)).toBe(1);
     let ran = false;
     const waiting = p.execute(async () => ((ran = true), 2));
-    const refused = await rejection(p.execute(async () => 3));
+    const refused = await rejection<WeftError>(p.execute(async () => 3));
     expect(refused.code).toBe(ErrorCodes.RATE_LIMITED);
     expect(p.snapshot().limits.rateLimit).toMatchObject({ waiting: 1, rejected: 1 });
     await clock.advanceAsync(999);
@@ -413,7 +394,7 @@ describe("policy()", () => {
     expect(seen).toEqual([boom]);
     expect(p.snapshot().counters).toMatchObject({ calls: 1, failures: 1 });
     const controller = new AbortController();
-    const aborted = rejection(p.execute(() => new Promise(() => {}), { signal: controller.signal }));
+    const aborted = rejection<WeftError>(p.execute(() => new Promise(() => {}), { signal: controller.signal }));
     controller.abort(new Error("stop"));
     expect((await aborted).message).toBe("stop");
   });
@@ -452,7 +433,7 @@ describe("policy()", () => {
     const p = make({ retry: { maxAttempts: 2, backoff: { baseMs: 1, maxMs: 1 } } });
     let runs = 0;
     // The inner client's deadline: the function's failure, retried (the policy's own would not be).
-    const pending = rejection(
+    const pending = rejection<WeftError>(
       p.execute(async () => {
         runs++;
         throw new TotalTimeoutError(100);
@@ -465,7 +446,7 @@ describe("policy()", () => {
     // too, so the retry layer returns it as it is (as a client does).
     runs = 0;
     const inner = new BreakerOpenError("inventory");
-    const refused = await rejection(
+    const refused = await rejection<WeftError>(
       p.execute(async () => {
         runs++;
         throw inner;
@@ -479,7 +460,7 @@ describe("policy()", () => {
     const meters = testMeters();
     const p = make({ name: "queue", breaker: {}, metrics: { meterProvider: meters.provider } });
     await p.execute(async () => 1);
-    await rejection(
+    await rejection<WeftError>(
       p.execute(async () => {
         throw new Error("x");
       }),
@@ -505,37 +486,43 @@ describe("policy()", () => {
   });
 
   it("refuses bad options at construction, naming the option, with the client's messages", () => {
-    const client = invalid(() =>
+    const client = invalidOptionsError(() =>
       createClient({ service: "s", discovery: staticDiscovery(["http://127.0.0.1:1"]), retry: { maxAttempts: 0 } }),
     );
-    const mine = invalid(() => policy({ retry: { maxAttempts: 0 } }));
+    const mine = invalidOptionsError(() => policy({ retry: { maxAttempts: 0 } }));
     expect(mine.option).toBe("retry.maxAttempts");
     expect(mine.message).toBe(client.message);
-    expect(invalid(() => policy({ timeout: { attemptMs: -5 } })).message).toBe(
+    expect(invalidOptionsError(() => policy({ timeout: { attemptMs: -5 } })).message).toBe(
       "invalid option timeout.attemptMs: got -5; expected a positive number of milliseconds or false (off)",
     );
-    const unknown = invalid(() => policy({ discovery: staticDiscovery(["http://127.0.0.1:1"]) } as never));
+    const unknown = invalidOptionsError(() => policy({ discovery: staticDiscovery(["http://127.0.0.1:1"]) } as never));
     expect(unknown.option).toBe("discovery");
     expect(unknown.message).toMatch(
       /^unknown option discovery; allowed: name, timeout, retry, hedge, breaker, concurrency/,
     );
-    expect(invalid(() => policy({ retyr: {} } as never)).message).toMatch(/did you mean retry\?/);
-    expect(invalid(() => policy({ bulkhead: { limit: 1 } } as never)).message).toMatch(
+    expect(invalidOptionsError(() => policy({ retyr: {} } as never)).message).toMatch(/did you mean retry\?/);
+    expect(invalidOptionsError(() => policy({ bulkhead: { limit: 1 } } as never)).message).toMatch(
       /concurrency: \{ limit, queue \}/,
     );
-    expect(invalid(() => policy({ timeout: { header: "x" } } as never)).option).toBe("timeout.header");
-    expect(invalid(() => policy({ breaker: { maxEndpoints: 2 } } as never)).option).toBe("breaker.maxEndpoints");
-    expect(invalid(() => policy({ breaker: { volumeTreshold: 2 } } as never)).message).toMatch(
+    expect(invalidOptionsError(() => policy({ timeout: { header: "x" } } as never)).option).toBe("timeout.header");
+    expect(invalidOptionsError(() => policy({ breaker: { maxEndpoints: 2 } } as never)).option).toBe(
+      "breaker.maxEndpoints",
+    );
+    expect(invalidOptionsError(() => policy({ breaker: { volumeTreshold: 2 } } as never)).message).toMatch(
       /did you mean breaker.volumeThreshold/,
     );
-    expect(invalid(() => policy({ concurrency: { limit: 0 } })).option).toBe("concurrency.limit");
-    expect(invalid(() => policy({ rateLimit: {} } as never)).option).toBe("rateLimit.perSecond");
-    expect(invalid(() => policy({ hedge: { maxHedges: 2 } })).message).toMatch(/expected delayMs or percentile/);
-    expect(invalid(() => policy({ fallback: "x" } as never)).option).toBe("fallback");
-    expect(invalid(() => policy({ classifier: () => "success", retryOn: () => true })).option).toBe("retryOn");
-    expect(invalid(() => policy({ name: "" })).option).toBe("name");
-    expect(invalid(() => policy({ clock: {} } as never)).option).toBe("clock");
-    expect(invalid(() => policy("fast" as never)).option).toBe("options");
+    expect(invalidOptionsError(() => policy({ concurrency: { limit: 0 } })).option).toBe("concurrency.limit");
+    expect(invalidOptionsError(() => policy({ rateLimit: {} } as never)).option).toBe("rateLimit.perSecond");
+    expect(invalidOptionsError(() => policy({ hedge: { maxHedges: 2 } })).message).toMatch(
+      /expected delayMs or percentile/,
+    );
+    expect(invalidOptionsError(() => policy({ fallback: "x" } as never)).option).toBe("fallback");
+    expect(invalidOptionsError(() => policy({ classifier: () => "success", retryOn: () => true })).option).toBe(
+      "retryOn",
+    );
+    expect(invalidOptionsError(() => policy({ name: "" })).option).toBe("name");
+    expect(invalidOptionsError(() => policy({ clock: {} } as never)).option).toBe("clock");
+    expect(invalidOptionsError(() => policy("fast" as never)).option).toBe("options");
   });
 
   it("refuses calls once closed, and leaves no timer behind", async () => {
@@ -545,7 +532,7 @@ describe("policy()", () => {
     await p.close();
     expect(p.closed).toBe(true);
     expect(p.snapshot().closed).toBe(true);
-    const error = await rejection(p.execute(async () => 2));
+    const error = await rejection<WeftError>(p.execute(async () => 2));
     expect(error.code).toBe(ErrorCodes.CLIENT_CLOSED);
     expect(error.message).toBe('policy "policy" is closed');
     await clock.advanceAsync(2000);

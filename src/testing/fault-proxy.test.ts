@@ -6,6 +6,7 @@ import { Client, request } from "undici";
 import { describe, expect, it } from "vitest";
 import { INITIAL_PLAN, planChunk } from "./fault-pipe.js";
 import { faultProxy, type Fault, type FaultProxy } from "./fault-proxy.js";
+import { rejection } from "../../test/helpers/rejection.js";
 
 /** A real node:http server: `/hello`, `/echo` (returns the request body), `/bytes?n=N` (N bytes, in chunks). */
 async function startServer(): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
@@ -80,15 +81,6 @@ async function withProxy(
 function codeOf(err: unknown): string | undefined {
   const e = err as { code?: string; cause?: { code?: string } };
   return e.cause?.code ?? e.code;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection");
 }
 
 /** Connects to `port` and returns the error code, once the failed socket is closed. */

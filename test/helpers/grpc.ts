@@ -3,10 +3,10 @@
  * service of test/fixtures/grpc/echo.proto (loaded with `@grpc/proto-loader`), in this process
  * or — for tests that kill one — in a child process, stopped by the pid we started.
  */
-import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as loader from "@grpc/proto-loader";
+import { forkReplica, type Replica } from "./replicas.js";
 
 const ECHO_PROTO = fileURLToPath(new URL("../fixtures/grpc/echo.proto", import.meta.url));
 
@@ -122,30 +122,7 @@ export function status(code: grpc.status, details: string, trailers: Record<stri
   return Object.assign(new Error(details), { code, details, metadata });
 }
 
-export interface GrpcReplica {
-  readonly url: string;
-  readonly process: ChildProcess;
-  stop(): Promise<void>;
-}
-
 /** An Echo server in a child process (test/fixtures/grpc-replica.ts), killed by its pid. */
-export async function startGrpcReplica(): Promise<GrpcReplica> {
-  const child = fork(fileURLToPath(new URL("../fixtures/grpc-replica.ts", import.meta.url)), [], {
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "ignore", "inherit", "ipc"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("message", (m: { port: number }) => resolve(m.port));
-    child.once("exit", (code) => reject(new Error(`grpc replica exited early with code ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    process: child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
+export function startGrpcReplica(): Promise<Replica> {
+  return forkReplica(fileURLToPath(new URL("../fixtures/grpc-replica.ts", import.meta.url)));
 }

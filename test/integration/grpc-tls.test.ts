@@ -20,11 +20,12 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, createMesh, roundRobin, staticDiscovery, tlsFiles } from "weft";
 import { grpcClient, type GrpcClientOptions, type GrpcServiceClient, type GrpcUnaryMethod } from "weft/grpc";
-import { InvalidOptionsError } from "../../src/core/errors.js";
 import { hasOpenssl, makePki, type Pem, type TestPki } from "../helpers/certs.js";
 import { loadEcho, reply, startEchoServer, type EchoReply, type EchoRequest } from "../helpers/grpc.js";
 import { defer, scoped } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
+import { invalidOptionText } from "../helpers/options.js";
+import { rejection } from "../helpers/rejection.js";
 
 const ORDERS = "spiffe://example.org/ns/shop/sa/orders";
 const WEB = "spiffe://example.org/ns/shop/sa/web";
@@ -86,26 +87,8 @@ function echo(urls: string[], options: Partial<GrpcClientOptions>): GrpcServiceC
   return scoped(grpcClient<EchoMethods>(Echo, { service: "orders", discovery: staticDiscovery(urls), ...options }));
 }
 
-/** The ServiceError a promise rejects with. */
-async function failure(pending: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await pending;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
-
-/** "option: message" of the InvalidOptionsError `f` throws. */
-function invalidOption(f: () => unknown): string {
-  try {
-    f();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidOptionsError);
-    return `${(error as InvalidOptionsError).option}: ${(error as Error).message}`;
-  }
-  throw new Error("did not throw");
-}
+/** The ServiceError a call rejects with. */
+const failure = (pending: Promise<unknown>): Promise<grpc.ServiceError> => rejection<grpc.ServiceError>(pending);
 
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber;
 
@@ -369,7 +352,7 @@ describe.skipIf(!hasOpenssl)("gRPC with weft's tls", () => {
 
     it("refuses tls together with grpc.credentials, naming both", () => {
       expect(
-        invalidOption(() =>
+        invalidOptionText(() =>
           grpcClient(Echo, { ...base, tls: { ca: pki.ca }, grpc: { credentials: grpc.credentials.createSsl() } }),
         ),
       ).toBe(
@@ -388,8 +371,8 @@ describe.skipIf(!hasOpenssl)("gRPC with weft's tls", () => {
         { source: {}, identity: ORDERS },
       ];
       for (const tls of bad) {
-        const asClient = invalidOption(() => createClient({ ...base, tls: tls as never }));
-        expect(invalidOption(() => grpcClient(Echo, { ...base, tls: tls as never }))).toBe(asClient);
+        const asClient = invalidOptionText(() => createClient({ ...base, tls: tls as never }));
+        expect(invalidOptionText(() => grpcClient(Echo, { ...base, tls: tls as never }))).toBe(asClient);
       }
     });
   });

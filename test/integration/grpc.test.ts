@@ -25,12 +25,13 @@ import {
   type EchoReply,
   type EchoRequest,
   type EchoServer,
-  type GrpcReplica,
 } from "../helpers/grpc.js";
+import type { Replica } from "../helpers/replicas.js";
 import { defer, scoped } from "../helpers/scope.js";
 import { refusedPort } from "../helpers/server.js";
 import { until } from "../helpers/until.js";
 import { runScript } from "../helpers/script.js";
+import { rejection } from "../helpers/rejection.js";
 
 interface EchoMethods {
   get: GrpcUnaryMethod<Partial<EchoRequest>, EchoReply>;
@@ -50,15 +51,8 @@ async function server(handlers: EchoHandlers = {}): Promise<EchoServer> {
   return scoped(await startEchoServer(handlers));
 }
 
-/** The ServiceError a promise rejects with. */
-async function failure(pending: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await pending;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
+/** The ServiceError a call rejects with. */
+const failure = (pending: Promise<unknown>): Promise<grpc.ServiceError> => rejection<grpc.ServiceError>(pending);
 
 /** Every message of a stream, and how it ended. */
 function drain<T>(
@@ -418,7 +412,7 @@ describe("active health checks", () => {
 });
 
 describe("replicas in other processes", () => {
-  async function replicas(): Promise<GrpcReplica[]> {
+  async function replicas(): Promise<Replica[]> {
     const started = await Promise.all([startGrpcReplica(), startGrpcReplica(), startGrpcReplica()]);
     defer(() => Promise.all(started.map((r) => r.stop())));
     return started;
@@ -452,7 +446,7 @@ describe("replicas in other processes", () => {
   it("loses no unary call when one of three replicas is killed (SIGKILL) under load", async () => {
     const rs = await replicas();
     const c = echo(rs.map((r) => r.url));
-    const victim = rs[1] as GrpcReplica;
+    const victim = rs[1] as Replica;
     const { pids, failed } = await load(c, 600, 16, (i) => {
       if (i === 150) victim.process.kill("SIGKILL");
     });
@@ -475,7 +469,7 @@ describe("replicas in other processes", () => {
     for (const pid of before.pids) perPid.set(pid, (perPid.get(pid) ?? 0) + 1);
     expect([...perPid.values()].sort()).toEqual([30, 30, 30]);
 
-    const victim = rs[0] as GrpcReplica;
+    const victim = rs[0] as Replica;
     await victim.stop();
     const held = (): boolean => {
       const row = c.weft.snapshot().endpoints.find((e) => e.url === victim.url);

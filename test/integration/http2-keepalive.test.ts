@@ -10,14 +10,12 @@
  * (and lives while its peer answers), an idle one is not (and still closes at `idleTimeoutMs`);
  * bad options fail at construction.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import {
   createClient,
   http2Transport,
-  InvalidOptionsError,
   staticDiscovery,
   type Balancer,
   type Client,
@@ -25,38 +23,8 @@ import {
 } from "weft";
 import { defer } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
-
-/**
- * An h2c server for a child process (plain JS, run with `node -e`). It tells its parent its port,
- * then each stream it receives (path, method, which of its sessions), and answers
- * `<method> <path> from <pid>` once the request body ended — except `/hold` when `H2_HOLD=1`,
- * which it never answers. It exits when the parent goes away.
- */
-const REPLICA = `
-const http2 = require("node:http2");
-const hold = process.env.H2_HOLD === "1";
-let sessions = 0;
-const server = http2.createServer();
-server.on("session", (session) => {
-  session.n = ++sessions;
-  session.on("error", () => {});
-});
-server.on("stream", (stream, headers) => {
-  stream.on("error", () => {});
-  const path = headers[":path"];
-  const method = headers[":method"];
-  process.send({ stream: { path, method, session: stream.session.n } });
-  stream.resume();
-  stream.on("end", () => {
-    if (hold && path === "/hold") return;
-    if (stream.closed) return;
-    stream.respond({ ":status": 200 });
-    stream.end(method + " " + path + " from " + process.pid);
-  });
-});
-server.listen(0, "127.0.0.1", () => process.send({ port: server.address().port }));
-process.on("disconnect", () => process.exit(0));
-`;
+import { invalidOptionsError } from "../helpers/options.js";
+import { forkReplica, type Replica } from "../helpers/replicas.js";
 
 interface StreamSeen {
   readonly path: string;
@@ -65,37 +33,20 @@ interface StreamSeen {
   readonly session: number;
 }
 
-interface Replica {
-  readonly url: string;
+interface H2Replica extends Replica {
   readonly pid: number;
-  readonly process: ChildProcess;
   readonly streams: StreamSeen[];
 }
 
-/** An h2c replica in a child process of its own, SIGCONT'd and SIGKILLed (by its pid) after the test. */
-async function replica(options: { hold: boolean }): Promise<Replica> {
-  const child = spawn(process.execPath, ["-e", REPLICA], {
-    env: { ...process.env, H2_HOLD: options.hold ? "1" : "0" },
-    stdio: ["ignore", "ignore", "inherit", "ipc"],
-  });
-  defer(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGCONT");
-    child.kill("SIGKILL");
-    await exited;
-  });
+/** An h2c replica in a child process of its own (test/fixtures/h2-replica.ts), stopped by its pid after the test. */
+async function replica(options: { hold: boolean }): Promise<H2Replica> {
+  const started = await forkReplica("test/fixtures/h2-replica.ts", { H2_HOLD: options.hold ? "1" : "0" });
+  defer(() => started.stop());
   const streams: StreamSeen[] = [];
-  child.on("message", (m: { stream?: StreamSeen }) => {
+  started.process.on("message", (m: { stream?: StreamSeen }) => {
     if (m.stream !== undefined) streams.push(m.stream);
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.on("message", (m: { port?: number }) => {
-      if (m.port !== undefined) resolve(m.port);
-    });
-    child.once("exit", (code) => reject(new Error(`replica exited early with code ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid as number, process: child, streams };
+  return { ...started, pid: started.process.pid as number, streams };
 }
 
 /** First attempts go to `url` (while it is in the set); a resend, which the balance layer offers the endpoints not tried yet, to the first of those. */
@@ -261,15 +212,8 @@ describe("keep-alive: when PINGs are sent", () => {
 
 describe("keep-alive options", () => {
   it("fails bad options at construction, naming the option, the value and what is allowed", () => {
-    const message = (options: unknown): string => {
-      try {
-        http2Transport(options as Http2TransportOptions);
-      } catch (error) {
-        expect(error).toBeInstanceOf(InvalidOptionsError);
-        return (error as Error).message;
-      }
-      throw new Error("did not throw");
-    };
+    const message = (options: unknown): string =>
+      invalidOptionsError(() => http2Transport(options as Http2TransportOptions)).message;
     expect(message({ keepAlive: true })).toBe(
       "invalid option transport.keepAlive: got true; expected { intervalMs?, timeoutMs? } or false (off)",
     );

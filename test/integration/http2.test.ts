@@ -21,7 +21,6 @@ import {
   createClient,
   http2Transport,
   IdentityError,
-  InvalidOptionsError,
   roundRobin,
   staticDiscovery,
   TlsError,
@@ -33,6 +32,7 @@ import {
 import { hasOpenssl, makePki, type Pem, type TestPki } from "../helpers/certs.js";
 import { defer, server as http1Server } from "../helpers/scope.js";
 import { until } from "../helpers/until.js";
+import { invalidOptionsError } from "../helpers/options.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
 
@@ -660,15 +660,8 @@ describe("sessions: close, release, reconnect", () => {
 
 describe("options", () => {
   it("fails bad options at construction, naming the option, the value and what is allowed", () => {
-    const message = (options: unknown): string => {
-      try {
-        http2Transport(options as Http2TransportOptions);
-      } catch (error) {
-        expect(error).toBeInstanceOf(InvalidOptionsError);
-        return (error as Error).message;
-      }
-      throw new Error("did not throw");
-    };
+    const message = (options: unknown): string =>
+      invalidOptionsError(() => http2Transport(options as Http2TransportOptions)).message;
     expect(message({ maxSessions: 0 })).toBe(
       "invalid option transport.maxSessions: got 0; expected a positive integer",
     );

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorCodes, policy, type Policy, type PolicyOptions, type WeftError } from "weft";
 import { defer } from "../helpers/scope.js";
 import { runScript } from "../helpers/script.js";
+import { rejection } from "../helpers/rejection.js";
 
 type Mode = "answer" | "reset" | "stall";
 
@@ -81,15 +82,6 @@ function make(options: PolicyOptions): Policy {
   return p;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<WeftError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as WeftError;
-  }
-  throw new Error("expected a rejection");
-}
-
 describe("policy() around a TCP line protocol", () => {
   it("retries through connection resets until the server answers, and returns the answer", async () => {
     const s = await lineServer("reset");
@@ -113,7 +105,7 @@ describe("policy() around a TCP line protocol", () => {
       retry: { maxAttempts: 10, backoff: { baseMs: 1, maxMs: 1 } },
     });
     const started = performance.now();
-    const error = await rejection(p.execute((signal) => query(s.port, "GET sku-2", signal)));
+    const error = await rejection<WeftError>(p.execute((signal) => query(s.port, "GET sku-2", signal)));
     const tookMs = performance.now() - started;
     expect(error.code).toBe(ErrorCodes.TOTAL_TIMEOUT);
     expect(tookMs).toBeGreaterThanOrEqual(340);
@@ -128,7 +120,9 @@ describe("policy() around a TCP line protocol", () => {
     const s = await lineServer("stall");
     const p = make({ retry: {} });
     const controller = new AbortController();
-    const pending = rejection(p.execute((signal) => query(s.port, "GET sku-3", signal), { signal: controller.signal }));
+    const pending = rejection<WeftError>(
+      p.execute((signal) => query(s.port, "GET sku-3", signal), { signal: controller.signal }),
+    );
     await expect.poll(() => s.connections).toBe(1);
     const reason = new Error("request cancelled by the user");
     controller.abort(reason);
@@ -147,9 +141,9 @@ describe("policy() around a TCP line protocol", () => {
         if (e.to === "halfOpen") resolve();
       }),
     );
-    for (let i = 0; i < 3; i++) await rejection(p.execute((signal) => query(s.port, "GET sku-4", signal)));
+    for (let i = 0; i < 3; i++) await rejection<WeftError>(p.execute((signal) => query(s.port, "GET sku-4", signal)));
     expect(states).toEqual(["open"]);
-    const refused = await rejection(p.execute((signal) => query(s.port, "GET sku-4", signal)));
+    const refused = await rejection<WeftError>(p.execute((signal) => query(s.port, "GET sku-4", signal)));
     expect(refused.code).toBe(ErrorCodes.BREAKER_OPEN);
     expect(s.connections).toBe(3);
     s.mode = "answer";

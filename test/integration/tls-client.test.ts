@@ -23,8 +23,8 @@ import {
 } from "weft";
 import { inbound, inboundContext } from "weft/server";
 import { hasOpenssl, makePki, type Pem, type TestPki } from "../helpers/certs.js";
-import { InvalidOptionsError } from "../../src/core/errors.js";
 import { defer, listening, scoped } from "../helpers/scope.js";
+import { invalidOptionText } from "../helpers/options.js";
 
 const ORDERS = "spiffe://example.org/ns/shop/sa/orders";
 
@@ -54,17 +54,6 @@ async function httpsServer(
   server.on("tlsClientError", () => {});
   const port = await listening(server);
   return Object.assign(state, { url: `https://127.0.0.1:${port}`, port, http: server });
-}
-
-/** "option: message" of the InvalidOptionsError `f` throws. */
-function invalidOption(f: () => unknown): string {
-  try {
-    f();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidOptionsError);
-    return `${(error as InvalidOptionsError).option}: ${(error as Error).message}`;
-  }
-  throw new Error("did not throw");
 }
 
 describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
@@ -272,24 +261,24 @@ describe.skipIf(!hasOpenssl)("TLS origination and SPIFFE identity", () => {
     expect((await c.request({ path: "/x" })).status).toBe(200);
     expect(warnings.filter((w) => /NOT verified/.test(w))).toHaveLength(1);
     expect(c.snapshot().tls!.insecure).toBe(true);
-    expect(invalidOption(() => undiciTransport({ tls: { insecure: true, identity: ORDERS } }))).toMatch(
+    expect(invalidOptionText(() => undiciTransport({ tls: { insecure: true, identity: ORDERS } }))).toMatch(
       /transport\.tls\.insecure/,
     );
   });
 
   it("refuses bad TLS options at construction, naming the option", () => {
-    expect(invalidOption(() => undiciTransport({ tls: { ca: "not a pem" } }))).toMatch(
+    expect(invalidOptionText(() => undiciTransport({ tls: { ca: "not a pem" } }))).toMatch(
       /transport\.tls\.ca.*no complete PEM block/,
     );
-    expect(invalidOption(() => undiciTransport({ tls: { ca: pki.ca, identity: "https://example.org" } }))).toMatch(
+    expect(invalidOptionText(() => undiciTransport({ tls: { ca: pki.ca, identity: "https://example.org" } }))).toMatch(
       /transport\.tls\.identity\[0\].*not a spiffe:\/\/ URI/,
     );
     expect(
-      invalidOption(() => undiciTransport({ tls: { ca: pki.ca, cert: webClient.cert, key: pki.server.key } })),
+      invalidOptionText(() => undiciTransport({ tls: { ca: pki.ca, cert: webClient.cert, key: pki.server.key } })),
     ).toMatch(/transport\.tls\.cert.*not the certificate's/);
-    expect(invalidOption(() => undiciTransport({ tls: { ca: pki.ca, bogus: 1 } as never }))).toMatch(/bogus/);
+    expect(invalidOptionText(() => undiciTransport({ tls: { ca: pki.ca, bogus: 1 } as never }))).toMatch(/bogus/);
     expect(
-      invalidOption(() =>
+      invalidOptionText(() =>
         createClient({
           service: "x",
           discovery: staticDiscovery(["https://127.0.0.1:1"]),
